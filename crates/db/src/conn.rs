@@ -1,0 +1,285 @@
+use std::time::Duration;
+
+use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::r2d2::{self, ManageConnection, Pool, R2D2Connection};
+use diesel::{Connection, MysqlConnection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::is_connection_loss;
+use crate::{Backend, DatabaseUrl, DbError};
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// One connection to whichever backend `DATABASE_URL` named; every query is written once
+/// against this type.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Mysql(MysqlConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most connections open at once.
+    pub max_size: u32,
+    /// How long a request waits for a free connection before giving up with `DbError::Pool`.
+    pub checkout_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            checkout_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens concrete connections for r2d2. The derived `AnyConnection::establish` tries every
+/// backend in turn and hides the real error; this opens exactly the one the URL names.
+#[derive(Debug)]
+struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        establish(&self.url).map_err(|e| match e {
+            DbError::Connect { source, .. } => r2d2::Error::ConnectionError(source),
+            DbError::Query(q) => r2d2::Error::QueryError(q),
+            other => r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                other.to_string(),
+            )),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Opens one connection of the named backend and applies the per-connection settings.
+fn establish(url: &DatabaseUrl) -> Result<AnyConnection, DbError> {
+    let connect_err = |source| DbError::Connect {
+        backend: url.backend(),
+        url: url.to_string(),
+        source,
+    };
+    let mut conn = match url.backend() {
+        Backend::Postgres => {
+            AnyConnection::Postgresql(PgConnection::establish(url.expose()).map_err(connect_err)?)
+        }
+        Backend::Mysql => {
+            AnyConnection::Mysql(MysqlConnection::establish(url.expose()).map_err(connect_err)?)
+        }
+        Backend::Sqlite => {
+            create_parent_dir(url.expose())?;
+            AnyConnection::Sqlite(SqliteConnection::establish(url.expose()).map_err(connect_err)?)
+        }
+    };
+    let setup = match url.backend() {
+        Backend::Postgres => "SET TIME ZONE 'UTC';",
+        Backend::Mysql => {
+            "SET time_zone = '+00:00'; \
+             SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';"
+        }
+        Backend::Sqlite => {
+            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+             PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+        }
+    };
+    conn.batch_execute(setup)?;
+    Ok(conn)
+}
+
+fn create_parent_dir(path: &str) -> Result<(), DbError> {
+    if path.starts_with("file:") {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn migration_err(backend: Backend) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> DbError {
+    move |e| DbError::Migration {
+        backend,
+        message: e.to_string(),
+    }
+}
+
+/// Applies every pending migration of the backend `conn` speaks; returns how many ran.
+fn run_pending(conn: &mut AnyConnection) -> Result<usize, DbError> {
+    match conn {
+        AnyConnection::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+        AnyConnection::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS).map(|v| v.len()),
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    }
+    .map_err(migration_err(backend_of(conn)))
+}
+
+fn backend_of(conn: &AnyConnection) -> Backend {
+    match conn {
+        AnyConnection::Postgresql(_) => Backend::Postgres,
+        AnyConnection::Mysql(_) => Backend::Mysql,
+        AnyConnection::Sqlite(_) => Backend::Sqlite,
+    }
+}
+
+/// Connects to `url` and applies the pending migrations: what `api migrate` does.
+pub fn migrate(url: &DatabaseUrl) -> Result<usize, DbError> {
+    let mut conn = establish(url)?;
+    let n = run_pending(&mut conn)?;
+    tracing::info!(backend = %url.backend(), applied = n, "migrations up to date");
+    Ok(n)
+}
+
+/// Reverts every applied migration (tests use it to prove each `down.sql` works).
+pub fn revert_all(url: &DatabaseUrl) -> Result<usize, DbError> {
+    let mut conn = establish(url)?;
+    let backend = url.backend();
+    match &mut conn {
+        AnyConnection::Postgresql(c) => c
+            .revert_all_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+        AnyConnection::Mysql(c) => c.revert_all_migrations(MYSQL_MIGRATIONS).map(|v| v.len()),
+        AnyConnection::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    }
+    .map_err(migration_err(backend))
+}
+
+/// Connects with the concrete driver of `url` (so a refused port or a wrong password is
+/// reported as such), runs the embedded migrations and returns the pool.
+pub fn init_db(url: &DatabaseUrl, options: PoolOptions) -> Result<Database, DbError> {
+    migrate(url)?;
+    let max_size = if url.is_sqlite_memory() {
+        1
+    } else {
+        options.max_size.max(1)
+    };
+    let pool = Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(max_size.min(2)))
+        .connection_timeout(options.checkout_timeout)
+        // A `SELECT 1` before every checkout would double each query's round trips; broken
+        // connections are detected from the errors they return instead (see `Database::run`).
+        .test_on_check_out(false)
+        .idle_timeout(if url.is_sqlite_memory() {
+            None
+        } else {
+            Some(Duration::from_secs(600))
+        })
+        .max_lifetime(if url.is_sqlite_memory() {
+            None
+        } else {
+            Some(Duration::from_secs(1800))
+        })
+        .error_handler(Box::new(LogErrors))
+        .build(Manager { url: url.clone() })?;
+    Ok(Database {
+        pool,
+        backend: url.backend(),
+    })
+}
+
+#[derive(Debug)]
+struct LogErrors;
+
+impl r2d2::HandleError<r2d2::Error> for LogErrors {
+    fn handle_error(&self, error: r2d2::Error) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+}
+
+/// The connection pool. Cheap to clone; every query runs through [`Database::run`].
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Which backend the pool talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Connections open and idle right now.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, never on an async
+    /// worker. A connection whose error shows it is dead is marked broken, so the pool drops
+    /// it instead of handing it out again.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            let result = f(&mut conn);
+            if let Err(DbError::Query(e)) = &result {
+                if is_connection_loss(e) {
+                    mark_broken(&mut conn);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| DbError::Blocking(e.to_string()))?
+    }
+
+    /// Runs `f` inside a transaction (see [`Database::run`]).
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(f)).await
+    }
+
+    /// Proves the database answers (for `/ready`).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| conn.ping().map_err(DbError::from)).await
+    }
+}
+
+fn mark_broken(conn: &mut AnyConnection) {
+    use diesel::connection::AnsiTransactionManager as M;
+    match conn {
+        AnyConnection::Postgresql(c) => M::transaction_manager_status_mut(c).set_in_error(),
+        AnyConnection::Mysql(c) => M::transaction_manager_status_mut(c).set_in_error(),
+        AnyConnection::Sqlite(c) => M::transaction_manager_status_mut(c).set_in_error(),
+    }
+}

@@ -1,0 +1,73 @@
+use crate::url::Backend;
+
+/// Everything that can go wrong below the repositories: choosing, connecting, migrating,
+/// checking out a connection, or running a statement.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The `DATABASE_URL` scheme is not one strata can drive.
+    #[error(
+        "unsupported DATABASE_URL scheme {scheme:?}: use postgres://, postgresql://, mysql://, sqlite://PATH or sqlite::memory:"
+    )]
+    UnsupportedUrl { scheme: String },
+
+    /// The URL has the right scheme but says nothing usable (for example `sqlite://`).
+    #[error("invalid DATABASE_URL: {0}")]
+    InvalidUrl(String),
+
+    /// The first connection failed; the driver's own message says why.
+    #[error("cannot connect to {backend} at {url}: {source}")]
+    Connect {
+        backend: Backend,
+        /// The URL with any password replaced by `***`.
+        url: String,
+        #[source]
+        source: diesel::ConnectionError,
+    },
+
+    /// The directory that should hold the SQLite file could not be created.
+    #[error("cannot create directory {path} for the SQLite database: {source}")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A migration failed to apply or revert.
+    #[error("{backend} migrations failed: {message}")]
+    Migration { backend: Backend, message: String },
+
+    /// No pooled connection could be had in time: the database is down or saturated.
+    #[error("no database connection available: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+
+    /// The blocking task that ran the query was cancelled or panicked.
+    #[error("database task did not complete: {0}")]
+    Blocking(String),
+
+    /// A statement failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+impl DbError {
+    /// True when the cause is the database being unreachable or overloaded rather than a bad
+    /// statement: callers map it to "try again later".
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Pool(_) | DbError::Connect { .. } => true,
+            DbError::Query(e) => is_connection_loss(e),
+            _ => false,
+        }
+    }
+}
+
+/// True for errors that mean the connection itself is gone (server restarted, network cut),
+/// as opposed to a statement the server refused.
+pub(crate) fn is_connection_loss(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as K, Error as E};
+    matches!(
+        e,
+        E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand | K::Unknown, _)
+            | E::BrokenTransactionManager
+    )
+}
