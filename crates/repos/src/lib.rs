@@ -1,1 +1,21 @@
+//! Repositories layer: the only code that runs SQL (through `db` and the `models` schema)
+//! or token-store commands (Redis through deadpool-redis, or the in-memory store).
+//!
+//! It may import `db` and `models`; nothing above it. What it hands up carries no row
+//! struct with secrets in it: a password hash leaves only inside [`users::Credentials`].
 
+pub mod error;
+pub mod tasks;
+pub mod token_store;
+pub mod users;
+
+mod clock;
+
+pub use clock::now_utc;
+pub use error::RepoError;
+pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
+pub use token_store::{
+    AnyTokenStore, MemoryTokenStore, NewSession, PairState, RedisOptions, RedisTokenStore,
+    Rotation, RotationRequest, SessionInfo, TokenStore,
+};
+pub use users::{Credentials, PasswordHash, UserRecord, UserRepo};

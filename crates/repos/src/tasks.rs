@@ -1,0 +1,187 @@
+//! The `tasks` table. Every call is scoped to an owner: another user's task is not found.
+
+use db::Database;
+use diesel::prelude::*;
+use models::schema::tasks;
+use models::{Task, TaskChanges};
+
+use crate::users::one_row;
+use crate::{now_utc, RepoError};
+
+/// A task row. Tasks hold nothing secret, so the row is what the layers above see.
+pub type TaskRecord = Task;
+
+/// The fields a partial update may change; `None` leaves a field alone and
+/// `description: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct TaskPatch {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub done: Option<bool>,
+}
+
+/// One page request: the owner's tasks with ids after `after`, oldest first.
+#[derive(Debug, Clone)]
+pub struct TaskQuery {
+    pub user_id: String,
+    /// The id of the last task of the previous page.
+    pub after: Option<String>,
+    /// Only tasks with this `done` value.
+    pub done: Option<bool>,
+    /// Page size (the caller bounds it).
+    pub limit: u32,
+}
+
+/// A page of tasks and the cursor of the next page, if there is one.
+#[derive(Debug, Clone)]
+pub struct TaskPage {
+    pub items: Vec<TaskRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// Reads and writes `tasks`.
+#[derive(Debug, Clone)]
+pub struct TaskRepo {
+    db: Database,
+}
+
+impl TaskRepo {
+    /// A repository over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Inserts a task for `user_id` with a fresh UUID v7 id.
+    pub async fn create(
+        &self,
+        user_id: &str,
+        title: &str,
+        description: Option<&str>,
+        done: bool,
+    ) -> Result<TaskRecord, RepoError> {
+        let now = now_utc();
+        let task = Task {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user_id.to_owned(),
+            title: title.to_owned(),
+            description: description.map(str::to_owned),
+            done,
+            created_at: now,
+            updated_at: now,
+        };
+        self.db
+            .run(move |conn| {
+                diesel::insert_into(tasks::table)
+                    .values(&task)
+                    .execute(conn)?;
+                Ok(task)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// The task `id` if `user_id` owns it.
+    pub async fn get(&self, user_id: &str, id: &str) -> Result<TaskRecord, RepoError> {
+        let (user_id, id) = (user_id.to_owned(), id.to_owned());
+        self.db
+            .run(move |conn| {
+                Ok(tasks::table
+                    .filter(tasks::id.eq(&id))
+                    .filter(tasks::user_id.eq(&user_id))
+                    .select(Task::as_select())
+                    .first(conn)?)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// One page of the owner's tasks in id (creation) order, read by keyset on the
+    /// `(user_id, id)` index so the cost does not grow with the number of tasks.
+    pub async fn list(&self, query: TaskQuery) -> Result<TaskPage, RepoError> {
+        self.db
+            .run(move |conn| {
+                let limit = i64::from(query.limit);
+                let mut q = tasks::table
+                    .filter(tasks::user_id.eq(&query.user_id))
+                    .select(Task::as_select())
+                    .order(tasks::id.asc())
+                    .limit(limit + 1)
+                    .into_boxed();
+                if let Some(after) = &query.after {
+                    q = q.filter(tasks::id.gt(after));
+                }
+                if let Some(done) = query.done {
+                    q = q.filter(tasks::done.eq(done));
+                }
+                let mut items: Vec<Task> = q.load(conn)?;
+                let next_cursor = if items.len() as i64 > limit {
+                    items.truncate(limit as usize);
+                    items.last().map(|t| t.id.clone())
+                } else {
+                    None
+                };
+                Ok(TaskPage { items, next_cursor })
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// Applies `patch` to the owner's task and returns it as stored. Update first, then read,
+    /// in one transaction: a write-first transaction never dead-locks SQLite's lock upgrade.
+    pub async fn update(
+        &self,
+        user_id: &str,
+        id: &str,
+        patch: TaskPatch,
+    ) -> Result<TaskRecord, RepoError> {
+        let (user_id, id) = (user_id.to_owned(), id.to_owned());
+        let changes = TaskChanges {
+            title: patch.title,
+            description: patch.description,
+            done: patch.done,
+            updated_at: Some(now_utc()),
+        };
+        self.db
+            .transaction(move |conn| {
+                let owned = tasks::table
+                    .filter(tasks::id.eq(&id))
+                    .filter(tasks::user_id.eq(&user_id));
+                let n = diesel::update(owned).set(&changes).execute(conn)?;
+                one_row(n)?;
+                Ok(owned.select(Task::as_select()).first(conn)?)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// Deletes the owner's task; `NotFound` if there is no such task of theirs.
+    pub async fn delete(&self, user_id: &str, id: &str) -> Result<(), RepoError> {
+        let (user_id, id) = (user_id.to_owned(), id.to_owned());
+        self.db
+            .run(move |conn| {
+                let n = diesel::delete(
+                    tasks::table
+                        .filter(tasks::id.eq(&id))
+                        .filter(tasks::user_id.eq(&user_id)),
+                )
+                .execute(conn)?;
+                one_row(n)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// How many tasks the user has (tests and the soak check use it).
+    pub async fn count(&self, user_id: &str) -> Result<i64, RepoError> {
+        let user_id = user_id.to_owned();
+        self.db
+            .run(move |conn| {
+                Ok(tasks::table
+                    .filter(tasks::user_id.eq(&user_id))
+                    .count()
+                    .get_result(conn)?)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+}

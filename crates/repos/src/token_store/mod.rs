@@ -1,0 +1,238 @@
+//! The token store: one record per login session (who, which access and refresh token ids
+//! are current, the previous refresh id and when it was rotated), plus failed-login counters.
+//!
+//! Two implementations pass one contract suite: [`RedisTokenStore`] for any number of
+//! processes, [`MemoryTokenStore`] for a single process. [`AnyTokenStore`] picks one at run
+//! time without boxing futures.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::RepoError;
+
+mod memory;
+mod redis;
+
+pub use memory::MemoryTokenStore;
+pub use redis::{RedisOptions, RedisTokenStore};
+
+/// The ids and times of one access + refresh token pair. Tokens are re-signed from this
+/// exactly, so the same state always yields byte-identical tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairState {
+    pub access_jti: String,
+    pub refresh_jti: String,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds.
+    pub access_expires_at: i64,
+    /// Unix seconds; the session record expires with it.
+    pub refresh_expires_at: i64,
+}
+
+/// A session to store at login.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub session_id: String,
+    pub user_id: String,
+    pub pair: PairState,
+    /// The absolute end of the session (unix seconds), whatever the refreshes.
+    pub expires_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// A live session as listed to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub user_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last login or refresh.
+    pub refreshed_at: i64,
+    /// Unix seconds: the absolute end of the session.
+    pub expires_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// A refresh: the presented refresh token id and the ids of the pair that replaces it.
+#[derive(Debug, Clone)]
+pub struct RotationRequest {
+    pub session_id: String,
+    pub presented_jti: String,
+    pub new_access_jti: String,
+    pub new_refresh_jti: String,
+    /// Unix milliseconds.
+    pub now_ms: i64,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// How long the previous refresh token still returns the current pair.
+    pub grace: Duration,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token was current; this new pair replaced it.
+    Rotated { user_id: String, pair: PairState },
+    /// The presented token was the previous one, within the grace: here is the current pair.
+    Grace { user_id: String, pair: PairState },
+    /// An older token was presented: the whole session has been revoked.
+    Reused { user_id: String },
+    /// No such session (logged out, revoked, expired).
+    Missing,
+}
+
+/// A failed-login counter: how many in the window, and when the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCount {
+    pub count: u64,
+    pub resets_in: Duration,
+}
+
+/// The operations of a token store. Each costs one round trip to Redis, except listing
+/// and revoking every session of a user.
+pub trait TokenStore: Send + Sync {
+    /// Stores a new session and indexes it under its user.
+    fn create_session(
+        &self,
+        session: &NewSession,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+
+    /// The session's user id if the session is alive and `access_jti` is its current
+    /// access token; `None` otherwise.
+    fn authenticate(
+        &self,
+        session_id: &str,
+        access_jti: &str,
+    ) -> impl Future<Output = Result<Option<String>, RepoError>> + Send;
+
+    /// Rotates the refresh token atomically, applying the grace and reuse rules.
+    fn rotate(
+        &self,
+        request: &RotationRequest,
+    ) -> impl Future<Output = Result<Rotation, RepoError>> + Send;
+
+    /// Deletes one session if it belongs to `user_id`; says whether it did.
+    fn revoke(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+
+    /// Deletes every session of `user_id` except `keep`; returns how many went.
+    fn revoke_all(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> impl Future<Output = Result<usize, RepoError>> + Send;
+
+    /// The user's live sessions, oldest first.
+    fn list(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, RepoError>> + Send;
+
+    /// The current count of each counter, without counting.
+    fn rate_peek(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<RateCount>, RepoError>> + Send;
+
+    /// Counts one more failure on each counter; a counter's window starts at its first hit.
+    fn rate_hit(
+        &self,
+        keys: &[String],
+        window: Duration,
+    ) -> impl Future<Output = Result<Vec<RateCount>, RepoError>> + Send;
+
+    /// Forgets a counter (after a successful login).
+    fn rate_clear(&self, key: &str) -> impl Future<Output = Result<(), RepoError>> + Send;
+
+    /// Proves the store answers.
+    fn ping(&self) -> impl Future<Output = Result<(), RepoError>> + Send;
+}
+
+/// The token store chosen at start-up.
+#[derive(Debug, Clone)]
+pub enum AnyTokenStore {
+    Redis(RedisTokenStore),
+    Memory(MemoryTokenStore),
+}
+
+impl AnyTokenStore {
+    /// `redis` or `memory`, for logs and `/ready`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyTokenStore::Redis(_) => "redis",
+            AnyTokenStore::Memory(_) => "memory",
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            AnyTokenStore::Redis(s) => s.$method($($arg),*).await,
+            AnyTokenStore::Memory(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl TokenStore for AnyTokenStore {
+    async fn create_session(&self, session: &NewSession) -> Result<(), RepoError> {
+        delegate!(self, create_session(session))
+    }
+    async fn authenticate(
+        &self,
+        session_id: &str,
+        access_jti: &str,
+    ) -> Result<Option<String>, RepoError> {
+        delegate!(self, authenticate(session_id, access_jti))
+    }
+    async fn rotate(&self, request: &RotationRequest) -> Result<Rotation, RepoError> {
+        delegate!(self, rotate(request))
+    }
+    async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, RepoError> {
+        delegate!(self, revoke(user_id, session_id))
+    }
+    async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
+        delegate!(self, revoke_all(user_id, keep))
+    }
+    async fn list(&self, user_id: &str, now: i64) -> Result<Vec<SessionInfo>, RepoError> {
+        delegate!(self, list(user_id, now))
+    }
+    async fn rate_peek(&self, keys: &[String]) -> Result<Vec<RateCount>, RepoError> {
+        delegate!(self, rate_peek(keys))
+    }
+    async fn rate_hit(
+        &self,
+        keys: &[String],
+        window: Duration,
+    ) -> Result<Vec<RateCount>, RepoError> {
+        delegate!(self, rate_hit(keys, window))
+    }
+    async fn rate_clear(&self, key: &str) -> Result<(), RepoError> {
+        delegate!(self, rate_clear(key))
+    }
+    async fn ping(&self) -> Result<(), RepoError> {
+        delegate!(self, ping())
+    }
+}
+
+/// New expiry times of a pair issued at `issued_at`, never past the session's end.
+pub(crate) fn pair_expiry(
+    issued_at: i64,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    session_end: i64,
+) -> (i64, i64) {
+    let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    (
+        issued_at.saturating_add(secs(access_ttl)).min(session_end),
+        issued_at.saturating_add(secs(refresh_ttl)).min(session_end),
+    )
+}

@@ -1,0 +1,551 @@
+//! The Redis token store.
+//!
+//! Keys (`P` is the configured prefix):
+//! - `P session:{<sid>}`: a hash with the session record; it expires with the refresh token.
+//! - `P user:{<uid>}:sessions`: a sorted set of the user's session ids, scored by their end.
+//! - `P rate:{<name>}`: a failed-login counter.
+//!
+//! Each atomic operation touches one key, so the layout works unchanged on Redis Cluster.
+//!
+//! One multiplexed connection is shared by every request and replaced when it breaks.
+//! deadpool-redis creates it (with its timeouts), but is not asked for a connection per
+//! request: its recycle check (UNWATCH + PING) would double the cost of every command.
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError, RedisResult, Script};
+use deadpool_redis::{Manager, Pool, Runtime};
+
+use super::{NewSession, PairState, RateCount, Rotation, RotationRequest, SessionInfo, TokenStore};
+use crate::RepoError;
+
+/// Rotates a refresh token: the one-key script behind `POST /api/auth/refresh`.
+/// KEYS[1] session; ARGV: presented jti, new access jti, new refresh jti, now (ms),
+/// grace (ms), access ttl (s), refresh ttl (s).
+const ROTATE: &str = r#"
+local s = redis.call('HMGET', KEYS[1], 'rjti', 'prjti', 'rot', 'ajti', 'iat', 'aexp', 'rexp', 'cap', 'uid')
+if not s[1] then return {'missing'} end
+local now_ms = tonumber(ARGV[4])
+local cap = tonumber(s[8])
+if s[1] == ARGV[1] then
+  local iat = math.floor(now_ms / 1000)
+  if iat >= cap then
+    redis.call('DEL', KEYS[1])
+    return {'missing'}
+  end
+  local aexp = math.min(iat + tonumber(ARGV[6]), cap)
+  local rexp = math.min(iat + tonumber(ARGV[7]), cap)
+  redis.call('HSET', KEYS[1], 'prjti', ARGV[1], 'rot', ARGV[4], 'ajti', ARGV[2], 'rjti', ARGV[3],
+    'iat', iat, 'aexp', aexp, 'rexp', rexp)
+  redis.call('PEXPIREAT', KEYS[1], rexp * 1000)
+  return {'rotated', s[9], ARGV[2], ARGV[3], tostring(iat), tostring(aexp), tostring(rexp)}
+end
+if s[2] == ARGV[1] and now_ms - tonumber(s[3]) <= tonumber(ARGV[5]) then
+  return {'grace', s[9], s[4], s[1], s[5], s[6], s[7]}
+end
+redis.call('DEL', KEYS[1])
+return {'reused', s[9]}
+"#;
+
+/// Deletes a session only if it belongs to the user. KEYS[1] session; ARGV[1] user id.
+const REVOKE: &str = r#"
+if redis.call('HGET', KEYS[1], 'uid') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// Connection settings for [`RedisTokenStore`].
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// `redis://` or `rediss://` URL (may hold a password: never logged).
+    pub url: String,
+    /// Prefix of every key, e.g. `strata:`.
+    pub key_prefix: String,
+    /// Longest wait for a new connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for one command's reply before the store counts as unavailable.
+    pub command_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &db::redact_url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
+}
+
+/// The shared connection and a generation number, so that a failing request only drops
+/// the connection it used, never a newer one.
+type Shared = Arc<RwLock<Option<(u64, MultiplexedConnection)>>>;
+
+/// A token store in Redis, shared by every instance of the service.
+#[derive(Clone)]
+pub struct RedisTokenStore {
+    pool: Pool,
+    shared: Shared,
+    prefix: Arc<str>,
+    command_timeout: Duration,
+    rotate: Arc<Script>,
+    revoke: Arc<Script>,
+}
+
+impl std::fmt::Debug for RedisTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTokenStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(detail: impl std::fmt::Display) -> RepoError {
+    RepoError::Unavailable {
+        what: "token store",
+        detail: detail.to_string(),
+    }
+}
+
+/// True when the error means the connection is no good any more (as opposed to a reply
+/// that Redis sent, such as a script error).
+fn is_connection_error(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
+}
+
+impl RedisTokenStore {
+    /// Prepares the store; no connection is made until first use (see [`TokenStore::ping`]).
+    pub fn new(options: &RedisOptions) -> Result<Self, RepoError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.command_timeout));
+        let manager = Manager::new_with_config(options.url.as_str(), config)
+            .map_err(|e| RepoError::TokenStore(format!("invalid REDIS_URL: {e}")))?;
+        let pool = Pool::builder(manager)
+            .max_size(2)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.command_timeout))
+            .build()
+            .map_err(|e| RepoError::TokenStore(format!("cannot build the Redis pool: {e}")))?;
+        Ok(Self {
+            pool,
+            shared: Arc::new(RwLock::new(None)),
+            prefix: options.key_prefix.as_str().into(),
+            command_timeout: options.command_timeout,
+            rotate: Arc::new(Script::new(ROTATE)),
+            revoke: Arc::new(Script::new(REVOKE)),
+        })
+    }
+
+    fn session_key(&self, session_id: &str) -> String {
+        format!("{}session:{{{session_id}}}", self.prefix)
+    }
+
+    fn user_key(&self, user_id: &str) -> String {
+        format!("{}user:{{{user_id}}}:sessions", self.prefix)
+    }
+
+    fn rate_key(&self, name: &str) -> String {
+        format!("{}rate:{{{name}}}", self.prefix)
+    }
+
+    /// The shared connection, made (through the pool's timeouts) if there is none.
+    async fn connection(&self) -> Result<(u64, MultiplexedConnection), RepoError> {
+        if let Some(current) = self
+            .shared
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(current.clone());
+        }
+        let fresh = deadpool_redis::Connection::take(self.pool.get().await.map_err(unavailable)?);
+        let mut slot = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        // Another request may have replaced it meanwhile: keep theirs.
+        if let Some(current) = slot.as_ref() {
+            return Ok(current.clone());
+        }
+        let generation = rand_generation();
+        *slot = Some((generation, fresh.clone()));
+        Ok((generation, fresh))
+    }
+
+    fn discard(&self, generation: u64) {
+        let mut slot = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *slot = None;
+        }
+    }
+
+    /// Runs one command (or pipeline, or script) on the shared connection with a deadline;
+    /// drops the connection if the failure was the connection's.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let (generation, conn) = self.connection().await?;
+        match tokio::time::timeout(self.command_timeout, f(conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if is_connection_error(&e) => {
+                self.discard(generation);
+                Err(unavailable(e))
+            }
+            Ok(Err(e)) => Err(RepoError::TokenStore(e.to_string())),
+            Err(_) => {
+                self.discard(generation);
+                Err(unavailable(format!(
+                    "no reply within {:?}",
+                    self.command_timeout
+                )))
+            }
+        }
+    }
+}
+
+fn rand_generation() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn parse_i64(s: Option<&String>) -> Result<i64, RepoError> {
+    s.and_then(|v| v.parse().ok())
+        .ok_or_else(|| RepoError::TokenStore("malformed session record".into()))
+}
+
+/// Reads `[kind, uid, ajti, rjti, iat, aexp, rexp]` as returned by the rotate script.
+fn parse_pair(reply: &[String]) -> Result<(String, PairState), RepoError> {
+    let get = |i: usize| {
+        reply
+            .get(i)
+            .cloned()
+            .ok_or_else(|| RepoError::TokenStore("short rotate reply".into()))
+    };
+    Ok((
+        get(1)?,
+        PairState {
+            access_jti: get(2)?,
+            refresh_jti: get(3)?,
+            issued_at: parse_i64(reply.get(4))?,
+            access_expires_at: parse_i64(reply.get(5))?,
+            refresh_expires_at: parse_i64(reply.get(6))?,
+        },
+    ))
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+impl TokenStore for RedisTokenStore {
+    async fn create_session(&self, s: &NewSession) -> Result<(), RepoError> {
+        let session_key = self.session_key(&s.session_id);
+        let user_key = self.user_key(&s.user_id);
+        let end_ms = s.expires_at.saturating_mul(1000);
+        let mut pipe = redis::pipe();
+        // The index first: if the connection dies half-way, no session exists that
+        // revoke-all could miss.
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(&user_key)
+            .arg("-inf")
+            .arg(s.pair.issued_at)
+            .ignore()
+            .cmd("ZADD")
+            .arg(&user_key)
+            .arg(s.expires_at)
+            .arg(&s.session_id)
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&user_key)
+            .arg(end_ms)
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&user_key)
+            .arg(end_ms)
+            .arg("GT")
+            .ignore()
+            .cmd("HSET")
+            .arg(&session_key)
+            .arg("uid")
+            .arg(&s.user_id)
+            .arg("ajti")
+            .arg(&s.pair.access_jti)
+            .arg("rjti")
+            .arg(&s.pair.refresh_jti)
+            .arg("prjti")
+            .arg("")
+            .arg("rot")
+            .arg(0)
+            .arg("iat")
+            .arg(s.pair.issued_at)
+            .arg("aexp")
+            .arg(s.pair.access_expires_at)
+            .arg("rexp")
+            .arg(s.pair.refresh_expires_at)
+            .arg("cap")
+            .arg(s.expires_at)
+            .arg("created")
+            .arg(s.pair.issued_at)
+            .arg("ua")
+            .arg(s.user_agent.as_deref().unwrap_or(""))
+            .arg("ip")
+            .arg(s.ip.as_deref().unwrap_or(""))
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&session_key)
+            .arg(s.pair.refresh_expires_at.saturating_mul(1000))
+            .ignore();
+        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+            .await
+    }
+
+    async fn authenticate(
+        &self,
+        session_id: &str,
+        access_jti: &str,
+    ) -> Result<Option<String>, RepoError> {
+        let key = self.session_key(session_id);
+        let (uid, ajti): (Option<String>, Option<String>) = self
+            .run(|mut c| async move {
+                redis::cmd("HMGET")
+                    .arg(&key)
+                    .arg("uid")
+                    .arg("ajti")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(match (uid, ajti) {
+            (Some(uid), Some(ajti)) if ajti == access_jti => Some(uid),
+            _ => None,
+        })
+    }
+
+    async fn rotate(&self, r: &RotationRequest) -> Result<Rotation, RepoError> {
+        let key = self.session_key(&r.session_id);
+        let grace_ms = u64::try_from(r.grace.as_millis()).unwrap_or(u64::MAX);
+        let script = Arc::clone(&self.rotate);
+        let reply: Vec<String> = self
+            .run(|mut c| async move {
+                script
+                    .key(&key)
+                    .arg(&r.presented_jti)
+                    .arg(&r.new_access_jti)
+                    .arg(&r.new_refresh_jti)
+                    .arg(r.now_ms)
+                    .arg(grace_ms)
+                    .arg(secs(r.access_ttl))
+                    .arg(secs(r.refresh_ttl))
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        match reply.first().map(String::as_str) {
+            Some("missing") => Ok(Rotation::Missing),
+            Some("rotated") => {
+                parse_pair(&reply).map(|(user_id, pair)| Rotation::Rotated { user_id, pair })
+            }
+            Some("grace") => {
+                parse_pair(&reply).map(|(user_id, pair)| Rotation::Grace { user_id, pair })
+            }
+            Some("reused") => {
+                let user_id = reply.get(1).cloned().unwrap_or_default();
+                // The session is gone; tidy the index (a hint only, so a failure is logged, not fatal).
+                let user_key = self.user_key(&user_id);
+                let sid = r.session_id.clone();
+                if let Err(e) = self
+                    .run(|mut c| async move {
+                        redis::cmd("ZREM")
+                            .arg(&user_key)
+                            .arg(&sid)
+                            .query_async::<()>(&mut c)
+                            .await
+                    })
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not drop a reused session from its user's index");
+                }
+                Ok(Rotation::Reused { user_id })
+            }
+            _ => Err(RepoError::TokenStore(format!(
+                "unexpected rotate reply {reply:?}"
+            ))),
+        }
+    }
+
+    async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, RepoError> {
+        let key = self.session_key(session_id);
+        let user_key = self.user_key(user_id);
+        let script = Arc::clone(&self.revoke);
+        let deleted: i64 = self
+            .run(|mut c| async move { script.key(&key).arg(user_id).invoke_async(&mut c).await })
+            .await?;
+        if deleted > 0 {
+            let sid = session_id.to_owned();
+            self.run(|mut c| async move {
+                redis::cmd("ZREM")
+                    .arg(&user_key)
+                    .arg(&sid)
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await?;
+        }
+        Ok(deleted > 0)
+    }
+
+    async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
+        let user_key = self.user_key(user_id);
+        let ids: Vec<String> = {
+            let key = user_key.clone();
+            self.run(|mut c| async move {
+                redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?
+        };
+        let doomed: Vec<&String> = ids.iter().filter(|id| Some(id.as_str()) != keep).collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        for id in &doomed {
+            // One DEL per key: keys of different sessions may live on different cluster nodes.
+            pipe.cmd("DEL").arg(self.session_key(id));
+        }
+        for id in &doomed {
+            pipe.cmd("ZREM").arg(&user_key).arg(id.as_str()).ignore();
+        }
+        let deleted: Vec<i64> = self
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await?;
+        Ok(deleted.iter().filter(|n| **n > 0).count())
+    }
+
+    async fn list(&self, user_id: &str, now: i64) -> Result<Vec<SessionInfo>, RepoError> {
+        let user_key = self.user_key(user_id);
+        let ids: Vec<String> = self
+            .run(|mut c| async move {
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&user_key)
+                    .arg(format!("({now}"))
+                    .arg("+inf")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.session_key(id))
+                .arg(&["uid", "created", "iat", "cap", "ua", "ip"]);
+        }
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Fields> = self
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await?;
+        let mut out = Vec::new();
+        for (id, (uid, created, iat, cap, ua, ip)) in ids.into_iter().zip(rows) {
+            if uid.as_deref() != Some(user_id) {
+                continue; // expired or revoked since the index was read
+            }
+            out.push(SessionInfo {
+                session_id: id,
+                user_id: user_id.to_owned(),
+                created_at: parse_i64(created.as_ref())?,
+                refreshed_at: parse_i64(iat.as_ref())?,
+                expires_at: parse_i64(cap.as_ref())?,
+                user_agent: ua.filter(|v| !v.is_empty()),
+                ip: ip.filter(|v| !v.is_empty()),
+            });
+        }
+        out.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
+        Ok(out)
+    }
+
+    async fn rate_peek(&self, keys: &[String]) -> Result<Vec<RateCount>, RepoError> {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("GET")
+                .arg(self.rate_key(k))
+                .cmd("PTTL")
+                .arg(self.rate_key(k));
+        }
+        let replies: Vec<(Option<u64>, i64)> = self
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await?;
+        Ok(replies
+            .into_iter()
+            .map(|(count, ttl)| rate_count(count.unwrap_or(0), ttl))
+            .collect())
+    }
+
+    async fn rate_hit(
+        &self,
+        keys: &[String],
+        window: Duration,
+    ) -> Result<Vec<RateCount>, RepoError> {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut pipe = redis::pipe();
+        for k in keys {
+            let key = self.rate_key(k);
+            pipe.cmd("INCR")
+                .arg(&key)
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(window_ms)
+                .arg("NX")
+                .ignore()
+                .cmd("PTTL")
+                .arg(&key);
+        }
+        let replies: Vec<(u64, i64)> = self
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await?;
+        Ok(replies
+            .into_iter()
+            .map(|(count, ttl)| rate_count(count, ttl))
+            .collect())
+    }
+
+    async fn rate_clear(&self, key: &str) -> Result<(), RepoError> {
+        let key = self.rate_key(key);
+        self.run(|mut c| async move { redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await })
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await
+    }
+}
+
+fn rate_count(count: u64, pttl: i64) -> RateCount {
+    RateCount {
+        count,
+        resets_in: Duration::from_millis(u64::try_from(pttl).unwrap_or(0)),
+    }
+}

@@ -1,0 +1,215 @@
+//! The `users` table.
+
+use chrono::NaiveDateTime;
+use db::{Database, DbError};
+use diesel::prelude::*;
+use models::schema::users;
+use models::{NewUser, User};
+
+use crate::{now_utc, RepoError};
+
+/// A user as the layers above see it: no password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A bcrypt hash. `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a hash made by the services layer.
+    pub fn new(hash: String) -> Self {
+        Self(hash)
+    }
+
+    /// The hash text, for bcrypt to verify against.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(***)")
+    }
+}
+
+/// A user together with the password hash, for the few calls that must verify a password.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: UserRecord,
+    pub password_hash: PasswordHash,
+}
+
+fn split(row: User) -> Credentials {
+    Credentials {
+        password_hash: PasswordHash(row.password_hash),
+        user: UserRecord {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        },
+    }
+}
+
+/// Which unique column to look a user up by.
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Id,
+    Username,
+    Email,
+}
+
+/// Reads and writes `users`.
+#[derive(Debug, Clone)]
+pub struct UserRepo {
+    db: Database,
+}
+
+impl UserRepo {
+    /// A repository over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Inserts a user with a fresh UUID v7 id. A taken username or email is
+    /// `RepoError::Conflict` naming the column.
+    pub async fn create(
+        &self,
+        username: &str,
+        email: &str,
+        password_hash: &PasswordHash,
+    ) -> Result<UserRecord, RepoError> {
+        let now = now_utc();
+        let row = User {
+            id: uuid::Uuid::now_v7().to_string(),
+            username: username.to_owned(),
+            email: email.to_owned(),
+            password_hash: password_hash.0.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.db
+            .run(move |conn| {
+                diesel::insert_into(users::table)
+                    .values(NewUser {
+                        id: &row.id,
+                        username: &row.username,
+                        email: &row.email,
+                        password_hash: &row.password_hash,
+                        created_at: row.created_at,
+                        updated_at: row.updated_at,
+                    })
+                    .execute(conn)?;
+                Ok(split(row).user)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    async fn find(&self, key: Key, value: &str) -> Result<Option<Credentials>, RepoError> {
+        let value = value.to_owned();
+        self.db
+            .run(move |conn| {
+                let query = users::table.select(User::as_select());
+                let row = match key {
+                    Key::Id => query.filter(users::id.eq(&value)).first(conn),
+                    Key::Username => query.filter(users::username.eq(&value)).first(conn),
+                    Key::Email => query.filter(users::email.eq(&value)).first(conn),
+                }
+                .optional()?;
+                Ok(row.map(split))
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// The user with this id, if any.
+    pub async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, RepoError> {
+        Ok(self.find(Key::Id, id).await?.map(|c| c.user))
+    }
+
+    /// The user with this (lower-case) username, if any.
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<UserRecord>, RepoError> {
+        Ok(self.find(Key::Username, username).await?.map(|c| c.user))
+    }
+
+    /// The user with this (lower-case) email, if any.
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>, RepoError> {
+        Ok(self.find(Key::Email, email).await?.map(|c| c.user))
+    }
+
+    /// The user and password hash by id, for password checks.
+    pub async fn credentials_by_id(&self, id: &str) -> Result<Option<Credentials>, RepoError> {
+        self.find(Key::Id, id).await
+    }
+
+    /// The user and password hash by username, for login.
+    pub async fn credentials_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<Credentials>, RepoError> {
+        self.find(Key::Username, username).await
+    }
+
+    /// The user and password hash by email, for login.
+    pub async fn credentials_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<Credentials>, RepoError> {
+        self.find(Key::Email, email).await
+    }
+
+    /// Replaces the password hash; `NotFound` if the user is gone.
+    pub async fn update_password_hash(
+        &self,
+        id: &str,
+        hash: &PasswordHash,
+    ) -> Result<(), RepoError> {
+        let (id, hash) = (id.to_owned(), hash.0.clone());
+        let now = now_utc();
+        self.db
+            .run(move |conn| {
+                let n = diesel::update(users::table.filter(users::id.eq(&id)))
+                    .set((users::password_hash.eq(&hash), users::updated_at.eq(now)))
+                    .execute(conn)?;
+                one_row(n)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// Deletes the user; the database deletes their tasks with them (ON DELETE CASCADE).
+    pub async fn delete(&self, id: &str) -> Result<(), RepoError> {
+        let id = id.to_owned();
+        self.db
+            .run(move |conn| {
+                let n = diesel::delete(users::table.filter(users::id.eq(&id))).execute(conn)?;
+                one_row(n)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// Proves the database answers.
+    pub async fn ping(&self) -> Result<(), RepoError> {
+        self.db.ping().await.map_err(RepoError::from)
+    }
+}
+
+/// Turns "rows affected" into `NotFound` when nothing matched.
+pub(crate) fn one_row(n: usize) -> Result<(), DbError> {
+    if n == 0 {
+        Err(DbError::Query(diesel::result::Error::NotFound))
+    } else {
+        Ok(())
+    }
+}
