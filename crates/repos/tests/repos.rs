@@ -1,0 +1,521 @@
+//! The repository suite, run on SQLite, PostgreSQL and MySQL/MariaDB in turn.
+//!
+//! BeforeSuite: a database with a random name is created, migrated and seeded with two
+//! users. Describe groups (`users::`, `tasks::`, `concurrency::`) run against it. AfterSuite:
+//! the database is dropped, also when a case failed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use db::testing::{run_suite, trial, Plan, Prepared, SetupError, TestDatabase};
+use db::{Backend, PoolOptions};
+use libtest_mimic::Trial;
+use repos::{PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo, UserRecord, UserRepo};
+use tokio::runtime::Runtime;
+
+/// What every case gets: the runtime, the repositories and the seeded users.
+#[derive(Clone)]
+struct Ctx {
+    rt: Arc<Runtime>,
+    users: UserRepo,
+    tasks: TaskRepo,
+    alice: UserRecord,
+    bob: UserRecord,
+}
+
+impl Ctx {
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// A user of the case's own, so cases never step on each other.
+    async fn fresh_user(&self) -> UserRecord {
+        let name = db::testing::random_name("u");
+        self.users
+            .create(
+                &name,
+                &format!("{name}@example.com"),
+                &PasswordHash::new("$2b$04$hash".into()),
+            )
+            .await
+            .expect("create user")
+    }
+}
+
+fn hash(s: &str) -> PasswordHash {
+    PasswordHash::new(s.to_owned())
+}
+
+fn case(ctx: &Ctx, name: &str, body: fn(Ctx)) -> Trial {
+    let ctx = ctx.clone();
+    trial(name, move || body(ctx))
+}
+
+fn users_cases(ctx: &Ctx) -> Vec<Trial> {
+    vec![
+        case(
+            ctx,
+            "users::create_then_find_by_id_username_and_email",
+            |c| {
+                c.block_on(async {
+                    let u = c.fresh_user().await;
+                    assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), Some(u.clone()));
+                    assert_eq!(
+                        c.users.find_by_username(&u.username).await.unwrap(),
+                        Some(u.clone())
+                    );
+                    assert_eq!(
+                        c.users.find_by_email(&u.email).await.unwrap(),
+                        Some(u.clone())
+                    );
+                    assert_eq!(uuid::Uuid::parse_str(&u.id).unwrap().get_version_num(), 7);
+                })
+            },
+        ),
+        case(ctx, "users::seeded_users_exist_before_the_cases", |c| {
+            c.block_on(async {
+                assert_eq!(
+                    c.users.find_by_username("alice").await.unwrap(),
+                    Some(c.alice.clone())
+                );
+                assert_eq!(
+                    c.users.find_by_email("bob@example.com").await.unwrap(),
+                    Some(c.bob.clone())
+                );
+            })
+        }),
+        case(ctx, "users::missing_user_is_none_not_an_error", |c| {
+            c.block_on(async {
+                assert_eq!(
+                    c.users
+                        .find_by_id("00000000-0000-7000-8000-000000000000")
+                        .await
+                        .unwrap(),
+                    None
+                );
+                assert_eq!(c.users.find_by_username("nobody-here").await.unwrap(), None);
+                assert!(c
+                    .users
+                    .credentials_by_email("nobody@example.com")
+                    .await
+                    .unwrap()
+                    .is_none());
+            })
+        }),
+        case(
+            ctx,
+            "users::duplicate_username_is_a_conflict_naming_username",
+            |c| {
+                c.block_on(async {
+                    let err = c
+                        .users
+                        .create("alice", "other-alice@example.com", &hash("h"))
+                        .await
+                        .unwrap_err();
+                    assert!(
+                        matches!(err, RepoError::Conflict { field: "username" }),
+                        "{err:?}"
+                    );
+                })
+            },
+        ),
+        case(
+            ctx,
+            "users::duplicate_email_is_a_conflict_naming_email",
+            |c| {
+                c.block_on(async {
+                    let err = c
+                        .users
+                        .create("not-alice", "alice@example.com", &hash("h"))
+                        .await
+                        .unwrap_err();
+                    assert!(
+                        matches!(err, RepoError::Conflict { field: "email" }),
+                        "{err:?}"
+                    );
+                })
+            },
+        ),
+        case(
+            ctx,
+            "users::credentials_carry_the_hash_and_debug_hides_it",
+            |c| {
+                c.block_on(async {
+                    let creds = c
+                        .users
+                        .credentials_by_username("alice")
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(creds.password_hash.expose(), "$2b$04$alicehash");
+                    assert!(!format!("{creds:?}").contains("alicehash"));
+                })
+            },
+        ),
+        case(ctx, "users::update_password_hash_replaces_it", |c| {
+            c.block_on(async {
+                let u = c.fresh_user().await;
+                c.users
+                    .update_password_hash(&u.id, &hash("$2b$04$new"))
+                    .await
+                    .unwrap();
+                let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
+                assert_eq!(creds.password_hash.expose(), "$2b$04$new");
+                assert!(creds.user.updated_at >= u.updated_at);
+            })
+        }),
+        case(
+            ctx,
+            "users::update_password_of_missing_user_is_not_found",
+            |c| {
+                c.block_on(async {
+                    let err = c
+                        .users
+                        .update_password_hash("no-such-id", &hash("h"))
+                        .await
+                        .unwrap_err();
+                    assert!(matches!(err, RepoError::NotFound), "{err:?}");
+                })
+            },
+        ),
+        case(ctx, "users::delete_removes_the_user_and_their_tasks", |c| {
+            c.block_on(async {
+                let u = c.fresh_user().await;
+                let t = c.tasks.create(&u.id, "doomed", None, false).await.unwrap();
+                c.users.delete(&u.id).await.unwrap();
+                assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), None);
+                assert!(matches!(
+                    c.tasks.get(&u.id, &t.id).await,
+                    Err(RepoError::NotFound)
+                ));
+                assert_eq!(c.tasks.count(&u.id).await.unwrap(), 0);
+                assert!(matches!(
+                    c.users.delete(&u.id).await,
+                    Err(RepoError::NotFound)
+                ));
+            })
+        }),
+        case(
+            ctx,
+            "users::timestamps_round_trip_to_the_microsecond",
+            |c| {
+                c.block_on(async {
+                    let u = c.fresh_user().await;
+                    let back = c.users.find_by_id(&u.id).await.unwrap().unwrap();
+                    assert_eq!(back.created_at, u.created_at);
+                    assert_eq!(back.created_at.and_utc().timestamp_subsec_nanos() % 1000, 0);
+                })
+            },
+        ),
+    ]
+}
+
+fn tasks_cases(ctx: &Ctx) -> Vec<Trial> {
+    vec![
+        case(ctx, "tasks::create_then_get_returns_what_was_stored", |c| {
+            c.block_on(async {
+                let t = c
+                    .tasks
+                    .create(
+                        &c.alice.id,
+                        "write tests",
+                        Some("all three backends"),
+                        false,
+                    )
+                    .await
+                    .unwrap();
+                let back = c.tasks.get(&c.alice.id, &t.id).await.unwrap();
+                assert_eq!(back, t);
+                assert_eq!(back.description.as_deref(), Some("all three backends"));
+                assert!(!back.done);
+            })
+        }),
+        case(
+            ctx,
+            "tasks::another_users_task_is_not_found_for_get_update_delete",
+            |c| {
+                c.block_on(async {
+                    let t = c
+                        .tasks
+                        .create(&c.alice.id, "private", None, false)
+                        .await
+                        .unwrap();
+                    assert!(matches!(
+                        c.tasks.get(&c.bob.id, &t.id).await,
+                        Err(RepoError::NotFound)
+                    ));
+                    let patch = TaskPatch {
+                        done: Some(true),
+                        ..TaskPatch::default()
+                    };
+                    assert!(matches!(
+                        c.tasks.update(&c.bob.id, &t.id, patch).await,
+                        Err(RepoError::NotFound)
+                    ));
+                    assert!(matches!(
+                        c.tasks.delete(&c.bob.id, &t.id).await,
+                        Err(RepoError::NotFound)
+                    ));
+                    assert_eq!(
+                        c.tasks.get(&c.alice.id, &t.id).await.unwrap(),
+                        t,
+                        "unchanged for its owner"
+                    );
+                })
+            },
+        ),
+        case(
+            ctx,
+            "tasks::list_pages_by_keyset_without_gaps_or_repeats",
+            |c| {
+                c.block_on(async {
+                    let u = c.fresh_user().await;
+                    let mut made = Vec::new();
+                    for i in 0..25 {
+                        made.push(
+                            c.tasks
+                                .create(&u.id, &format!("task {i}"), None, false)
+                                .await
+                                .unwrap()
+                                .id,
+                        );
+                    }
+                    let mut seen = Vec::new();
+                    let mut after = None;
+                    let mut pages = 0;
+                    loop {
+                        let page = c
+                            .tasks
+                            .list(TaskQuery {
+                                user_id: u.id.clone(),
+                                after: after.clone(),
+                                done: None,
+                                limit: 10,
+                            })
+                            .await
+                            .unwrap();
+                        pages += 1;
+                        assert!(page.items.len() <= 10);
+                        seen.extend(page.items.iter().map(|t| t.id.clone()));
+                        match page.next_cursor {
+                            Some(cursor) => after = Some(cursor),
+                            None => break,
+                        }
+                    }
+                    assert_eq!(pages, 3);
+                    assert_eq!(seen, made, "every task once, in creation order");
+                })
+            },
+        ),
+        case(
+            ctx,
+            "tasks::list_of_exactly_one_page_has_no_next_cursor",
+            |c| {
+                c.block_on(async {
+                    let u = c.fresh_user().await;
+                    for i in 0..5 {
+                        c.tasks
+                            .create(&u.id, &format!("t{i}"), None, false)
+                            .await
+                            .unwrap();
+                    }
+                    let q = TaskQuery {
+                        user_id: u.id.clone(),
+                        after: None,
+                        done: None,
+                        limit: 5,
+                    };
+                    let page = c.tasks.list(q).await.unwrap();
+                    assert_eq!(page.items.len(), 5);
+                    assert_eq!(page.next_cursor, None);
+                })
+            },
+        ),
+        case(
+            ctx,
+            "tasks::list_filters_by_done_and_never_shows_other_users",
+            |c| {
+                c.block_on(async {
+                    let u = c.fresh_user().await;
+                    for i in 0..6 {
+                        c.tasks
+                            .create(&u.id, &format!("t{i}"), None, i % 2 == 0)
+                            .await
+                            .unwrap();
+                    }
+                    c.tasks
+                        .create(&c.bob.id, "bob's", None, true)
+                        .await
+                        .unwrap();
+                    let q = |done| TaskQuery {
+                        user_id: u.id.clone(),
+                        after: None,
+                        done,
+                        limit: 100,
+                    };
+                    let done = c.tasks.list(q(Some(true))).await.unwrap().items;
+                    let open = c.tasks.list(q(Some(false))).await.unwrap().items;
+                    let all = c.tasks.list(q(None)).await.unwrap().items;
+                    assert_eq!((done.len(), open.len(), all.len()), (3, 3, 6));
+                    assert!(done.iter().all(|t| t.done && t.user_id == u.id));
+                    assert!(open.iter().all(|t| !t.done && t.user_id == u.id));
+                })
+            },
+        ),
+        case(ctx, "tasks::update_changes_only_the_given_fields", |c| {
+            c.block_on(async {
+                let t = c
+                    .tasks
+                    .create(&c.alice.id, "old title", Some("keep me"), false)
+                    .await
+                    .unwrap();
+                let patch = TaskPatch {
+                    done: Some(true),
+                    ..TaskPatch::default()
+                };
+                let u = c.tasks.update(&c.alice.id, &t.id, patch).await.unwrap();
+                assert_eq!(
+                    (u.title.as_str(), u.description.as_deref(), u.done),
+                    ("old title", Some("keep me"), true)
+                );
+                assert!(u.updated_at >= t.updated_at);
+                assert_eq!(u.created_at, t.created_at);
+                let patch = TaskPatch {
+                    title: Some("new title".into()),
+                    description: Some(None),
+                    done: None,
+                };
+                let u = c.tasks.update(&c.alice.id, &t.id, patch).await.unwrap();
+                assert_eq!(
+                    (u.title.as_str(), u.description.as_deref(), u.done),
+                    ("new title", None, true)
+                );
+                assert_eq!(c.tasks.get(&c.alice.id, &t.id).await.unwrap(), u);
+            })
+        }),
+        case(ctx, "tasks::delete_then_get_is_not_found", |c| {
+            c.block_on(async {
+                let t = c
+                    .tasks
+                    .create(&c.alice.id, "short-lived", None, false)
+                    .await
+                    .unwrap();
+                c.tasks.delete(&c.alice.id, &t.id).await.unwrap();
+                assert!(matches!(
+                    c.tasks.get(&c.alice.id, &t.id).await,
+                    Err(RepoError::NotFound)
+                ));
+                assert!(matches!(
+                    c.tasks.delete(&c.alice.id, &t.id).await,
+                    Err(RepoError::NotFound)
+                ));
+            })
+        }),
+        case(ctx, "tasks::a_task_for_a_missing_user_is_refused", |c| {
+            c.block_on(async {
+                let err = c
+                    .tasks
+                    .create("no-such-user", "orphan", None, false)
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, RepoError::Database(_)), "{err:?}");
+            })
+        }),
+        case(ctx, "tasks::unicode_and_quotes_are_stored_verbatim", |c| {
+            c.block_on(async {
+                let title = "O'Brien \"quoted\" -- ; DROP TABLE tasks; ✓ 漢字";
+                let t = c
+                    .tasks
+                    .create(&c.alice.id, title, Some("\\ % _"), false)
+                    .await
+                    .unwrap();
+                let back = c.tasks.get(&c.alice.id, &t.id).await.unwrap();
+                assert_eq!(back.title, title);
+                assert_eq!(back.description.as_deref(), Some("\\ % _"));
+            })
+        }),
+    ]
+}
+
+fn concurrency_cases(ctx: &Ctx) -> Vec<Trial> {
+    vec![case(
+        ctx,
+        "concurrency::eight_threads_times_fifty_inserts_all_succeed",
+        |c| {
+            let u = c.block_on(c.fresh_user());
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let (c, user_id) = (c.clone(), u.id.clone());
+                    std::thread::spawn(move || {
+                        c.block_on(async {
+                            for i in 0..50 {
+                                c.tasks
+                                    .create(&user_id, &format!("t{t}-{i}"), None, false)
+                                    .await
+                                    .expect("insert");
+                            }
+                        })
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().expect("thread");
+            }
+            assert_eq!(c.block_on(c.tasks.count(&u.id)).unwrap(), 400);
+        },
+    )]
+}
+
+fn plan(backend: Backend, label: &str) -> Plan {
+    Plan {
+        label: label.to_owned(),
+        before_suite: Box::new(move || {
+            let database = TestDatabase::create(backend)?;
+            let rt = Arc::new(Runtime::new().map_err(|e| SetupError::Failed(e.to_string()))?);
+            let pool = db::init_db(&database.url(), PoolOptions::default())
+                .map_err(|e| SetupError::Failed(e.to_string()))?;
+            let users = UserRepo::new(pool.clone());
+            let tasks = TaskRepo::new(pool);
+            let seed = |name: &'static str| {
+                let users = users.clone();
+                rt.block_on(async move {
+                    users
+                        .create(
+                            name,
+                            &format!("{name}@example.com"),
+                            &hash(&format!("$2b$04${name}hash")),
+                        )
+                        .await
+                })
+                .map_err(|e| SetupError::Failed(format!("seeding {name}: {e}")))
+            };
+            let ctx = Ctx {
+                alice: seed("alice")?,
+                bob: seed("bob")?,
+                rt,
+                users,
+                tasks,
+            };
+            let mut trials = users_cases(&ctx);
+            trials.extend(tasks_cases(&ctx));
+            trials.extend(concurrency_cases(&ctx));
+            // The pool goes before the database it points at.
+            Ok(Prepared {
+                trials,
+                guard: Box::new((ctx, database)),
+            })
+        }),
+    }
+}
+
+fn main() -> ExitCode {
+    run_suite(
+        "repos",
+        vec![
+            plan(Backend::Sqlite, "sqlite"),
+            plan(Backend::Postgres, "postgres"),
+            plan(Backend::Mysql, "mysql"),
+        ],
+    )
+}
