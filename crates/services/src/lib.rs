@@ -1,1 +1,59 @@
+//! Services layer: the business rules of accounts, sessions and tasks.
+//!
+//! It parses raw input into domain types, hashes and verifies passwords, signs and checks
+//! JWTs, and calls the repositories. It may import `repos` (never `models` or `db`
+//! directly, never SQL or Redis) and knows nothing of HTTP.
 
+pub mod auth;
+pub mod domain;
+pub mod error;
+pub mod jwt;
+pub mod password;
+pub mod settings;
+pub mod tasks;
+pub mod users;
+pub mod views;
+
+pub use auth::{AuthService, ClientInfo, LoginInput, Principal};
+pub use error::{FieldError, ServiceError};
+pub use jwt::{JwtKeys, SecretError};
+pub use settings::AuthSettings;
+pub use tasks::{NewTaskInput, TaskListInput, TaskPatchInput, TaskService};
+pub use users::UserService;
+pub use views::{PublicUser, SessionView, Task, TaskPage, TokenPair, User};
+
+/// The repositories and stores the services run on, re-exported so the binary can build
+/// them without naming the `repos` crate.
+pub mod infra {
+    pub use repos::{
+        AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore, TaskRepo, TokenStore,
+        UserRepo,
+    };
+}
+
+/// Every service, built once at start-up and shared by all requests.
+#[derive(Clone)]
+pub struct Services {
+    pub auth: AuthService,
+    pub users: UserService,
+    pub tasks: TaskService,
+}
+
+impl Services {
+    /// Wires the services over the repositories and the token store.
+    pub fn new(
+        users: repos::UserRepo,
+        tasks: repos::TaskRepo,
+        store: repos::AnyTokenStore,
+        keys: JwtKeys,
+        settings: AuthSettings,
+    ) -> Self {
+        let passwords = password::Passwords::new(settings.bcrypt_cost);
+        let auth = AuthService::new(users.clone(), store, keys, settings, passwords.clone());
+        Self {
+            users: UserService::new(users, auth.clone(), passwords),
+            tasks: TaskService::new(tasks),
+            auth,
+        }
+    }
+}

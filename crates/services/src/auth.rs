@@ -1,0 +1,380 @@
+//! Accounts and sessions: register, login, refresh with rotation, logout, and the check of
+//! a bearer token on every protected request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use repos::{
+    AnyTokenStore, NewSession, PairState, Rotation, RotationRequest, TokenStore, UserRepo,
+};
+
+use crate::domain::{Checks, Email, Id, Password, Username};
+use crate::jwt::{JwtKeys, TokenKind};
+use crate::password::Passwords;
+use crate::views::{SessionView, TokenPair, User};
+use crate::{AuthSettings, ServiceError};
+
+/// Who is calling: the user and the session their access token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: String,
+    pub session_id: String,
+}
+
+/// Where a login comes from, kept with the session and used for rate limits.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A login attempt: a username or an email, and a password. `Debug` hides the password.
+#[derive(Clone, Default)]
+pub struct LoginInput {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginInput")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+struct Inner {
+    users: UserRepo,
+    store: AnyTokenStore,
+    keys: JwtKeys,
+    settings: AuthSettings,
+    passwords: Passwords,
+}
+
+/// Registration, login and sessions.
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+impl AuthService {
+    /// Builds the service.
+    pub(crate) fn new(
+        users: UserRepo,
+        store: AnyTokenStore,
+        keys: JwtKeys,
+        settings: AuthSettings,
+        passwords: Passwords,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                users,
+                store,
+                keys,
+                settings,
+                passwords,
+            }),
+        }
+    }
+
+    /// The settings in force (TTLs are shown in responses).
+    pub fn settings(&self) -> &AuthSettings {
+        &self.inner.settings
+    }
+
+    /// Creates an account. A taken username or email is a 409, each told apart.
+    pub async fn register(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<User, ServiceError> {
+        let mut checks = Checks::default();
+        let username = checks.take(Username::parse(username));
+        let email = checks.take(Email::parse(email));
+        let password = checks.take(Password::parse(password, "password"));
+        if let (Some(u), Some(e), Some(p)) = (&username, &email, &password) {
+            checks.take(p.check_not_identity("password", u.as_str(), e.as_str()));
+        }
+        checks.finish()?;
+        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+            return Err(ServiceError::Internal(
+                "validated input went missing".into(),
+            ));
+        };
+        let hash = self.inner.passwords.hash(&password).await?;
+        let user = self
+            .inner
+            .users
+            .create(username.as_str(), email.as_str(), &hash)
+            .await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok(user.into())
+    }
+
+    fn rate_keys(identifier: &str, client: &ClientInfo) -> [String; 2] {
+        let ip = client.ip.as_deref().unwrap_or("unknown");
+        [
+            format!("login:acct:{identifier}|{ip}"),
+            format!("login:ip:{ip}"),
+        ]
+    }
+
+    /// Checks the password and opens a session. An unknown user and a wrong password give
+    /// the same answer in about the same time; too many failures give `RateLimited`.
+    pub async fn login(
+        &self,
+        input: LoginInput,
+        client: ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let s = &self.inner.settings;
+        let (by_email, identifier) = match (input.username.as_deref(), input.email.as_deref()) {
+            (_, Some(email)) if !email.trim().is_empty() => (true, email.trim().to_lowercase()),
+            (Some(name), _) if !name.trim().is_empty() => {
+                (name.contains('@'), name.trim().to_lowercase())
+            }
+            _ => {
+                return Err(ServiceError::invalid(
+                    "username",
+                    "give a username or an email",
+                ))
+            }
+        };
+        if input.password.is_empty() {
+            return Err(ServiceError::invalid("password", "is required"));
+        }
+        let keys = Self::rate_keys(&identifier, &client);
+        let counts = self.inner.store.rate_peek(&keys).await?;
+        let limits = [s.login_max_per_account, s.login_max_per_ip];
+        if let Some(blocked) = counts
+            .iter()
+            .zip(limits)
+            .filter(|(c, limit)| c.count >= *limit)
+            .map(|(c, _)| c)
+            .max_by_key(|c| c.resets_in)
+        {
+            return Err(ServiceError::RateLimited {
+                retry_after: blocked.resets_in.max(Duration::from_secs(1)),
+            });
+        }
+        let creds = if by_email {
+            self.inner.users.credentials_by_email(&identifier).await?
+        } else {
+            self.inner
+                .users
+                .credentials_by_username(&identifier)
+                .await?
+        };
+        let user = match creds {
+            Some(c)
+                if self
+                    .inner
+                    .passwords
+                    .verify(&input.password, &c.password_hash)
+                    .await? =>
+            {
+                c.user
+            }
+            Some(_) => return Err(self.failed_login(&keys).await),
+            None => {
+                self.inner.passwords.verify_dummy(&input.password).await?;
+                return Err(self.failed_login(&keys).await);
+            }
+        };
+        self.inner.store.rate_clear(&keys[0]).await?;
+        let now = Utc::now().timestamp();
+        let session_id = Id::random().to_string();
+        let expires_at = now.saturating_add(secs(s.session_max_lifetime));
+        let pair = PairState {
+            access_jti: Id::random().to_string(),
+            refresh_jti: Id::random().to_string(),
+            issued_at: now,
+            access_expires_at: now.saturating_add(secs(s.access_ttl)).min(expires_at),
+            refresh_expires_at: now.saturating_add(secs(s.refresh_ttl)).min(expires_at),
+        };
+        self.inner
+            .store
+            .create_session(&NewSession {
+                session_id: session_id.clone(),
+                user_id: user.id.clone(),
+                pair: pair.clone(),
+                expires_at,
+                user_agent: client.user_agent.map(|ua| ua.chars().take(256).collect()),
+                ip: client.ip,
+            })
+            .await?;
+        tracing::info!(user_id = %user.id, session_id = %session_id, "login");
+        self.pair(&user.id, &session_id, &pair)
+    }
+
+    async fn failed_login(&self, keys: &[String]) -> ServiceError {
+        if let Err(e) = self
+            .inner
+            .store
+            .rate_hit(keys, self.inner.settings.login_window)
+            .await
+        {
+            return e.into();
+        }
+        ServiceError::InvalidCredentials
+    }
+
+    /// Signs the tokens of `pair`. The same state always gives the same tokens.
+    fn pair(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        pair: &PairState,
+    ) -> Result<TokenPair, ServiceError> {
+        let keys = &self.inner.keys;
+        let now = Utc::now().timestamp();
+        Ok(TokenPair {
+            access_token: keys.sign(
+                TokenKind::Access,
+                user_id,
+                session_id,
+                &pair.access_jti,
+                pair.issued_at,
+                pair.access_expires_at,
+            )?,
+            refresh_token: keys.sign(
+                TokenKind::Refresh,
+                user_id,
+                session_id,
+                &pair.refresh_jti,
+                pair.issued_at,
+                pair.refresh_expires_at,
+            )?,
+            token_type: "Bearer",
+            expires_in: (pair.access_expires_at - now).max(0),
+            refresh_expires_in: (pair.refresh_expires_at - now).max(0),
+            session_id: session_id.to_owned(),
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. The previous refresh token within the
+    /// grace gets the current pair again; any older one revokes the whole session.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ServiceError> {
+        let claims = self.inner.keys.verify(TokenKind::Refresh, refresh_token)?;
+        let s = &self.inner.settings;
+        let rotation = self
+            .inner
+            .store
+            .rotate(&RotationRequest {
+                session_id: claims.sid.clone(),
+                presented_jti: claims.jti,
+                new_access_jti: Id::random().to_string(),
+                new_refresh_jti: Id::random().to_string(),
+                now_ms: Utc::now().timestamp_millis(),
+                access_ttl: s.access_ttl,
+                refresh_ttl: s.refresh_ttl,
+                grace: s.refresh_reuse_grace,
+            })
+            .await?;
+        match rotation {
+            Rotation::Rotated { user_id, pair } | Rotation::Grace { user_id, pair }
+                if user_id == claims.sub =>
+            {
+                self.pair(&user_id, &claims.sid, &pair)
+            }
+            Rotation::Rotated { .. } | Rotation::Grace { .. } => Err(ServiceError::TokenInvalid),
+            Rotation::Reused { user_id } => {
+                tracing::warn!(user_id = %user_id, session_id = %claims.sid, "refresh token reused; session revoked");
+                Err(ServiceError::RefreshTokenReused)
+            }
+            Rotation::Missing => Err(ServiceError::TokenRevoked),
+        }
+    }
+
+    /// Checks a bearer token: signature and claims locally, then one token-store round trip
+    /// proving the session is alive and this is its current access token.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
+        let claims = self.inner.keys.verify(TokenKind::Access, access_token)?;
+        match self
+            .inner
+            .store
+            .authenticate(&claims.sid, &claims.jti)
+            .await?
+        {
+            Some(user_id) if user_id == claims.sub => Ok(Principal {
+                user_id,
+                session_id: claims.sid,
+            }),
+            _ => Err(ServiceError::TokenRevoked),
+        }
+    }
+
+    /// Ends the caller's session: its access and refresh tokens stop working at once.
+    pub async fn logout(&self, who: &Principal) -> Result<(), ServiceError> {
+        self.inner
+            .store
+            .revoke(&who.user_id, &who.session_id)
+            .await?;
+        tracing::info!(user_id = %who.user_id, session_id = %who.session_id, "logout");
+        Ok(())
+    }
+
+    /// Ends every session of the caller.
+    pub async fn logout_all(&self, who: &Principal) -> Result<(), ServiceError> {
+        let n = self.revoke_all(&who.user_id, None).await?;
+        tracing::info!(user_id = %who.user_id, sessions = n, "logout of all sessions");
+        Ok(())
+    }
+
+    /// Ends every session of `user_id` but `keep`.
+    pub(crate) async fn revoke_all(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, ServiceError> {
+        Ok(self.inner.store.revoke_all(user_id, keep).await?)
+    }
+
+    /// The caller's live sessions, the caller's own marked `current`.
+    pub async fn sessions(&self, who: &Principal) -> Result<Vec<SessionView>, ServiceError> {
+        let now = Utc::now().timestamp();
+        let list = self.inner.store.list(&who.user_id, now).await?;
+        Ok(list
+            .into_iter()
+            .map(|s| SessionView::new(s, &who.session_id))
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions; another user's or an unknown one is `NotFound`.
+    pub async fn revoke_session(
+        &self,
+        who: &Principal,
+        session_id: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(id) = Id::parse(session_id) else {
+            return Err(ServiceError::NotFound);
+        };
+        if self
+            .inner
+            .store
+            .revoke(&who.user_id, &id.to_string())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound)
+        }
+    }
+
+    /// Checks the token store answers (for `/ready`).
+    pub async fn token_store_ready(&self) -> Result<(), ServiceError> {
+        Ok(self.inner.store.ping().await?)
+    }
+
+    /// Checks the database answers (for `/ready`).
+    pub async fn database_ready(&self) -> Result<(), ServiceError> {
+        Ok(self.inner.users.ping().await?)
+    }
+}

@@ -1,0 +1,305 @@
+//! Domain types: raw input goes in, a value that is valid by construction comes out, or a
+//! message naming what is wrong. The fields are private, so no unchecked value exists.
+
+use std::fmt;
+
+use crate::FieldError;
+
+/// A login name: 3 to 32 of `a-z 0-9 _ . -`, stored lower-case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// Lower-cases and checks `raw`.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let s = raw.trim().to_lowercase();
+        let len = s.chars().count();
+        if !(3..=32).contains(&len) {
+            return Err(FieldError::new(
+                "username",
+                "must be 3 to 32 characters long",
+            ));
+        }
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(FieldError::new(
+                "username",
+                "may contain only letters a-z, digits, '_', '.' and '-'",
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    /// The lower-case name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address, stored lower-case, at most 254 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Lower-cases and checks `raw`: one `@`, a local part of at most 64 characters, a
+    /// domain with a dot, no spaces or control characters.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let s = raw.trim().to_lowercase();
+        let bad = |m: &str| Err(FieldError::new("email", m));
+        if s.is_empty() {
+            return bad("is required");
+        }
+        if s.chars().count() > 254 {
+            return bad("must be at most 254 characters long");
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return bad("must not contain spaces or control characters");
+        }
+        let Some((local, domain)) = s.split_once('@') else {
+            return bad("must be an address like name@example.com");
+        };
+        let domain_ok = domain.contains('.')
+            && !domain.contains('@')
+            && !domain.starts_with(['.', '-'])
+            && !domain.ends_with(['.', '-'])
+            && !domain.contains("..");
+        if local.is_empty() || local.chars().count() > 64 || !domain_ok {
+            return bad("must be an address like name@example.com");
+        }
+        Ok(Self(s))
+    }
+
+    /// The lower-case address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password: 8 to 72 bytes (bcrypt's limit; longer ones are refused, never truncated).
+/// `Debug` hides it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// Checks the length in bytes, as bcrypt counts.
+    pub fn parse(raw: &str, field: &str) -> Result<Self, FieldError> {
+        match raw.len() {
+            0..=7 => Err(FieldError::new(field, "must be at least 8 bytes long")),
+            8..=72 => Ok(Self(raw.to_owned())),
+            _ => Err(FieldError::new(
+                field,
+                "must be at most 72 bytes long (bcrypt's limit)",
+            )),
+        }
+    }
+
+    /// Refuses a password equal to the username or the email (ignoring case).
+    pub fn check_not_identity(
+        &self,
+        field: &str,
+        username: &str,
+        email: &str,
+    ) -> Result<(), FieldError> {
+        let p = self.0.to_lowercase();
+        if p == username || p == email {
+            return Err(FieldError::new(
+                field,
+                "must not be the same as the username or email",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The password, for bcrypt only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A task title: 1 to 200 characters after trimming surrounding white space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskTitle(String);
+
+impl TaskTitle {
+    /// Trims and checks `raw`.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let s = raw.trim();
+        match s.chars().count() {
+            0 => Err(FieldError::new("title", "must not be empty")),
+            1..=200 => Ok(Self(s.to_owned())),
+            _ => Err(FieldError::new(
+                "title",
+                "must be at most 200 characters long",
+            )),
+        }
+    }
+
+    /// The trimmed title.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A task description: at most 2000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDescription(String);
+
+impl TaskDescription {
+    /// Checks the length of `raw`.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.chars().count() > 2000 {
+            return Err(FieldError::new(
+                "description",
+                "must be at most 2000 characters long",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The description.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An id of a user, task or session: a UUID, kept in its canonical lower-case form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Id(uuid::Uuid);
+
+impl Id {
+    /// Parses a UUID in any of its textual forms; `None` if it is not one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        if raw.len() > 45 {
+            return None;
+        }
+        uuid::Uuid::parse_str(raw).ok().map(Self)
+    }
+
+    /// A fresh random (v4) id, for sessions and token ids: nothing to learn from it.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// Collects the field errors of several parses into one `Validation` error.
+#[derive(Debug, Default)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    /// Keeps the value, or remembers the error and returns `None`.
+    pub fn take<T>(&mut self, r: Result<T, FieldError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    /// Remembers an error.
+    pub fn push(&mut self, e: FieldError) {
+        self.0.push(e);
+    }
+
+    /// `Ok` if nothing failed.
+    pub fn finish(self) -> Result<(), crate::ServiceError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::ServiceError::Validation(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn username_is_lowercased_and_limited_to_its_alphabet() {
+        assert_eq!(
+            Username::parse(" Alice_1.x-y ").map(|u| u.0),
+            Ok("alice_1.x-y".into())
+        );
+        for bad in ["ab", "a b c", "ünïcode", "x'; drop", &"a".repeat(33), ""] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn email_is_lowercased_and_needs_a_domain() {
+        assert_eq!(
+            Email::parse("Bob@Example.COM").map(|e| e.0),
+            Ok("bob@example.com".into())
+        );
+        let long = format!("{}@example.com", "a".repeat(250));
+        for bad in [
+            "",
+            "bob",
+            "bob@",
+            "@x.io",
+            "bob@localhost",
+            "a b@x.io",
+            "a@b@c.io",
+            "a@.x.io",
+            long.as_str(),
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn password_counts_bytes_not_characters() {
+        assert!(Password::parse("1234567", "password").is_err());
+        assert!(Password::parse("12345678", "password").is_ok());
+        assert!(Password::parse(&"é".repeat(36), "password").is_ok()); // 72 bytes
+        assert!(Password::parse(&"é".repeat(37), "password").is_err()); // 74 bytes
+        assert_eq!(
+            format!("{:?}", Password::parse("hunter2hunter2", "p").ok()),
+            "Some(Password(***))"
+        );
+    }
+
+    #[test]
+    fn password_may_not_be_the_username_or_email() {
+        let p = Password::parse("AliceAlice", "password").ok();
+        assert!(p.is_some_and(|p| p
+            .check_not_identity("password", "alicealice", "a@x.io")
+            .is_err()));
+    }
+
+    #[test]
+    fn title_is_trimmed_and_bounded() {
+        assert_eq!(
+            TaskTitle::parse("  buy milk ").map(|t| t.0),
+            Ok("buy milk".into())
+        );
+        assert!(TaskTitle::parse("   ").is_err());
+        assert!(TaskTitle::parse(&"x".repeat(200)).is_ok());
+        assert!(TaskTitle::parse(&"x".repeat(201)).is_err());
+        assert!(TaskDescription::parse(&"y".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn ids_are_canonical_uuids() {
+        let id = Id::parse("0190A0B1-0000-7000-8000-00000000000A").map(|i| i.to_string());
+        assert_eq!(id.as_deref(), Some("0190a0b1-0000-7000-8000-00000000000a"));
+        assert!(Id::parse("42").is_none());
+        assert!(Id::parse("' OR 1=1 --").is_none());
+    }
+}

@@ -1,0 +1,96 @@
+use std::time::Duration;
+
+use repos::RepoError;
+
+/// One field's problem, as shown in a 422 body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// The JSON field or query parameter, e.g. `email`.
+    pub field: String,
+    /// What is wrong with it, in words a user can act on.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every outcome of a service call that is not success.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input that does not parse; one entry per field.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("username is already taken")]
+    UsernameTaken,
+    #[error("email is already registered")]
+    EmailTaken,
+    /// Wrong password or unknown user: deliberately the same.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Not a token we signed, the wrong kind of token, or not yet valid.
+    #[error("invalid token")]
+    TokenInvalid,
+    #[error("token expired")]
+    TokenExpired,
+    /// The session was logged out or revoked.
+    #[error("token revoked")]
+    TokenRevoked,
+    /// An old refresh token came back: the session has been revoked.
+    #[error("refresh token reused; session revoked")]
+    RefreshTokenReused,
+    /// Too many failed logins.
+    #[error("too many attempts")]
+    RateLimited { retry_after: Duration },
+    /// No such resource, or not the caller's.
+    #[error("not found")]
+    NotFound,
+    /// A dependency is down; worth retrying.
+    #[error("{what} unavailable")]
+    Unavailable { what: &'static str, detail: String },
+    /// A bug or an unexpected failure; the detail is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// A 422 with one field error.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<RepoError> for ServiceError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::NotFound => ServiceError::NotFound,
+            RepoError::Conflict { field: "username" } => ServiceError::UsernameTaken,
+            RepoError::Conflict { field: "email" } => ServiceError::EmailTaken,
+            RepoError::Conflict { field } => {
+                ServiceError::Internal(format!("unexpected conflict on {field}"))
+            }
+            RepoError::Unavailable { what, detail } => ServiceError::Unavailable { what, detail },
+            e @ (RepoError::Database(_) | RepoError::TokenStore(_)) => {
+                ServiceError::Internal(error_chain(&e))
+            }
+        }
+    }
+}
+
+/// The error and all its sources on one line, for the log.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

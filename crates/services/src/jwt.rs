@@ -1,0 +1,346 @@
+//! Signing and checking access and refresh tokens.
+//!
+//! One hex secret (`JWT_API_SECRET`) yields two HMAC keys, one per token kind, so a
+//! refresh token can never pass as an access token or the reverse, even before `typ` is
+//! read. Each secret also yields a key id (`kid`); tokens signed with the previous secret
+//! (`JWT_API_SECRET_PREVIOUS`) are still verified after a rotation. HS256 only.
+
+use hmac::{Hmac, KeyInit, Mac};
+use jsonwebtoken::{
+    decode, decode_header, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header,
+    Validation,
+};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::{AuthSettings, ServiceError};
+
+/// The two kinds of token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    fn typ(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// The claims of both kinds of token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    /// The session id.
+    pub sid: String,
+    /// This token's id; the session record names the current one.
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    /// `access` or `refresh`.
+    pub typ: String,
+}
+
+/// Why a secret was refused at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("{0} is not set; generate one with `openssl rand -hex 32` or `api gen-secret`")]
+    Missing(&'static str),
+    #[error("{0} must be hex (0-9, a-f); generate one with `openssl rand -hex 32`")]
+    NotHex(&'static str),
+    #[error("{name} is {bytes} bytes; it must be at least 32 bytes (64 hex digits)")]
+    TooShort { name: &'static str, bytes: usize },
+    #[error("the signing keys could not be made: {0}")]
+    Unusable(String),
+}
+
+fn unusable(e: jsonwebtoken::errors::Error) -> SecretError {
+    SecretError::Unusable(e.to_string())
+}
+
+/// The keys of one secret.
+struct KeySet {
+    kid: String,
+    access_enc: EncodingKey,
+    access_dec: DecodingKey,
+    refresh_enc: EncodingKey,
+    refresh_dec: DecodingKey,
+}
+
+fn derive(secret: &[u8], label: &str) -> Vec<u8> {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+    match <Hmac<Sha256> as KeyInit>::new_from_slice(secret) {
+        Ok(mut mac) => {
+            mac.update(label.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+impl KeySet {
+    fn from_hex(name: &'static str, hex_secret: &str) -> Result<Self, SecretError> {
+        let hex_secret = hex_secret.trim();
+        if hex_secret.is_empty() {
+            return Err(SecretError::Missing(name));
+        }
+        let secret = hex::decode(hex_secret).map_err(|_| SecretError::NotHex(name))?;
+        if secret.len() < 32 {
+            return Err(SecretError::TooShort {
+                name,
+                bytes: secret.len(),
+            });
+        }
+        let access = derive(&secret, "strata access-token key v1");
+        let refresh = derive(&secret, "strata refresh-token key v1");
+        Ok(Self {
+            kid: hex::encode(&derive(&secret, "strata key id v1")[..8]),
+            access_enc: EncodingKey::from_secret(&access).map_err(unusable)?,
+            access_dec: DecodingKey::from_secret(&access).map_err(unusable)?,
+            refresh_enc: EncodingKey::from_secret(&refresh).map_err(unusable)?,
+            refresh_dec: DecodingKey::from_secret(&refresh).map_err(unusable)?,
+        })
+    }
+
+    fn decoding(&self, kind: TokenKind) -> &DecodingKey {
+        match kind {
+            TokenKind::Access => &self.access_dec,
+            TokenKind::Refresh => &self.refresh_dec,
+        }
+    }
+}
+
+/// The signing keys and the rules tokens are checked against. `Debug` shows only key ids.
+pub struct JwtKeys {
+    current: KeySet,
+    previous: Option<KeySet>,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("kid", &self.current.kid)
+            .field("previous_kid", &self.previous.as_ref().map(|k| &k.kid))
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Derives the keys from the hex secrets. A missing, non-hex or short secret is refused.
+    pub fn new(
+        secret: &str,
+        previous: Option<&str>,
+        settings: &AuthSettings,
+    ) -> Result<Self, SecretError> {
+        let current = KeySet::from_hex("JWT_API_SECRET", secret)?;
+        let previous = match previous.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => Some(KeySet::from_hex("JWT_API_SECRET_PREVIOUS", p)?),
+            None => None,
+        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = settings.leeway.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        Ok(Self {
+            current,
+            previous,
+            validation,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        })
+    }
+
+    /// Signs a token of `kind`. The same inputs always give the same token.
+    pub fn sign(
+        &self,
+        kind: TokenKind,
+        user_id: &str,
+        session_id: &str,
+        jti: &str,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<String, ServiceError> {
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            jti: jti.to_owned(),
+            iat: issued_at,
+            nbf: issued_at,
+            exp: expires_at,
+            typ: kind.typ().to_owned(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.current.kid.clone());
+        let key = match kind {
+            TokenKind::Access => &self.current.access_enc,
+            TokenKind::Refresh => &self.current.refresh_enc,
+        };
+        encode(&header, &claims, key)
+            .map_err(|e| ServiceError::Internal(format!("signing a token: {e}")))
+    }
+
+    /// Checks signature, algorithm, issuer, audience, `exp`, `nbf` and `typ`; returns the
+    /// claims. An expired token is `TokenExpired`; anything else wrong is `TokenInvalid`.
+    pub fn verify(&self, kind: TokenKind, token: &str) -> Result<Claims, ServiceError> {
+        if token.len() > 4096 {
+            return Err(ServiceError::TokenInvalid);
+        }
+        let header = decode_header(token).map_err(|_| ServiceError::TokenInvalid)?;
+        if header.alg != Algorithm::HS256 {
+            return Err(ServiceError::TokenInvalid);
+        }
+        let keys = match header.kid.as_deref() {
+            Some(kid) if kid == self.current.kid => &self.current,
+            Some(kid) => match &self.previous {
+                Some(p) if p.kid == kid => p,
+                _ => return Err(ServiceError::TokenInvalid),
+            },
+            None => return Err(ServiceError::TokenInvalid),
+        };
+        let data =
+            decode::<Claims>(token, keys.decoding(kind), &self.validation).map_err(|e| match e
+                .kind()
+            {
+                ErrorKind::ExpiredSignature => ServiceError::TokenExpired,
+                _ => ServiceError::TokenInvalid,
+            })?;
+        if data.claims.typ != kind.typ() {
+            return Err(ServiceError::TokenInvalid);
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const OTHER: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+    fn keys(secret: &str, previous: Option<&str>) -> JwtKeys {
+        match JwtKeys::new(secret, previous, &AuthSettings::default()) {
+            Ok(k) => k,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn token(k: &JwtKeys, kind: TokenKind, iat: i64, exp: i64) -> String {
+        k.sign(kind, "user", "session", "jti", iat, exp)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn secrets_must_be_long_hex() {
+        let s = AuthSettings::default();
+        assert_eq!(
+            JwtKeys::new("", None, &s).err(),
+            Some(SecretError::Missing("JWT_API_SECRET"))
+        );
+        assert_eq!(
+            JwtKeys::new("not hex at all", None, &s).err(),
+            Some(SecretError::NotHex("JWT_API_SECRET"))
+        );
+        assert_eq!(
+            JwtKeys::new("abcd", None, &s).err(),
+            Some(SecretError::TooShort {
+                name: "JWT_API_SECRET",
+                bytes: 2
+            })
+        );
+        assert!(JwtKeys::new(SECRET, Some("zz"), &s).is_err());
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_is_deterministic() {
+        let k = keys(SECRET, None);
+        let t = token(&k, TokenKind::Access, now(), now() + 60);
+        assert_eq!(t, token(&k, TokenKind::Access, now(), now() + 60));
+        let c = k.verify(TokenKind::Access, &t).ok();
+        assert_eq!(
+            c.map(|c| (c.sub, c.sid, c.typ)),
+            Some(("user".into(), "session".into(), "access".into()))
+        );
+    }
+
+    #[test]
+    fn kinds_do_not_cross() {
+        let k = keys(SECRET, None);
+        let access = token(&k, TokenKind::Access, now(), now() + 60);
+        let refresh = token(&k, TokenKind::Refresh, now(), now() + 60);
+        assert!(matches!(
+            k.verify(TokenKind::Refresh, &access),
+            Err(ServiceError::TokenInvalid)
+        ));
+        assert!(matches!(
+            k.verify(TokenKind::Access, &refresh),
+            Err(ServiceError::TokenInvalid)
+        ));
+    }
+
+    #[test]
+    fn expired_is_told_apart_from_invalid() {
+        let k = keys(SECRET, None);
+        let old = token(&k, TokenKind::Access, now() - 7200, now() - 3600);
+        assert!(matches!(
+            k.verify(TokenKind::Access, &old),
+            Err(ServiceError::TokenExpired)
+        ));
+        let future = token(&k, TokenKind::Access, now() + 3600, now() + 7200);
+        assert!(matches!(
+            k.verify(TokenKind::Access, &future),
+            Err(ServiceError::TokenInvalid)
+        ));
+    }
+
+    #[test]
+    fn another_secret_is_refused_unless_it_is_the_previous_one() {
+        let old = keys(OTHER, None);
+        let t = token(&old, TokenKind::Access, now(), now() + 60);
+        assert!(matches!(
+            keys(SECRET, None).verify(TokenKind::Access, &t),
+            Err(ServiceError::TokenInvalid)
+        ));
+        assert!(keys(SECRET, Some(OTHER))
+            .verify(TokenKind::Access, &t)
+            .is_ok());
+    }
+
+    #[test]
+    fn alg_none_and_garbage_are_refused() {
+        let k = keys(SECRET, None);
+        let t = token(&k, TokenKind::Access, now(), now() + 60);
+        let payload = t.split('.').nth(1).unwrap_or_default();
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        for bad in [none.as_str(), "", "a.b.c", "....", &"x".repeat(5000)] {
+            assert!(
+                matches!(
+                    k.verify(TokenKind::Access, bad),
+                    Err(ServiceError::TokenInvalid)
+                ),
+                "{bad:.40}"
+            );
+        }
+    }
+}

@@ -1,0 +1,40 @@
+use std::time::Duration;
+
+/// The rules' knobs, read from the environment by the api crate.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Absolute cap of a session, whatever the refreshes.
+    pub session_max_lifetime: Duration,
+    /// How long the previous refresh token still returns the current pair.
+    pub refresh_reuse_grace: Duration,
+    /// Clock-skew allowance when checking `exp` and `nbf`.
+    pub leeway: Duration,
+    pub bcrypt_cost: u32,
+    /// Failed logins allowed per account and client IP in one window.
+    pub login_max_per_account: u64,
+    /// Failed logins allowed per client IP in one window.
+    pub login_max_per_ip: u64,
+    pub login_window: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "strata".into(),
+            audience: "strata-api".into(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_max_lifetime: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
+            leeway: Duration::from_secs(30),
+            bcrypt_cost: 12,
+            login_max_per_account: 10,
+            login_max_per_ip: 100,
+            login_window: Duration::from_secs(15 * 60),
+        }
+    }
+}

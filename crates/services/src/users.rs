@@ -1,0 +1,102 @@
+//! The signed-in user's account: read it, change its password, delete it.
+
+use repos::UserRepo;
+
+use crate::auth::{AuthService, Principal};
+use crate::domain::{Id, Password};
+use crate::password::Passwords;
+use crate::views::{PublicUser, User};
+use crate::ServiceError;
+
+/// Account operations.
+#[derive(Clone)]
+pub struct UserService {
+    users: UserRepo,
+    auth: AuthService,
+    passwords: Passwords,
+}
+
+impl UserService {
+    pub(crate) fn new(users: UserRepo, auth: AuthService, passwords: Passwords) -> Self {
+        Self {
+            users,
+            auth,
+            passwords,
+        }
+    }
+
+    /// The caller's account. A session that outlived its user is refused like a revoked one.
+    pub async fn me(&self, who: &Principal) -> Result<User, ServiceError> {
+        match self.users.find_by_id(&who.user_id).await? {
+            Some(u) => Ok(u.into()),
+            None => Err(ServiceError::TokenRevoked),
+        }
+    }
+
+    /// Another user's public profile.
+    pub async fn profile(&self, id: &str) -> Result<PublicUser, ServiceError> {
+        let id = Id::parse(id).ok_or(ServiceError::NotFound)?;
+        match self.users.find_by_id(&id.to_string()).await? {
+            Some(u) => Ok(u.into()),
+            None => Err(ServiceError::NotFound),
+        }
+    }
+
+    /// Checks the caller's password; a wrong one is `InvalidCredentials`.
+    async fn check_password(
+        &self,
+        who: &Principal,
+        password: &str,
+    ) -> Result<repos::UserRecord, ServiceError> {
+        let creds = self
+            .users
+            .credentials_by_id(&who.user_id)
+            .await?
+            .ok_or(ServiceError::TokenRevoked)?;
+        if self
+            .passwords
+            .verify(password, &creds.password_hash)
+            .await?
+        {
+            Ok(creds.user)
+        } else {
+            Err(ServiceError::InvalidCredentials)
+        }
+    }
+
+    /// Replaces the password after checking the current one, then ends every other session.
+    pub async fn change_password(
+        &self,
+        who: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ServiceError> {
+        let new =
+            Password::parse(new, "new_password").map_err(|e| ServiceError::Validation(vec![e]))?;
+        let user = self.check_password(who, current).await?;
+        new.check_not_identity("new_password", &user.username, &user.email)
+            .map_err(|e| ServiceError::Validation(vec![e]))?;
+        let hash = self.passwords.hash(&new).await?;
+        self.users.update_password_hash(&user.id, &hash).await?;
+        let n = self
+            .auth
+            .revoke_all(&user.id, Some(&who.session_id))
+            .await?;
+        tracing::info!(user_id = %user.id, other_sessions_revoked = n, "password changed");
+        Ok(())
+    }
+
+    /// Deletes the account after checking the password: sessions first (so a token-store
+    /// outage leaves the account intact), then the user and, by cascade, their tasks.
+    pub async fn delete_account(
+        &self,
+        who: &Principal,
+        password: &str,
+    ) -> Result<(), ServiceError> {
+        let user = self.check_password(who, password).await?;
+        self.auth.revoke_all(&user.id, None).await?;
+        self.users.delete(&user.id).await?;
+        tracing::info!(user_id = %user.id, "account deleted");
+        Ok(())
+    }
+}

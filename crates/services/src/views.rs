@@ -1,0 +1,143 @@
+//! What the services hand back: plain values, ready to serialize. No password hash here.
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&t)
+}
+
+fn utc_secs(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+/// The signed-in user's own account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct User {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9fa0b1")]
+    pub id: String,
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "alice@example.com")]
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<repos::UserRecord> for User {
+    fn from(u: repos::UserRecord) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            created_at: utc(u.created_at),
+            updated_at: utc(u.updated_at),
+        }
+    }
+}
+
+/// Another user, as any signed-in user may see them: no email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PublicUser {
+    pub id: String,
+    pub username: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<repos::UserRecord> for PublicUser {
+    fn from(u: repos::UserRecord) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            created_at: utc(u.created_at),
+        }
+    }
+}
+
+/// A task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Task {
+    pub id: String,
+    #[schema(example = "Buy milk")]
+    pub title: String,
+    pub description: Option<String>,
+    pub done: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<repos::TaskRecord> for Task {
+    fn from(t: repos::TaskRecord) -> Self {
+        Self {
+            id: t.id,
+            title: t.title,
+            description: t.description,
+            done: t.done,
+            created_at: utc(t.created_at),
+            updated_at: utc(t.updated_at),
+        }
+    }
+}
+
+/// A page of tasks. Pass `next_cursor` as `cursor` to get the next page; `null` means
+/// this was the last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TaskPage {
+    pub items: Vec<Task>,
+    pub next_cursor: Option<String>,
+}
+
+/// A fresh access and refresh token pair. `Debug` hides the tokens.
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    pub expires_in: i64,
+    /// Seconds until the refresh token expires.
+    #[schema(example = 604800)]
+    pub refresh_expires_in: i64,
+    pub session_id: String,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One of the user's live sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh.
+    pub refreshed_at: DateTime<Utc>,
+    /// When the session ends whatever the refreshes.
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// True for the session of the token that asked.
+    pub current: bool,
+}
+
+impl SessionView {
+    pub(crate) fn new(s: repos::SessionInfo, current_session: &str) -> Self {
+        Self {
+            current: s.session_id == current_session,
+            id: s.session_id,
+            created_at: utc_secs(s.created_at),
+            refreshed_at: utc_secs(s.refreshed_at),
+            expires_at: utc_secs(s.expires_at),
+            user_agent: s.user_agent,
+            ip: s.ip,
+        }
+    }
+}
