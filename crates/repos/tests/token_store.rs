@@ -1,0 +1,1253 @@
+//! The token-store contract (DESIGN.md section 4): one set of cases, run on the in-memory
+//! store and on Redis (`STRATA_TEST_REDIS_URL`, default the local server, with a random key
+//! prefix whose keys are deleted after the suite). Redis also gets two cases of its own:
+//! the key layout, and failing closed then recovering when the server restarts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use db::testing::{random_name, run_suite, trial, Plan, Prepared, SetupError};
+use deadpool_redis::redis::{self, aio::MultiplexedConnection};
+use libtest_mimic::Trial;
+use repos::token_store::RateCount;
+use repos::{
+    AnyTokenStore, MemoryTokenStore, NewSession, PairState, RedisOptions, RedisTokenStore,
+    RepoError, Rotation, RotationRequest, SessionInfo, TokenStore,
+};
+use tokio::runtime::Runtime;
+
+const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
+const REFRESH_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+const SESSION_MAX: i64 = 30 * 24 * 3600;
+const GRACE: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    run_suite("token store", vec![plan_memory(), plan_redis()])
+}
+
+// ---------------------------------------------------------------------------------------
+// BeforeSuite / AfterSuite
+
+/// What every case of one plan shares.
+#[derive(Clone)]
+struct Suite {
+    label: &'static str,
+    rt: Arc<Runtime>,
+    store: AnyTokenStore,
+}
+
+impl Suite {
+    /// A case: `body` runs on the suite's runtime with its own handle to the store.
+    fn case<F, Fut>(&self, name: &str, body: F) -> Trial
+    where
+        F: FnOnce(AnyTokenStore) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        let rt = Arc::clone(&self.rt);
+        let store = self.store.clone();
+        trial(name, move || rt.block_on(body(store))).with_kind(self.label)
+    }
+}
+
+fn runtime() -> Result<Arc<Runtime>, SetupError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| SetupError::Failed(format!("tokio runtime: {e}")))
+}
+
+fn plan_memory() -> Plan {
+    Plan {
+        label: "memory".to_owned(),
+        before_suite: Box::new(|| {
+            let rt = runtime()?;
+            let suite = Suite {
+                label: "memory",
+                rt: Arc::clone(&rt),
+                store: AnyTokenStore::Memory(MemoryTokenStore::new()),
+            };
+            Ok(Prepared {
+                trials: contract(&suite),
+                guard: Box::new(rt),
+            })
+        }),
+    }
+}
+
+fn redis_url() -> String {
+    std::env::var("STRATA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn plan_redis() -> Plan {
+    Plan {
+        label: "redis".to_owned(),
+        before_suite: Box::new(|| {
+            let rt = runtime()?;
+            let url = redis_url();
+            let prefix = format!("{}:", random_name("strata_test"));
+            let store = RedisTokenStore::new(&RedisOptions {
+                url: url.clone(),
+                key_prefix: prefix.clone(),
+                connect_timeout: Duration::from_secs(2),
+                command_timeout: Duration::from_secs(2),
+            })
+            .map_err(|e| SetupError::Failed(e.to_string()))?;
+            let redacted = db::redact_url(&url);
+            rt.block_on(store.ping()).map_err(|e| match e {
+                RepoError::Unavailable { .. } => {
+                    SetupError::Unreachable(format!("Redis at {redacted}: {e}"))
+                }
+                e => SetupError::Failed(format!("Redis at {redacted}: {e}")),
+            })?;
+            // From here on the guard exists, so the keys go even if a case fails.
+            let guard = RedisGuard {
+                rt: Arc::clone(&rt),
+                url: url.clone(),
+                prefix: prefix.clone(),
+            };
+            let suite = Suite {
+                label: "redis",
+                rt,
+                store: AnyTokenStore::Redis(store),
+            };
+            let mut trials = contract(&suite);
+            let (u, p) = (url.clone(), prefix.clone());
+            trials.push(suite.case(
+                "redis::keys_carry_the_prefix_and_the_session_hash_tag",
+                move |store| keys_carry_the_prefix_and_the_session_hash_tag(store, u, p),
+            ));
+            trials.push(suite.case(
+                "redis::fails_closed_while_the_server_is_down_and_recovers_after_a_restart",
+                |_| fails_closed_while_the_server_is_down_and_recovers_after_a_restart(),
+            ));
+            Ok(Prepared {
+                trials,
+                guard: Box::new(guard),
+            })
+        }),
+    }
+}
+
+/// AfterSuite for Redis: deletes every key under this run's prefix.
+struct RedisGuard {
+    rt: Arc<Runtime>,
+    url: String,
+    prefix: String,
+}
+
+impl Drop for RedisGuard {
+    fn drop(&mut self) {
+        let result = self.rt.block_on(async {
+            let mut c = raw_connection(&self.url).await?;
+            let keys = scan(&mut c, &format!("{}*", self.prefix)).await?;
+            for chunk in keys.chunks(500) {
+                redis::cmd("DEL")
+                    .arg(chunk)
+                    .query_async::<()>(&mut c)
+                    .await?;
+            }
+            Ok::<_, redis::RedisError>(())
+        });
+        if let Err(e) = result {
+            eprintln!("could not delete the keys under {}: {e}", self.prefix);
+        }
+    }
+}
+
+async fn raw_connection(url: &str) -> redis::RedisResult<MultiplexedConnection> {
+    redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await
+}
+
+/// Every key matching `pattern` (SCAN, never KEYS).
+async fn scan(c: &mut MultiplexedConnection, pattern: &str) -> redis::RedisResult<Vec<String>> {
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(c)
+            .await?;
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
+/// The cases both stores must pass.
+fn contract(s: &Suite) -> Vec<Trial> {
+    vec![
+        s.case("store::ping_answers", ping_answers),
+        s.case(
+            "sessions::created_session_authenticates_with_its_access_jti",
+            created_session_authenticates_with_its_access_jti,
+        ),
+        s.case(
+            "sessions::wrong_jti_does_not_authenticate",
+            wrong_jti_does_not_authenticate,
+        ),
+        s.case(
+            "sessions::unknown_session_does_not_authenticate",
+            unknown_session_does_not_authenticate,
+        ),
+        s.case(
+            "sessions::session_past_its_refresh_expiry_is_gone",
+            session_past_its_refresh_expiry_is_gone,
+        ),
+        s.case(
+            "sessions::list_returns_the_users_live_sessions_oldest_first",
+            list_returns_the_users_live_sessions_oldest_first,
+        ),
+        s.case(
+            "sessions::list_omits_revoked_sessions",
+            list_omits_revoked_sessions,
+        ),
+        s.case(
+            "sessions::list_shows_the_last_refresh_and_keeps_the_end",
+            list_shows_the_last_refresh_and_keeps_the_end,
+        ),
+        s.case(
+            "rotation::current_refresh_jti_rotates_to_the_new_pair",
+            current_refresh_jti_rotates_to_the_new_pair,
+        ),
+        s.case(
+            "rotation::new_expiries_are_capped_by_the_session_end",
+            new_expiries_are_capped_by_the_session_end,
+        ),
+        s.case(
+            "rotation::only_the_new_access_jti_authenticates_after_rotation",
+            only_the_new_access_jti_authenticates_after_rotation,
+        ),
+        s.case(
+            "rotation::previous_refresh_jti_within_grace_returns_the_current_pair",
+            previous_refresh_jti_within_grace_returns_the_current_pair,
+        ),
+        s.case(
+            "rotation::previous_refresh_jti_after_grace_is_reuse_and_revokes_the_session",
+            previous_refresh_jti_after_grace_is_reuse_and_revokes_the_session,
+        ),
+        s.case(
+            "rotation::with_zero_grace_a_replay_a_second_later_is_reuse",
+            with_zero_grace_a_replay_a_second_later_is_reuse,
+        ),
+        s.case(
+            "rotation::refresh_jti_two_rotations_back_is_reuse_and_revokes_the_session",
+            refresh_jti_two_rotations_back_is_reuse_and_revokes_the_session,
+        ),
+        s.case(
+            "rotation::refresh_jti_the_session_never_had_is_reuse",
+            refresh_jti_the_session_never_had_is_reuse,
+        ),
+        s.case(
+            "rotation::concurrent_rotations_yield_one_rotation_and_grace_for_the_rest",
+            concurrent_rotations_yield_one_rotation_and_grace_for_the_rest,
+        ),
+        s.case(
+            "rotation::session_past_its_end_cannot_be_rotated",
+            session_past_its_end_cannot_be_rotated,
+        ),
+        s.case(
+            "rotation::unknown_session_is_missing",
+            unknown_session_is_missing,
+        ),
+        s.case(
+            "revocation::owner_revokes_a_session_for_good",
+            owner_revokes_a_session_for_good,
+        ),
+        s.case(
+            "revocation::another_user_cannot_revoke_a_session",
+            another_user_cannot_revoke_a_session,
+        ),
+        s.case(
+            "revocation::revoking_an_unknown_session_returns_false",
+            revoking_an_unknown_session_returns_false,
+        ),
+        s.case(
+            "revocation::revoke_all_deletes_every_session_but_keep",
+            revoke_all_deletes_every_session_but_keep,
+        ),
+        s.case(
+            "revocation::revoke_all_counts_only_live_sessions",
+            revoke_all_counts_only_live_sessions,
+        ),
+        s.case("rate::hits_count_up_per_key", hits_count_up_per_key),
+        s.case("rate::peek_does_not_count", peek_does_not_count),
+        s.case(
+            "rate::window_starts_at_the_first_hit",
+            window_starts_at_the_first_hit,
+        ),
+        s.case("rate::clear_resets_the_counter", clear_resets_the_counter),
+        s.case("rate::short_window_expires", short_window_expires),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn now_ms() -> i64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(d.as_millis()).expect("ms fit in i64")
+}
+
+fn now_s() -> i64 {
+    now_ms().div_euclid(1000)
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).expect("secs fit in i64")
+}
+
+/// A login of `user_id` now, with the default lifetimes.
+fn login(user_id: &str) -> NewSession {
+    login_at(user_id, now_s())
+}
+
+fn login_at(user_id: &str, issued_at: i64) -> NewSession {
+    NewSession {
+        session_id: id(),
+        user_id: user_id.to_owned(),
+        pair: PairState {
+            access_jti: id(),
+            refresh_jti: id(),
+            issued_at,
+            access_expires_at: issued_at + secs(ACCESS_TTL),
+            refresh_expires_at: issued_at + secs(REFRESH_TTL),
+        },
+        expires_at: issued_at + SESSION_MAX,
+        user_agent: Some("Mozilla/5.0 (contract test)".into()),
+        ip: Some("203.0.113.7".into()),
+    }
+}
+
+/// Logs a fresh user in and returns the stored session.
+async fn logged_in(store: &AnyTokenStore) -> NewSession {
+    let session = login(&id());
+    create(store, &session).await;
+    session
+}
+
+async fn create(store: &AnyTokenStore, session: &NewSession) {
+    store.create_session(session).await.expect("create_session");
+}
+
+/// A refresh of `session_id` presenting `presented` at `now_ms`, with fresh new jtis.
+fn refresh(session_id: &str, presented: &str, now_ms: i64, grace: Duration) -> RotationRequest {
+    RotationRequest {
+        session_id: session_id.to_owned(),
+        presented_jti: presented.to_owned(),
+        new_access_jti: id(),
+        new_refresh_jti: id(),
+        now_ms,
+        access_ttl: ACCESS_TTL,
+        refresh_ttl: REFRESH_TTL,
+        grace,
+    }
+}
+
+async fn rotate(store: &AnyTokenStore, request: &RotationRequest) -> Rotation {
+    store.rotate(request).await.expect("rotate")
+}
+
+/// Rotates the current refresh jti and returns the new pair.
+async fn rotated(store: &AnyTokenStore, request: &RotationRequest) -> PairState {
+    match rotate(store, request).await {
+        Rotation::Rotated { pair, .. } => pair,
+        other => panic!("expected Rotated, got {other:?}"),
+    }
+}
+
+async fn auth(store: &AnyTokenStore, session_id: &str, access_jti: &str) -> Option<String> {
+    store
+        .authenticate(session_id, access_jti)
+        .await
+        .expect("authenticate")
+}
+
+async fn list(store: &AnyTokenStore, user_id: &str) -> Vec<SessionInfo> {
+    store.list(user_id, now_s()).await.expect("list")
+}
+
+fn ids(sessions: &[SessionInfo]) -> Vec<&str> {
+    sessions.iter().map(|s| s.session_id.as_str()).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// store:: and sessions::
+
+async fn ping_answers(store: AnyTokenStore) {
+    store.ping().await.expect("ping");
+}
+
+async fn created_session_authenticates_with_its_access_jti(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    assert_eq!(
+        auth(&store, &s.session_id, &s.pair.access_jti).await,
+        Some(s.user_id.clone())
+    );
+    // Authenticating changes nothing.
+    assert_eq!(
+        auth(&store, &s.session_id, &s.pair.access_jti).await,
+        Some(s.user_id)
+    );
+}
+
+async fn wrong_jti_does_not_authenticate(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    assert_eq!(auth(&store, &s.session_id, &id()).await, None);
+    assert_eq!(
+        auth(&store, &s.session_id, &s.pair.refresh_jti).await,
+        None,
+        "a refresh jti is not an access jti"
+    );
+    assert_eq!(auth(&store, &s.session_id, "").await, None);
+    // Another session's access jti does not open this one.
+    let other = logged_in(&store).await;
+    assert_eq!(
+        auth(&store, &s.session_id, &other.pair.access_jti).await,
+        None
+    );
+}
+
+async fn unknown_session_does_not_authenticate(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    assert_eq!(auth(&store, &id(), &s.pair.access_jti).await, None);
+    assert_eq!(auth(&store, &id(), &id()).await, None);
+}
+
+async fn session_past_its_refresh_expiry_is_gone(store: AnyTokenStore) {
+    let now = now_s();
+    let mut s = login_at(&id(), now - 3600);
+    s.pair.access_expires_at = now - 1800;
+    s.pair.refresh_expires_at = now - 10;
+    create(&store, &s).await;
+    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+    assert!(list(&store, &s.user_id).await.is_empty());
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    assert_eq!(rotate(&store, &r).await, Rotation::Missing);
+}
+
+async fn list_returns_the_users_live_sessions_oldest_first(store: AnyTokenStore) {
+    let user = id();
+    let now = now_s();
+    let oldest = login_at(&user, now - 300);
+    let mut middle = login_at(&user, now - 200);
+    middle.user_agent = Some("curl/8.5".into());
+    middle.ip = Some("2001:db8::1".into());
+    let mut newest = login_at(&user, now - 100);
+    newest.user_agent = None;
+    newest.ip = None;
+    // Stored out of order on purpose.
+    for s in [&newest, &oldest, &middle] {
+        create(&store, s).await;
+    }
+    let stranger = logged_in(&store).await;
+
+    let listed = list(&store, &user).await;
+    let expected: Vec<SessionInfo> = [&oldest, &middle, &newest]
+        .iter()
+        .map(|s| SessionInfo {
+            session_id: s.session_id.clone(),
+            user_id: user.clone(),
+            created_at: s.pair.issued_at,
+            refreshed_at: s.pair.issued_at,
+            expires_at: s.expires_at,
+            user_agent: s.user_agent.clone(),
+            ip: s.ip.clone(),
+        })
+        .collect();
+    assert_eq!(listed, expected);
+    assert!(!ids(&listed).contains(&stranger.session_id.as_str()));
+    assert!(
+        list(&store, &id()).await.is_empty(),
+        "a user with no sessions"
+    );
+}
+
+async fn list_omits_revoked_sessions(store: AnyTokenStore) {
+    let user = id();
+    let now = now_s();
+    let a = login_at(&user, now - 30);
+    let b = login_at(&user, now - 20);
+    let c = login_at(&user, now - 10);
+    for s in [&a, &b, &c] {
+        create(&store, s).await;
+    }
+    assert!(store.revoke(&user, &b.session_id).await.expect("revoke"));
+    assert_eq!(
+        ids(&list(&store, &user).await),
+        vec![a.session_id.as_str(), c.session_id.as_str()]
+    );
+    // A session revoked by reuse disappears too.
+    let r1 = refresh(&c.session_id, &c.pair.refresh_jti, now_ms(), Duration::ZERO);
+    rotated(&store, &r1).await;
+    let replay = refresh(
+        &c.session_id,
+        &c.pair.refresh_jti,
+        now_ms() + 1000,
+        Duration::ZERO,
+    );
+    assert!(matches!(
+        rotate(&store, &replay).await,
+        Rotation::Reused { .. }
+    ));
+    assert_eq!(ids(&list(&store, &user).await), vec![a.session_id.as_str()]);
+}
+
+async fn list_shows_the_last_refresh_and_keeps_the_end(store: AnyTokenStore) {
+    let user = id();
+    let s = login_at(&user, now_s() - 60);
+    create(&store, &s).await;
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    let pair = rotated(&store, &r).await;
+    let listed = list(&store, &user).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].created_at, s.pair.issued_at);
+    assert_eq!(listed[0].refreshed_at, pair.issued_at);
+    assert_eq!(listed[0].expires_at, s.expires_at, "the end never moves");
+}
+
+// ---------------------------------------------------------------------------------------
+// rotation::
+
+async fn current_refresh_jti_rotates_to_the_new_pair(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let at = now_ms();
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE);
+    let iat = at.div_euclid(1000);
+    assert_eq!(
+        rotate(&store, &r).await,
+        Rotation::Rotated {
+            user_id: s.user_id.clone(),
+            pair: PairState {
+                access_jti: r.new_access_jti.clone(),
+                refresh_jti: r.new_refresh_jti.clone(),
+                issued_at: iat,
+                access_expires_at: iat + secs(ACCESS_TTL),
+                refresh_expires_at: iat + secs(REFRESH_TTL),
+            },
+        }
+    );
+    // The new refresh jti rotates in turn.
+    let r2 = refresh(&s.session_id, &r.new_refresh_jti, now_ms(), GRACE);
+    let pair = rotated(&store, &r2).await;
+    assert_eq!(pair.access_jti, r2.new_access_jti);
+    assert_eq!(pair.refresh_jti, r2.new_refresh_jti);
+}
+
+async fn new_expiries_are_capped_by_the_session_end(store: AnyTokenStore) {
+    let now = now_s();
+    let mut s = login(&id());
+    s.expires_at = now + 120;
+    s.pair.access_expires_at = now + 120;
+    s.pair.refresh_expires_at = now + 120;
+    create(&store, &s).await;
+    let at = now_ms();
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE);
+    let pair = rotated(&store, &r).await;
+    assert_eq!(pair.issued_at, at.div_euclid(1000));
+    assert_eq!(pair.access_expires_at, s.expires_at);
+    assert_eq!(pair.refresh_expires_at, s.expires_at);
+
+    // Only the part past the end is cut: a short access lifetime is kept.
+    let mut r2 = refresh(&s.session_id, &pair.refresh_jti, now_ms(), GRACE);
+    r2.access_ttl = Duration::from_secs(30);
+    let pair2 = rotated(&store, &r2).await;
+    assert_eq!(pair2.access_expires_at, pair2.issued_at + 30);
+    assert_eq!(pair2.refresh_expires_at, s.expires_at);
+}
+
+async fn only_the_new_access_jti_authenticates_after_rotation(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    let pair = rotated(&store, &r).await;
+    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+    assert_eq!(
+        auth(&store, &s.session_id, &pair.access_jti).await,
+        Some(s.user_id)
+    );
+}
+
+async fn previous_refresh_jti_within_grace_returns_the_current_pair(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let at = now_ms();
+    let pair = rotated(
+        &store,
+        &refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE),
+    )
+    .await;
+    let expected = Rotation::Grace {
+        user_id: s.user_id.clone(),
+        pair: pair.clone(),
+    };
+    // A second tab, a moment later and at the very end of the grace: the same pair, not
+    // the new jtis it asked for.
+    for later in [at, at + 1, at + 5_000, at + 10_000] {
+        let replay = refresh(&s.session_id, &s.pair.refresh_jti, later, GRACE);
+        assert_eq!(
+            rotate(&store, &replay).await,
+            expected,
+            "at +{}ms",
+            later - at
+        );
+    }
+    // Nothing changed: the current pair still works, the first one still does not.
+    assert_eq!(
+        auth(&store, &s.session_id, &pair.access_jti).await,
+        Some(s.user_id.clone())
+    );
+    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+    let next = rotated(
+        &store,
+        &refresh(&s.session_id, &pair.refresh_jti, now_ms(), GRACE),
+    )
+    .await;
+    assert_ne!(next, pair);
+}
+
+async fn previous_refresh_jti_after_grace_is_reuse_and_revokes_the_session(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let at = now_ms();
+    let pair = rotated(
+        &store,
+        &refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE),
+    )
+    .await;
+    let grace_ms = i64::try_from(GRACE.as_millis()).expect("grace");
+    let late = refresh(&s.session_id, &s.pair.refresh_jti, at + grace_ms + 1, GRACE);
+    assert_eq!(
+        rotate(&store, &late).await,
+        Rotation::Reused {
+            user_id: s.user_id.clone()
+        }
+    );
+    assert_eq!(auth(&store, &s.session_id, &pair.access_jti).await, None);
+    let current = refresh(&s.session_id, &pair.refresh_jti, now_ms(), GRACE);
+    assert_eq!(rotate(&store, &current).await, Rotation::Missing);
+    assert!(list(&store, &s.user_id).await.is_empty());
+}
+
+async fn with_zero_grace_a_replay_a_second_later_is_reuse(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let at = now_ms();
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, at, Duration::ZERO);
+    let pair = rotated(&store, &r).await;
+    let replay = refresh(
+        &s.session_id,
+        &s.pair.refresh_jti,
+        at + 1000,
+        Duration::ZERO,
+    );
+    assert_eq!(
+        rotate(&store, &replay).await,
+        Rotation::Reused {
+            user_id: s.user_id.clone()
+        }
+    );
+    assert_eq!(auth(&store, &s.session_id, &pair.access_jti).await, None);
+    let current = refresh(&s.session_id, &pair.refresh_jti, now_ms(), Duration::ZERO);
+    assert_eq!(rotate(&store, &current).await, Rotation::Missing);
+}
+
+async fn refresh_jti_two_rotations_back_is_reuse_and_revokes_the_session(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let at = now_ms();
+    let first = rotated(
+        &store,
+        &refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE),
+    )
+    .await;
+    let second = rotated(
+        &store,
+        &refresh(&s.session_id, &first.refresh_jti, at + 1, GRACE),
+    )
+    .await;
+    // Well within the grace of the last rotation, yet two rotations back.
+    let replay = refresh(&s.session_id, &s.pair.refresh_jti, at + 2, GRACE);
+    assert_eq!(
+        rotate(&store, &replay).await,
+        Rotation::Reused {
+            user_id: s.user_id.clone()
+        }
+    );
+    assert_eq!(auth(&store, &s.session_id, &second.access_jti).await, None);
+    let current = refresh(&s.session_id, &second.refresh_jti, at + 3, GRACE);
+    assert_eq!(rotate(&store, &current).await, Rotation::Missing);
+}
+
+async fn refresh_jti_the_session_never_had_is_reuse(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let r = refresh(&s.session_id, &id(), now_ms(), GRACE);
+    assert_eq!(
+        rotate(&store, &r).await,
+        Rotation::Reused {
+            user_id: s.user_id.clone()
+        }
+    );
+    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+}
+
+async fn concurrent_rotations_yield_one_rotation_and_grace_for_the_rest(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let at = now_ms();
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let r = refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE);
+            tokio::spawn(async move { (store.rotate(&r).await, r) })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for h in handles {
+        let (result, request) = h.await.expect("rotation task");
+        results.push((result.expect("rotate"), request));
+    }
+    let winners: Vec<(&PairState, &RotationRequest)> = results
+        .iter()
+        .filter_map(|(rotation, request)| match rotation {
+            Rotation::Rotated { pair, .. } => Some((pair, request)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one rotation: {results:?}");
+    let (pair, request) = winners[0];
+    assert_eq!(pair.access_jti, request.new_access_jti);
+    assert_eq!(pair.refresh_jti, request.new_refresh_jti);
+    for (rotation, _) in &results {
+        match rotation {
+            Rotation::Rotated { user_id, pair: p } | Rotation::Grace { user_id, pair: p } => {
+                assert_eq!(user_id, &s.user_id);
+                assert_eq!(p, pair, "every caller holds the same pair");
+            }
+            other => panic!("expected Rotated or Grace, got {other:?}"),
+        }
+    }
+    let graces = results
+        .iter()
+        .filter(|(r, _)| matches!(r, Rotation::Grace { .. }))
+        .count();
+    assert_eq!(graces, 19);
+    assert_eq!(
+        auth(&store, &s.session_id, &pair.access_jti).await,
+        Some(s.user_id.clone())
+    );
+}
+
+async fn session_past_its_end_cannot_be_rotated(store: AnyTokenStore) {
+    // The end passes while the refresh token is still valid: at the end, and later.
+    for past_end_ms in [0, 5_000] {
+        let now = now_s();
+        let mut s = login_at(&id(), now - 100);
+        s.expires_at = now + 60;
+        s.pair.access_expires_at = now + 60;
+        s.pair.refresh_expires_at = now + 60;
+        create(&store, &s).await;
+        let r = refresh(
+            &s.session_id,
+            &s.pair.refresh_jti,
+            s.expires_at * 1000 + past_end_ms,
+            GRACE,
+        );
+        assert_eq!(
+            rotate(&store, &r).await,
+            Rotation::Missing,
+            "+{past_end_ms}ms"
+        );
+    }
+    // A record whose end is already behind the real clock.
+    let now = now_s();
+    let mut s = login_at(&id(), now - 100);
+    s.expires_at = now - 1;
+    create(&store, &s).await;
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    assert_eq!(rotate(&store, &r).await, Rotation::Missing);
+}
+
+async fn unknown_session_is_missing(store: AnyTokenStore) {
+    let r = refresh(&id(), &id(), now_ms(), GRACE);
+    assert_eq!(rotate(&store, &r).await, Rotation::Missing);
+}
+
+// ---------------------------------------------------------------------------------------
+// revocation::
+
+async fn owner_revokes_a_session_for_good(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    assert!(store
+        .revoke(&s.user_id, &s.session_id)
+        .await
+        .expect("revoke"));
+    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    assert_eq!(rotate(&store, &r).await, Rotation::Missing);
+    assert!(
+        !store
+            .revoke(&s.user_id, &s.session_id)
+            .await
+            .expect("revoke again"),
+        "already gone"
+    );
+    assert!(list(&store, &s.user_id).await.is_empty());
+}
+
+async fn another_user_cannot_revoke_a_session(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let intruder = logged_in(&store).await;
+    assert!(!store
+        .revoke(&intruder.user_id, &s.session_id)
+        .await
+        .expect("revoke"));
+    assert_eq!(
+        auth(&store, &s.session_id, &s.pair.access_jti).await,
+        Some(s.user_id.clone())
+    );
+    assert_eq!(
+        ids(&list(&store, &s.user_id).await),
+        vec![s.session_id.as_str()]
+    );
+    assert!(store
+        .revoke(&s.user_id, &s.session_id)
+        .await
+        .expect("revoke by owner"));
+}
+
+async fn revoking_an_unknown_session_returns_false(store: AnyTokenStore) {
+    assert!(!store.revoke(&id(), &id()).await.expect("revoke"));
+}
+
+async fn revoke_all_deletes_every_session_but_keep(store: AnyTokenStore) {
+    let user = id();
+    let sessions: Vec<NewSession> = (0..3).map(|_| login(&user)).collect();
+    for s in &sessions {
+        create(&store, s).await;
+    }
+    let other = logged_in(&store).await;
+    let keep = &sessions[1];
+
+    let n = store
+        .revoke_all(&user, Some(&keep.session_id))
+        .await
+        .expect("revoke_all");
+    assert_eq!(n, 2);
+    for s in &sessions {
+        let expected = (s.session_id == keep.session_id).then(|| user.clone());
+        assert_eq!(
+            auth(&store, &s.session_id, &s.pair.access_jti).await,
+            expected
+        );
+    }
+    assert_eq!(
+        ids(&list(&store, &user).await),
+        vec![keep.session_id.as_str()]
+    );
+    assert_eq!(
+        auth(&store, &other.session_id, &other.pair.access_jti).await,
+        Some(other.user_id.clone()),
+        "another user's session is untouched"
+    );
+
+    assert_eq!(store.revoke_all(&user, None).await.expect("revoke_all"), 1);
+    assert_eq!(
+        auth(&store, &keep.session_id, &keep.pair.access_jti).await,
+        None
+    );
+    assert_eq!(store.revoke_all(&user, None).await.expect("revoke_all"), 0);
+    assert_eq!(store.revoke_all(&id(), None).await.expect("revoke_all"), 0);
+    assert_eq!(
+        ids(&list(&store, &other.user_id).await),
+        vec![other.session_id.as_str()]
+    );
+}
+
+async fn revoke_all_counts_only_live_sessions(store: AnyTokenStore) {
+    let user = id();
+    let live = login(&user);
+    let revoked = login(&user);
+    let reused = login(&user);
+    let now = now_s();
+    let mut expired = login_at(&user, now - 3600);
+    expired.pair.access_expires_at = now - 1800;
+    expired.pair.refresh_expires_at = now - 10;
+    for s in [&live, &revoked, &reused, &expired] {
+        create(&store, s).await;
+    }
+    assert!(store
+        .revoke(&user, &revoked.session_id)
+        .await
+        .expect("revoke"));
+    let bogus = refresh(&reused.session_id, &id(), now_ms(), GRACE);
+    assert!(matches!(
+        rotate(&store, &bogus).await,
+        Rotation::Reused { .. }
+    ));
+
+    assert_eq!(store.revoke_all(&user, None).await.expect("revoke_all"), 1);
+    assert_eq!(
+        auth(&store, &live.session_id, &live.pair.access_jti).await,
+        None
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// rate::
+
+fn counts(rates: &[RateCount]) -> Vec<u64> {
+    rates.iter().map(|r| r.count).collect()
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+async fn hits_count_up_per_key(store: AnyTokenStore) {
+    let (a, b) = (id(), id());
+    for expected in 1..=3 {
+        let got = store
+            .rate_hit(std::slice::from_ref(&a), WINDOW)
+            .await
+            .expect("rate_hit");
+        assert_eq!(counts(&got), vec![expected]);
+    }
+    // Several keys at once, answered in the order asked.
+    let got = store
+        .rate_hit(&[b.clone(), a.clone()], WINDOW)
+        .await
+        .expect("rate_hit");
+    assert_eq!(counts(&got), vec![1, 4]);
+    for r in &got {
+        assert!(
+            r.resets_in > Duration::ZERO && r.resets_in <= WINDOW,
+            "{r:?}"
+        );
+    }
+}
+
+async fn peek_does_not_count(store: AnyTokenStore) {
+    let (a, unknown) = (id(), id());
+    let keys = [a.clone(), unknown.clone()];
+    let got = store.rate_peek(&keys).await.expect("rate_peek");
+    assert_eq!(counts(&got), vec![0, 0]);
+    assert_eq!(got[0].resets_in, Duration::ZERO, "no window yet");
+    for _ in 0..2 {
+        store
+            .rate_hit(std::slice::from_ref(&a), WINDOW)
+            .await
+            .expect("rate_hit");
+    }
+    for _ in 0..3 {
+        let got = store.rate_peek(&keys).await.expect("rate_peek");
+        assert_eq!(counts(&got), vec![2, 0]);
+        assert!(got[0].resets_in > Duration::ZERO && got[0].resets_in <= WINDOW);
+        assert_eq!(got[1].resets_in, Duration::ZERO);
+    }
+}
+
+async fn window_starts_at_the_first_hit(store: AnyTokenStore) {
+    let a = id();
+    let key = std::slice::from_ref(&a);
+    let first = store.rate_hit(key, WINDOW).await.expect("rate_hit")[0];
+    let second = store.rate_hit(key, WINDOW).await.expect("rate_hit")[0];
+    assert!(first.resets_in > Duration::ZERO && first.resets_in <= WINDOW);
+    assert!(
+        second.resets_in <= first.resets_in,
+        "a later hit does not extend the window: {first:?} then {second:?}"
+    );
+    let peeked = store.rate_peek(key).await.expect("rate_peek")[0];
+    assert!(peeked.resets_in <= second.resets_in && peeked.resets_in > Duration::ZERO);
+}
+
+async fn clear_resets_the_counter(store: AnyTokenStore) {
+    let (a, b) = (id(), id());
+    for _ in 0..3 {
+        store
+            .rate_hit(&[a.clone(), b.clone()], WINDOW)
+            .await
+            .expect("rate_hit");
+    }
+    store.rate_clear(&a).await.expect("rate_clear");
+    let got = store
+        .rate_peek(&[a.clone(), b.clone()])
+        .await
+        .expect("rate_peek");
+    assert_eq!(counts(&got), vec![0, 3], "only the cleared key is reset");
+    let got = store
+        .rate_hit(std::slice::from_ref(&a), WINDOW)
+        .await
+        .expect("rate_hit");
+    assert_eq!(counts(&got), vec![1], "counting starts again");
+    store
+        .rate_clear(&id())
+        .await
+        .expect("clearing an unknown key");
+}
+
+async fn short_window_expires(store: AnyTokenStore) {
+    let a = id();
+    let key = std::slice::from_ref(&a);
+    let window = Duration::from_millis(300);
+    for expected in 1..=2 {
+        let got = store.rate_hit(key, window).await.expect("rate_hit");
+        assert_eq!(counts(&got), vec![expected]);
+        assert!(got[0].resets_in > Duration::ZERO && got[0].resets_in <= window);
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let got = store.rate_peek(key).await.expect("rate_peek");
+    assert_eq!(counts(&got), vec![0]);
+    assert_eq!(got[0].resets_in, Duration::ZERO);
+    let got = store.rate_hit(key, window).await.expect("rate_hit");
+    assert_eq!(counts(&got), vec![1], "a new window starts");
+}
+
+// ---------------------------------------------------------------------------------------
+// redis:: (Redis only)
+
+async fn keys_carry_the_prefix_and_the_session_hash_tag(
+    store: AnyTokenStore,
+    url: String,
+    prefix: String,
+) {
+    let mut c = raw_connection(&url).await.expect("raw connection");
+    let s = logged_in(&store).await;
+    let rate = id();
+    store
+        .rate_hit(std::slice::from_ref(&rate), WINDOW)
+        .await
+        .expect("rate_hit");
+
+    let session_key = format!("{prefix}session:{{{}}}", s.session_id);
+    let user_key = format!("{prefix}user:{{{}}}:sessions", s.user_id);
+    let rate_key = format!("{prefix}rate:{{{rate}}}");
+    for (name, key) in [
+        ("session", &session_key),
+        ("user index", &user_key),
+        ("rate", &rate_key),
+    ] {
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut c)
+            .await
+            .expect("EXISTS");
+        assert_eq!(exists, 1, "{name} key {key}");
+    }
+    // Nothing about this session, user or counter lives outside the prefix.
+    for (needle, key) in [
+        (&s.session_id, &session_key),
+        (&s.user_id, &user_key),
+        (&rate, &rate_key),
+    ] {
+        let found = scan(&mut c, &format!("*{needle}*")).await.expect("SCAN");
+        assert_eq!(
+            found.as_slice(),
+            std::slice::from_ref(key),
+            "keys naming {needle}"
+        );
+    }
+
+    // Keys expire with the session: the record with its refresh token, the index with its end.
+    assert_eq!(
+        pexpiretime(&mut c, &session_key).await,
+        s.pair.refresh_expires_at * 1000
+    );
+    assert_eq!(pexpiretime(&mut c, &user_key).await, s.expires_at * 1000);
+    let rate_pttl: i64 = redis::cmd("PTTL")
+        .arg(&rate_key)
+        .query_async(&mut c)
+        .await
+        .expect("PTTL");
+    assert!(rate_pttl > 0, "a counter expires with its window");
+
+    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    let pair = rotated(&store, &r).await;
+    assert_eq!(
+        pexpiretime(&mut c, &session_key).await,
+        pair.refresh_expires_at * 1000,
+        "a rotation moves the record's expiry"
+    );
+    let session_keys = scan(&mut c, &format!("*{}*", s.session_id))
+        .await
+        .expect("SCAN");
+    assert_eq!(session_keys, vec![session_key], "a rotation adds no key");
+}
+
+/// The absolute expiry of `key`, unix milliseconds.
+async fn pexpiretime(c: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PEXPIRETIME")
+        .arg(key)
+        .query_async(c)
+        .await
+        .expect("PEXPIRETIME")
+}
+
+/// A `redis-server` of this test's own on a fixed port; killed when dropped.
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> Self {
+        let mut server = Self { port, child: None };
+        server.restart();
+        server
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Err(e) = child.kill() {
+                eprintln!("could not kill redis-server on port {}: {e}", self.port);
+            }
+            if let Err(e) = child.wait() {
+                eprintln!("could not reap redis-server on port {}: {e}", self.port);
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits (bounded) until the server answers PING.
+    async fn ready(&self) {
+        for _ in 0..60 {
+            if let Ok(mut c) = raw_connection(&self.url()).await {
+                if redis::cmd("PING").query_async::<()>(&mut c).await.is_ok() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on port {} never answered", self.port);
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Runs `op` with a ceiling, so that a hang fails the case instead of stalling the suite.
+async fn bounded<T>(what: &str, op: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(10), op).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} hung while the server was down"),
+    }
+}
+
+fn assert_unavailable<T: std::fmt::Debug>(what: &str, result: Result<T, RepoError>) {
+    match result {
+        Err(RepoError::Unavailable { .. }) => {}
+        other => panic!("{what}: expected Err(Unavailable), got {other:?}"),
+    }
+}
+
+async fn fails_closed_while_the_server_is_down_and_recovers_after_a_restart() {
+    let mut server = PrivateRedis::start(free_port());
+    server.ready().await;
+    let store = AnyTokenStore::Redis(
+        RedisTokenStore::new(&RedisOptions {
+            url: server.url(),
+            key_prefix: format!("{}:", random_name("strata_test")),
+            connect_timeout: Duration::from_millis(500),
+            command_timeout: Duration::from_millis(500),
+        })
+        .expect("store"),
+    );
+    store.ping().await.expect("ping before the outage");
+    let before = logged_in(&store).await;
+    assert_eq!(
+        auth(&store, &before.session_id, &before.pair.access_jti).await,
+        Some(before.user_id.clone())
+    );
+
+    server.kill();
+    // The first command finds the shared connection broken; the next ones cannot connect.
+    assert_unavailable(
+        "authenticate",
+        bounded(
+            "authenticate",
+            store.authenticate(&before.session_id, &before.pair.access_jti),
+        )
+        .await,
+    );
+    let r = refresh(
+        &before.session_id,
+        &before.pair.refresh_jti,
+        now_ms(),
+        GRACE,
+    );
+    assert_unavailable("rotate", bounded("rotate", store.rotate(&r)).await);
+    assert_unavailable(
+        "create_session",
+        bounded("create_session", store.create_session(&login(&id()))).await,
+    );
+    assert_unavailable(
+        "rate_hit",
+        bounded("rate_hit", store.rate_hit(&[id()], WINDOW)).await,
+    );
+    assert_unavailable("ping", bounded("ping", store.ping()).await);
+
+    server.restart();
+    server.ready().await;
+    let mut last = None;
+    for _ in 0..30 {
+        match bounded("ping", store.ping()).await {
+            Ok(()) => {
+                last = None;
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some(e) = last {
+        panic!("the store did not recover after the restart: {e}");
+    }
+    let after = logged_in(&store).await;
+    assert_eq!(
+        auth(&store, &after.session_id, &after.pair.access_jti).await,
+        Some(after.user_id.clone())
+    );
+    // The killed server kept nothing (no persistence): the old session is simply gone.
+    assert_eq!(
+        auth(&store, &before.session_id, &before.pair.access_jti).await,
+        None
+    );
+}
