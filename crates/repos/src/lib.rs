@@ -11,6 +11,15 @@ pub mod users;
 
 mod clock;
 
+/// Opening the database, re-exported so the layers above can start the service without
+/// naming the `db` crate.
+pub mod database {
+    pub use db::{
+        init_db, migrate, redact_url, Backend, Database, DatabaseUrl, DbError, PoolOptions,
+        DEFAULT_DATABASE_URL,
+    };
+}
+
 pub use clock::now_utc;
 pub use error::RepoError;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};

@@ -5,6 +5,7 @@
 //! directly, never SQL or Redis) and knows nothing of HTTP.
 
 pub mod auth;
+pub mod bootstrap;
 pub mod domain;
 pub mod error;
 pub mod jwt;
@@ -15,8 +16,10 @@ pub mod users;
 pub mod views;
 
 pub use auth::{AuthService, ClientInfo, LoginInput, Principal};
+pub use bootstrap::{Infra, StartupError};
 pub use error::{FieldError, ServiceError};
 pub use jwt::{JwtKeys, SecretError};
+pub use repos::RedisOptions;
 pub use settings::AuthSettings;
 pub use tasks::{NewTaskInput, TaskListInput, TaskPatchInput, TaskService};
 pub use users::UserService;

@@ -1,0 +1,133 @@
+//! Building the server: bind first (port 0 in tests), then serve. Used by the binary and by
+//! the end-to-end tests alike.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use services::{FieldError, Services};
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::extract::BODY_LIMIT;
+use crate::routes;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Startup(#[from] services::StartupError),
+    #[error(transparent)]
+    Secret(#[from] services::SecretError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    services: Services,
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let base = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+        ])
+        .max_age(3600);
+    // Tokens travel in the Authorization header, never in cookies: no credentials mode.
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_any_origin();
+    }
+    origins
+        .iter()
+        .fold(base, |cors, origin| cors.allowed_origin(origin))
+}
+
+impl Application {
+    /// Connects to the database and the token store, then binds `config.bind_addr`.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let keys = config.jwt_keys()?;
+        let services =
+            services::bootstrap::start(config.infra.clone(), keys, config.auth.clone()).await?;
+        Self::with_services(config, services)
+    }
+
+    /// Binds and prepares the server over already-built services.
+    pub fn with_services(config: Config, services: Services) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.bind_addr).map_err(|source| StartError::Bind {
+            addr: config.bind_addr,
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.bind_addr,
+                source,
+            })?
+            .port();
+        let data = web::Data::new(services.clone());
+        let origins = config.cors_allowed_origins.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(cors(&origins))
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    ApiError::InvalidBody(vec![FieldError::new("query", err.to_string())]).into()
+                }))
+                .configure(routes::configure)
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::RouteNotFound)
+                }))
+        })
+        .workers(config.workers)
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            addr: config.bind_addr,
+            source,
+        })?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            services,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The services behind the server (tests inspect state through them).
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// A handle that can stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes the requests in flight and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

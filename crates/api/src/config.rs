@@ -1,0 +1,394 @@
+//! Configuration from the environment (and `.env`), checked once at start-up: every bad
+//! value is reported on a line of its own, and secrets never reach `Debug` or the log.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use services::bootstrap::{parse_database_url, pool_options, DEFAULT_DATABASE_URL};
+use services::{AuthSettings, Infra, JwtKeys, RedisOptions};
+
+/// How the process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Test,
+    Production,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A string that `Debug` prints as `***`.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
+    }
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub infra: Infra,
+    pub auth: AuthSettings,
+    pub jwt_secret: Secret,
+    pub jwt_secret_previous: Option<Secret>,
+    pub bind_addr: SocketAddr,
+    pub cors_allowed_origins: Vec<String>,
+    pub app_env: AppEnv,
+    pub log_format: LogFormat,
+    pub rust_log: String,
+    pub shutdown_timeout: Duration,
+    pub workers: usize,
+}
+
+/// Parses `15m`, `7d`, `10s`, `250ms`, `2h`, or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let s = raw.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 15m, 7d, 10s or 30"))?;
+    let secs = |m: u64| n.checked_mul(m).map(Duration::from_secs);
+    let d = match unit {
+        "" | "s" => secs(1),
+        "ms" => Some(Duration::from_millis(n)),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        _ => None,
+    };
+    d.ok_or_else(|| format!("{raw:?} is not a duration like 15m, 7d, 10s or 30"))
+}
+
+/// Reads the variables through `get`, so tests can pass a map instead of the environment.
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn raw(&self, key: &str) -> Option<String> {
+        (self.get)(key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse<T>(&mut self, key: &str, default: T, parse: impl Fn(&str) -> Result<T, String>) -> T {
+        match self.raw(key) {
+            None => default,
+            Some(v) => match parse(&v) {
+                Ok(x) => x,
+                Err(e) => {
+                    self.errors.push(format!("{key}: {e}"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn duration(&mut self, key: &str, default: Duration) -> Duration {
+        self.parse(key, default, parse_duration)
+    }
+
+    fn number<T: std::str::FromStr>(
+        &mut self,
+        key: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> T
+    where
+        T: PartialOrd + std::fmt::Display + Copy,
+    {
+        self.parse(key, default, |v| match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{v:?} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )),
+        })
+    }
+}
+
+impl Config {
+    /// Reads the process environment (after loading `.env`, if there is one).
+    pub fn from_env() -> Result<Self, Vec<String>> {
+        Self::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Reads the variables through `get`; returns every problem found, one line each.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let mut r = Reader {
+            get,
+            errors: Vec::new(),
+        };
+        let app_env = r.parse("APP_ENV", AppEnv::Development, |v| match v {
+            "development" | "dev" => Ok(AppEnv::Development),
+            "test" => Ok(AppEnv::Test),
+            "production" | "prod" => Ok(AppEnv::Production),
+            _ => Err(format!("{v:?} must be development, test or production")),
+        });
+        let database_url = r
+            .raw("DATABASE_URL")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database_url = match parse_database_url(&database_url) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                r.errors.push(format!("DATABASE_URL: {e}"));
+                None
+            }
+        };
+        let pool_size = r.number("DB_POOL_SIZE", 10u32, 1..=1000);
+        let db_timeout = r.duration("DB_TIMEOUT", Duration::from_secs(5));
+        let redis_url = r.raw("REDIS_URL");
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
+                r.errors
+                    .push("REDIS_URL: must start with redis://, rediss:// or unix://".into());
+            }
+        }
+        let redis_key_prefix = r
+            .raw("REDIS_KEY_PREFIX")
+            .unwrap_or_else(|| "strata:".into());
+        let redis_timeout = r.duration("REDIS_TIMEOUT", Duration::from_secs(2));
+        if app_env == AppEnv::Production && redis_url.is_none() {
+            r.errors.push(
+                "REDIS_URL: required when APP_ENV=production (the in-memory token store serves one process only)".into(),
+            );
+        }
+        let d = AuthSettings::default();
+        let auth = AuthSettings {
+            issuer: r.raw("JWT_ISSUER").unwrap_or(d.issuer),
+            audience: r.raw("JWT_AUDIENCE").unwrap_or(d.audience),
+            access_ttl: r.duration("ACCESS_TOKEN_TTL", d.access_ttl),
+            refresh_ttl: r.duration("REFRESH_TOKEN_TTL", d.refresh_ttl),
+            session_max_lifetime: r.duration("SESSION_MAX_LIFETIME", d.session_max_lifetime),
+            refresh_reuse_grace: r.duration("REFRESH_REUSE_GRACE", d.refresh_reuse_grace),
+            leeway: r.duration("JWT_LEEWAY", d.leeway),
+            bcrypt_cost: r.number("BCRYPT_COST", d.bcrypt_cost, 4..=31),
+            login_max_per_account: r.number(
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                d.login_max_per_account,
+                1..=1_000_000,
+            ),
+            login_max_per_ip: r.number(
+                "LOGIN_MAX_FAILURES_PER_IP",
+                d.login_max_per_ip,
+                1..=1_000_000,
+            ),
+            login_window: r.duration("LOGIN_FAILURE_WINDOW", d.login_window),
+        };
+        for (key, value) in [
+            ("ACCESS_TOKEN_TTL", auth.access_ttl),
+            ("REFRESH_TOKEN_TTL", auth.refresh_ttl),
+            ("SESSION_MAX_LIFETIME", auth.session_max_lifetime),
+            ("LOGIN_FAILURE_WINDOW", auth.login_window),
+        ] {
+            if value < Duration::from_secs(1) {
+                r.errors.push(format!("{key}: must be at least 1s"));
+            }
+        }
+        if auth.refresh_ttl < auth.access_ttl {
+            r.errors
+                .push("REFRESH_TOKEN_TTL: must not be shorter than ACCESS_TOKEN_TTL".into());
+        }
+        let jwt_secret = Secret(r.raw("JWT_API_SECRET").unwrap_or_default());
+        let jwt_secret_previous = r.raw("JWT_API_SECRET_PREVIOUS").map(Secret);
+        if let Err(e) = JwtKeys::new(
+            jwt_secret.expose(),
+            jwt_secret_previous.as_ref().map(Secret::expose),
+            &auth,
+        ) {
+            r.errors.push(e.to_string());
+        }
+        let bind_addr = r.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)), |v| {
+            v.parse()
+                .map_err(|_| format!("{v:?} must be an address like 127.0.0.1:8080"))
+        });
+        let cors_allowed_origins: Vec<String> = r
+            .raw("CORS_ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for origin in &cors_allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                r.errors.push(format!("CORS_ALLOWED_ORIGINS: {origin:?} must be an origin like https://app.example.com"));
+            }
+        }
+        let log_format = r.parse(
+            "LOG_FORMAT",
+            if app_env == AppEnv::Production {
+                LogFormat::Json
+            } else {
+                LogFormat::Pretty
+            },
+            |v| match v {
+                "json" => Ok(LogFormat::Json),
+                "pretty" => Ok(LogFormat::Pretty),
+                _ => Err(format!("{v:?} must be json or pretty")),
+            },
+        );
+        let rust_log = r.raw("RUST_LOG").unwrap_or_else(|| "info".into());
+        let shutdown_timeout = r.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(30));
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let workers = r.number("HTTP_WORKERS", cores, 1..=1024);
+        let Some(database_url) = database_url else {
+            return Err(r.errors);
+        };
+        if !r.errors.is_empty() {
+            return Err(r.errors);
+        }
+        Ok(Config {
+            infra: Infra {
+                database_url,
+                pool: pool_options(pool_size, db_timeout),
+                redis: redis_url.map(|url| RedisOptions {
+                    url,
+                    key_prefix: redis_key_prefix,
+                    connect_timeout: redis_timeout,
+                    command_timeout: redis_timeout,
+                }),
+            },
+            auth,
+            jwt_secret,
+            jwt_secret_previous,
+            bind_addr,
+            cors_allowed_origins,
+            app_env,
+            log_format,
+            rust_log,
+            shutdown_timeout,
+            workers,
+        })
+    }
+
+    /// The signing keys (the secrets were checked when the configuration was read).
+    pub fn jwt_keys(&self) -> Result<JwtKeys, services::SecretError> {
+        JwtKeys::new(
+            self.jwt_secret.expose(),
+            self.jwt_secret_previous.as_ref().map(Secret::expose),
+            &self.auth,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn durations_take_units_or_bare_seconds() {
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in [
+            "",
+            "m",
+            "15 minutes",
+            "-5s",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_need_only_a_secret() {
+        let c = config(&[("JWT_API_SECRET", SECRET)]).map_err(|e| e.join("; "));
+        let c = c.as_ref().ok();
+        assert_eq!(
+            c.map(|c| c.bind_addr.to_string()).as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(c.map(|c| c.auth.access_ttl), Some(Duration::from_secs(900)));
+        assert!(c.is_some_and(|c| c.infra.redis.is_none()));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_on_its_own_line() {
+        let errors = config(&[
+            ("JWT_API_SECRET", "abc"),
+            ("ACCESS_TOKEN_TTL", "soon"),
+            ("BCRYPT_COST", "99"),
+            ("DATABASE_URL", "postgre://x"),
+            ("BIND_ADDR", "localhost"),
+        ])
+        .err()
+        .unwrap_or_default();
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        for key in [
+            "JWT_API_SECRET",
+            "ACCESS_TOKEN_TTL",
+            "BCRYPT_COST",
+            "DATABASE_URL",
+            "BIND_ADDR",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.contains(key)),
+                "{key} in {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_in_memory_store() {
+        let errors = config(&[("JWT_API_SECRET", SECRET), ("APP_ENV", "production")])
+            .err()
+            .unwrap_or_default();
+        assert!(
+            errors.iter().any(|e| e.starts_with("REDIS_URL")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn debug_hides_secrets_and_passwords() {
+        let c = config(&[
+            ("JWT_API_SECRET", SECRET),
+            ("DATABASE_URL", "postgres://app:hunter2pw@db/app"),
+            ("REDIS_URL", "redis://:redispw@cache:6379"),
+        ]);
+        let shown = format!("{c:?}");
+        for secret in [SECRET, "hunter2pw", "redispw"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+    }
+}

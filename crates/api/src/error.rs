@@ -1,0 +1,371 @@
+//! The one mapping from errors to HTTP: every error is `application/problem+json`
+//! (RFC 9457) with a stable `code`. The match is exhaustive, with no catch-all arm, so a
+//! new error variant cannot compile until someone decides its status.
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use services::{FieldError, ServiceError};
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// The HTTP status code.
+    #[schema(example = 422)]
+    pub status: u16,
+    /// The status's standard phrase.
+    #[schema(example = "Unprocessable Entity")]
+    pub title: String,
+    /// A stable, machine-readable code (see the README's table).
+    #[schema(example = "validation_failed")]
+    pub code: &'static str,
+    /// What happened, for a person.
+    #[schema(example = "the request has invalid fields")]
+    pub detail: String,
+    /// Per-field problems, for `validation_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// Dependency states, for `/ready`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<serde_json::Value>,
+}
+
+/// Everything a handler or an extractor can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The body is not JSON (or is empty).
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// The body is JSON of the wrong shape.
+    #[error("invalid body")]
+    InvalidBody(Vec<FieldError>),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// No `Authorization: Bearer` header.
+    #[error("token missing")]
+    TokenMissing,
+    /// `/ready` found a dependency down.
+    #[error("not ready")]
+    NotReady(serde_json::Value),
+}
+
+/// How long a client should wait after a 503.
+const RETRY_UNAVAILABLE: Duration = Duration::from_secs(2);
+
+struct Mapping {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    errors: Option<Vec<FieldError>>,
+    retry_after: Option<Duration>,
+    /// `WWW-Authenticate` value for 401s.
+    challenge: Option<&'static str>,
+}
+
+fn map(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Mapping {
+    Mapping {
+        status,
+        code,
+        detail: detail.into(),
+        errors: None,
+        retry_after: None,
+        challenge: None,
+    }
+}
+
+fn unauthorized(code: &'static str, detail: &str, challenge: &'static str) -> Mapping {
+    Mapping {
+        challenge: Some(challenge),
+        ..map(StatusCode::UNAUTHORIZED, code, detail)
+    }
+}
+
+const INVALID_TOKEN: &str = r#"Bearer realm="strata", error="invalid_token""#;
+
+impl ApiError {
+    fn mapping(&self) -> Mapping {
+        use ServiceError as S;
+        match self {
+            ApiError::Service(e) => match e {
+                S::Validation(errors) => Mapping {
+                    errors: Some(errors.clone()),
+                    ..map(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation_failed",
+                        "the request has invalid fields",
+                    )
+                },
+                S::UsernameTaken => map(
+                    StatusCode::CONFLICT,
+                    "username_taken",
+                    "that username is already taken",
+                ),
+                S::EmailTaken => map(
+                    StatusCode::CONFLICT,
+                    "email_taken",
+                    "that email is already registered",
+                ),
+                S::InvalidCredentials => map(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "wrong username, email or password",
+                ),
+                S::TokenInvalid => {
+                    unauthorized("token_invalid", "the token is not valid", INVALID_TOKEN)
+                }
+                S::TokenExpired => {
+                    unauthorized("token_expired", "the token has expired", INVALID_TOKEN)
+                }
+                S::TokenRevoked => unauthorized(
+                    "token_revoked",
+                    "the session has ended; log in again",
+                    INVALID_TOKEN,
+                ),
+                S::RefreshTokenReused => unauthorized(
+                    "refresh_token_reused",
+                    "this refresh token was already used; the session has been revoked",
+                    INVALID_TOKEN,
+                ),
+                S::RateLimited { retry_after } => Mapping {
+                    retry_after: Some(*retry_after),
+                    ..map(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        "too many failed attempts; try again later",
+                    )
+                },
+                S::NotFound => map(StatusCode::NOT_FOUND, "not_found", "no such resource"),
+                S::Unavailable { what, .. } => Mapping {
+                    retry_after: Some(RETRY_UNAVAILABLE),
+                    ..map(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "service_unavailable",
+                        format!("the {what} is unavailable; try again shortly"),
+                    )
+                },
+                S::Internal(_) => map(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "something went wrong on our side",
+                ),
+            },
+            ApiError::MalformedJson(why) => map(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {why}"),
+            ),
+            ApiError::InvalidBody(errors) => Mapping {
+                errors: Some(errors.clone()),
+                ..map(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    "the request has invalid fields",
+                )
+            },
+            ApiError::UnsupportedMediaType => map(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ),
+            ApiError::PayloadTooLarge => map(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is larger than 64 KiB",
+            ),
+            ApiError::RouteNotFound => map(StatusCode::NOT_FOUND, "not_found", "no such route"),
+            ApiError::MethodNotAllowed => map(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method",
+            ),
+            ApiError::TokenMissing => unauthorized(
+                "token_missing",
+                "send an access token as Authorization: Bearer <token>",
+                r#"Bearer realm="strata""#,
+            ),
+            ApiError::NotReady(_) => Mapping {
+                retry_after: Some(RETRY_UNAVAILABLE),
+                ..map(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "a dependency is unavailable",
+                )
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.mapping().status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let m = self.mapping();
+        match self {
+            ApiError::Service(ServiceError::Internal(cause)) => {
+                tracing::error!(error = %cause, "internal error")
+            }
+            ApiError::Service(ServiceError::Unavailable { what, detail }) => {
+                tracing::warn!(dependency = %what, error = %detail, "dependency unavailable")
+            }
+            _ => {}
+        }
+        let checks = match self {
+            ApiError::NotReady(checks) => Some(checks.clone()),
+            _ => None,
+        };
+        problem_response(m, checks)
+    }
+}
+
+fn problem_response(m: Mapping, checks: Option<serde_json::Value>) -> HttpResponse {
+    let body = Problem {
+        status: m.status.as_u16(),
+        title: m.status.canonical_reason().unwrap_or("Error").to_owned(),
+        code: m.code,
+        detail: m.detail,
+        errors: m.errors,
+        checks,
+    };
+    let mut res = HttpResponse::build(m.status);
+    res.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    ));
+    res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    if let Some(wait) = m.retry_after {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        res.insert_header((header::RETRY_AFTER, secs.max(1).to_string()));
+    }
+    if let Some(challenge) = m.challenge {
+        res.insert_header((
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        ));
+    }
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => res.body(bytes),
+        Err(_) => res.finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn check(e: ApiError, status: u16, code: &str) -> HttpResponse {
+        let res = e.error_response();
+        assert_eq!(res.status().as_u16(), status, "{code}");
+        assert_eq!(
+            res.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let res2 = e.error_response();
+        let bytes = res2.into_body().try_into_bytes().unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(json["code"], code);
+        assert_eq!(json["status"], status);
+        res
+    }
+
+    #[test]
+    fn every_error_has_its_status_and_code() {
+        use ServiceError as S;
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (S::invalid("email", "bad").into(), 422, "validation_failed"),
+            (S::UsernameTaken.into(), 409, "username_taken"),
+            (S::EmailTaken.into(), 409, "email_taken"),
+            (S::InvalidCredentials.into(), 401, "invalid_credentials"),
+            (S::TokenInvalid.into(), 401, "token_invalid"),
+            (S::TokenExpired.into(), 401, "token_expired"),
+            (S::TokenRevoked.into(), 401, "token_revoked"),
+            (S::RefreshTokenReused.into(), 401, "refresh_token_reused"),
+            (
+                S::RateLimited {
+                    retry_after: Duration::from_millis(1500),
+                }
+                .into(),
+                429,
+                "rate_limited",
+            ),
+            (S::NotFound.into(), 404, "not_found"),
+            (
+                S::Unavailable {
+                    what: "token store",
+                    detail: "down".into(),
+                }
+                .into(),
+                503,
+                "service_unavailable",
+            ),
+            (
+                S::Internal("secret cause".into()).into(),
+                500,
+                "internal_error",
+            ),
+            (ApiError::MalformedJson("eof".into()), 400, "malformed_json"),
+            (ApiError::InvalidBody(vec![]), 422, "validation_failed"),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::RouteNotFound, 404, "not_found"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::TokenMissing, 401, "token_missing"),
+            (
+                ApiError::NotReady(serde_json::json!({})),
+                503,
+                "service_unavailable",
+            ),
+        ];
+        for (e, status, code) in cases {
+            check(e, status, code);
+        }
+    }
+
+    #[test]
+    fn unauthorized_carries_a_bearer_challenge_and_waits_carry_retry_after() {
+        let res = check(ApiError::TokenMissing, 401, "token_missing");
+        assert!(res.headers().get(header::WWW_AUTHENTICATE).is_some());
+        let res = check(
+            ServiceError::RateLimited {
+                retry_after: Duration::from_millis(1500),
+            }
+            .into(),
+            429,
+            "rate_limited",
+        );
+        assert_eq!(
+            res.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn a_500_body_never_shows_the_cause() {
+        let res = ApiError::from(ServiceError::Internal("db password is hunter2".into()))
+            .error_response();
+        let bytes = res.into_body().try_into_bytes().unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains("hunter2"));
+    }
+}

@@ -1,0 +1,208 @@
+//! Request extractors: a JSON body with precise 400/413/415/422 answers, the bearer token,
+//! and the client's address.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+use services::{ClientInfo, FieldError, Principal, Services};
+
+use crate::error::ApiError;
+
+/// The largest body accepted, in bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// A JSON request body. Unlike `web::Json`, a type mismatch names the field (422), and
+/// syntax errors (400), a wrong content type (415) and oversized bodies (413) are told apart.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(ct) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Boxed<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::MalformedJson("the body could not be read".into())
+                }
+            })?;
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// Parses a JSON document, naming the field a type error is about.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            let message = strip_position(&inner.to_string());
+            let field = match (path.as_str(), quoted_field(&message)) {
+                (".", Some(named)) => named.to_owned(),
+                (".", None) => "body".to_owned(),
+                _ => path,
+            };
+            ApiError::InvalidBody(vec![FieldError::new(&field, message)])
+        } else {
+            ApiError::MalformedJson(inner.to_string())
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+/// The field named by serde's "missing field `x`" or "unknown field `x`".
+fn quoted_field(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next()
+}
+
+/// serde_json appends " at line 1 column 7"; the field name says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The caller, proven by a bearer access token whose session is alive.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::TokenMissing)?;
+    let value = value.to_str().map_err(|_| ServiceErrorInvalid)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(ServiceErrorInvalid)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ServiceErrorInvalid.into());
+    }
+    Ok(token.trim().to_owned())
+}
+
+/// Shorthand: a present but unusable Authorization header is an invalid token.
+struct ServiceErrorInvalid;
+
+impl From<ServiceErrorInvalid> for ApiError {
+    fn from(_: ServiceErrorInvalid) -> Self {
+        ApiError::Service(services::ServiceError::TokenInvalid)
+    }
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Boxed<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer(req);
+        let services = req.app_data::<web::Data<Services>>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            let services = services.ok_or_else(|| {
+                services::ServiceError::Internal("services not configured".into())
+            })?;
+            Ok(Auth(services.auth.authenticate(&token).await?))
+        })
+    }
+}
+
+/// The client's address and user agent. The address is the TCP peer: behind a reverse
+/// proxy, every client shares the proxy's address (see the README).
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientInfo);
+
+impl FromRequest for Client {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let ip = req.peer_addr().map(|a| a.ip().to_string());
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        std::future::ready(Ok(Client(ClientInfo { ip, user_agent })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        title: String,
+        done: Option<bool>,
+    }
+
+    #[test]
+    fn type_errors_name_the_field_and_syntax_errors_are_malformed() {
+        match parse_json::<Body>(br#"{"title": 5}"#) {
+            Err(ApiError::InvalidBody(e)) => assert_eq!(e[0].field, "title"),
+            other => panic!("{other:?}"),
+        }
+        match parse_json::<Body>(br#"{"title": "x", "titel": 1}"#) {
+            Err(ApiError::InvalidBody(e)) => assert_eq!(e[0].field, "titel"),
+            other => panic!("{other:?}"),
+        }
+        match parse_json::<Body>(br#"{"done": true}"#) {
+            Err(ApiError::InvalidBody(e)) => assert_eq!(e[0].field, "title"),
+            other => panic!("{other:?}"),
+        }
+        for bad in [&b""[..], b"{", b"{\"title\": \"x\"} trailing", b"\xff\xfe"] {
+            assert!(
+                matches!(parse_json::<Body>(bad), Err(ApiError::MalformedJson(_))),
+                "{bad:?}"
+            );
+        }
+        let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+        assert!(matches!(
+            parse_json::<Body>(deep.as_bytes()),
+            Err(ApiError::MalformedJson(_) | ApiError::InvalidBody(_))
+        ));
+    }
+}

@@ -1,0 +1,95 @@
+//! `/api/users`: the caller's account and other users' public profiles.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use services::{PublicUser, Services, User};
+use utoipa::ToSchema;
+
+use super::{no_content, resource};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Auth, JsonBody};
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    // `/me` before `/{id}`: routes match in the order they are registered.
+    cfg.service(
+        resource("/api/users/me")
+            .route(web::get().to(me))
+            .route(web::delete().to(delete_me)),
+    )
+    .service(resource("/api/users/me/password").route(web::put().to(change_password)))
+    .service(resource("/api/users/{id}").route(web::get().to(profile)));
+}
+
+/// A password change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// 8-72 bytes; not the username or email.
+    pub new_password: String,
+}
+
+/// The password, to confirm the account's deletion.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    pub password: String,
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = User), crate::openapi::AuthErrors, crate::openapi::Unavailable))]
+pub async fn me(services: web::Data<Services>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(services.users.me(&auth.0).await?))
+}
+
+/// Changes the password; every other session of the caller ends.
+#[utoipa::path(put, path = "/api/users/me/password", tag = "users", security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses((status = 204, description = "Changed; other sessions revoked"),
+        (status = 401, description = "`invalid_credentials` (wrong current password) or a token error", body = Problem, content_type = "application/problem+json"),
+        crate::openapi::BodyErrors, crate::openapi::Unavailable))]
+pub async fn change_password(
+    services: web::Data<Services>,
+    auth: Auth,
+    body: JsonBody<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    services
+        .users
+        .change_password(&auth.0, &b.current_password, &b.new_password)
+        .await?;
+    Ok(no_content())
+}
+
+/// Deletes the account, its sessions and its tasks.
+#[utoipa::path(delete, path = "/api/users/me", tag = "users", security(("bearer" = [])),
+    request_body = DeleteAccountRequest,
+    responses((status = 204, description = "Deleted"),
+        (status = 401, description = "`invalid_credentials` (wrong password) or a token error", body = Problem, content_type = "application/problem+json"),
+        crate::openapi::BodyErrors, crate::openapi::Unavailable))]
+pub async fn delete_me(
+    services: web::Data<Services>,
+    auth: Auth,
+    body: JsonBody<DeleteAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    services
+        .users
+        .delete_account(&auth.0, &body.0.password)
+        .await?;
+    Ok(no_content())
+}
+
+/// Another user's public profile.
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "A user id")),
+    responses((status = 200, description = "The user", body = PublicUser),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        crate::openapi::AuthErrors, crate::openapi::Unavailable))]
+pub async fn profile(
+    services: web::Data<Services>,
+    _auth: Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(services.users.profile(&id).await?))
+}

@@ -1,0 +1,88 @@
+//! Start-up: open the database (running its migrations), connect the token store, and
+//! wire the services. The binary calls this and never names a repository.
+
+use std::time::Duration;
+
+use repos::database::{self, DatabaseUrl, DbError, PoolOptions};
+use repos::{
+    AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore, TaskRepo, TokenStore, UserRepo,
+};
+
+use crate::{AuthSettings, JwtKeys, Services};
+
+pub use repos::database::{Backend, DEFAULT_DATABASE_URL};
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub struct Infra {
+    pub database_url: DatabaseUrl,
+    pub pool: PoolOptions,
+    /// `None`: the in-memory token store (one process only).
+    pub redis: Option<RedisOptions>,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("token store: {0}")]
+    TokenStore(String),
+}
+
+/// Parses a `DATABASE_URL` (re-exported for the binary's configuration).
+pub fn parse_database_url(url: &str) -> Result<DatabaseUrl, DbError> {
+    DatabaseUrl::parse(url)
+}
+
+/// Default pool options with `size` connections.
+pub fn pool_options(size: u32, checkout_timeout: Duration) -> PoolOptions {
+    PoolOptions {
+        max_size: size,
+        checkout_timeout,
+    }
+}
+
+/// Applies the pending migrations and returns how many ran (`api migrate`).
+pub async fn migrate(url: &DatabaseUrl) -> Result<usize, StartupError> {
+    let url = url.clone();
+    tokio::task::spawn_blocking(move || database::migrate(&url))
+        .await
+        .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))?
+        .map_err(StartupError::from)
+}
+
+/// Opens everything and returns the services. Fails fast, with the real cause, when the
+/// database or Redis cannot be reached.
+pub async fn start(
+    infra: Infra,
+    keys: JwtKeys,
+    settings: AuthSettings,
+) -> Result<Services, StartupError> {
+    let (url, pool) = (infra.database_url.clone(), infra.pool);
+    let db = tokio::task::spawn_blocking(move || database::init_db(&url, pool))
+        .await
+        .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))??;
+    let store = match &infra.redis {
+        Some(options) => {
+            let store = RedisTokenStore::new(options)
+                .map_err(|e| StartupError::TokenStore(e.to_string()))?;
+            store.ping().await.map_err(|e| {
+                StartupError::TokenStore(format!(
+                    "cannot reach Redis at {}: {e}",
+                    database::redact_url(&options.url)
+                ))
+            })?;
+            AnyTokenStore::Redis(store)
+        }
+        None => AnyTokenStore::Memory(MemoryTokenStore::new()),
+    };
+    tracing::info!(database = %infra.database_url.backend(), token_store = store.kind(), "connected");
+    Ok(Services::new(
+        UserRepo::new(db.clone()),
+        TaskRepo::new(db),
+        store,
+        keys,
+        settings,
+    ))
+}

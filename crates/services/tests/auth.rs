@@ -1,0 +1,505 @@
+//! AuthService over real repositories: register, login and its rate limits, authenticate,
+//! refresh with rotation and reuse detection, logout and sessions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fields, init, init_with, test_settings, PASSWORD};
+use services::{AuthSettings, ClientInfo, LoginInput, ServiceError};
+
+fn login_by(username: Option<&str>, email: Option<&str>, password: &str) -> LoginInput {
+    LoginInput {
+        username: username.map(str::to_owned),
+        email: email.map(str::to_owned),
+        password: password.to_owned(),
+    }
+}
+
+// ---- register -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn register_returns_the_user_lower_cased() {
+    let fx = init().await;
+    let user = fx
+        .services
+        .auth
+        .register("  Alice_1 ", "Alice@Example.COM", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(user.username, "alice_1");
+    assert_eq!(user.email, "alice@example.com");
+    assert!(uuid_like(&user.id), "{}", user.id);
+    assert_eq!(user.created_at, user.updated_at);
+    fx.cleanup();
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+#[tokio::test]
+async fn register_with_a_taken_username_is_username_taken() {
+    let fx = init().await;
+    fx.register("alice").await;
+    let r = fx
+        .services
+        .auth
+        .register("ALICE", "other@example.com", PASSWORD)
+        .await;
+    assert!(matches!(r, Err(ServiceError::UsernameTaken)), "{r:?}");
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn register_with_a_taken_email_in_another_case_is_email_taken() {
+    let fx = init().await;
+    fx.register("alice").await;
+    let r = fx
+        .services
+        .auth
+        .register("alice2", "ALICE@example.com", PASSWORD)
+        .await;
+    assert!(matches!(r, Err(ServiceError::EmailTaken)), "{r:?}");
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn register_reports_every_bad_field_at_once() {
+    let fx = init().await;
+    let auth = &fx.services.auth;
+    assert_eq!(
+        fields(auth.register("a", "not-an-email", "short").await),
+        ["username", "email", "password"]
+    );
+    assert_eq!(
+        fields(auth.register("bad name!", "x@example.com", PASSWORD).await),
+        ["username"]
+    );
+    assert_eq!(
+        fields(auth.register("bob", "bob@localhost", PASSWORD).await),
+        ["email"]
+    );
+    assert_eq!(
+        fields(auth.register("bob", "bob@example.com", "1234567").await),
+        ["password"]
+    );
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn register_refuses_a_password_over_72_bytes_without_truncating() {
+    let fx = init().await;
+    let auth = &fx.services.auth;
+    let long = "x".repeat(73);
+    assert_eq!(
+        fields(auth.register("bob", "bob@example.com", &long).await),
+        ["password"]
+    );
+    // 72 bytes is still fine; 37 two-byte characters (74 bytes) are not.
+    assert!(auth
+        .register("bob", "bob@example.com", &"x".repeat(72))
+        .await
+        .is_ok());
+    assert_eq!(
+        fields(
+            auth.register("carol", "carol@example.com", &"é".repeat(37))
+                .await
+        ),
+        ["password"]
+    );
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn register_refuses_a_password_equal_to_the_username_or_email() {
+    let fx = init().await;
+    let auth = &fx.services.auth;
+    assert_eq!(
+        fields(auth.register("longname", "l@example.com", "LongName").await),
+        ["password"]
+    );
+    assert_eq!(
+        fields(
+            auth.register("bob", "bobby@example.com", "Bobby@Example.com")
+                .await
+        ),
+        ["password"]
+    );
+    fx.cleanup();
+}
+
+// ---- login ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn login_works_by_username_and_by_email_ignoring_case() {
+    let fx = init().await;
+    let user = fx.register("alice").await;
+    let auth = &fx.services.auth;
+    for input in [
+        login_by(Some("alice"), None, PASSWORD),
+        login_by(Some("ALICE"), None, PASSWORD),
+        login_by(None, Some("Alice@Example.com"), PASSWORD),
+        login_by(Some("ALICE@example.com"), None, PASSWORD),
+    ] {
+        let label = format!("{input:?}");
+        let tokens = auth
+            .login(input, ClientInfo::default())
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+        assert_eq!(tokens.token_type, "Bearer");
+        assert!(tokens.expires_in > 0 && tokens.refresh_expires_in > tokens.expires_in);
+        let who = auth.authenticate(&tokens.access_token).await.unwrap();
+        assert_eq!(who.user_id, user.id, "{label}");
+        assert_eq!(who.session_id, tokens.session_id, "{label}");
+    }
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn login_with_a_wrong_password_or_an_unknown_user_is_invalid_credentials() {
+    let fx = init().await;
+    fx.register("alice").await;
+    let wrong = fx.login("alice", "not the password").await;
+    assert!(
+        matches!(wrong, Err(ServiceError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    let unknown = fx.login("nobody", PASSWORD).await;
+    assert!(
+        matches!(unknown, Err(ServiceError::InvalidCredentials)),
+        "{unknown:?}"
+    );
+    let unknown_email = fx
+        .services
+        .auth
+        .login(
+            login_by(None, Some("nobody@example.com"), PASSWORD),
+            ClientInfo::default(),
+        )
+        .await;
+    assert!(
+        matches!(unknown_email, Err(ServiceError::InvalidCredentials)),
+        "{unknown_email:?}"
+    );
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn login_without_identifier_or_password_is_validation() {
+    let fx = init().await;
+    let auth = &fx.services.auth;
+    assert_eq!(
+        fields(
+            auth.login(login_by(None, Some("  "), PASSWORD), ClientInfo::default())
+                .await
+        ),
+        ["username"]
+    );
+    assert_eq!(
+        fields(
+            auth.login(login_by(Some("alice"), None, ""), ClientInfo::default())
+                .await
+        ),
+        ["password"]
+    );
+    fx.cleanup();
+}
+
+fn limited(per_account: u64, per_ip: u64) -> AuthSettings {
+    AuthSettings {
+        login_max_per_account: per_account,
+        login_max_per_ip: per_ip,
+        ..test_settings()
+    }
+}
+
+#[tokio::test]
+async fn login_after_too_many_failures_is_rate_limited_even_with_the_right_password() {
+    let fx = init_with(limited(3, 100)).await;
+    fx.register("alice").await;
+    let ip = Some("203.0.113.7");
+    for _ in 0..3 {
+        let r = fx.login_from("alice", "wrong password", ip).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    }
+    let r = fx.login_from("alice", PASSWORD, ip).await;
+    match r {
+        Err(ServiceError::RateLimited { retry_after }) => {
+            assert!(retry_after > Duration::ZERO, "{retry_after:?}")
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn successful_login_clears_the_per_account_counter() {
+    let fx = init_with(limited(3, 100)).await;
+    fx.register("alice").await;
+    let ip = Some("203.0.113.8");
+    for round in 0..3 {
+        for _ in 0..2 {
+            let r = fx.login_from("alice", "wrong password", ip).await;
+            assert!(
+                matches!(r, Err(ServiceError::InvalidCredentials)),
+                "round {round}: {r:?}"
+            );
+        }
+        // Without the reset, the second round would reach 4 failures and be refused.
+        fx.login_from("alice", PASSWORD, ip)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+    }
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn per_ip_limit_blocks_other_accounts_from_the_same_ip() {
+    let fx = init_with(limited(100, 3)).await;
+    fx.register("alice").await;
+    fx.register("bob").await;
+    let ip = Some("198.51.100.1");
+    for name in ["alice", "nobody", "carol"] {
+        let r = fx.login_from(name, "wrong password", ip).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    }
+    let r = fx.login_from("bob", PASSWORD, ip).await;
+    assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
+    // Another IP is not affected.
+    fx.login_from("bob", PASSWORD, Some("198.51.100.2"))
+        .await
+        .unwrap();
+    fx.cleanup();
+}
+
+// ---- authenticate ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn access_token_authenticates_to_its_user_and_session() {
+    let fx = init().await;
+    let (alice, tokens, who) = fx.user("alice").await;
+    let (bob, bob_tokens, bob_who) = fx.user("bob").await;
+    assert_eq!(who.user_id, alice.id);
+    assert_eq!(who.session_id, tokens.session_id);
+    assert_eq!(bob_who.user_id, bob.id);
+    assert_eq!(bob_who.session_id, bob_tokens.session_id);
+    assert_ne!(who.session_id, bob_who.session_id);
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn refresh_token_is_refused_as_an_access_token_and_the_reverse() {
+    let fx = init().await;
+    let (_, tokens, _) = fx.user("alice").await;
+    let auth = &fx.services.auth;
+    let r = auth.authenticate(&tokens.refresh_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenInvalid)), "{r:?}");
+    let r = auth.refresh(&tokens.access_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenInvalid)), "{r:?}");
+    // Neither attempt harmed the session.
+    auth.authenticate(&tokens.access_token).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn garbage_tokens_are_token_invalid() {
+    let fx = init().await;
+    let (_, tokens, _) = fx.user("alice").await;
+    let auth = &fx.services.auth;
+    let mut tampered = tokens.access_token.clone();
+    tampered.push('x');
+    let huge = "a".repeat(5000);
+    for bad in ["", "garbage", "a.b.c", tampered.as_str(), huge.as_str()] {
+        let r = auth.authenticate(bad).await;
+        assert!(
+            matches!(r, Err(ServiceError::TokenInvalid)),
+            "{bad:.20}: {r:?}"
+        );
+        let r = auth.refresh(bad).await;
+        assert!(
+            matches!(r, Err(ServiceError::TokenInvalid)),
+            "{bad:.20}: {r:?}"
+        );
+    }
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn tokens_signed_with_another_secret_are_token_invalid() {
+    let fx = init().await;
+    let other = common::init_with_secret(
+        "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100",
+    )
+    .await;
+    let (_, tokens, _) = other.user("alice").await;
+    let r = fx.services.auth.authenticate(&tokens.access_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenInvalid)), "{r:?}");
+    let r = fx.services.auth.refresh(&tokens.refresh_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenInvalid)), "{r:?}");
+    other.cleanup();
+    fx.cleanup();
+}
+
+// ---- refresh --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn refresh_returns_a_new_pair_and_the_old_access_token_is_revoked() {
+    let fx = init().await;
+    let (alice, first, _) = fx.user("alice").await;
+    let auth = &fx.services.auth;
+    let second = auth.refresh(&first.refresh_token).await.unwrap();
+    assert_ne!(second.access_token, first.access_token);
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_eq!(second.session_id, first.session_id);
+    let who = auth.authenticate(&second.access_token).await.unwrap();
+    assert_eq!(who.user_id, alice.id);
+    let r = auth.authenticate(&first.access_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    // And the new refresh token rotates in turn.
+    let third = auth.refresh(&second.refresh_token).await.unwrap();
+    auth.authenticate(&third.access_token).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn previous_refresh_token_within_the_grace_returns_the_same_pair() {
+    let fx = init().await;
+    let (_, first, _) = fx.user("alice").await;
+    let auth = &fx.services.auth;
+    let second = auth.refresh(&first.refresh_token).await.unwrap();
+    let again = auth.refresh(&first.refresh_token).await.unwrap();
+    assert_eq!(again.access_token, second.access_token);
+    assert_eq!(again.refresh_token, second.refresh_token);
+    assert_eq!(again.session_id, second.session_id);
+    auth.authenticate(&second.access_token).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn refresh_token_older_than_the_previous_is_reuse_even_within_the_grace() {
+    let fx = init().await;
+    let (_, first, _) = fx.user("alice").await;
+    let auth = &fx.services.auth;
+    let second = auth.refresh(&first.refresh_token).await.unwrap();
+    let third = auth.refresh(&second.refresh_token).await.unwrap();
+    let r = auth.refresh(&first.refresh_token).await;
+    assert!(matches!(r, Err(ServiceError::RefreshTokenReused)), "{r:?}");
+    let r = auth.authenticate(&third.access_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn previous_refresh_token_after_the_grace_is_reuse_and_revokes_the_session() {
+    let fx = init_with(AuthSettings {
+        refresh_reuse_grace: Duration::ZERO,
+        ..test_settings()
+    })
+    .await;
+    let (_, first, _) = fx.user("alice").await;
+    let auth = &fx.services.auth;
+    let second = auth.refresh(&first.refresh_token).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = auth.refresh(&first.refresh_token).await;
+    assert!(matches!(r, Err(ServiceError::RefreshTokenReused)), "{r:?}");
+    let r = auth.authenticate(&second.access_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    let r = auth.refresh(&second.refresh_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    fx.cleanup();
+}
+
+// ---- logout and sessions --------------------------------------------------------------
+
+#[tokio::test]
+async fn refresh_after_logout_is_rejected() {
+    let fx = init().await;
+    let (_, tokens, who) = fx.user("alice").await;
+    let auth = &fx.services.auth;
+    auth.logout(&who).await.unwrap();
+    let r = auth.authenticate(&tokens.access_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    let r = auth.refresh(&tokens.refresh_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn logout_all_ends_every_session_of_the_user_but_not_another_users() {
+    let fx = init().await;
+    let (_, a1, who) = fx.user("alice").await;
+    let (a2, _) = fx.session("alice").await;
+    let (_, b1, _) = fx.user("bob").await;
+    let auth = &fx.services.auth;
+    auth.logout_all(&who).await.unwrap();
+    for t in [&a1, &a2] {
+        let r = auth.authenticate(&t.access_token).await;
+        assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+        let r = auth.refresh(&t.refresh_token).await;
+        assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    }
+    auth.authenticate(&b1.access_token).await.unwrap();
+    auth.refresh(&b1.refresh_token).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn sessions_lists_live_sessions_with_exactly_one_current() {
+    let fx = init().await;
+    let (_, _, first) = fx.user("alice").await;
+    let (_, second) = fx.session("alice").await;
+    let (_, third) = fx.session("alice").await;
+    fx.user("bob").await;
+    let auth = &fx.services.auth;
+    auth.logout(&third).await.unwrap();
+    let list = auth.sessions(&second).await.unwrap();
+    let mut ids: Vec<&str> = list.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut want = vec![first.session_id.as_str(), second.session_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    let current: Vec<&str> = list
+        .iter()
+        .filter(|s| s.current)
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(current, [second.session_id.as_str()]);
+    for s in &list {
+        assert_eq!(s.user_agent.as_deref(), Some("services-tests"));
+        assert!(s.expires_at > s.created_at);
+    }
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn revoke_session_ends_own_other_session_but_not_another_users() {
+    let fx = init().await;
+    let (_, _, mine) = fx.user("alice").await;
+    let (other_tokens, other_mine) = fx.session("alice").await;
+    let (_, bob_tokens, bob) = fx.user("bob").await;
+    let auth = &fx.services.auth;
+
+    let r = auth.revoke_session(&mine, &bob.session_id).await;
+    assert!(matches!(r, Err(ServiceError::NotFound)), "{r:?}");
+    auth.authenticate(&bob_tokens.access_token).await.unwrap();
+
+    for bad in ["not-a-session", "00000000-0000-4000-8000-000000000000"] {
+        let r = auth.revoke_session(&mine, bad).await;
+        assert!(matches!(r, Err(ServiceError::NotFound)), "{bad}: {r:?}");
+    }
+
+    auth.revoke_session(&mine, &other_mine.session_id)
+        .await
+        .unwrap();
+    let r = auth.authenticate(&other_tokens.access_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    let list = auth.sessions(&mine).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list[0].current);
+    // Revoking it twice is not found.
+    let r = auth.revoke_session(&mine, &other_mine.session_id).await;
+    assert!(matches!(r, Err(ServiceError::NotFound)), "{r:?}");
+    fx.cleanup();
+}

@@ -1,0 +1,219 @@
+//! UserService over real repositories: the caller's account, public profiles, changing the
+//! password and deleting the account.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{fields, init, PASSWORD};
+use services::{NewTaskInput, ServiceError};
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+#[tokio::test]
+async fn me_returns_the_callers_account() {
+    let fx = init().await;
+    let (alice, _, who) = fx.user("Alice").await;
+    let me = fx.services.users.me(&who).await.unwrap();
+    assert_eq!(me, alice);
+    assert_eq!(me.username, "alice");
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn profile_by_id_shows_the_public_fields() {
+    let fx = init().await;
+    let (alice, _, _) = fx.user("alice").await;
+    let profile = fx.services.users.profile(&alice.id).await.unwrap();
+    assert_eq!(profile.id, alice.id);
+    assert_eq!(profile.username, alice.username);
+    assert_eq!(profile.created_at, alice.created_at);
+    // Any textual form of the id works.
+    let upper = fx
+        .services
+        .users
+        .profile(&alice.id.to_uppercase())
+        .await
+        .unwrap();
+    assert_eq!(upper, profile);
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn profile_of_an_unknown_or_garbage_id_is_not_found() {
+    let fx = init().await;
+    fx.user("alice").await;
+    for id in [
+        "00000000-0000-7000-8000-000000000000",
+        "garbage",
+        "",
+        "' OR 1=1 --",
+        "alice",
+    ] {
+        let r = fx.services.users.profile(id).await;
+        assert!(matches!(r, Err(ServiceError::NotFound)), "{id:?}: {r:?}");
+    }
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn change_password_with_a_wrong_current_is_invalid_credentials() {
+    let fx = init().await;
+    let (_, tokens, who) = fx.user("alice").await;
+    let r = fx
+        .services
+        .users
+        .change_password(&who, "not my password", NEW_PASSWORD)
+        .await;
+    assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    // Nothing changed.
+    fx.login("alice", PASSWORD).await.unwrap();
+    let r = fx.login("alice", NEW_PASSWORD).await;
+    assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    fx.services
+        .auth
+        .authenticate(&tokens.access_token)
+        .await
+        .unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn change_password_replaces_it_and_revokes_only_the_other_sessions() {
+    let fx = init().await;
+    let (_, mine, who) = fx.user("alice").await;
+    let (other, _) = fx.session("alice").await;
+    let (_, bob_tokens, _) = fx.user("bob").await;
+    let auth = &fx.services.auth;
+
+    fx.services
+        .users
+        .change_password(&who, PASSWORD, NEW_PASSWORD)
+        .await
+        .unwrap();
+
+    let r = fx.login("alice", PASSWORD).await;
+    assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    fx.login("alice", NEW_PASSWORD).await.unwrap();
+
+    // The caller's session keeps working, refresh included.
+    assert_eq!(auth.authenticate(&mine.access_token).await.unwrap(), who);
+    let refreshed = auth.refresh(&mine.refresh_token).await.unwrap();
+    auth.authenticate(&refreshed.access_token).await.unwrap();
+
+    // Every other session of the user is over.
+    let r = auth.authenticate(&other.access_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    let r = auth.refresh(&other.refresh_token).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+
+    // Another user's sessions are untouched.
+    auth.authenticate(&bob_tokens.access_token).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn change_password_to_a_bad_new_password_is_validation_on_new_password() {
+    let fx = init().await;
+    let (_, _, who) = fx.user("alice").await;
+    let users = &fx.services.users;
+    assert_eq!(
+        fields(users.change_password(&who, PASSWORD, "short").await),
+        ["new_password"]
+    );
+    assert_eq!(
+        fields(users.change_password(&who, PASSWORD, &"x".repeat(73)).await),
+        ["new_password"]
+    );
+    assert_eq!(
+        fields(
+            users
+                .change_password(&who, PASSWORD, "Alice@Example.com")
+                .await
+        ),
+        ["new_password"]
+    );
+    // The old password still works.
+    fx.login("alice", PASSWORD).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn delete_account_with_a_wrong_password_deletes_nothing() {
+    let fx = init().await;
+    let (alice, tokens, who) = fx.user("alice").await;
+    fx.services
+        .tasks
+        .create(
+            &who,
+            NewTaskInput {
+                title: "keep me".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = fx
+        .services
+        .users
+        .delete_account(&who, "not my password")
+        .await;
+    assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    assert_eq!(fx.services.users.me(&who).await.unwrap(), alice);
+    assert_eq!(fx.tasks_repo.count(&alice.id).await.unwrap(), 1);
+    fx.services
+        .auth
+        .authenticate(&tokens.access_token)
+        .await
+        .unwrap();
+    fx.login("alice", PASSWORD).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn delete_account_revokes_sessions_and_removes_the_user_and_their_tasks() {
+    let fx = init().await;
+    let (alice, mine, who) = fx.user("alice").await;
+    let (other, _) = fx.session("alice").await;
+    let (bob, bob_tokens, bob_who) = fx.user("bob").await;
+    for (owner, title) in [(&who, "a1"), (&who, "a2"), (&bob_who, "b1")] {
+        fx.services
+            .tasks
+            .create(
+                owner,
+                NewTaskInput {
+                    title: title.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    fx.services
+        .users
+        .delete_account(&who, PASSWORD)
+        .await
+        .unwrap();
+
+    let auth = &fx.services.auth;
+    for t in [&mine, &other] {
+        let r = auth.authenticate(&t.access_token).await;
+        assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+        let r = auth.refresh(&t.refresh_token).await;
+        assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    }
+    let r = fx.login("alice", PASSWORD).await;
+    assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    let r = fx.services.users.profile(&alice.id).await;
+    assert!(matches!(r, Err(ServiceError::NotFound)), "{r:?}");
+    assert_eq!(fx.users_repo.find_by_id(&alice.id).await.unwrap(), None);
+    assert_eq!(fx.tasks_repo.count(&alice.id).await.unwrap(), 0);
+
+    // Bob, his session and his task are untouched.
+    auth.authenticate(&bob_tokens.access_token).await.unwrap();
+    assert_eq!(fx.tasks_repo.count(&bob.id).await.unwrap(), 1);
+
+    // The name is free again.
+    fx.register("alice").await;
+    fx.cleanup();
+}
