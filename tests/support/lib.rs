@@ -1,0 +1,187 @@
+//! Support for the end-to-end tests: start the real application (the same `Application`
+//! the binary runs) on 127.0.0.1:0 against a fresh database, and talk to it over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use api::{Application, Config};
+use db::testing::{SetupError, TestDatabase};
+use db::Backend;
+
+/// The signing secret of every test app.
+pub const SECRET: &str = "5ce7e5f0c2b34a1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d";
+
+/// Where the Redis server for tests is.
+pub fn redis_url() -> String {
+    std::env::var("STRATA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Environment of one test app: `DATABASE_URL`, `REDIS_URL` and friends.
+#[derive(Debug, Clone)]
+pub struct Env(pub HashMap<String, String>);
+
+impl Env {
+    /// Defaults for tests: port 0, bcrypt cost 4, the test secret.
+    pub fn new(database_url: &str, redis: Option<(String, String)>) -> Self {
+        let mut m = HashMap::new();
+        m.insert("DATABASE_URL".into(), database_url.into());
+        m.insert("JWT_API_SECRET".into(), SECRET.into());
+        m.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
+        m.insert("BCRYPT_COST".into(), "4".into());
+        m.insert("HTTP_WORKERS".into(), "2".into());
+        m.insert("APP_ENV".into(), "test".into());
+        if let Some((url, prefix)) = redis {
+            m.insert("REDIS_URL".into(), url);
+            m.insert("REDIS_KEY_PREFIX".into(), prefix);
+        }
+        Self(m)
+    }
+
+    /// The same environment with one variable changed.
+    pub fn with(&self, key: &str, value: &str) -> Self {
+        let mut e = self.clone();
+        e.0.insert(key.into(), value.into());
+        e
+    }
+
+    /// The configuration this environment gives.
+    pub fn config(&self) -> Result<Config, Vec<String>> {
+        let map = self.0.clone();
+        Config::from_lookup(&move |k| map.get(k).cloned())
+    }
+}
+
+/// A running app. Dropping it stops the server gracefully and waits for its thread.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Starts an app on its own thread (with its own actix system) and waits until it is
+    /// bound. No sleep: the listener is bound before this returns.
+    pub fn spawn(env: &Env) -> Result<TestApp, String> {
+        let config = env.config().map_err(|e| e.join("; "))?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match Application::build(config).await {
+                    Ok(app) => {
+                        let _ = tx.send(Ok((app.port(), app.handle())));
+                        if let Err(e) = app.run_until_stopped().await {
+                            eprintln!("test app stopped with an error: {e}");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            })
+        });
+        let (port, handle) = rx.recv().map_err(|e| e.to_string())??;
+        Ok(TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::builder().build().map_err(|e| e.to_string())?,
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    /// `address` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let stop = self.handle.stop(true);
+        // The server's own system is on another thread; drive the stop future here.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        if let Ok(rt) = rt {
+            rt.block_on(stop);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A backend to run the suite on: a fresh database and, except for SQLite, Redis with a
+/// key prefix of its own.
+pub struct Backing {
+    pub database: TestDatabase,
+    pub env: Env,
+    redis_prefix: Option<String>,
+}
+
+impl Backing {
+    /// Creates the database (and checks Redis answers) for `backend`.
+    pub fn create(backend: Backend, with_redis: bool) -> Result<Backing, SetupError> {
+        let database = TestDatabase::create(backend)?;
+        let prefix = with_redis.then(|| format!("{}:", db::testing::random_name("strata_e2e")));
+        if with_redis {
+            redis_ping(&redis_url())?;
+        }
+        let env = Env::new(database.url_string(), prefix.clone().map(|p| (redis_url(), p)));
+        Ok(Backing { database, env, redis_prefix: prefix })
+    }
+}
+
+/// A minimal PING over a plain TCP connection, so an unreachable Redis is a skip.
+fn redis_ping(url: &str) -> Result<(), SetupError> {
+    use std::io::{Read, Write};
+    let hostport = url.trim_start_matches("redis://").split('/').next().unwrap_or("127.0.0.1:6379");
+    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
+    let mut s = std::net::TcpStream::connect(hostport)
+        .map_err(|e| SetupError::Unreachable(format!("Redis at {hostport}: {e}")))?;
+    s.write_all(b"PING\r\n").map_err(|e| SetupError::Unreachable(e.to_string()))?;
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).map_err(|e| SetupError::Unreachable(e.to_string()))?;
+    if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH") {
+        Ok(())
+    } else {
+        Err(SetupError::Unreachable(format!("Redis at {hostport} answered {:?}", String::from_utf8_lossy(&buf[..n]))))
+    }
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        // Keys under the prefix expire on their own (sessions, counters); delete them now
+        // so a run leaves nothing behind.
+        if let Some(prefix) = &self.redis_prefix {
+            if let Err(e) = redis_delete_prefix(&redis_url(), prefix) {
+                eprintln!("could not clean Redis keys {prefix}*: {e}");
+            }
+        }
+    }
+}
+
+fn redis_delete_prefix(url: &str, prefix: &str) -> Result<(), String> {
+    use std::io::{BufRead, BufReader, Write};
+    let hostport = url.trim_start_matches("redis://").split('/').next().unwrap_or("127.0.0.1:6379");
+    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
+    let mut s = std::net::TcpStream::connect(hostport).map_err(|e| e.to_string())?;
+    // One Lua call: SCAN is not needed for the few hundred keys a test run makes.
+    let script = "local n=0 for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) n=n+1 end return n";
+    let pattern = format!("{prefix}*");
+    let cmd = format!(
+        "*4\r\n$4\r\nEVAL\r\n${}\r\n{}\r\n$1\r\n0\r\n${}\r\n{}\r\n",
+        script.len(),
+        script,
+        pattern.len(),
+        pattern
+    );
+    s.write_all(cmd.as_bytes()).map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).map_err(|e| e.to_string())?;
+    if line.starts_with(':') {
+        Ok(())
+    } else {
+        Err(line)
+    }
+}
