@@ -105,14 +105,9 @@ impl Reader<'_> {
         self.parse(key, default, parse_duration)
     }
 
-    fn number<T: std::str::FromStr>(
-        &mut self,
-        key: &str,
-        default: T,
-        range: std::ops::RangeInclusive<T>,
-    ) -> T
+    fn number<T>(&mut self, key: &str, default: T, range: std::ops::RangeInclusive<T>) -> T
     where
-        T: PartialOrd + std::fmt::Display + Copy,
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     {
         self.parse(key, default, |v| match v.parse::<T>() {
             Ok(n) if range.contains(&n) => Ok(n),

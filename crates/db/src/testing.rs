@@ -206,6 +206,13 @@ pub fn run_suite(suite: &str, plans: Vec<Plan>) -> ExitCode {
     let mut failed = false;
     let mut lines = Vec::new();
     for plan in plans {
+        if !selected(&plan.label) {
+            println!(
+                "{suite} on {}: not selected (STRATA_TEST_BACKENDS)",
+                plan.label
+            );
+            continue;
+        }
         let line = match (plan.before_suite)() {
             Ok(prepared) => {
                 let conclusion = libtest_mimic::run(&args, prepared.trials);
@@ -263,6 +270,23 @@ pub fn run_suite(suite: &str, plans: Vec<Plan>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Whether `STRATA_TEST_BACKENDS` (a comma list of sqlite, postgres, mysql; unset means
+/// all) selects a plan. SQLite runs with the in-memory token store, the servers with Redis.
+fn selected(label: &str) -> bool {
+    let Ok(list) = std::env::var("STRATA_TEST_BACKENDS") else {
+        return true;
+    };
+    let words: Vec<&str> = label.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    list.split(',').map(str::trim).any(|backend| {
+        let also = match backend {
+            "sqlite" => "memory",
+            "postgres" | "mysql" => "redis",
+            _ => backend,
+        };
+        words.contains(&backend) || words.contains(&also)
+    })
 }
 
 /// A case whose body asserts (panics) on failure; libtest-mimic reports the panic.

@@ -150,20 +150,6 @@ impl AuthService {
         if input.password.is_empty() {
             return Err(ServiceError::invalid("password", "is required"));
         }
-        let keys = Self::rate_keys(&identifier, &client);
-        let counts = self.inner.store.rate_peek(&keys).await?;
-        let limits = [s.login_max_per_account, s.login_max_per_ip];
-        if let Some(blocked) = counts
-            .iter()
-            .zip(limits)
-            .filter(|(c, limit)| c.count >= *limit)
-            .map(|(c, _)| c)
-            .max_by_key(|c| c.resets_in)
-        {
-            return Err(ServiceError::RateLimited {
-                retry_after: blocked.resets_in.max(Duration::from_secs(1)),
-            });
-        }
         let creds = if by_email {
             self.inner.users.credentials_by_email(&identifier).await?
         } else {
@@ -172,6 +158,25 @@ impl AuthService {
                 .credentials_by_username(&identifier)
                 .await?
         };
+        // The per-account counter is keyed by the account itself, so trying its username and
+        // its email does not double the guesses; unknown names count under the name given.
+        let account = creds
+            .as_ref()
+            .map_or(identifier.as_str(), |c| c.user.id.as_str());
+        let keys = Self::rate_keys(account, &client);
+        let counts = self.inner.store.rate_peek(&keys).await?;
+        let limits = [s.login_max_per_account, s.login_max_per_ip];
+        let blocked = counts
+            .iter()
+            .zip(limits)
+            .filter(|(c, limit)| c.count >= *limit)
+            .map(|(c, _)| c.resets_in)
+            .max();
+        if let Some(wait) = blocked {
+            return Err(ServiceError::RateLimited {
+                retry_after: wait.max(Duration::from_secs(1)),
+            });
+        }
         let user = match creds {
             Some(c)
                 if self

@@ -235,6 +235,23 @@ async fn login_after_too_many_failures_is_rate_limited_even_with_the_right_passw
 }
 
 #[tokio::test]
+async fn username_and_email_share_one_per_account_counter() {
+    let fx = init_with(limited(3, 100)).await;
+    fx.register("alice").await;
+    let ip = Some("203.0.113.9");
+    for name in ["alice", "alice@example.com", "ALICE"] {
+        let r = fx.login_from(name, "wrong password", ip).await;
+        assert!(
+            matches!(r, Err(ServiceError::InvalidCredentials)),
+            "{name}: {r:?}"
+        );
+    }
+    let r = fx.login_from("alice@example.com", PASSWORD, ip).await;
+    assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
+    fx.cleanup();
+}
+
+#[tokio::test]
 async fn successful_login_clears_the_per_account_counter() {
     let fx = init_with(limited(3, 100)).await;
     fx.register("alice").await;
