@@ -6,7 +6,7 @@ SUMMARY := $(CURDIR)/target/strata-test-summary.txt
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
-.PHONY: run migrate test test-sqlite test-postgres test-mysql lint fmt clean-data help
+.PHONY: run migrate test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help
 
 help:
 	@echo "make run | test | test-sqlite | test-postgres | test-mysql | lint | fmt | migrate"
@@ -28,9 +28,18 @@ migrate: .env
 # unreachable server from "skipped" into a failure.
 test:
 	@mkdir -p target && rm -f $(SUMMARY)
+	@$(CARGO) build -p api --bin api  # the fault tests run the real binary
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test --workspace; status=$$?; \
 	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null || echo "(no suite ran)"; \
 	exit $$status
+
+# Only the fault tests (part of `make test` too): Redis killed, the database cut off,
+# SIGTERM with requests in flight, start-ups that must fail.
+test-faults:
+	@mkdir -p target && rm -f $(SUMMARY)
+	@$(CARGO) build -p api --bin api
+	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test -p strata-e2e --test faults; status=$$?; \
+	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null; exit $$status
 
 test-sqlite:
 	@$(MAKE) --no-print-directory test STRATA_TEST_BACKENDS=sqlite

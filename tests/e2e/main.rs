@@ -1,1 +1,147 @@
-fn main() {}
+//! End-to-end tests over HTTP: the real `api::Application` bound to 127.0.0.1:0, one fresh
+//! database per backend, the same cases on each.
+//!
+//! BeforeSuite creates the database (and a Redis key prefix), starts the apps and a tokio
+//! runtime for the HTTP client; the cases run in parallel (each with users of its own);
+//! AfterSuite (dropping the guard) stops the apps first, then drops the database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod docs;
+mod errors;
+mod forge;
+mod http;
+mod sessions;
+mod tasks;
+mod tokens;
+mod users;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use db::testing::{run_suite, trial, Plan, Prepared, SetupError};
+use db::{Backend, PoolOptions};
+use strata_e2e::{Backing, Env, TestApp};
+
+pub use http::{Ctx, Resp, Tokens, User};
+
+/// One case: its name (`group::behaviour`) and its body, which panics on failure.
+pub type Case = (&'static str, fn(&Ctx));
+
+fn main() -> ExitCode {
+    run_suite(
+        "e2e",
+        vec![
+            plan(Backend::Sqlite, "sqlite + memory store", false),
+            plan(Backend::Postgres, "postgres + redis", true),
+            plan(Backend::Mysql, "mysql + redis", true),
+        ],
+    )
+}
+
+fn plan(backend: Backend, label: &str, redis: bool) -> Plan {
+    Plan {
+        label: label.to_owned(),
+        before_suite: Box::new(move || before_suite(backend, redis)),
+    }
+}
+
+/// Everything AfterSuite drops, in field order: the client side first (so no keep-alive
+/// connection holds a server open), then the apps, the runtime, and last the database.
+struct Guard {
+    _ctx: Arc<Ctx>,
+    _apps: Vec<TestApp>,
+    _runtime: Arc<tokio::runtime::Runtime>,
+    _backing: Backing,
+}
+
+fn spawn(env: &Env) -> Result<TestApp, SetupError> {
+    TestApp::spawn(env).map_err(|e| SetupError::Failed(format!("starting a test app: {e}")))
+}
+
+fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
+    let backing = Backing::create(backend, redis)?;
+    // A short graceful stop: AfterSuite should not wait for idle keep-alive connections.
+    let env = backing
+        .env
+        .with("SHUTDOWN_TIMEOUT", "1")
+        .with("DB_POOL_SIZE", "5");
+    let main = spawn(&env)?;
+    // A second instance on the same database and Redis: sessions must be shared.
+    let second = if redis { Some(spawn(&env)?) } else { None };
+    // Special settings, each on an app of its own (sharing the database, and on the Redis
+    // plans the token store too).
+    let limited = spawn(&env.with("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"))?;
+    let no_grace = spawn(&env.with("REFRESH_REUSE_GRACE", "0"))?;
+    let rotated = spawn(
+        &env.with("JWT_API_SECRET", forge::NEW_SECRET)
+            .with("JWT_API_SECRET_PREVIOUS", strata_e2e::SECRET),
+    )?;
+
+    let runtime = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| SetupError::Failed(format!("tokio runtime: {e}")))?,
+    );
+    // Direct database access, only to check what HTTP cannot show (a deleted user's tasks).
+    let database = db::init_db(
+        &backing.database.url(),
+        PoolOptions {
+            max_size: 2,
+            checkout_timeout: Duration::from_secs(5),
+        },
+    )
+    .map_err(|e| SetupError::Failed(format!("opening the test database: {e}")))?;
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| SetupError::Failed(format!("HTTP client: {e}")))?;
+    let ctx = Arc::new(Ctx {
+        rt: runtime.clone(),
+        client,
+        main: main.address.clone(),
+        second: second.as_ref().map(|a| a.address.clone()),
+        limited: limited.address.clone(),
+        no_grace: no_grace.address.clone(),
+        rotated: rotated.address.clone(),
+        tasks: repos::TaskRepo::new(database),
+    });
+
+    let mut cases: Vec<Case> = Vec::new();
+    for group in [
+        docs::CASES,
+        auth::CASES,
+        sessions::CASES,
+        tokens::CASES,
+        users::CASES,
+        tasks::CASES,
+        errors::CASES,
+    ] {
+        cases.extend_from_slice(group);
+    }
+    if redis {
+        cases.extend_from_slice(sessions::TWO_INSTANCE_CASES);
+    }
+    let trials = cases
+        .into_iter()
+        .map(|(name, body)| {
+            let ctx = ctx.clone();
+            trial(name, move || body(&ctx))
+        })
+        .collect();
+
+    let mut apps = vec![main, limited, no_grace, rotated];
+    apps.extend(second);
+    Ok(Prepared {
+        trials,
+        guard: Box::new(Guard {
+            _ctx: ctx,
+            _apps: apps,
+            _runtime: runtime,
+            _backing: backing,
+        }),
+    })
+}

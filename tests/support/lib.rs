@@ -6,6 +6,10 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+pub mod process;
+pub mod proxy;
+pub mod redis_server;
+
 use api::{Application, Config};
 use db::testing::{SetupError, TestDatabase};
 use db::Backend;
@@ -85,7 +89,9 @@ impl TestApp {
         let (port, handle) = rx.recv().map_err(|e| e.to_string())??;
         Ok(TestApp {
             address: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::builder().build().map_err(|e| e.to_string())?,
+            client: reqwest::Client::builder()
+                .build()
+                .map_err(|e| e.to_string())?,
             handle,
             thread: Some(thread),
         })
@@ -101,7 +107,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let stop = self.handle.stop(true);
         // The server's own system is on another thread; drive the stop future here.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
         if let Ok(rt) = rt {
             rt.block_on(stop);
         }
@@ -127,25 +135,42 @@ impl Backing {
         if with_redis {
             redis_ping(&redis_url())?;
         }
-        let env = Env::new(database.url_string(), prefix.clone().map(|p| (redis_url(), p)));
-        Ok(Backing { database, env, redis_prefix: prefix })
+        let env = Env::new(
+            database.url_string(),
+            prefix.clone().map(|p| (redis_url(), p)),
+        );
+        Ok(Backing {
+            database,
+            env,
+            redis_prefix: prefix,
+        })
     }
 }
 
 /// A minimal PING over a plain TCP connection, so an unreachable Redis is a skip.
 fn redis_ping(url: &str) -> Result<(), SetupError> {
     use std::io::{Read, Write};
-    let hostport = url.trim_start_matches("redis://").split('/').next().unwrap_or("127.0.0.1:6379");
+    let hostport = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or("127.0.0.1:6379");
     let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
     let mut s = std::net::TcpStream::connect(hostport)
         .map_err(|e| SetupError::Unreachable(format!("Redis at {hostport}: {e}")))?;
-    s.write_all(b"PING\r\n").map_err(|e| SetupError::Unreachable(e.to_string()))?;
+    s.write_all(b"PING\r\n")
+        .map_err(|e| SetupError::Unreachable(e.to_string()))?;
     let mut buf = [0u8; 16];
-    let n = s.read(&mut buf).map_err(|e| SetupError::Unreachable(e.to_string()))?;
+    let n = s
+        .read(&mut buf)
+        .map_err(|e| SetupError::Unreachable(e.to_string()))?;
     if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH") {
         Ok(())
     } else {
-        Err(SetupError::Unreachable(format!("Redis at {hostport} answered {:?}", String::from_utf8_lossy(&buf[..n]))))
+        Err(SetupError::Unreachable(format!(
+            "Redis at {hostport} answered {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        )))
     }
 }
 
@@ -163,7 +188,11 @@ impl Drop for Backing {
 
 fn redis_delete_prefix(url: &str, prefix: &str) -> Result<(), String> {
     use std::io::{BufRead, BufReader, Write};
-    let hostport = url.trim_start_matches("redis://").split('/').next().unwrap_or("127.0.0.1:6379");
+    let hostport = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or("127.0.0.1:6379");
     let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
     let mut s = std::net::TcpStream::connect(hostport).map_err(|e| e.to_string())?;
     // One Lua call: SCAN is not needed for the few hundred keys a test run makes.
@@ -178,7 +207,9 @@ fn redis_delete_prefix(url: &str, prefix: &str) -> Result<(), String> {
     );
     s.write_all(cmd.as_bytes()).map_err(|e| e.to_string())?;
     let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).map_err(|e| e.to_string())?;
+    BufReader::new(s)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
     if line.starts_with(':') {
         Ok(())
     } else {

@@ -66,6 +66,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
 /// Parses a JSON document, naming the field a type error is about.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, so a broken document is a 400 even when its members are wrong too.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -193,7 +196,14 @@ mod tests {
             Err(ApiError::InvalidBody(e)) => assert_eq!(e[0].field, "title"),
             other => panic!("{other:?}"),
         }
-        for bad in [&b""[..], b"{", b"{\"title\": \"x\"} trailing", b"\xff\xfe"] {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{\"title\": \"x\"} trailing",
+            b"\xff\xfe",
+            b"{\"nonsense\": 1} trailing",
+            b"{\"nonsense\": \"x\"",
+        ] {
             assert!(
                 matches!(parse_json::<Body>(bad), Err(ApiError::MalformedJson(_))),
                 "{bad:?}"

@@ -275,17 +275,24 @@ pub fn run_suite(suite: &str, plans: Vec<Plan>) -> ExitCode {
 /// Whether `STRATA_TEST_BACKENDS` (a comma list of sqlite, postgres, mysql; unset means
 /// all) selects a plan. SQLite runs with the in-memory token store, the servers with Redis.
 fn selected(label: &str) -> bool {
-    let Ok(list) = std::env::var("STRATA_TEST_BACKENDS") else {
+    let list = std::env::var("STRATA_TEST_BACKENDS").unwrap_or_default();
+    if list.trim().is_empty() {
         return true;
-    };
+    }
     let words: Vec<&str> = label.split(|c: char| !c.is_ascii_alphanumeric()).collect();
-    list.split(',').map(str::trim).any(|backend| {
-        let also = match backend {
-            "sqlite" => "memory",
-            "postgres" | "mysql" => "redis",
-            _ => backend,
-        };
-        words.contains(&backend) || words.contains(&also)
+    let chosen: Vec<&str> = list.split(',').map(str::trim).collect();
+    let databases = ["sqlite", "postgres", "mysql"];
+    if words.iter().any(|w| databases.contains(w)) {
+        // A plan that names its database runs when that database is chosen.
+        return words
+            .iter()
+            .any(|w| databases.contains(w) && chosen.contains(w));
+    }
+    // A token-store plan: memory goes with SQLite, Redis with the servers.
+    chosen.iter().any(|c| match *c {
+        "sqlite" => words.contains(&"memory"),
+        "postgres" | "mysql" => words.contains(&"redis"),
+        _ => false,
     })
 }
 

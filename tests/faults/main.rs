@@ -1,0 +1,155 @@
+//! Fault tests against the real `api` binary: Redis dying, the database cut off, SIGTERM
+//! with requests in flight, and start-ups that must fail fast and say why.
+//!
+//! Every fault is private to the test: a redis-server of its own, a TCP proxy in front of
+//! the shared database. Recovery is awaited with a generous bound and the time it took is
+//! printed (RELIABILITY.md reports it); no case asserts on speed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod outage;
+mod races;
+mod startup;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use db::testing::{run_suite, trial, Plan, Prepared};
+use db::Backend;
+use reqwest::blocking::{Client, Response};
+use serde_json::{json, Value};
+
+/// A blocking HTTP client with a bound on every request.
+pub fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A unique user name.
+pub fn name() -> String {
+    db::testing::random_name("f")
+}
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Registers `user` and logs in; returns the token response.
+pub fn register_login(c: &Client, base: &str, user: &str) -> Value {
+    let r = c
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"username": user, "email": format!("{user}@example.com"), "password": PASSWORD}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "register {user}: {:?}", r.text());
+    login(c, base, user).expect("login")
+}
+
+/// Logs in; `Err(response)` unless 200.
+pub fn login(c: &Client, base: &str, user: &str) -> Result<Value, Response> {
+    let r = c
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": user, "password": PASSWORD}))
+        .send()
+        .unwrap();
+    if r.status() == 200 {
+        Ok(r.json().unwrap())
+    } else {
+        Err(r)
+    }
+}
+
+/// The string field `key` of a JSON object.
+pub fn s(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_owned()
+}
+
+/// Checks an answer is the fail-closed 503: problem+json, `Retry-After`, code.
+pub fn assert_unavailable(r: Response, what: &str) {
+    let status = r.status().as_u16();
+    let retry = r.headers().get("retry-after").is_some();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body: Value = r.json().unwrap_or_default();
+    assert_eq!(status, 503, "{what}: {body}");
+    assert!(retry, "{what}: Retry-After missing");
+    assert_eq!(ct, "application/problem+json", "{what}");
+    assert_eq!(body["code"], "service_unavailable", "{what}");
+}
+
+/// Polls `f` until it returns `Some` or `bound` passes; returns the value and the time taken.
+pub fn within<T>(bound: Duration, mut f: impl FnMut() -> Option<T>) -> Option<(T, Duration)> {
+    let start = Instant::now();
+    while start.elapsed() < bound {
+        if let Some(v) = f() {
+            return Some((v, start.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn plan(label: &str, backend: Backend, cases: fn(Backend) -> Vec<libtest_mimic::Trial>) -> Plan {
+    Plan {
+        label: label.to_owned(),
+        before_suite: Box::new(move || {
+            // Reachability of the shared server: create (and drop) one database.
+            drop(db::testing::TestDatabase::create(backend)?);
+            let binary = strata_e2e::process::api_binary();
+            if !binary.exists() {
+                return Err(db::testing::SetupError::Failed(format!(
+                    "{} is missing: run `cargo build -p api` (make test does)",
+                    binary.display()
+                )));
+            }
+            Ok(Prepared {
+                trials: cases(backend),
+                guard: Box::new(()),
+            })
+        }),
+    }
+}
+
+fn sqlite_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
+    let mut v = vec![
+        trial(
+            "redis::outage_answers_503_then_recovers_without_restart",
+            outage::redis_outage,
+        ),
+        trial(
+            "shutdown::sigterm_finishes_in_flight_requests_and_exits_zero",
+            outage::sigterm,
+        ),
+    ];
+    v.extend(startup::cases());
+    v.extend(races::cases(backend));
+    v
+}
+
+fn server_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
+    let mut v = vec![trial(
+        "database::outage_answers_503_then_recovers_and_loses_no_write",
+        move || outage::database_outage(backend),
+    )];
+    v.extend(races::cases(backend));
+    v
+}
+
+fn main() -> ExitCode {
+    run_suite(
+        "faults",
+        vec![
+            plan("sqlite + private redis", Backend::Sqlite, sqlite_cases),
+            plan(
+                "postgres (proxied) + redis",
+                Backend::Postgres,
+                server_cases,
+            ),
+            plan("mysql (proxied) + redis", Backend::Mysql, server_cases),
+        ],
+    )
+}
