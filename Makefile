@@ -6,7 +6,7 @@ SUMMARY := $(CURDIR)/target/strata-test-summary.txt
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
-.PHONY: run migrate test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help
+.PHONY: run migrate soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help
 
 help:
 	@echo "make run | test | test-sqlite | test-postgres | test-mysql | lint | fmt | migrate"
@@ -41,6 +41,12 @@ test-faults:
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test -p strata-e2e --test faults; status=$$?; \
 	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null; exit $$status
 
+# About 60 s of mixed load against the release binary on 127.0.0.1 (SOAK_DB, SOAK_SECONDS,
+# SOAK_CLIENTS); fails on any 5xx, a lost write, or memory still growing at the end.
+soak:
+	$(CARGO) build --release -p api --bin api
+	STRATA_API_BIN=$(CURDIR)/target/release/api $(CARGO) run --release -p strata-e2e --example soak
+
 test-sqlite:
 	@$(MAKE) --no-print-directory test STRATA_TEST_BACKENDS=sqlite
 
@@ -59,3 +65,4 @@ fmt:
 
 clean-data:
 	rm -rf data
+

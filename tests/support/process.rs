@@ -135,12 +135,16 @@ impl Drop for ApiProcess {
 
 fn listening_port(line: &str) -> Option<u16> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    if v["fields"]["message"] != "listening" {
+    // Event fields are flattened into the line (older builds nested them under "fields").
+    let fields = if v.get("fields").is_some() {
+        &v["fields"]
+    } else {
+        &v
+    };
+    if fields["message"] != "listening" {
         return None;
     }
-    v["fields"]["port"]
-        .as_u64()
-        .and_then(|p| u16::try_from(p).ok())
+    fields["port"].as_u64().and_then(|p| u16::try_from(p).ok())
 }
 
 /// Runs `api <args>` to completion (at most `within`), for start-ups that must fail.

@@ -9,7 +9,6 @@ use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use services::{FieldError, Services};
-use tracing_actix_web::TracingLogger;
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -79,18 +78,20 @@ impl Application {
                 source,
             })?
             .port();
+        crate::metrics::install();
         let data = web::Data::new(services.clone());
         let origins = config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(cors(&origins))
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
-                .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(crate::observe::observe))
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidBody(vec![FieldError::new("query", err.to_string())]).into()
                 }))
+                .route("/metrics", web::get().to(crate::metrics::scrape))
                 .configure(routes::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::RouteNotFound)

@@ -53,6 +53,8 @@ pub struct Config {
     pub rust_log: String,
     pub shutdown_timeout: Duration,
     pub workers: usize,
+    /// Set when `OTEL_EXPORTER_OTLP_ENDPOINT` is.
+    pub otel: Option<crate::telemetry::OtelSettings>,
 }
 
 /// Parses `15m`, `7d`, `10s`, `250ms`, `2h`, or a bare number of seconds.
@@ -251,6 +253,20 @@ impl Config {
             .map(|n| n.get())
             .unwrap_or(2);
         let workers = r.number("HTTP_WORKERS", cores, 1..=1024);
+        let otel =
+            r.raw("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .map(|endpoint| crate::telemetry::OtelSettings {
+                    endpoint,
+                    service_name: r
+                        .raw("OTEL_SERVICE_NAME")
+                        .unwrap_or_else(|| "strata".into()),
+                });
+        if let Some(o) = &otel {
+            if !(o.endpoint.starts_with("http://") || o.endpoint.starts_with("https://")) {
+                r.errors
+                    .push("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL".into());
+            }
+        }
         let Some(database_url) = database_url else {
             return Err(r.errors);
         };
@@ -278,6 +294,7 @@ impl Config {
             rust_log,
             shutdown_timeout,
             workers,
+            otel,
         })
     }
 

@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use serde::de::DeserializeOwned;
 use services::{ClientInfo, FieldError, Principal, Services};
 
@@ -140,12 +140,17 @@ impl FromRequest for Auth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer(req);
         let services = req.app_data::<web::Data<Services>>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let token = token?;
             let services = services.ok_or_else(|| {
                 services::ServiceError::Internal("services not configured".into())
             })?;
-            Ok(Auth(services.auth.authenticate(&token).await?))
+            let principal = services.auth.authenticate(&token).await?;
+            // For the request's log line and span.
+            req.extensions_mut()
+                .insert(crate::observe::UserId(principal.user_id.clone()));
+            Ok(Auth(principal))
         })
     }
 }

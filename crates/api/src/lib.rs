@@ -6,6 +6,8 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod routes;
 pub mod telemetry;

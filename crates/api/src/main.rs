@@ -46,7 +46,7 @@ async fn serve() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    telemetry::init(config.log_format, &config.rust_log);
+    let telemetry = telemetry::init(config.log_format, &config.rust_log, config.otel.as_ref());
     if config.infra.redis.is_none() {
         tracing::warn!(
             "REDIS_URL is not set: using the in-memory token store, which serves one process only"
@@ -58,11 +58,14 @@ async fn serve() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "start-up failed");
             eprintln!("error: {e}");
+            telemetry.shutdown();
             return ExitCode::FAILURE;
         }
     };
     tracing::info!(address = %addr.ip(), port = app.port(), "listening");
-    match app.run_until_stopped().await {
+    let outcome = app.run_until_stopped().await;
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -79,8 +82,10 @@ async fn migrate() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    telemetry::init(config.log_format, &config.rust_log);
-    match services::bootstrap::migrate(&config.infra.database_url).await {
+    let telemetry = telemetry::init(config.log_format, &config.rust_log, None);
+    let outcome = services::bootstrap::migrate(&config.infra.database_url).await;
+    telemetry.shutdown();
+    match outcome {
         Ok(n) => {
             println!("{n} migration(s) applied to {}", config.infra.database_url);
             ExitCode::SUCCESS

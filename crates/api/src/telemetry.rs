@@ -1,28 +1,103 @@
-//! Logging: one subscriber, JSON or pretty, with the request id of tracing-actix-web's
-//! root span on every line logged while a request is handled.
+//! Logging and tracing: one subscriber with JSON or pretty log lines, and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OpenTelemetry spans exported over OTLP/HTTP
+//! (one span per request, child spans for database and token-store calls), with the trace
+//! id on the request's log lines.
 
-use tracing_subscriber::fmt::format::FmtSpan;
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber; a second call does nothing.
-pub fn init(format: LogFormat, filter: &str) {
+/// Where to send traces.
+#[derive(Debug, Clone)]
+pub struct OtelSettings {
+    /// The collector's base URL, e.g. `http://127.0.0.1:4318`; spans go to `/v1/traces`.
+    pub endpoint: String,
+    pub service_name: String,
+}
+
+/// Keeps the exporter alive; [`Telemetry::shutdown`] flushes the last spans.
+#[must_use]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends the spans still buffered.
+    pub fn shutdown(self) {
+        if let Some(p) = self.provider {
+            if let Err(e) = p.shutdown() {
+                eprintln!("trace export did not flush: {e}");
+            }
+        }
+    }
+}
+
+static OTEL_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Puts the OpenTelemetry trace id on `span` (a request's root span), so its log lines
+/// can be found from a trace and the reverse.
+pub fn record_trace_id(span: &tracing::Span) {
+    if OTEL_ON.load(std::sync::atomic::Ordering::Relaxed) {
+        let trace_id = span.context().span().span_context().trace_id();
+        span.record("trace_id", trace_id.to_string());
+    }
+}
+
+/// Installs the global subscriber; a second call (tests) keeps the first.
+pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Telemetry {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_writer(std::io::stderr);
-    let result = match format {
-        LogFormat::Json => builder
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Json => fmt
             .json()
+            .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+            .boxed(),
+        LogFormat::Pretty => fmt.compact().boxed(),
     };
+    let provider = otel.and_then(|o| match provider(o) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("warning: traces will not be exported: {e}");
+            None
+        }
+    });
+    let otel_layer = provider.as_ref().map(|p| {
+        OTEL_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing_opentelemetry::layer().with_tracer(p.tracer("strata"))
+    });
+    let result = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel_layer)
+        .try_init();
     if let Err(e) = result {
-        // Already installed (tests build several apps in one process).
         tracing::debug!(error = %e, "logging already initialised");
     }
+    Telemetry { provider }
+}
+
+fn provider(o: &OtelSettings) -> Result<SdkTracerProvider, String> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(format!("{}/v1/traces", o.endpoint.trim_end_matches('/')))
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(o.service_name.clone())
+                .build(),
+        )
+        .build())
 }

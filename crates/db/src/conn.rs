@@ -1,3 +1,5 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{SimpleConnection, TransactionManager};
@@ -198,6 +200,7 @@ pub fn init_db(url: &DatabaseUrl, options: PoolOptions) -> Result<Database, DbEr
     Ok(Database {
         pool,
         backend: url.backend(),
+        waiting: Arc::new(AtomicU64::new(0)),
     })
 }
 
@@ -215,6 +218,21 @@ impl r2d2::HandleError<r2d2::Error> for LogErrors {
 pub struct Database {
     pool: Pool<Manager>,
     backend: Backend,
+    /// Callers waiting for a connection right now.
+    waiting: Arc<AtomicU64>,
+}
+
+/// A snapshot of the pool, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open.
+    pub open: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+    /// Callers waiting for a connection.
+    pub waiting: u64,
+    /// The most connections the pool opens.
+    pub max: u32,
 }
 
 impl std::fmt::Debug for Database {
@@ -231,10 +249,15 @@ impl Database {
         self.backend
     }
 
-    /// Connections open and idle right now.
-    pub fn pool_state(&self) -> (u32, u32) {
+    /// Connections open, idle and waited for, right now.
+    pub fn stats(&self) -> PoolStats {
         let s = self.pool.state();
-        (s.connections, s.idle_connections)
+        PoolStats {
+            open: s.connections,
+            idle: s.idle_connections,
+            waiting: self.waiting.load(Ordering::Relaxed),
+            max: self.pool.max_size(),
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, never on an async
@@ -245,9 +268,18 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, waiting) = (self.pool.clone(), Arc::clone(&self.waiting));
+        let span = tracing::info_span!(
+            "db",
+            db.system = self.backend.system_name(),
+            otel.kind = "client"
+        );
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let _entered = span.enter();
+            waiting.fetch_add(1, Ordering::Relaxed);
+            let checkout = pool.get();
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            let mut conn = checkout?;
             let result = f(&mut conn);
             if let Err(DbError::Query(e)) = &result {
                 if is_connection_loss(e) {

@@ -10,7 +10,7 @@ mod url;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use conn::{init_db, migrate, revert_all, AnyConnection, Database, PoolOptions};
+pub use conn::{init_db, migrate, revert_all, AnyConnection, Database, PoolOptions, PoolStats};
 pub use error::DbError;
 pub use url::{redact_url, Backend, DatabaseUrl, DEFAULT_DATABASE_URL};
 

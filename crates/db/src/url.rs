@@ -10,6 +10,17 @@ pub enum Backend {
     Sqlite,
 }
 
+impl Backend {
+    /// The OpenTelemetry `db.system` name.
+    pub fn system_name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgresql",
+            Backend::Mysql => "mysql",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

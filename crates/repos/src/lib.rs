@@ -16,7 +16,7 @@ mod clock;
 pub mod database {
     pub use db::{
         init_db, migrate, redact_url, Backend, Database, DatabaseUrl, DbError, PoolOptions,
-        DEFAULT_DATABASE_URL,
+        PoolStats, DEFAULT_DATABASE_URL,
     };
 }
 
@@ -24,7 +24,7 @@ pub use clock::now_utc;
 pub use error::RepoError;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
-    AnyTokenStore, MemoryTokenStore, NewSession, PairState, RedisOptions, RedisTokenStore,
-    Rotation, RotationRequest, SessionInfo, TokenStore,
+    AnyTokenStore, MemoryTokenStore, NewSession, PairState, RedisOptions, RedisStats,
+    RedisTokenStore, Rotation, RotationRequest, SessionInfo, TokenStore,
 };
 pub use users::{Credentials, PasswordHash, UserRecord, UserRepo};

@@ -15,6 +15,13 @@ use crate::password::Passwords;
 use crate::views::{SessionView, TokenPair, User};
 use crate::{AuthSettings, ServiceError};
 
+/// Pool figures of the database and Redis (none for the in-memory store).
+#[derive(Debug, Clone, Copy)]
+pub struct InfraStats {
+    pub database: repos::database::PoolStats,
+    pub redis: Option<repos::RedisStats>,
+}
+
 /// Who is calling: the user and the session their access token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -44,6 +51,23 @@ impl std::fmt::Debug for LoginInput {
             .field("email", &self.email)
             .finish_non_exhaustive()
     }
+}
+
+fn count(name: &'static str, label: &'static str, value: &'static str, n: u64) {
+    metrics::counter!(name, label => value).increment(n);
+}
+
+fn login_outcome(outcome: &'static str) {
+    count("strata_auth_logins_total", "outcome", outcome, 1);
+}
+
+fn refresh_outcome(outcome: &'static str) {
+    count("strata_auth_refreshes_total", "outcome", outcome, 1);
+}
+
+/// Counts sessions ended, by why.
+pub(crate) fn revoked(reason: &'static str, n: usize) {
+    count("strata_auth_revocations_total", "reason", reason, n as u64);
 }
 
 fn secs(d: Duration) -> i64 {
@@ -173,6 +197,7 @@ impl AuthService {
             .map(|(c, _)| c.resets_in)
             .max();
         if let Some(wait) = blocked {
+            login_outcome("limited");
             return Err(ServiceError::RateLimited {
                 retry_after: wait.max(Duration::from_secs(1)),
             });
@@ -216,10 +241,12 @@ impl AuthService {
             })
             .await?;
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");
+        login_outcome("ok");
         self.pair(&user.id, &session_id, &pair)
     }
 
     async fn failed_login(&self, keys: &[String]) -> ServiceError {
+        login_outcome("failed");
         if let Err(e) = self
             .inner
             .store
@@ -292,9 +319,14 @@ impl AuthService {
             Rotation::Rotated { .. } | Rotation::Grace { .. } => Err(ServiceError::TokenInvalid),
             Rotation::Reused { user_id } => {
                 tracing::warn!(user_id = %user_id, session_id = %claims.sid, "refresh token reused; session revoked");
+                refresh_outcome("reused");
+                revoked("reuse", 1);
                 Err(ServiceError::RefreshTokenReused)
             }
-            Rotation::Missing => Err(ServiceError::TokenRevoked),
+            Rotation::Missing => {
+                refresh_outcome("revoked");
+                Err(ServiceError::TokenRevoked)
+            }
         }
     }
 
@@ -329,6 +361,7 @@ impl AuthService {
     /// Ends every session of the caller.
     pub async fn logout_all(&self, who: &Principal) -> Result<(), ServiceError> {
         let n = self.revoke_all(&who.user_id, None).await?;
+        revoked("logout_all", n);
         tracing::info!(user_id = %who.user_id, sessions = n, "logout of all sessions");
         Ok(())
     }
@@ -370,6 +403,14 @@ impl AuthService {
             Ok(())
         } else {
             Err(ServiceError::NotFound)
+        }
+    }
+
+    /// Connection-pool figures, for metrics.
+    pub fn infra_stats(&self) -> InfraStats {
+        InfraStats {
+            database: self.inner.users.pool_stats(),
+            redis: self.inner.store.redis_stats(),
         }
     }
 

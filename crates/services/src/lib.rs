@@ -15,7 +15,7 @@ pub mod tasks;
 pub mod users;
 pub mod views;
 
-pub use auth::{AuthService, ClientInfo, LoginInput, Principal};
+pub use auth::{AuthService, ClientInfo, InfraStats, LoginInput, Principal};
 pub use bootstrap::{Infra, StartupError};
 pub use error::{FieldError, ServiceError};
 pub use jwt::{JwtKeys, SecretError};

@@ -94,7 +94,8 @@ impl UserService {
         password: &str,
     ) -> Result<(), ServiceError> {
         let user = self.check_password(who, password).await?;
-        self.auth.revoke_all(&user.id, None).await?;
+        let n = self.auth.revoke_all(&user.id, None).await?;
+        crate::auth::revoked("account_deleted", n);
         self.users.delete(&user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");
         Ok(())

@@ -1,5 +1,5 @@
-//! `/api/openapi.json` and a self-contained docs page at `/docs` (no CDN, nothing fetched
-//! but the document itself).
+//! Static pages: the browser app at `/`, the OpenAPI document at `/api/openapi.json` and a
+//! self-contained docs page at `/docs`. Nothing is fetched from outside.
 
 use std::sync::OnceLock;
 
@@ -11,7 +11,8 @@ use crate::openapi::ApiDoc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/openapi.json").route(web::get().to(openapi_json)))
-        .service(resource("/docs").route(web::get().to(docs_page)));
+        .service(resource("/docs").route(web::get().to(docs_page)))
+        .service(resource("/").route(web::get().to(app_page)));
 }
 
 fn document() -> &'static str {
@@ -35,4 +36,11 @@ pub async fn docs_page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(include_str!("../../static/docs.html"))
+}
+
+/// The browser app: plain HTML and JavaScript, no build step.
+pub async fn app_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(include_str!("../../static/index.html"))
 }

@@ -14,7 +14,7 @@ mod memory;
 mod redis;
 
 pub use memory::MemoryTokenStore;
-pub use redis::{RedisOptions, RedisTokenStore};
+pub use redis::{RedisOptions, RedisStats, RedisTokenStore};
 
 /// The ids and times of one access + refresh token pair. Tokens are re-signed from this
 /// exactly, so the same state always yields byte-identical tokens.
@@ -164,6 +164,14 @@ pub enum AnyTokenStore {
 }
 
 impl AnyTokenStore {
+    /// Connection use, for metrics (`None` for the in-memory store).
+    pub fn redis_stats(&self) -> Option<RedisStats> {
+        match self {
+            AnyTokenStore::Redis(s) => Some(s.stats()),
+            AnyTokenStore::Memory(_) => None,
+        }
+    }
+
     /// `redis` or `memory`, for logs and `/ready`.
     pub fn kind(&self) -> &'static str {
         match self {

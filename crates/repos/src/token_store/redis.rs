@@ -12,12 +12,15 @@
 //! request: its recycle check (UNWATCH + PING) would double the cost of every command.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisError, RedisResult, Script};
 use deadpool_redis::{Manager, Pool, Runtime};
+
+use tracing::Instrument;
 
 use super::{NewSession, PairState, RateCount, Rotation, RotationRequest, SessionInfo, TokenStore};
 use crate::RepoError;
@@ -95,6 +98,24 @@ pub struct RedisTokenStore {
     command_timeout: Duration,
     rotate: Arc<Script>,
     revoke: Arc<Script>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    in_flight: AtomicU64,
+    waiting: AtomicU64,
+}
+
+/// A snapshot of the Redis connection's use, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RedisStats {
+    /// Commands sent and not yet answered.
+    pub in_flight: u64,
+    /// Requests waiting for a connection to be made.
+    pub waiting: u64,
+    /// Whether a connection is open now.
+    pub connected: bool,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -141,6 +162,7 @@ impl RedisTokenStore {
             command_timeout: options.command_timeout,
             rotate: Arc::new(Script::new(ROTATE)),
             revoke: Arc::new(Script::new(REVOKE)),
+            stats: Arc::new(Counters::default()),
         })
     }
 
@@ -156,6 +178,19 @@ impl RedisTokenStore {
         format!("{}rate:{{{name}}}", self.prefix)
     }
 
+    /// How the connection is used right now.
+    pub fn stats(&self) -> RedisStats {
+        RedisStats {
+            in_flight: self.stats.in_flight.load(Ordering::Relaxed),
+            waiting: self.stats.waiting.load(Ordering::Relaxed),
+            connected: self
+                .shared
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some(),
+        }
+    }
+
     /// The shared connection, made (through the pool's timeouts) if there is none.
     async fn connection(&self) -> Result<(u64, MultiplexedConnection), RepoError> {
         if let Some(current) = self
@@ -166,7 +201,10 @@ impl RedisTokenStore {
         {
             return Ok(current.clone());
         }
-        let fresh = deadpool_redis::Connection::take(self.pool.get().await.map_err(unavailable)?);
+        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        let made = self.pool.get().await;
+        self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
+        let fresh = deadpool_redis::Connection::take(made.map_err(unavailable)?);
         let mut slot = self.shared.write().unwrap_or_else(|p| p.into_inner());
         // Another request may have replaced it meanwhile: keep theirs.
         if let Some(current) = slot.as_ref() {
@@ -186,13 +224,24 @@ impl RedisTokenStore {
 
     /// Runs one command (or pipeline, or script) on the shared connection with a deadline;
     /// drops the connection if the failure was the connection's.
-    async fn run<T, F, Fut>(&self, f: F) -> Result<T, RepoError>
+    async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, RepoError>
     where
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let (generation, conn) = self.connection().await?;
-        match tokio::time::timeout(self.command_timeout, f(conn)).await {
+        let span = tracing::info_span!(
+            "redis",
+            db.system = "redis",
+            db.operation = op,
+            otel.kind = "client"
+        );
+        let (generation, conn) = self.connection().instrument(span.clone()).await?;
+        self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let reply = tokio::time::timeout(self.command_timeout, f(conn))
+            .instrument(span)
+            .await;
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        match reply {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) if is_connection_error(&e) => {
                 self.discard(generation);
@@ -304,8 +353,10 @@ impl TokenStore for RedisTokenStore {
             .arg(&session_key)
             .arg(s.pair.refresh_expires_at.saturating_mul(1000))
             .ignore();
-        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await })
-            .await
+        self.run("create_session", |mut c| async move {
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await
     }
 
     async fn authenticate(
@@ -315,7 +366,7 @@ impl TokenStore for RedisTokenStore {
     ) -> Result<Option<String>, RepoError> {
         let key = self.session_key(session_id);
         let (uid, ajti): (Option<String>, Option<String>) = self
-            .run(|mut c| async move {
+            .run("authenticate", |mut c| async move {
                 redis::cmd("HMGET")
                     .arg(&key)
                     .arg("uid")
@@ -335,7 +386,7 @@ impl TokenStore for RedisTokenStore {
         let grace_ms = u64::try_from(r.grace.as_millis()).unwrap_or(u64::MAX);
         let script = Arc::clone(&self.rotate);
         let reply: Vec<String> = self
-            .run(|mut c| async move {
+            .run("rotate", |mut c| async move {
                 script
                     .key(&key)
                     .arg(&r.presented_jti)
@@ -363,7 +414,7 @@ impl TokenStore for RedisTokenStore {
                 let user_key = self.user_key(&user_id);
                 let sid = r.session_id.clone();
                 if let Err(e) = self
-                    .run(|mut c| async move {
+                    .run("rotate", |mut c| async move {
                         redis::cmd("ZREM")
                             .arg(&user_key)
                             .arg(&sid)
@@ -387,11 +438,13 @@ impl TokenStore for RedisTokenStore {
         let user_key = self.user_key(user_id);
         let script = Arc::clone(&self.revoke);
         let deleted: i64 = self
-            .run(|mut c| async move { script.key(&key).arg(user_id).invoke_async(&mut c).await })
+            .run("revoke", |mut c| async move {
+                script.key(&key).arg(user_id).invoke_async(&mut c).await
+            })
             .await?;
         if deleted > 0 {
             let sid = session_id.to_owned();
-            self.run(|mut c| async move {
+            self.run("revoke", |mut c| async move {
                 redis::cmd("ZREM")
                     .arg(&user_key)
                     .arg(&sid)
@@ -407,7 +460,7 @@ impl TokenStore for RedisTokenStore {
         let user_key = self.user_key(user_id);
         let ids: Vec<String> = {
             let key = user_key.clone();
-            self.run(|mut c| async move {
+            self.run("revoke_all", |mut c| async move {
                 redis::cmd("ZRANGE")
                     .arg(&key)
                     .arg(0)
@@ -430,7 +483,9 @@ impl TokenStore for RedisTokenStore {
             pipe.cmd("ZREM").arg(&user_key).arg(id.as_str()).ignore();
         }
         let deleted: Vec<i64> = self
-            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .run("revoke_all", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
             .await?;
         Ok(deleted.iter().filter(|n| **n > 0).count())
     }
@@ -438,7 +493,7 @@ impl TokenStore for RedisTokenStore {
     async fn list(&self, user_id: &str, now: i64) -> Result<Vec<SessionInfo>, RepoError> {
         let user_key = self.user_key(user_id);
         let ids: Vec<String> = self
-            .run(|mut c| async move {
+            .run("list", |mut c| async move {
                 redis::cmd("ZRANGEBYSCORE")
                     .arg(&user_key)
                     .arg(format!("({now}"))
@@ -465,7 +520,10 @@ impl TokenStore for RedisTokenStore {
             Option<String>,
         );
         let rows: Vec<Fields> = self
-            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .run(
+                "list",
+                |mut c| async move { pipe.query_async(&mut c).await },
+            )
             .await?;
         let mut out = Vec::new();
         for (id, (uid, created, iat, cap, ua, ip)) in ids.into_iter().zip(rows) {
@@ -495,7 +553,9 @@ impl TokenStore for RedisTokenStore {
                 .arg(self.rate_key(k));
         }
         let replies: Vec<(Option<u64>, i64)> = self
-            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .run("rate_peek", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
             .await?;
         Ok(replies
             .into_iter()
@@ -523,7 +583,10 @@ impl TokenStore for RedisTokenStore {
                 .arg(&key);
         }
         let replies: Vec<(u64, i64)> = self
-            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .run(
+                "rate_hit",
+                |mut c| async move { pipe.query_async(&mut c).await },
+            )
             .await?;
         Ok(replies
             .into_iter()
@@ -533,13 +596,17 @@ impl TokenStore for RedisTokenStore {
 
     async fn rate_clear(&self, key: &str) -> Result<(), RepoError> {
         let key = self.rate_key(key);
-        self.run(|mut c| async move { redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await })
-            .await
+        self.run("rate_clear", |mut c| async move {
+            redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), RepoError> {
-        self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
-            .await
+        self.run("ping", |mut c| async move {
+            redis::cmd("PING").query_async::<()>(&mut c).await
+        })
+        .await
     }
 }
 

@@ -1,0 +1,72 @@
+//! Prometheus metrics at `/metrics`: requests by route pattern, method and status with a
+//! latency histogram; auth outcomes (counted by the services); pool figures; build info.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use services::Services;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the process-wide recorder once; later calls (tests build several apps in one
+/// process) reuse it.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets_for_metric(
+                Matcher::Full("strata_http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            );
+            match builder.and_then(|b| b.install_recorder()) {
+                Ok(handle) => {
+                    metrics::gauge!("strata_build_info", "version" => env!("CARGO_PKG_VERSION"))
+                        .set(1.0);
+                    Some(handle)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Counts one request and its latency.
+pub fn record_request(method: &str, route: &str, status: u16, latency: Duration) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("strata_http_requests_total", &labels).increment(1);
+    metrics::histogram!("strata_http_request_duration_seconds", &labels)
+        .record(latency.as_secs_f64());
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn scrape(services: web::Data<Services>) -> HttpResponse {
+    let stats = services.auth.infra_stats();
+    let db = stats.database;
+    metrics::gauge!("strata_db_pool_connections", "state" => "open").set(f64::from(db.open));
+    metrics::gauge!("strata_db_pool_connections", "state" => "idle").set(f64::from(db.idle));
+    metrics::gauge!("strata_db_pool_connections", "state" => "in_use")
+        .set(f64::from(db.open.saturating_sub(db.idle)));
+    metrics::gauge!("strata_db_pool_max_connections").set(f64::from(db.max));
+    metrics::gauge!("strata_db_pool_waiting").set(db.waiting as f64);
+    if let Some(redis) = stats.redis {
+        metrics::gauge!("strata_redis_commands_in_flight").set(redis.in_flight as f64);
+        metrics::gauge!("strata_redis_waiting").set(redis.waiting as f64);
+        metrics::gauge!("strata_redis_connected").set(if redis.connected { 1.0 } else { 0.0 });
+    }
+    let body = install().map(|h| h.render()).unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
+}

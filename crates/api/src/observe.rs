@@ -1,0 +1,105 @@
+//! Per-request telemetry: a request id (the caller's `X-Request-Id` when it is sensible, a
+//! fresh one otherwise), a span every log line of the request carries, one log line when
+//! the request ends, and the request metrics.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+use tracing::field::Empty;
+use tracing::Instrument;
+
+/// The `X-Request-Id` header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The user a request authenticated as, left in the request's extensions by `Auth`.
+#[derive(Debug, Clone)]
+pub struct UserId(pub String);
+
+/// Accepts a caller's request id of 1-128 characters from `A-Z a-z 0-9 - _ .`.
+fn valid_request_id(v: &str) -> bool {
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The middleware: wrap the app with `actix_web::middleware::from_fn(observe)`.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = req.method().to_string();
+    // The resource map knows the pattern before routing: metrics and span names use the
+    // pattern (`/api/tasks/{id}`), never the path, so ids never become labels.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        user_id = Empty,
+        trace_id = Empty,
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.response.status_code = Empty,
+    );
+    crate::telemetry::record_trace_id(&span);
+    let start = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let latency = start.elapsed();
+    let mut res = result?;
+    let status = res.status().as_u16();
+    let user_id = res
+        .request()
+        .extensions()
+        .get::<UserId>()
+        .map(|u| u.0.clone());
+    span.record("http.response.status_code", status);
+    if let Some(u) = &user_id {
+        span.record("user_id", u.as_str());
+    }
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        tracing::info!(
+            target: "strata::request",
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            status,
+            latency_ms,
+            user_id = user_id.as_deref(),
+            "request"
+        )
+    });
+    crate::metrics::record_request(&method, &route, status, latency);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_request_id;
+
+    #[test]
+    fn only_sensible_request_ids_are_taken_from_the_caller() {
+        assert!(valid_request_id("abc-123_x.y"));
+        assert!(valid_request_id(&"a".repeat(128)));
+        for bad in ["", "a b", "a\nb", "<script>", &"a".repeat(129), "ünï"] {
+            assert!(!valid_request_id(bad), "{bad:?}");
+        }
+    }
+}
