@@ -6,7 +6,7 @@ SUMMARY := $(CURDIR)/target/strata-test-summary.txt
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
-.PHONY: run migrate soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help
+.PHONY: run migrate release soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help
 
 help:
 	@echo "make run | test | test-sqlite | test-postgres | test-mysql | lint | fmt | migrate"
@@ -47,6 +47,11 @@ soak:
 	$(CARGO) build --release -p api --bin api
 	STRATA_API_BIN=$(CURDIR)/target/release/api $(CARGO) run --release -p strata-e2e --example soak
 
+# The optimised binary: target/release/api (thin LTO, stripped).
+release:
+	$(CARGO) build --release -p api --bin api
+	@ls -l target/release/api
+
 test-sqlite:
 	@$(MAKE) --no-print-directory test STRATA_TEST_BACKENDS=sqlite
 
@@ -66,3 +71,19 @@ fmt:
 clean-data:
 	rm -rf data
 
+# The browser page at / driven end to end in headless Chromium (tests/browser): Debian's
+# chromium package (installed here if missing) through playwright-core from npm. Starts its
+# own strata on a free port with a 5 s access-token lifetime; screenshot in
+# target/browser/strata.png, server log in target/browser/strata.log.
+BROWSER_DIR := tests/browser
+CHROMIUM    ?= /usr/bin/chromium
+
+.PHONY: test-browser
+test-browser: $(BROWSER_DIR)/node_modules/.package-lock.json
+	@[ -x $(CHROMIUM) ] || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	$(CARGO) build -p api --bin api
+	cd $(BROWSER_DIR) && CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec strata.test.mjs
+
+$(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package-lock.json $(BROWSER_DIR)/package.json
+	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund

@@ -42,8 +42,8 @@ fn unknown_route_is_404(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     for (method, path) in [
-        (Method::GET, "/"),
         (Method::GET, "/nope"),
+        (Method::GET, "/index.html"),
         (Method::GET, "/api"),
         (Method::GET, "/api/nope"),
         (Method::POST, "/api/auth/nope"),

@@ -80,6 +80,9 @@ impl Application {
             .port();
         crate::metrics::install();
         let data = web::Data::new(services.clone());
+        let proxies = web::Data::new(crate::extract::TrustedProxies(
+            config.trusted_proxies.clone(),
+        ));
         let origins = config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -87,6 +90,7 @@ impl Application {
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .wrap(actix_web::middleware::from_fn(crate::observe::observe))
                 .app_data(data.clone())
+                .app_data(proxies.clone())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidBody(vec![FieldError::new("query", err.to_string())]).into()

@@ -48,6 +48,8 @@ pub struct Config {
     pub jwt_secret_previous: Option<Secret>,
     pub bind_addr: SocketAddr,
     pub cors_allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` gives the client's address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub app_env: AppEnv,
     pub log_format: LogFormat,
     pub rust_log: String,
@@ -234,6 +236,13 @@ impl Config {
                 r.errors.push(format!("CORS_ALLOWED_ORIGINS: {origin:?} must be an origin like https://app.example.com"));
             }
         }
+        let trusted_proxies = r.parse("TRUSTED_PROXIES", Vec::new(), |v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| p.parse().map_err(|_| format!("{p:?} is not an IP address")))
+                .collect()
+        });
         let log_format = r.parse(
             "LOG_FORMAT",
             if app_env == AppEnv::Production {
@@ -289,6 +298,7 @@ impl Config {
             jwt_secret_previous,
             bind_addr,
             cors_allowed_origins,
+            trusted_proxies,
             app_env,
             log_format,
             rust_log,

@@ -2,6 +2,7 @@
 //! and the client's address.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
@@ -155,8 +156,34 @@ impl FromRequest for Auth {
     }
 }
 
-/// The client's address and user agent. The address is the TCP peer: behind a reverse
-/// proxy, every client shares the proxy's address (see the README).
+/// The reverse proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<IpAddr>);
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy, in which case
+/// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Addresses a
+/// client writes into the header itself sit further left and are never believed.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[IpAddr],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let hops = forwarded_for.unwrap_or("").split(',').rev().map(str::trim);
+    for hop in hops {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            Err(_) => break,
+        }
+    }
+    Some(peer)
+}
+
+/// The client's address and user agent, kept with the session and used for rate limits.
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
 
@@ -165,7 +192,16 @@ impl FromRequest for Client {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ip = req.peer_addr().map(|a| a.ip().to_string());
+        let trusted = req
+            .app_data::<web::Data<TrustedProxies>>()
+            .map(|t| t.0.as_slice())
+            .unwrap_or(&[]);
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip =
+            client_ip(req.peer_addr().map(|a| a.ip()), forwarded, trusted).map(|ip| ip.to_string());
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
@@ -185,6 +221,32 @@ mod tests {
     struct Body {
         title: String,
         done: Option<bool>,
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        let proxy = ip("10.0.0.2").into_iter().collect::<Vec<_>>();
+        // No trusted proxy: the peer, whatever the header says.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &[]),
+            ip("203.0.113.9")
+        );
+        // Through the proxy: the address the proxy saw, not what the client wrote.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("6.6.6.6, 198.51.100.7"), &proxy),
+            ip("198.51.100.7")
+        );
+        // A peer that is not the proxy cannot spoof.
+        assert_eq!(
+            client_ip(ip("198.51.100.7"), Some("6.6.6.6"), &proxy),
+            ip("198.51.100.7")
+        );
+        // Garbage in the header: fall back to the proxy's own address.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("nonsense"), &proxy),
+            ip("10.0.0.2")
+        );
     }
 
     #[test]
