@@ -68,8 +68,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 /// Parses a JSON document, naming the field a type error is about.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first, so a broken document is a 400 even when its members are wrong too.
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::MalformedJson("the body is not UTF-8".into()))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    // Every body is an object; serde would otherwise read a struct from an array too.
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::InvalidBody(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
