@@ -172,7 +172,11 @@ pub fn revert_all(url: &DatabaseUrl) -> Result<usize, DbError> {
 /// Connects with the concrete driver of `url` (so a refused port or a wrong password is
 /// reported as such), runs the embedded migrations and returns the pool.
 pub fn init_db(url: &DatabaseUrl, options: PoolOptions) -> Result<Database, DbError> {
-    migrate(url)?;
+    // The first connection migrates and stays open until the pool has its own: a shared
+    // in-memory SQLite database lives only while some connection holds it.
+    let mut first = establish(url)?;
+    let applied = run_pending(&mut first)?;
+    tracing::info!(backend = %url.backend(), applied, "migrations up to date");
     let max_size = if url.is_sqlite_memory() {
         1
     } else {
@@ -197,6 +201,7 @@ pub fn init_db(url: &DatabaseUrl, options: PoolOptions) -> Result<Database, DbEr
         })
         .error_handler(Box::new(LogErrors))
         .build(Manager { url: url.clone() })?;
+    drop(first);
     Ok(Database {
         pool,
         backend: url.backend(),

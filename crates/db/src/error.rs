@@ -65,9 +65,28 @@ impl DbError {
 /// as opposed to a statement the server refused.
 pub(crate) fn is_connection_loss(e: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind as K, Error as E};
-    matches!(
-        e,
-        E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand | K::Unknown, _)
-            | E::BrokenTransactionManager
-    )
+    match e {
+        E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
+        | E::BrokenTransactionManager => true,
+        // MySQL reports a lost server only as "unknown", with its own words; an unknown
+        // error that is a refused statement (PostgreSQL's "invalid byte sequence") is not
+        // an outage and must not cost the pool a connection.
+        E::DatabaseError(K::Unknown, info) => {
+            let m = info.message().to_ascii_lowercase();
+            [
+                "gone away",
+                "lost connection",
+                "can't connect",
+                "connection refused",
+                "connection reset",
+                "broken pipe",
+                "server closed the connection",
+                "terminating connection",
+                "no connection",
+            ]
+            .iter()
+            .any(|needle| m.contains(needle))
+        }
+        _ => false,
+    }
 }

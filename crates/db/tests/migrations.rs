@@ -13,7 +13,24 @@ fn plan(backend: Backend, label: &str) -> Plan {
         before_suite: Box::new(move || {
             let database = TestDatabase::create(backend)?;
             let url = database.url();
-            let trials = vec![trial("migrations::run_up_down_up_cleanly", move || {
+            let mut trials = Vec::new();
+            if backend == Backend::Sqlite {
+                trials.push(trial(
+                    "memory::an_in_memory_database_keeps_its_tables_for_the_pool",
+                    || {
+                        use diesel::connection::SimpleConnection;
+                        let url = db::DatabaseUrl::parse("sqlite::memory:").expect("url");
+                        let pool = db::init_db(&url, db::PoolOptions::default()).expect("init");
+                        let rt = tokio::runtime::Runtime::new().expect("runtime");
+                        rt.block_on(pool.run(|c| {
+                            c.batch_execute("SELECT COUNT(*) FROM users")
+                                .map_err(Into::into)
+                        }))
+                        .expect("the migrated tables are still there");
+                    },
+                ));
+            }
+            trials.push(trial("migrations::run_up_down_up_cleanly", move || {
                 let applied = db::migrate(&url).expect("first up");
                 assert_eq!(applied, 2, "both migrations apply on an empty database");
                 assert_eq!(db::migrate(&url).expect("second up"), 0, "up is idempotent");
@@ -24,7 +41,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
                     2,
                     "up works after down"
                 );
-            })];
+            }));
             Ok(Prepared {
                 trials,
                 guard: Box::new(database),

@@ -174,7 +174,16 @@ impl AuthService {
         if input.password.is_empty() {
             return Err(ServiceError::invalid("password", "is required"));
         }
-        let creds = if by_email {
+        // A name that could never have been registered (a NUL byte, 300 characters) is an
+        // unknown user without asking the database.
+        let plausible = if by_email {
+            Email::parse(&identifier).is_ok()
+        } else {
+            Username::parse(&identifier).is_ok()
+        };
+        let creds = if !plausible {
+            None
+        } else if by_email {
             self.inner.users.credentials_by_email(&identifier).await?
         } else {
             self.inner

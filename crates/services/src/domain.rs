@@ -12,7 +12,8 @@ pub struct Username(String);
 impl Username {
     /// Lower-cases and checks `raw`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let s = raw.trim().to_lowercase();
+        // ASCII only, lower-cased the ASCII way: no Unicode folding (the Kelvin sign is not `k`).
+        let s = raw.trim().to_ascii_lowercase();
         let len = s.chars().count();
         if !(3..=32).contains(&len) {
             return Err(FieldError::new(
@@ -132,6 +133,9 @@ impl TaskTitle {
     /// Trims and checks `raw`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let s = raw.trim();
+        if s.contains('\0') {
+            return Err(FieldError::new("title", "must not contain NUL characters"));
+        }
         match s.chars().count() {
             0 => Err(FieldError::new("title", "must not be empty")),
             1..=200 => Ok(Self(s.to_owned())),
@@ -155,6 +159,12 @@ pub struct TaskDescription(String);
 impl TaskDescription {
     /// Checks the length of `raw`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.contains('\0') {
+            return Err(FieldError::new(
+                "description",
+                "must not contain NUL characters",
+            ));
+        }
         if raw.chars().count() > 2000 {
             return Err(FieldError::new(
                 "description",
@@ -236,7 +246,15 @@ mod tests {
             Username::parse(" Alice_1.x-y ").map(|u| u.0),
             Ok("alice_1.x-y".into())
         );
-        for bad in ["ab", "a b c", "ünïcode", "x'; drop", &"a".repeat(33), ""] {
+        for bad in [
+            "ab",
+            "a b c",
+            "ünïcode",
+            "x'; drop",
+            &"a".repeat(33),
+            "",
+            "\u{212A}elvin",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -293,6 +311,8 @@ mod tests {
         assert!(TaskTitle::parse(&"x".repeat(200)).is_ok());
         assert!(TaskTitle::parse(&"x".repeat(201)).is_err());
         assert!(TaskDescription::parse(&"y".repeat(2001)).is_err());
+        assert!(TaskTitle::parse("a\0b").is_err());
+        assert!(TaskDescription::parse("a\0b").is_err());
     }
 
     #[test]

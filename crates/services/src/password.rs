@@ -10,6 +10,9 @@ use crate::domain::Password;
 use crate::ServiceError;
 use repos::PasswordHash;
 
+/// bcrypt's input limit; longer passwords are refused at registration and never match.
+const MAX_BYTES: usize = 72;
+
 /// Hashes and verifies passwords.
 #[derive(Clone)]
 pub struct Passwords {
@@ -56,6 +59,20 @@ impl Passwords {
 
     /// True if `password` matches `hash`. A malformed hash counts as no match.
     pub async fn verify(&self, password: &str, hash: &PasswordHash) -> Result<bool, ServiceError> {
+        if password.len() > MAX_BYTES {
+            // bcrypt would compare only the first 72 bytes: a longer password is never the
+            // one that was set (those are refused). Spend the same time anyway.
+            self.verify_dummy("").await?;
+            return Ok(false);
+        }
+        self.bcrypt_verify(password, hash).await
+    }
+
+    async fn bcrypt_verify(
+        &self,
+        password: &str,
+        hash: &PasswordHash,
+    ) -> Result<bool, ServiceError> {
         let (plain, hash) = (password.to_owned(), hash.expose().to_owned());
         self.run(move || bcrypt::verify(plain, &hash).unwrap_or(false))
             .await
@@ -75,6 +92,9 @@ impl Passwords {
             })
             .await?
             .clone();
-        self.verify(password, &dummy).await.map(|_| ())
+        let truncated = &password.as_bytes()[..password.len().min(MAX_BYTES)];
+        self.bcrypt_verify(&String::from_utf8_lossy(truncated), &dummy)
+            .await
+            .map(|_| ())
     }
 }

@@ -1,0 +1,165 @@
+//! Hostile input, end to end: a table of bad requests against the real app, on every
+//! backend. Each bad request must be answered with a 4xx `application/problem+json` (never
+//! a 5xx, never a 2xx) and must leave the data as it was; values that are valid but
+//! hostile (`<script>` in a title) must be stored and returned verbatim; and no log line
+//! of the real binary may hold a password, a token or the secret.
+//!
+//! BeforeSuite creates the database (and a Redis key prefix) and starts the app on
+//! 127.0.0.1:0; each case makes users of its own, snapshots them through the API (and
+//! their task rows through `repos`), sends its requests and compares. AfterSuite prints how
+//! many bad requests were tried.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bodies;
+mod client;
+mod logs;
+mod table;
+mod targets;
+mod valid;
+mod world;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use db::testing::{run_suite, trial, Plan, Prepared, SetupError};
+use db::{Backend, PoolOptions};
+use strata_e2e::{Backing, Env, TestApp};
+
+pub use client::{pct, Body, Req, Resp};
+pub use world::{Account, Expect, World};
+
+/// What every case gets.
+pub struct Ctx {
+    /// The app's `host:port`.
+    pub addr: String,
+    /// Runs the `repos` calls.
+    pub rt: tokio::runtime::Runtime,
+    pub users: repos::UserRepo,
+    pub tasks: repos::TaskRepo,
+    /// The plan's environment (the log check starts the real binary with it).
+    pub env: Env,
+    /// Bad requests sent so far.
+    pub bad: AtomicUsize,
+    /// Valid-but-hostile requests sent so far.
+    pub hostile_ok: AtomicUsize,
+    /// Bad requests per group.
+    pub groups: Mutex<Vec<(&'static str, usize)>>,
+}
+
+impl Ctx {
+    /// Sends a request; panics if no answer comes.
+    pub fn send(&self, req: &Req) -> Resp {
+        match client::send(&self.addr, req) {
+            Ok(r) => r,
+            Err(e) => panic!("{}: {e}", req.what),
+        }
+    }
+}
+
+/// One case: its name (`group::behaviour`) and its body, which panics on failure.
+pub type Case = (&'static str, fn(&Ctx));
+
+fn main() -> ExitCode {
+    run_suite(
+        "hostile",
+        vec![
+            plan(Backend::Sqlite, "sqlite + memory store", false),
+            plan(Backend::Postgres, "postgres + redis", true),
+            plan(Backend::Mysql, "mysql + redis", true),
+        ],
+    )
+}
+
+fn plan(backend: Backend, label: &str, redis: bool) -> Plan {
+    let label = label.to_owned();
+    Plan {
+        label: label.clone(),
+        before_suite: Box::new(move || before_suite(backend, redis, label)),
+    }
+}
+
+/// AfterSuite: prints the counts, then stops the app and drops the database.
+struct Guard {
+    label: String,
+    ctx: Arc<Ctx>,
+    _app: TestApp,
+    _backing: Backing,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let mut groups = self
+            .ctx
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        groups.sort();
+        let per_group: Vec<String> = groups.iter().map(|(g, n)| format!("{g} {n}")).collect();
+        println!(
+            "hostile on {}: {} bad requests tried ({}); {} valid-but-hostile requests round-tripped",
+            self.label,
+            self.ctx.bad.load(Ordering::Relaxed),
+            per_group.join(", "),
+            self.ctx.hostile_ok.load(Ordering::Relaxed)
+        );
+    }
+}
+
+fn before_suite(backend: Backend, redis: bool, label: String) -> Result<Prepared, SetupError> {
+    let backing = Backing::create(backend, redis)?;
+    // Failed logins are part of the table: no rate limit may turn them into 429s, or a
+    // later valid login of the same case would fail.
+    let env = backing
+        .env
+        .with("SHUTDOWN_TIMEOUT", "1")
+        .with("DB_POOL_SIZE", "5")
+        .with("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000000")
+        .with("LOGIN_MAX_FAILURES_PER_IP", "1000000");
+    let app = TestApp::spawn(&env)
+        .map_err(|e| SetupError::Failed(format!("starting the test app: {e}")))?;
+    let database = db::init_db(
+        &backing.database.url(),
+        PoolOptions {
+            max_size: 2,
+            checkout_timeout: Duration::from_secs(5),
+        },
+    )
+    .map_err(|e| SetupError::Failed(format!("opening the test database: {e}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SetupError::Failed(format!("tokio runtime: {e}")))?;
+    let ctx = Arc::new(Ctx {
+        addr: app.address.trim_start_matches("http://").to_owned(),
+        rt,
+        users: repos::UserRepo::new(database.clone()),
+        tasks: repos::TaskRepo::new(database),
+        env: env.clone(),
+        bad: AtomicUsize::new(0),
+        hostile_ok: AtomicUsize::new(0),
+        groups: Mutex::new(Vec::new()),
+    });
+    let mut cases: Vec<Case> = Vec::new();
+    cases.extend_from_slice(table::CASES);
+    cases.extend_from_slice(valid::CASES);
+    cases.extend_from_slice(logs::CASES);
+    let trials = cases
+        .into_iter()
+        .map(|(name, body)| {
+            let ctx = ctx.clone();
+            trial(name, move || body(&ctx))
+        })
+        .collect();
+    Ok(Prepared {
+        trials,
+        guard: Box::new(Guard {
+            label,
+            ctx,
+            _app: app,
+            _backing: backing,
+        }),
+    })
+}
