@@ -335,7 +335,7 @@ fn main() -> ExitCode {
     let env = backing
         .env
         .with("BCRYPT_COST", "4")
-        .with("RUST_LOG", "warn");
+        .with("RUST_LOG", "warn,api=info");
     let app = ApiProcess::start(&env, Duration::from_secs(60)).expect("start api");
     let pid = app.pid();
     println!(
