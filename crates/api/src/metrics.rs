@@ -63,7 +63,7 @@ pub async fn scrape(services: web::Data<Services>) -> HttpResponse {
     if let Some(redis) = stats.redis {
         metrics::gauge!("strata_redis_commands_in_flight").set(redis.in_flight as f64);
         metrics::gauge!("strata_redis_waiting").set(redis.waiting as f64);
-        metrics::gauge!("strata_redis_connected").set(if redis.connected { 1.0 } else { 0.0 });
+        metrics::gauge!("strata_redis_connections").set(redis.connections as f64);
     }
     let body = install().map(|h| h.render()).unwrap_or_default();
     HttpResponse::Ok()

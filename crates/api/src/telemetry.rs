@@ -22,14 +22,15 @@ pub struct OtelSettings {
     pub service_name: String,
 }
 
-/// Keeps the exporter alive; [`Telemetry::shutdown`] flushes the last spans.
+/// Keeps the log writer and the exporter alive; [`Telemetry::shutdown`] flushes both.
 #[must_use]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 impl Telemetry {
-    /// Sends the spans still buffered.
+    /// Writes the log lines and sends the spans still buffered.
     pub fn shutdown(self) {
         if let Some(p) = self.provider {
             if let Err(e) = p.shutdown() {
@@ -53,7 +54,13 @@ pub fn record_trace_id(span: &tracing::Span) {
 /// Installs the global subscriber; a second call (tests) keeps the first.
 pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Telemetry {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Lines are formatted on the request's thread and written by a thread of their own, so
+    // a slow stderr never stalls a worker; when the buffer is full, callers wait rather
+    // than lines being dropped.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
     let fmt = match format {
         LogFormat::Json => fmt
             .json()
@@ -82,7 +89,10 @@ pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Tel
     if let Err(e) = result {
         tracing::debug!(error = %e, "logging already initialised");
     }
-    Telemetry { provider }
+    Telemetry {
+        provider,
+        _writer: Some(guard),
+    }
 }
 
 fn provider(o: &OtelSettings) -> Result<SdkTracerProvider, String> {

@@ -206,6 +206,8 @@ pub fn init_db(url: &DatabaseUrl, options: PoolOptions) -> Result<Database, DbEr
         pool,
         backend: url.backend(),
         waiting: Arc::new(AtomicU64::new(0)),
+        permits: Arc::new(tokio::sync::Semaphore::new(max_size as usize)),
+        checkout_timeout: options.checkout_timeout,
     })
 }
 
@@ -225,6 +227,10 @@ pub struct Database {
     backend: Backend,
     /// Callers waiting for a connection right now.
     waiting: Arc<AtomicU64>,
+    /// One permit per pooled connection: at most that many blocking threads do database
+    /// work at a time, the rest wait here, on the async side, without a thread each.
+    permits: Arc<tokio::sync::Semaphore>,
+    checkout_timeout: Duration,
 }
 
 /// A snapshot of the pool, for metrics.
@@ -273,18 +279,27 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
     {
-        let (pool, waiting) = (self.pool.clone(), Arc::clone(&self.waiting));
+        let pool = self.pool.clone();
         let span = tracing::info_span!(
             "db",
             db.system = self.backend.system_name(),
             otel.kind = "client"
         );
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = tokio::time::timeout(
+            self.checkout_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let permit = match permit {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) | Err(_) => return Err(DbError::Busy(self.checkout_timeout)),
+        };
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let _entered = span.enter();
-            waiting.fetch_add(1, Ordering::Relaxed);
-            let checkout = pool.get();
-            waiting.fetch_sub(1, Ordering::Relaxed);
-            let mut conn = checkout?;
+            let mut conn = pool.get()?;
             let result = f(&mut conn);
             if let Err(DbError::Query(e)) = &result {
                 if is_connection_loss(e) {

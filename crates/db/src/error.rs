@@ -40,6 +40,10 @@ pub enum DbError {
     #[error("no database connection available: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
 
+    /// Every connection stayed busy for the whole checkout timeout.
+    #[error("no database connection free within {0:?}")]
+    Busy(std::time::Duration),
+
     /// The blocking task that ran the query was cancelled or panicked.
     #[error("database task did not complete: {0}")]
     Blocking(String),
@@ -54,7 +58,7 @@ impl DbError {
     /// statement: callers map it to "try again later".
     pub fn is_unavailable(&self) -> bool {
         match self {
-            DbError::Pool(_) | DbError::Connect { .. } => true,
+            DbError::Pool(_) | DbError::Busy(_) | DbError::Connect { .. } => true,
             DbError::Query(e) => is_connection_loss(e),
             _ => false,
         }

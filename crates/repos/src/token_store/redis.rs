@@ -7,13 +7,16 @@
 //!
 //! Each atomic operation touches one key, so the layout works unchanged on Redis Cluster.
 //!
-//! One multiplexed connection is shared by every request and replaced when it breaks.
+//! One multiplexed connection per thread is shared by that thread's requests and replaced
+//! when it breaks.
 //! deadpool-redis creates it (with its timeouts), but is not asked for a connection per
 //! request: its recycle check (UNWATCH + PING) would double the cost of every command.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
@@ -85,15 +88,20 @@ impl std::fmt::Debug for RedisOptions {
     }
 }
 
-/// The shared connection and a generation number, so that a failing request only drops
-/// the connection it used, never a newer one.
-type Shared = Arc<RwLock<Option<(u64, MultiplexedConnection)>>>;
+thread_local! {
+    /// Each thread's connection per store (keyed by store id), with a generation number so
+    /// that a failing request only drops the connection it used, never a newer one. One per
+    /// thread: actix-web runs a single-threaded runtime per worker, and a connection made on
+    /// the worker's own runtime answers there, without a hop to another thread per command.
+    static CONNECTIONS: RefCell<HashMap<u64, (u64, MultiplexedConnection)>> = RefCell::new(HashMap::new());
+}
 
 /// A token store in Redis, shared by every instance of the service.
 #[derive(Clone)]
 pub struct RedisTokenStore {
     pool: Pool,
-    shared: Shared,
+    /// Tells this store's connections apart from another store's on the same thread.
+    id: u64,
     prefix: Arc<str>,
     command_timeout: Duration,
     rotate: Arc<Script>,
@@ -105,6 +113,7 @@ pub struct RedisTokenStore {
 struct Counters {
     in_flight: AtomicU64,
     waiting: AtomicU64,
+    connections: AtomicU64,
 }
 
 /// A snapshot of the Redis connection's use, for metrics.
@@ -114,8 +123,8 @@ pub struct RedisStats {
     pub in_flight: u64,
     /// Requests waiting for a connection to be made.
     pub waiting: u64,
-    /// Whether a connection is open now.
-    pub connected: bool,
+    /// Connections open (one per thread that has used the store).
+    pub connections: u64,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -157,7 +166,7 @@ impl RedisTokenStore {
             .map_err(|e| RepoError::TokenStore(format!("cannot build the Redis pool: {e}")))?;
         Ok(Self {
             pool,
-            shared: Arc::new(RwLock::new(None)),
+            id: rand_generation(),
             prefix: options.key_prefix.as_str().into(),
             command_timeout: options.command_timeout,
             rotate: Arc::new(Script::new(ROTATE)),
@@ -183,43 +192,41 @@ impl RedisTokenStore {
         RedisStats {
             in_flight: self.stats.in_flight.load(Ordering::Relaxed),
             waiting: self.stats.waiting.load(Ordering::Relaxed),
-            connected: self
-                .shared
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_some(),
+            connections: self.stats.connections.load(Ordering::Relaxed),
         }
     }
 
-    /// The shared connection, made (through the pool's timeouts) if there is none.
+    /// This thread's connection, made (through the pool's timeouts) if there is none.
     async fn connection(&self) -> Result<(u64, MultiplexedConnection), RepoError> {
-        if let Some(current) = self
-            .shared
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            return Ok(current.clone());
+        if let Some(current) = CONNECTIONS.with(|c| c.borrow().get(&self.id).cloned()) {
+            return Ok(current);
         }
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
         let made = self.pool.get().await;
         self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
         let fresh = deadpool_redis::Connection::take(made.map_err(unavailable)?);
-        let mut slot = self.shared.write().unwrap_or_else(|p| p.into_inner());
-        // Another request may have replaced it meanwhile: keep theirs.
-        if let Some(current) = slot.as_ref() {
-            return Ok(current.clone());
-        }
         let generation = rand_generation();
-        *slot = Some((generation, fresh.clone()));
-        Ok((generation, fresh))
+        let kept = CONNECTIONS.with(|c| {
+            let mut map = c.borrow_mut();
+            // Another request on this thread may have made one meanwhile: keep theirs.
+            if let Some(current) = map.get(&self.id) {
+                return current.clone();
+            }
+            self.stats.connections.fetch_add(1, Ordering::Relaxed);
+            map.insert(self.id, (generation, fresh.clone()));
+            (generation, fresh)
+        });
+        Ok(kept)
     }
 
     fn discard(&self, generation: u64) {
-        let mut slot = self.shared.write().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
-            *slot = None;
-        }
+        CONNECTIONS.with(|c| {
+            let mut map = c.borrow_mut();
+            if map.get(&self.id).is_some_and(|(g, _)| *g == generation) {
+                map.remove(&self.id);
+                self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
     }
 
     /// Runs one command (or pipeline, or script) on the shared connection with a deadline;
