@@ -87,3 +87,36 @@ test-browser: $(BROWSER_DIR)/node_modules/.package-lock.json
 
 $(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package-lock.json $(BROWSER_DIR)/package.json
 	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund
+
+# --- benchmarks (bench/, BENCHMARKS.md) ---------------------------------------------------
+# `make bench` builds in release, starts strata and its floor (bench/floor) on BENCH_DB
+# (sqlite | postgres | mysql; BENCH_STORE=memory for SQLite without Redis), seeds, drives
+# wrk over loopback and prints the table with PASS/FAIL per target. BENCH_DURATION,
+# BENCH_REPEAT and BENCH_CONNECTIONS shrink it; bench/run.py lists every setting.
+BENCH_DB ?= sqlite
+export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_SCENARIOS
+
+.PHONY: bench bench-deps bench-build bench-all bench-plot
+
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { apt-get update && apt-get install -y wrk; }
+	@command -v python3 >/dev/null 2>&1 || { apt-get update && apt-get install -y python3; }
+
+bench-build:
+	$(CARGO) build --release -p api -p strata-bench-floor
+
+bench: bench-deps bench-build
+	python3 bench/run.py
+
+# Every backend in turn (about 10 minutes each, each after waiting for a quiet machine),
+# then the plot.
+bench-all: bench-deps bench-build
+	BENCH_WAIT_QUIET=1 BENCH_DB=sqlite BENCH_STORE=redis python3 bench/run.py
+	BENCH_WAIT_QUIET=1 BENCH_DB=sqlite BENCH_STORE=memory python3 bench/run.py
+	BENCH_WAIT_QUIET=1 BENCH_DB=postgres BENCH_STORE=redis python3 bench/run.py
+	BENCH_WAIT_QUIET=1 BENCH_DB=mysql BENCH_STORE=redis python3 bench/run.py
+	python3 bench/plot.py
+
+# bench/plot.png from the results in target/bench (installs matplotlib with pip if missing).
+bench-plot:
+	python3 bench/plot.py

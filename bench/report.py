@@ -1,0 +1,226 @@
+"""The table, the targets of issue 5 and their PASS/FAIL, from a results dictionary."""
+
+MIB = 1024
+
+
+def ms(us):
+    return "-" if us is None else f"{us / 1000:.2f}"
+
+
+def ratio(a, b):
+    return None if not a or not b else a / b
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}"
+
+
+def table(results):
+    rows = ["| scenario | conns | strata req/s | floor req/s | ratio | strata p50 ms | floor p50 ms "
+            "| strata p99 ms | floor p99 ms | p99 ratio | errors strata / floor "
+            "| server CPU µs/req strata / floor | context switches/req strata / floor |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in results["scenarios"]:
+        st, fl = s.get("strata"), s.get("floor")
+        rows.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} |".format(
+            s["label"], s["conns"],
+            f"{st['rps']:,.0f}" if st else "-", f"{fl['rps']:,.0f}" if fl else "-",
+            fmt_ratio(ratio(st and st["rps"], fl and fl["rps"])),
+            ms(st and st["p50_us"]), ms(fl and fl["p50_us"]),
+            ms(st and st["p99_us"]), ms(fl and fl["p99_us"]),
+            fmt_ratio(ratio(st and st["p99_us"], fl and fl["p99_us"])),
+            st["errors"] if st else "-", fl["errors"] if fl else "-",
+            num(st, "cpu_us_per_req", 0), num(fl, "cpu_us_per_req", 0),
+            num(st, "cs_per_req", 1), num(fl, "cs_per_req", 1)))
+    return "\n".join(rows)
+
+
+def num(d, key, digits):
+    return "-" if not d or key not in d else f"{d[key]:.{digits}f}"
+
+
+def saturation_table(results):
+    sat = results.get("saturation")
+    if not sat:
+        return ""
+    rows = ["| server | logins/s (cost 12) | login p99 ms | /health p99 ms | users/me p99 ms "
+            "| probe req/s (health, me) | errors |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in ("strata", "floor"):
+        s = sat.get(name)
+        if not s:
+            continue
+        rows.append(f"| {name} | {s['login']['rps']:.1f} | {ms(s['login']['p99_us'])} | "
+                    f"{ms(s['health']['p99_us'])} | {ms(s['me']['p99_us'])} | "
+                    f"{s['health']['rps']:.0f}, {s['me']['rps']:.0f} | "
+                    f"{s['login']['errors'] + s['health']['errors'] + s['me']['errors']} |")
+    return "\n".join(rows)
+
+
+def wire_table(results):
+    wire = results.get("wire")
+    if not wire:
+        return ""
+    rows = ["| server | request | token-store commands / req | SQL statements / req | other SQL round trips | detail |",
+            "|---|---|---:|---:|---|---|"]
+    for name in ("strata", "floor"):
+        for route, w in (wire.get(name) or {}).items():
+            ts, sq = w.get("token_store"), w.get("sql")
+            extra = {}
+            if sq and "by_kind" in sq and "round_trips" in sq:
+                extra = {k: v for k, v in sq["by_kind"].items() if k not in ("Execute", "Query")}
+            elif sq and "by_kind" in sq and sq["by_kind"].get("SET"):
+                extra = {"SET (connection set-up)": sq["by_kind"]["SET"]}
+            other = ", ".join(f"{k} {v / sq['requests']:.2f}" for k, v in extra.items())
+            if sq and "calls" in sq:
+                other = ", ".join(f"{k} {v / sq['requests']:.2f}" for k, v in sq["calls"].items())
+            detail = ""
+            if ts:
+                detail = ", ".join(f"{k} {v / ts['requests']:.2f}" for k, v in ts["by_command"].items())
+                if ts.get("inside_scripts"):
+                    detail += " (in script: " + ", ".join(ts["inside_scripts"]) + ")"
+            rows.append("| {} | {} | {} | {} | {} | {} |".format(
+                name, route,
+                f"{ts['per_request']:.2f}" if ts else "n/a (in memory)",
+                f"{sq['per_request']:.2f}" if sq and "per_request" in sq else "n/a",
+                other or "-", detail or "-"))
+    return "\n".join(rows)
+
+
+def find(results, key, conns):
+    for s in results["scenarios"]:
+        if s["key"] == key and s["conns"] == conns:
+            return s
+    return None
+
+
+def targets(results):
+    """[(name, True/False/None, detail)] — None when the target could not be measured."""
+    out = []
+    conns = results["config"]["connections"]
+    for key in ("me", "tasks"):
+        for c in (32, 128):
+            if c not in conns:
+                continue
+            s = find(results, key, c)
+            if not s or not s.get("strata") or not s.get("floor"):
+                continue
+            r = ratio(s["strata"]["rps"], s["floor"]["rps"])
+            out.append((f"{s['label']} c{c}: req/s >= 0.8 x floor", r >= 0.8,
+                        f"{s['strata']['rps']:,.0f} / {s['floor']['rps']:,.0f} = {r:.2f}"))
+            p = ratio(s["strata"]["p99_us"], s["floor"]["p99_us"])
+            out.append((f"{s['label']} c{c}: p99 <= 2 x floor", p <= 2.0,
+                        f"{ms(s['strata']['p99_us'])} / {ms(s['floor']['p99_us'])} ms = {p:.2f}"))
+    wire = (results.get("wire") or {}).get("strata") or {}
+    for route in ("GET /api/users/me", "GET /api/tasks"):
+        w = wire.get(route)
+        if not w:
+            continue
+        ts, sq = w.get("token_store"), w.get("sql")
+        if ts:
+            statuses = {str(k): v for k, v in w["statuses"].items()}
+            ok = abs(ts["per_request"] - 1.0) < 1e-9 and statuses == {"200": ts["requests"]}
+            out.append((f"{route}: exactly one token-store round trip (on the wire)", ok,
+                        f"{ts['commands']} commands for {ts['requests']} requests {ts['by_command']}"))
+        if sq and "per_request" in sq:
+            out.append((f"{route}: at most one SQL statement", sq["per_request"] <= 1.0 + 1e-9,
+                        f"{sq['statements']} statements for {sq['requests']} requests"))
+    sat = (results.get("saturation") or {}).get("strata")
+    if sat:
+        out.append(("bcrypt cost 12 saturated: /health p99 <= 10 ms", sat["health"]["p99_us"] <= 10_000,
+                    f"{ms(sat['health']['p99_us'])} ms ({sat['login']['rps']:.1f} logins/s)"))
+        out.append(("bcrypt cost 12 saturated: GET /api/users/me p99 <= 50 ms", sat["me"]["p99_us"] <= 50_000,
+                    f"{ms(sat['me']['p99_us'])} ms"))
+    mem = (results.get("memory") or {}).get("strata")
+    if mem and max(conns) >= 128:
+        first = (mem.get("snapshots") or [mem])[0]
+        threads = f", {first['threads']} threads" if first.get("threads") else ""
+        out.append(("strata peak RSS < 64 MiB (runs up to 128 connections)", first["hwm_kib"] < 64 * MIB,
+                    f"VmHWM {first['hwm_kib'] / MIB:.1f} MiB after the load scenarios{threads}"))
+    scale = results.get("scale") or {}
+    for key, base_key, base_c, what in (("tasks100k", "tasks1k", None, "GET /api/tasks 100,000 vs 1,000 tasks"),
+                                        ("me100k", "me", 32, "GET /api/users/me 100,000 vs 1,000 users"),
+                                        ("login100k", "login", None, "POST /api/auth/login 100,000 vs 1,000 users")):
+        big = scale.get(key)
+        if base_c is None:
+            base = scale.get(base_key)
+            if base is None:
+                b = [s for s in results["scenarios"] if s["key"] == base_key]
+                base = b[0]["strata"] if b else None
+        else:
+            b = find(results, base_key, base_c)
+            base = b["strata"] if b else None
+        if not big or not base:
+            continue
+        r = base["rps"] / big["rps"] if big["rps"] else float("inf")
+        p = big["p50_us"] / base["p50_us"] if base["p50_us"] else float("inf")
+        out.append((f"{what}: within 1.2x (req/s and p50)", r <= 1.2 and p <= 1.2,
+                    f"req/s {big['rps']:,.0f} vs {base['rps']:,.0f} (x{r:.2f}); "
+                    f"p50 {ms(big['p50_us'])} vs {ms(base['p50_us'])} ms (x{p:.2f})"))
+    errs = []
+    for s in results["scenarios"]:
+        if s.get("strata") and s["strata"]["errors"]:
+            errs.append(f"{s['label']} c{s['conns']}: {s['strata']['errors']}")
+    for name, s in (results.get("scale") or {}).items():
+        if s["errors"]:
+            errs.append(f"{name}: {s['errors']}")
+    if sat:
+        n = sat["login"]["errors"] + sat["health"]["errors"] + sat["me"]["errors"]
+        if n:
+            errs.append(f"saturation: {n}")
+    out.append(("zero errors (non-2xx and socket errors) in every strata scenario", not errs,
+                "; ".join(errs) or "0 errors"))
+    return out
+
+
+def targets_text(results):
+    lines = []
+    for name, ok, detail in results.get("targets", []):
+        mark = "PASS" if ok else "FAIL"
+        lines.append(f"- **{mark}** {name}: {detail}")
+    return "\n".join(lines)
+
+
+def markdown(results):
+    m = results["meta"]
+    c = results["config"]
+    head = [f"### {c['db']} + {c['store']} store — {m['date']}", "",
+            f"{m['cpu']}, {m['cores']} cores; {', '.join(m['versions'])}; load average before "
+            f"{m['load_before']}, after {m['load_after']}; {m['busy']}",
+            f"wrk {c['threads']} threads, {c['repeat']} x {c['duration']} s per figure (medians), "
+            f"strata and floor alternated; floor: db {c['floor_db_mode']}, redis {c['floor_redis_mode']}.", ""]
+    parts = head + [table(results), ""]
+    sat = saturation_table(results)
+    if sat:
+        parts += ["Logins saturating bcrypt (cost 12) while probes measure latency:", "", sat, ""]
+    scale = results.get("scale") or {}
+    if scale:
+        parts += ["Cost against size (strata):", "", "| figure | req/s | p50 ms | p99 ms | errors |",
+                  "|---|---:|---:|---:|---:|"]
+        for k, s in scale.items():
+            parts.append(f"| {k} | {s['rps']:,.0f} | {ms(s['p50_us'])} | {ms(s['p99_us'])} | {s['errors']} |")
+        parts.append("")
+    wire = wire_table(results)
+    if wire:
+        parts += ["Counted on the wire:", "", wire, ""]
+    mem = results.get("memory") or {}
+    if mem:
+        for k, v in mem.items():
+            snaps = v.get("snapshots") or [v]
+            parts.append(f"Memory of {k}: " + "; ".join(
+                f"{s['when']}: VmHWM {s['hwm_kib'] / MIB:.1f} MiB, VmRSS {s['rss_kib'] / MIB:.1f} MiB"
+                + (f", {s['threads']} threads" if s.get("threads") else "") for s in snaps))
+        parts.append("")
+    parts += ["Targets:", "", targets_text(results), ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    # python3 bench/report.py target/bench/results-*.json: the markdown of each run again.
+    import json
+    import sys
+
+    for path in sys.argv[1:]:
+        with open(path) as f:
+            res = json.load(f)
+        res["targets"] = targets(res)
+        print(markdown(res))
