@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Plots requests/s against connections for strata and its floor, from the results that
-`make bench` left in target/bench, into bench/plot.png (matplotlib, installed if missing)."""
+`make bench` left in target/bench (or DIR), into bench/plot.png (or OUT): matplotlib,
+installed with pip if missing.   python3 bench/plot.py [DIR [OUT]]"""
 
 import json
 import os
@@ -24,12 +25,18 @@ SERIES = [("me", "GET /api/users/me"), ("tasks", "GET /api/tasks")]
 
 
 def main():
-    files = [os.path.join(ROOT, "target", "bench", f"results-{k}.json") for k in ORDER]
+    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "bench")
+    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "plot.png")
+    files = [os.path.join(src, f"results-{k}.json") for k in ORDER]
     files = [f for f in files if os.path.exists(f)]
     if not files:
         raise SystemExit("no target/bench/results-*.json: run `make bench` first")
-    fig, axes = plt.subplots(1, len(files), figsize=(4.6 * len(files), 4.2), squeeze=False)
-    for ax, path in zip(axes[0], files):
+    cols = min(2, len(files))
+    rows = (len(files) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.3 * rows), squeeze=False)
+    for ax in axes.flat[len(files):]:
+        ax.set_visible(False)
+    for ax, path in zip(axes.flat, files):
         with open(path) as f:
             r = json.load(f)
         cfg = r["config"]
@@ -48,12 +55,12 @@ def main():
         ax.set_ylim(bottom=0)
         ax.set_xlabel("connections (wrk, 2 threads)")
         ax.set_ylabel("requests/s (median)")
-        ax.set_title(f"{cfg['db']} + {cfg['store']} store")
+        built = r["meta"].get("strata", "").split(",")[0].replace("api binary built ", "strata built ")
+        ax.set_title(f"{cfg['db']} + {cfg['store']} store\n{built or 'strata'}", fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("strata (solid) against its floor (dashed), 2 vCPUs, loopback", fontsize=11)
     fig.tight_layout()
-    out = os.path.join(HERE, "plot.png")
     fig.savefig(out, dpi=110)
     print(f"wrote {os.path.relpath(out, ROOT)}")
 

@@ -81,9 +81,18 @@ def wire_table(results):
             rows.append("| {} | {} | {} | {} | {} | {} |".format(
                 name, route,
                 f"{ts['per_request']:.2f}" if ts else "n/a (in memory)",
-                f"{sq['per_request']:.2f}" if sq and "per_request" in sq else "n/a",
+                f"{sql_statements(sq) / sq['requests']:.2f}" if sq and "per_request" in sq else "n/a",
                 other or "-", detail or "-"))
     return "\n".join(rows)
+
+
+def sql_statements(sq):
+    """Statements of the requests: a PostgreSQL connection's set-up (`SET TIME ZONE`) run in
+    the window is not the request's (older results counted it)."""
+    kinds = sq.get("by_kind") or {}
+    if "round_trips" not in sq and "calls" not in sq and kinds:
+        return sum(v for k, v in kinds.items() if k != "SET")
+    return sq["statements"]
 
 
 def find(results, key, conns):
@@ -122,8 +131,9 @@ def targets(results):
             out.append((f"{route}: exactly one token-store round trip (on the wire)", ok,
                         f"{ts['commands']} commands for {ts['requests']} requests {ts['by_command']}"))
         if sq and "per_request" in sq:
-            out.append((f"{route}: at most one SQL statement", sq["per_request"] <= 1.0 + 1e-9,
-                        f"{sq['statements']} statements for {sq['requests']} requests"))
+            n = sql_statements(sq)
+            out.append((f"{route}: at most one SQL statement", n <= sq["requests"],
+                        f"{n} statements for {sq['requests']} requests"))
     sat = (results.get("saturation") or {}).get("strata")
     if sat:
         out.append(("bcrypt cost 12 saturated: /health p99 <= 10 ms", sat["health"]["p99_us"] <= 10_000,
@@ -135,7 +145,7 @@ def targets(results):
         first = (mem.get("snapshots") or [mem])[0]
         threads = f", {first['threads']} threads" if first.get("threads") else ""
         out.append(("strata peak RSS < 64 MiB (runs up to 128 connections)", first["hwm_kib"] < 64 * MIB,
-                    f"VmHWM {first['hwm_kib'] / MIB:.1f} MiB after the load scenarios{threads}"))
+                    f"VmHWM {first['hwm_kib'] / MIB:.1f} MiB {first.get('when', '')}{threads}"))
     scale = results.get("scale") or {}
     for key, base_key, base_c, what in (("tasks100k", "tasks1k", None, "GET /api/tasks 100,000 vs 1,000 tasks"),
                                         ("me100k", "me", 32, "GET /api/users/me 100,000 vs 1,000 users"),
@@ -185,7 +195,8 @@ def markdown(results):
     c = results["config"]
     head = [f"### {c['db']} + {c['store']} store — {m['date']}", "",
             f"{m['cpu']}, {m['cores']} cores; {', '.join(m['versions'])}; load average before "
-            f"{m['load_before']}, after {m['load_after']}; {m['busy']}",
+            f"{m['load_before']}, after {m['load_after']}; {m['busy']}"
+            + (f"; strata: {m['strata']}" if m.get("strata") else ""),
             f"wrk {c['threads']} threads, {c['repeat']} x {c['duration']} s per figure (medians), "
             f"strata and floor alternated; floor: db {c['floor_db_mode']}, redis {c['floor_redis_mode']}.", ""]
     parts = head + [table(results), ""]

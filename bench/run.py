@@ -356,6 +356,7 @@ class Bench:
     def wire(self):
         b = self.backend
         mylog = None
+        time.sleep(3)  # logins still queued for bcrypt after the last wrk run finish first
         if b.name == "postgres":
             b.sql(f"ALTER DATABASE {b.url.split('/')[-1].split('?')[0]} SET log_statement = 'all';")
         elif b.name == "mysql":
@@ -432,6 +433,10 @@ class Bench:
         self.make_servers()
         meta = machine(self.backend, self.redis)
         meta.update({"load_before": f"{load_before:.2f}", "busy": busy_note})
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(self.api_bin)))
+        meta["strata"] = f"api binary built {built}, tree at {commit or '?'}"
         self.results["meta"] = meta
         t0 = time.time()
         try:
