@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod logsink;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;

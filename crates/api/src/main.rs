@@ -63,9 +63,7 @@ async fn serve() -> ExitCode {
         }
     };
     tracing::info!(address = %addr.ip(), port = app.port(), "listening");
-    let outcome = app.run_until_stopped().await;
-    telemetry.shutdown();
-    match outcome {
+    let code = match app.run_until_stopped().await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -74,7 +72,9 @@ async fn serve() -> ExitCode {
             tracing::error!(error = %e, "server failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 async fn migrate() -> ExitCode {

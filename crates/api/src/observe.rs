@@ -44,18 +44,30 @@ pub async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %method,
-        route = %route,
-        user_id = Empty,
-        trace_id = Empty,
-        otel.name = %format!("{method} {route}"),
-        otel.kind = "server",
-        http.response.status_code = Empty,
-    );
-    crate::telemetry::record_trace_id(&span);
+    // Lines logged while the request runs carry the span's fields. The OpenTelemetry
+    // fields, and the ones only known at the end, are filled in only when traces are
+    // exported: every `record` reformats the span's fields for the log.
+    let otel = crate::telemetry::otel_on();
+    let span = if otel {
+        tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            user_id = Empty,
+            trace_id = Empty,
+            otel.name = %format!("{method} {route}"),
+            otel.kind = "server",
+            http.response.status_code = Empty,
+        )
+    } else {
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route)
+    };
+    let trace_id = if otel {
+        crate::telemetry::record_trace_id(&span)
+    } else {
+        None
+    };
     let start = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let latency = start.elapsed();
@@ -66,23 +78,27 @@ pub async fn observe(
         .extensions()
         .get::<UserId>()
         .map(|u| u.0.clone());
-    span.record("http.response.status_code", status);
-    if let Some(u) = &user_id {
-        span.record("user_id", u.as_str());
+    if otel {
+        span.record("http.response.status_code", status);
+        if let Some(u) = &user_id {
+            span.record("user_id", u.as_str());
+        }
     }
+    drop(span);
+    // The request's own line carries every field itself, so it is logged outside the span
+    // (no copy of the span's fields on it).
     let latency_ms = latency.as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        tracing::info!(
-            target: "strata::request",
-            request_id = %request_id,
-            method = %method,
-            route = %route,
-            status,
-            latency_ms,
-            user_id = user_id.as_deref(),
-            "request"
-        )
-    });
+    tracing::info!(
+        target: "strata::request",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        status,
+        latency_ms,
+        user_id = user_id.as_deref(),
+        trace_id = trace_id.as_deref(),
+        "request"
+    );
     crate::metrics::record_request(&method, &route, status, latency);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID, v);

@@ -3,16 +3,21 @@
 //! (one span per request, child spans for database and token-store calls), with the trace
 //! id on the request's log lines.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
+use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
+use crate::logsink::{LogSink, SinkGuard};
 
 /// Where to send traces.
 #[derive(Debug, Clone)]
@@ -26,7 +31,7 @@ pub struct OtelSettings {
 #[must_use]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
-    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+    writer: Option<SinkGuard>,
 }
 
 impl Telemetry {
@@ -37,29 +42,46 @@ impl Telemetry {
                 eprintln!("trace export did not flush: {e}");
             }
         }
+        if let Some(w) = self.writer {
+            w.flush();
+        }
     }
 }
 
-static OTEL_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static OTEL_ON: AtomicBool = AtomicBool::new(false);
 
-/// Puts the OpenTelemetry trace id on `span` (a request's root span), so its log lines
-/// can be found from a trace and the reverse.
-pub fn record_trace_id(span: &tracing::Span) {
-    if OTEL_ON.load(std::sync::atomic::Ordering::Relaxed) {
-        let trace_id = span.context().span().span_context().trace_id();
-        span.record("trace_id", trace_id.to_string());
+/// Whether spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` was set).
+pub fn otel_on() -> bool {
+    OTEL_ON.load(Ordering::Relaxed)
+}
+
+/// Puts the OpenTelemetry trace id on `span` (a request's root span) and returns it, so
+/// the request's log line can name its trace.
+pub fn record_trace_id(span: &tracing::Span) -> Option<String> {
+    if !otel_on() {
+        return None;
     }
+    let trace_id = span.context().span().span_context().trace_id().to_string();
+    span.record("trace_id", trace_id.as_str());
+    Some(trace_id)
+}
+
+/// Spans sent to the collector: the request span, and the database and token-store spans
+/// (DEBUG, so that they cost nothing when no traces are exported).
+fn exported() -> Targets {
+    Targets::new()
+        .with_target("api", Level::INFO)
+        .with_target("services", Level::INFO)
+        .with_target("repos", Level::DEBUG)
+        .with_target("db", Level::DEBUG)
 }
 
 /// Installs the global subscriber; a second call (tests) keeps the first.
 pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Telemetry {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    // Lines are formatted on the request's thread and written by a thread of their own, so
-    // a slow stderr never stalls a worker; when the buffer is full, callers wait rather
-    // than lines being dropped.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
+    // Lines are formatted on the request's thread and written in batches by a thread of
+    // their own (see `logsink`), so a slow stderr never stalls a worker.
+    let (writer, guard) = LogSink::new(std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
     let fmt = match format {
         LogFormat::Json => fmt
@@ -78,12 +100,13 @@ pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Tel
         }
     });
     let otel_layer = provider.as_ref().map(|p| {
-        OTEL_ON.store(true, std::sync::atomic::Ordering::Relaxed);
-        tracing_opentelemetry::layer().with_tracer(p.tracer("strata"))
+        OTEL_ON.store(true, Ordering::Relaxed);
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("strata"))
+            .with_filter(exported())
     });
     let result = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
+        .with(fmt.with_filter(filter))
         .with(otel_layer)
         .try_init();
     if let Err(e) = result {
@@ -91,7 +114,7 @@ pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Tel
     }
     Telemetry {
         provider,
-        _writer: Some(guard),
+        writer: Some(guard),
     }
 }
 

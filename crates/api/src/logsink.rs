@@ -1,0 +1,218 @@
+//! Where log lines go: a shared buffer that a thread of its own writes to stderr in
+//! batches. A request thread only copies its line into memory; the writer wakes when
+//! 64 KiB are waiting or every 100 ms, whichever comes first, so a busy server makes one
+//! `write` per few hundred lines instead of a wake-up and a system call per line. The
+//! buffer is bounded: when the writer falls 1 MiB behind (a stalled stderr pipe), the
+//! request thread writes its line itself, so lines are delayed, never dropped.
+
+use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How much the writer lets pile up before it is woken.
+const WAKE_AT: usize = 64 * 1024;
+/// Past this, callers write their own lines (backpressure instead of loss).
+const HARD_CAP: usize = 1024 * 1024;
+/// The longest a line waits in memory.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    closed: bool,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic while holding the lock leaves plain bytes behind: still usable.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The `MakeWriter` handed to the fmt layer. Cheap to clone.
+#[derive(Clone)]
+pub struct LogSink {
+    shared: Arc<Shared>,
+}
+
+/// Owns the writer thread; [`SinkGuard::flush`] (or drop) writes what is pending and
+/// stops it.
+pub struct SinkGuard {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LogSink {
+    /// Starts the writer thread (`out` is stderr in the server, a buffer in tests).
+    pub fn new<W: Write + Send + 'static>(mut out: W) -> (Self, SinkGuard) {
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || {
+                let mut spare = Vec::with_capacity(WAKE_AT);
+                loop {
+                    let closed = {
+                        let mut p = worker.lock();
+                        if p.buf.len() < WAKE_AT && !p.closed {
+                            p = worker
+                                .wake
+                                .wait_timeout(p, INTERVAL)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0;
+                        }
+                        std::mem::swap(&mut p.buf, &mut spare);
+                        p.closed
+                    };
+                    if !spare.is_empty() {
+                        // Nowhere to report a failing stderr; the lines are gone either way.
+                        let _ = out.write_all(&spare).and_then(|()| out.flush());
+                        spare.clear();
+                        spare.shrink_to(2 * WAKE_AT);
+                    }
+                    if closed {
+                        return;
+                    }
+                }
+            })
+            .ok();
+        let sink = Self {
+            shared: Arc::clone(&shared),
+        };
+        (sink, SinkGuard { shared, thread })
+    }
+
+    fn push(&self, line: &[u8]) -> io::Result<()> {
+        let mut p = self.shared.lock();
+        if p.closed || p.buf.len() + line.len() > HARD_CAP {
+            // Behind or stopped: keep order by writing what is pending first.
+            let mut stderr = io::stderr().lock();
+            stderr.write_all(&p.buf)?;
+            p.buf.clear();
+            return stderr.write_all(line);
+        }
+        let was_below = p.buf.len() < WAKE_AT;
+        p.buf.extend_from_slice(line);
+        if was_below && p.buf.len() >= WAKE_AT {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl SinkGuard {
+    /// Writes everything pending and stops the writer thread.
+    pub fn flush(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SinkGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One formatted line, handed over in a single `write_all` by the fmt layer.
+pub struct SinkWriter<'a>(&'a LogSink);
+
+impl Write for SinkWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.push(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.push(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
+    type Writer = SinkWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        SinkWriter(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Collect(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Collect {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_reach_the_output_in_order_and_all_of_them_by_flush() {
+        let out = Collect::default();
+        let (sink, guard) = LogSink::new(out.clone());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000 {
+                        sink.push(format!("{t} {i}\n").as_bytes()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        guard.flush();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        for t in 0..4 {
+            let seen: Vec<usize> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix(&format!("{t} ")))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(seen, (0..5_000).collect::<Vec<_>>(), "thread {t}");
+        }
+    }
+
+    #[test]
+    fn a_quiet_line_is_written_within_the_interval() {
+        let out = Collect::default();
+        let (sink, _guard) = LogSink::new(out.clone());
+        sink.push(b"alone\n").unwrap();
+        let mut waited = Duration::ZERO;
+        while out.0.lock().unwrap().is_empty() && waited < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+            waited += Duration::from_millis(10);
+        }
+        assert_eq!(out.0.lock().unwrap().as_slice(), b"alone\n");
+    }
+}
