@@ -1,6 +1,6 @@
 //! The `tasks` table. Every call is scoped to an owner: another user's task is not found.
 
-use db::Database;
+use db::{on_backend, Database};
 use diesel::prelude::*;
 use models::schema::tasks;
 use models::{Task, TaskChanges};
@@ -71,9 +71,8 @@ impl TaskRepo {
         };
         self.db
             .run(move |conn| {
-                diesel::insert_into(tasks::table)
-                    .values(&task)
-                    .execute(conn)?;
+                let insert = diesel::insert_into(tasks::table).values(&task);
+                on_backend!(conn, |c| insert.execute(c))?;
                 Ok(task)
             })
             .await
@@ -85,11 +84,12 @@ impl TaskRepo {
         let (user_id, id) = (user_id.to_owned(), id.to_owned());
         self.db
             .run(move |conn| {
-                Ok(tasks::table
+                let query = tasks::table
                     .filter(tasks::id.eq(&id))
-                    .filter(tasks::user_id.eq(&user_id))
+                    .filter(tasks::user_id.eq(&user_id));
+                Ok(on_backend!(conn, |c| query
                     .select(Task::as_select())
-                    .first(conn)?)
+                    .first(c))?)
             })
             .await
             .map_err(RepoError::from)
@@ -103,7 +103,6 @@ impl TaskRepo {
                 let limit = i64::from(query.limit);
                 let q = tasks::table
                     .filter(tasks::user_id.eq(&query.user_id))
-                    .select(Task::as_select())
                     .order((tasks::user_id.asc(), tasks::id.asc()))
                     .limit(limit + 1);
                 // Sorting by (user_id, id) — the same order, since user_id is fixed — lets
@@ -111,15 +110,18 @@ impl TaskRepo {
                 // Four static shapes rather than one boxed query: Diesel caches the prepared
                 // statement of a static query, and prepares a boxed one anew every time
                 // (on MySQL that is a prepare, an execute and a close per request).
-                let mut items: Vec<Task> = match (&query.after, query.done) {
-                    (None, None) => q.load(conn)?,
-                    (Some(after), None) => q.filter(tasks::id.gt(after)).load(conn)?,
-                    (None, Some(done)) => q.filter(tasks::done.eq(done)).load(conn)?,
-                    (Some(after), Some(done)) => q
-                        .filter(tasks::id.gt(after))
-                        .filter(tasks::done.eq(done))
-                        .load(conn)?,
-                };
+                let mut items: Vec<Task> = on_backend!(conn, |c| {
+                    let q = q.select(Task::as_select());
+                    match (&query.after, query.done) {
+                        (None, None) => q.load(c),
+                        (Some(after), None) => q.filter(tasks::id.gt(after)).load(c),
+                        (None, Some(done)) => q.filter(tasks::done.eq(done)).load(c),
+                        (Some(after), Some(done)) => q
+                            .filter(tasks::id.gt(after))
+                            .filter(tasks::done.eq(done))
+                            .load(c),
+                    }
+                })?;
                 let next_cursor = if items.len() as i64 > limit {
                     items.truncate(limit as usize);
                     items.last().map(|t| t.id.clone())
@@ -152,9 +154,11 @@ impl TaskRepo {
                 let owned = tasks::table
                     .filter(tasks::id.eq(&id))
                     .filter(tasks::user_id.eq(&user_id));
-                let n = diesel::update(owned).set(&changes).execute(conn)?;
-                one_row(n)?;
-                Ok(owned.select(Task::as_select()).first(conn)?)
+                let update = diesel::update(owned).set(&changes);
+                one_row(on_backend!(conn, |c| update.execute(c))?)?;
+                Ok(on_backend!(conn, |c| owned
+                    .select(Task::as_select())
+                    .first(c))?)
             })
             .await
             .map_err(RepoError::from)
@@ -165,13 +169,12 @@ impl TaskRepo {
         let (user_id, id) = (user_id.to_owned(), id.to_owned());
         self.db
             .run(move |conn| {
-                let n = diesel::delete(
+                let delete = diesel::delete(
                     tasks::table
                         .filter(tasks::id.eq(&id))
                         .filter(tasks::user_id.eq(&user_id)),
-                )
-                .execute(conn)?;
-                one_row(n)
+                );
+                one_row(on_backend!(conn, |c| delete.execute(c))?)
             })
             .await
             .map_err(RepoError::from)
@@ -182,10 +185,8 @@ impl TaskRepo {
         let user_id = user_id.to_owned();
         self.db
             .run(move |conn| {
-                Ok(tasks::table
-                    .filter(tasks::user_id.eq(&user_id))
-                    .count()
-                    .get_result(conn)?)
+                let count = tasks::table.filter(tasks::user_id.eq(&user_id)).count();
+                Ok(on_backend!(conn, |c| count.get_result(c))?)
             })
             .await
             .map_err(RepoError::from)

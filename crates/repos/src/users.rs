@@ -1,7 +1,7 @@
 //! The `users` table.
 
 use chrono::NaiveDateTime;
-use db::{Database, DbError};
+use db::{on_backend, Database, DbError};
 use diesel::prelude::*;
 use models::schema::users;
 use models::{NewUser, User};
@@ -99,16 +99,16 @@ impl UserRepo {
         };
         self.db
             .run(move |conn| {
-                diesel::insert_into(users::table)
-                    .values(NewUser {
-                        id: &row.id,
-                        username: &row.username,
-                        email: &row.email,
-                        password_hash: &row.password_hash,
-                        created_at: row.created_at,
-                        updated_at: row.updated_at,
-                    })
-                    .execute(conn)?;
+                let new = NewUser {
+                    id: &row.id,
+                    username: &row.username,
+                    email: &row.email,
+                    password_hash: &row.password_hash,
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                };
+                let insert = diesel::insert_into(users::table).values(new);
+                on_backend!(conn, |c| insert.execute(c))?;
                 Ok(split(row).user)
             })
             .await
@@ -119,12 +119,14 @@ impl UserRepo {
         let value = value.to_owned();
         self.db
             .run(move |conn| {
-                let query = users::table.select(User::as_select());
-                let row = match key {
-                    Key::Id => query.filter(users::id.eq(&value)).first(conn),
-                    Key::Username => query.filter(users::username.eq(&value)).first(conn),
-                    Key::Email => query.filter(users::email.eq(&value)).first(conn),
-                }
+                let row = on_backend!(conn, |c| {
+                    let query = users::table.select(User::as_select());
+                    match key {
+                        Key::Id => query.filter(users::id.eq(&value)).first(c),
+                        Key::Username => query.filter(users::username.eq(&value)).first(c),
+                        Key::Email => query.filter(users::email.eq(&value)).first(c),
+                    }
+                })
                 .optional()?;
                 Ok(row.map(split))
             })
@@ -178,9 +180,9 @@ impl UserRepo {
         let now = now_utc();
         self.db
             .run(move |conn| {
-                let n = diesel::update(users::table.filter(users::id.eq(&id)))
-                    .set((users::password_hash.eq(&hash), users::updated_at.eq(now)))
-                    .execute(conn)?;
+                let update = diesel::update(users::table.filter(users::id.eq(&id)))
+                    .set((users::password_hash.eq(&hash), users::updated_at.eq(now)));
+                let n = on_backend!(conn, |c| update.execute(c))?;
                 one_row(n)
             })
             .await
@@ -192,7 +194,8 @@ impl UserRepo {
         let id = id.to_owned();
         self.db
             .run(move |conn| {
-                let n = diesel::delete(users::table.filter(users::id.eq(&id))).execute(conn)?;
+                let delete = diesel::delete(users::table.filter(users::id.eq(&id)));
+                let n = on_backend!(conn, |c| delete.execute(c))?;
                 one_row(n)
             })
             .await
