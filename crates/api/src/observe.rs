@@ -61,7 +61,12 @@ pub async fn observe(
             http.response.status_code = Empty,
         )
     } else {
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route)
+        tracing::info_span!(
+            "request",
+            request_id = request_id.as_str(),
+            method = method.as_str(),
+            route = route.as_str()
+        )
     };
     let trace_id = if otel {
         crate::telemetry::record_trace_id(&span)
@@ -90,9 +95,9 @@ pub async fn observe(
     let latency_ms = latency.as_secs_f64() * 1000.0;
     tracing::info!(
         target: "strata::request",
-        request_id = %request_id,
-        method = %method,
-        route = %route,
+        request_id = request_id.as_str(),
+        method = method.as_str(),
+        route = route.as_str(),
         status,
         latency_ms,
         user_id = user_id.as_deref(),

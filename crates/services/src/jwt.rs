@@ -7,8 +7,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{
-    decode, decode_header, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header,
-    Validation,
+    decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -202,25 +201,19 @@ impl JwtKeys {
         if token.len() > 4096 {
             return Err(ServiceError::TokenInvalid);
         }
-        let header = decode_header(token).map_err(|_| ServiceError::TokenInvalid)?;
-        if header.alg != Algorithm::HS256 {
-            return Err(ServiceError::TokenInvalid);
+        // One pass: `decode` checks the algorithm against `validation` itself. The `kid` is
+        // not read first (that would parse the header twice): a token that fails the
+        // current key's signature is tried against the previous key, when there is one.
+        let mut result = decode::<Claims>(token, self.current.decoding(kind), &self.validation);
+        if let (Err(e), Some(previous)) = (&result, &self.previous) {
+            if *e.kind() == ErrorKind::InvalidSignature {
+                result = decode::<Claims>(token, previous.decoding(kind), &self.validation);
+            }
         }
-        let keys = match header.kid.as_deref() {
-            Some(kid) if kid == self.current.kid => &self.current,
-            Some(kid) => match &self.previous {
-                Some(p) if p.kid == kid => p,
-                _ => return Err(ServiceError::TokenInvalid),
-            },
-            None => return Err(ServiceError::TokenInvalid),
-        };
-        let data =
-            decode::<Claims>(token, keys.decoding(kind), &self.validation).map_err(|e| match e
-                .kind()
-            {
-                ErrorKind::ExpiredSignature => ServiceError::TokenExpired,
-                _ => ServiceError::TokenInvalid,
-            })?;
+        let data = result.map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => ServiceError::TokenExpired,
+            _ => ServiceError::TokenInvalid,
+        })?;
         if data.claims.typ != kind.typ() {
             return Err(ServiceError::TokenInvalid);
         }
