@@ -91,15 +91,15 @@ pub async fn observe(
     }
     drop(span);
     // The request's own line carries every field itself, so it is logged outside the span
-    // (no copy of the span's fields on it).
-    let latency_ms = latency.as_secs_f64() * 1000.0;
+    // (no copy of the span's fields on it); `telemetry` writes it without the generic
+    // JSON formatter.
     tracing::info!(
-        target: "strata::request",
+        target: crate::telemetry::REQUEST_TARGET,
         request_id = request_id.as_str(),
         method = method.as_str(),
         route = route.as_str(),
         status,
-        latency_ms,
+        latency_ms = latency.as_secs_f64() * 1000.0,
         user_id = user_id.as_deref(),
         trace_id = trace_id.as_deref(),
         "request"
