@@ -66,45 +66,65 @@ impl Executor {
         self.queued.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` on one of the threads and waits for its value.
+    /// Runs `f` on one of the threads and waits for its value. A caller that goes away
+    /// (its future dropped) before the job started also withdraws the job.
     pub(crate) async fn run<T, F>(&self, start_within: Duration, f: F) -> Result<T, NotRun>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let state = Arc::new(AtomicU8::new(QUEUED));
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job_state = Arc::clone(&state);
-        let queued = Arc::clone(&self.queued);
+        let ticket = Ticket {
+            state: Arc::new(AtomicU8::new(QUEUED)),
+            queued: Arc::clone(&self.queued),
+        };
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let job_ticket = ticket.clone();
         let job: Job = Box::new(move || {
-            queued.fetch_sub(1, Ordering::Relaxed);
-            let claimed = job_state
-                .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok();
-            if claimed {
+            if job_ticket.leave_queue(STARTED) {
                 let _ = reply.send(f());
             }
         });
+        // Withdraws the job if this future is dropped while it is still queued.
+        let ticket = Withdraw(ticket);
         self.queued.fetch_add(1, Ordering::Relaxed);
         if self.jobs.send(job).is_err() {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(NotRun::Failed("the database threads have stopped".into()));
         }
-        let mut answer = answer;
         match tokio::time::timeout(start_within, &mut answer).await {
             Ok(value) => value.map_err(|_| panicked()),
-            Err(_) => {
-                let gave_up = state
-                    .compare_exchange(QUEUED, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok();
-                if gave_up {
-                    Err(NotRun::Busy)
-                } else {
-                    // Started in time: its outcome is the caller's, however long it takes.
-                    answer.await.map_err(|_| panicked())
-                }
-            }
+            Err(_) if ticket.0.leave_queue(GIVEN_UP) => Err(NotRun::Busy),
+            // Started in time: its outcome is the caller's, however long it takes.
+            Err(_) => answer.await.map_err(|_| panicked()),
         }
+    }
+}
+
+/// A job's place in the queue: whoever moves it out of `QUEUED` first (a thread starting
+/// it, or its caller giving up) decides its fate and takes it off the `queued` count.
+#[derive(Clone)]
+struct Ticket {
+    state: Arc<AtomicU8>,
+    queued: Arc<AtomicU64>,
+}
+
+impl Ticket {
+    fn leave_queue(&self, to: u8) -> bool {
+        let moved = self
+            .state
+            .compare_exchange(QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if moved {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        moved
+    }
+}
+
+struct Withdraw(Ticket);
+
+impl Drop for Withdraw {
+    fn drop(&mut self) {
+        self.0.leave_queue(GIVEN_UP);
     }
 }
 
@@ -160,6 +180,41 @@ mod tests {
         release.send(()).unwrap();
         first.join().unwrap().unwrap();
         // The thread has reached the abandoned job by now; it must not have run it.
+        rt.block_on(ex.run(Duration::from_secs(5), || ())).unwrap();
+        assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn a_caller_that_goes_away_withdraws_its_queued_job() {
+        let ex = Executor::start(1, "test-db").unwrap();
+        let rt = rt();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let blocker = ex.clone();
+        let first = std::thread::spawn(move || {
+            rt_block(blocker.run(Duration::from_secs(5), move || {
+                hold.recv().unwrap();
+            }))
+        });
+        while ex.queued() > 0 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        // The caller gives up after 20 ms by dropping the future (a client that left).
+        let outcome = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_millis(20),
+                ex.run(Duration::from_secs(5), move || {
+                    flag.store(true, Ordering::SeqCst)
+                }),
+            )
+            .await
+        });
+        assert!(outcome.is_err(), "the job could not have started");
+        assert_eq!(ex.queued(), 0, "a withdrawn job is not counted as waiting");
+        release.send(()).unwrap();
+        first.join().unwrap().unwrap();
         rt.block_on(ex.run(Duration::from_secs(5), || ())).unwrap();
         assert!(!ran.load(Ordering::SeqCst));
     }
