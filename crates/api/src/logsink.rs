@@ -26,12 +26,37 @@ struct Pending {
 struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
+    /// The output. Whoever writes holds it from taking the pending bytes until they are
+    /// written, so lines reach it in the order they were logged. Lock order: `out`, then
+    /// `pending`.
+    out: Mutex<Box<dyn Write + Send>>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Pending> {
         // A panic while holding the lock leaves plain bytes behind: still usable.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn out(&self) -> MutexGuard<'_, Box<dyn Write + Send>> {
+        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes what is pending (and `line`, if any) under the output lock; returns whether
+    /// the sink is closed, and how the write went.
+    fn drain(&self, spare: &mut Vec<u8>, line: Option<&[u8]>) -> (bool, io::Result<()>) {
+        let mut out = self.out();
+        let closed = {
+            let mut p = self.lock();
+            std::mem::swap(&mut p.buf, spare);
+            p.closed
+        };
+        let written = out
+            .write_all(spare)
+            .and_then(|()| line.map_or(Ok(()), |l| out.write_all(l)))
+            .and_then(|()| out.flush());
+        spare.clear();
+        (closed, written)
     }
 }
 
@@ -50,10 +75,11 @@ pub struct SinkGuard {
 
 impl LogSink {
     /// Starts the writer thread (`out` is stderr in the server, a buffer in tests).
-    pub fn new<W: Write + Send + 'static>(mut out: W) -> (Self, SinkGuard) {
+    pub fn new<W: Write + Send + 'static>(out: W) -> (Self, SinkGuard) {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
+            out: Mutex::new(Box::new(out)),
         });
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -61,27 +87,23 @@ impl LogSink {
             .spawn(move || {
                 let mut spare = Vec::with_capacity(WAKE_AT);
                 loop {
-                    let closed = {
-                        let mut p = worker.lock();
+                    {
+                        let p = worker.lock();
                         if p.buf.len() < WAKE_AT && !p.closed {
-                            p = worker
-                                .wake
-                                .wait_timeout(p, INTERVAL)
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .0;
+                            drop(
+                                worker
+                                    .wake
+                                    .wait_timeout(p, INTERVAL)
+                                    .unwrap_or_else(PoisonError::into_inner),
+                            );
                         }
-                        std::mem::swap(&mut p.buf, &mut spare);
-                        p.closed
-                    };
-                    if !spare.is_empty() {
-                        // Nowhere to report a failing stderr; the lines are gone either way.
-                        let _ = out.write_all(&spare).and_then(|()| out.flush());
-                        spare.clear();
-                        spare.shrink_to(2 * WAKE_AT);
                     }
+                    // Nowhere to report a failing stderr; the lines are gone either way.
+                    let (closed, _) = worker.drain(&mut spare, None);
                     if closed {
                         return;
                     }
+                    spare.shrink_to(2 * WAKE_AT);
                 }
             })
             .ok();
@@ -92,20 +114,19 @@ impl LogSink {
     }
 
     fn push(&self, line: &[u8]) -> io::Result<()> {
-        let mut p = self.shared.lock();
-        if p.closed || p.buf.len() + line.len() > HARD_CAP {
-            // Behind or stopped: keep order by writing what is pending first.
-            let mut stderr = io::stderr().lock();
-            stderr.write_all(&p.buf)?;
-            p.buf.clear();
-            return stderr.write_all(line);
+        {
+            let mut p = self.shared.lock();
+            if !p.closed && p.buf.len() + line.len() <= HARD_CAP {
+                let was_below = p.buf.len() < WAKE_AT;
+                p.buf.extend_from_slice(line);
+                if was_below && p.buf.len() >= WAKE_AT {
+                    self.shared.wake.notify_one();
+                }
+                return Ok(());
+            }
         }
-        let was_below = p.buf.len() < WAKE_AT;
-        p.buf.extend_from_slice(line);
-        if was_below && p.buf.len() >= WAKE_AT {
-            self.shared.wake.notify_one();
-        }
-        Ok(())
+        // Stopped, or the writer is 1 MiB behind: write it here, after what is pending.
+        self.shared.drain(&mut Vec::new(), Some(line)).1
     }
 }
 
@@ -121,6 +142,8 @@ impl SinkGuard {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // Whatever arrived after the thread's last write (or if it never started).
+        let _ = self.shared.drain(&mut Vec::new(), None);
     }
 }
 
@@ -201,6 +224,16 @@ mod tests {
                 .collect();
             assert_eq!(seen, (0..5_000).collect::<Vec<_>>(), "thread {t}");
         }
+    }
+
+    #[test]
+    fn lines_logged_after_the_flush_are_written_directly_and_after_the_rest() {
+        let out = Collect::default();
+        let (sink, guard) = LogSink::new(out.clone());
+        sink.push(b"before\n").unwrap();
+        guard.flush();
+        sink.push(b"after\n").unwrap();
+        assert_eq!(out.0.lock().unwrap().as_slice(), b"before\nafter\n");
     }
 
     #[test]
