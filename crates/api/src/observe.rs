@@ -68,11 +68,7 @@ pub async fn observe(
             route = route.as_str()
         )
     };
-    let trace_id = if otel {
-        crate::telemetry::record_trace_id(&span)
-    } else {
-        None
-    };
+    let trace_id = crate::telemetry::record_trace_id(&span);
     let start = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let latency = start.elapsed();

@@ -114,7 +114,7 @@ impl<W: fmt::Write> JsonFields<'_, W> {
 
 impl<W: fmt::Write> Visit for JsonFields<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.field(field, |w| write!(w, "\"{}\"", Escaped(value)));
+        self.field(field, |w| quoted(w, format_args!("{value}")));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.field(field, |w| write!(w, "{value}"));
@@ -133,21 +133,15 @@ impl<W: fmt::Write> Visit for JsonFields<'_, W> {
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.field(field, |w| {
-            w.write_char('"')?;
-            write!(EscapingWriter(w), "{value:?}")?;
-            w.write_char('"')
-        });
+        self.field(field, |w| quoted(w, format_args!("{value:?}")));
     }
 }
 
-/// A string as the inside of a JSON string literal.
-struct Escaped<'a>(&'a str);
-
-impl fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        EscapingWriter(f).write_str(self.0)
-    }
+/// Writes `text` as a JSON string literal.
+fn quoted<W: fmt::Write>(w: &mut W, text: fmt::Arguments<'_>) -> fmt::Result {
+    w.write_char('"')?;
+    EscapingWriter(w).write_fmt(text)?;
+    w.write_char('"')
 }
 
 /// Escapes what JSON requires (quote, backslash, control characters) on the way through.

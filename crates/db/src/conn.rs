@@ -271,8 +271,9 @@ impl Database {
     }
 
     /// Runs `f` with a pooled connection on one of the database threads, never on an async
-    /// worker; waits at most the checkout timeout for a thread (`DbError::Busy`). A connection whose error shows it is dead is marked broken, so the pool drops
-    /// it instead of handing it out again.
+    /// worker; waits at most the checkout timeout for a thread (`DbError::Busy`). A
+    /// connection whose error shows it is dead is marked broken, so the pool drops it
+    /// instead of handing it out again.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,

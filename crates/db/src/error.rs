@@ -44,7 +44,7 @@ pub enum DbError {
     #[error("no database connection free within {0:?}")]
     Busy(std::time::Duration),
 
-    /// The blocking task that ran the query was cancelled or panicked.
+    /// The database thread running the query panicked, or the threads have stopped.
     #[error("database task did not complete: {0}")]
     Blocking(String),
 

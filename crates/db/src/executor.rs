@@ -160,17 +160,7 @@ mod tests {
     fn a_job_that_cannot_start_in_time_is_busy_and_never_runs() {
         let ex = Executor::start(1, "test-db").unwrap();
         let rt = rt();
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let blocker = ex.clone();
-        let first = std::thread::spawn(move || {
-            rt_block(blocker.run(Duration::from_secs(5), move || {
-                hold.recv().unwrap();
-            }))
-        });
-        while ex.queued() > 0 {
-            std::thread::yield_now();
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        let (release, first) = occupy(&ex);
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
         let second = rt.block_on(ex.run(Duration::from_millis(50), move || {
@@ -188,17 +178,7 @@ mod tests {
     fn a_caller_that_goes_away_withdraws_its_queued_job() {
         let ex = Executor::start(1, "test-db").unwrap();
         let rt = rt();
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let blocker = ex.clone();
-        let first = std::thread::spawn(move || {
-            rt_block(blocker.run(Duration::from_secs(5), move || {
-                hold.recv().unwrap();
-            }))
-        });
-        while ex.queued() > 0 {
-            std::thread::yield_now();
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        let (release, first) = occupy(&ex);
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);
         // The caller gives up after 20 ms by dropping the future (a client that left).
@@ -243,7 +223,25 @@ mod tests {
         );
     }
 
-    fn rt_block<F: std::future::Future>(f: F) -> F::Output {
-        rt().block_on(f)
+    /// Starts a job that holds a thread until something is sent on the returned channel;
+    /// returns once the job has started.
+    fn occupy(
+        ex: &Executor,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        std::thread::JoinHandle<Result<(), NotRun>>,
+    ) {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let blocker = ex.clone();
+        let first = std::thread::spawn(move || {
+            rt().block_on(blocker.run(Duration::from_secs(5), move || {
+                hold.recv().unwrap();
+            }))
+        });
+        while ex.queued() > 0 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        (release, first)
     }
 }

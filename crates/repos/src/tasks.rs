@@ -105,8 +105,9 @@ impl TaskRepo {
                     .filter(tasks::user_id.eq(&query.user_id))
                     .order((tasks::user_id.asc(), tasks::id.asc()))
                     .limit(limit + 1);
-                // Sorting by (user_id, id) — the same order, since user_id is fixed — lets
-                // every planner walk tasks_user_id_id_idx instead of the primary key.
+                // Sorting by (user_id, id) — the same order, since user_id is fixed — is the
+                // order of tasks_user_id_id_idx. (On PostgreSQL that alone did not keep the
+                // planner on the index; generic plans do, see db's per-connection set-up.)
                 // Four static shapes rather than one boxed query: Diesel caches the prepared
                 // statement of a static query, and prepares a boxed one anew every time
                 // (on MySQL that is a prepare, an execute and a close per request).

@@ -229,7 +229,7 @@ impl RedisTokenStore {
         });
     }
 
-    /// Runs one command (or pipeline, or script) on the shared connection with a deadline;
+    /// Runs one command (or pipeline, or script) on this thread's connection with a deadline;
     /// drops the connection if the failure was the connection's.
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, RepoError>
     where
