@@ -184,33 +184,61 @@ pub fn init_db(url: &DatabaseUrl, options: PoolOptions) -> Result<Database, DbEr
     } else {
         options.max_size.max(1)
     };
-    let pool = Pool::builder()
-        .max_size(max_size)
-        .min_idle(Some(max_size.min(2)))
-        .connection_timeout(options.checkout_timeout)
-        // A `SELECT 1` before every checkout would double each query's round trips; broken
-        // connections are detected from the errors they return instead (see `Database::run`).
-        .test_on_check_out(false)
-        .idle_timeout(if url.is_sqlite_memory() {
-            None
-        } else {
-            Some(Duration::from_secs(600))
-        })
-        .max_lifetime(if url.is_sqlite_memory() {
-            None
-        } else {
-            Some(Duration::from_secs(1800))
-        })
-        .error_handler(Box::new(LogErrors))
-        .build(Manager { url: url.clone() })?;
+    let reads = Lane::open(url, max_size, options.checkout_timeout, "db")?;
+    // SQLite lets one connection write at a time; the others sleep in the busy handler and
+    // retry, which made a write's p99 several times the floor's under load. Writes queue
+    // for one connection of their own instead; reads never wait for it (WAL).
+    let writes = if url.backend() == Backend::Sqlite && !url.is_sqlite_memory() {
+        Some(Lane::open(url, 1, options.checkout_timeout, "db-writer")?)
+    } else {
+        None
+    };
     drop(first);
-    let threads = Executor::start(max_size, "db").map_err(|e| DbError::Blocking(e.to_string()))?;
     Ok(Database {
-        pool,
+        reads,
+        writes,
         backend: url.backend(),
-        threads,
         checkout_timeout: options.checkout_timeout,
     })
+}
+
+/// A pool of connections and one thread per connection to use them on.
+#[derive(Clone)]
+struct Lane {
+    pool: Pool<Manager>,
+    threads: Executor,
+}
+
+impl Lane {
+    fn open(
+        url: &DatabaseUrl,
+        max_size: u32,
+        checkout_timeout: Duration,
+        name: &str,
+    ) -> Result<Self, DbError> {
+        let pool = Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(max_size.min(2)))
+            .connection_timeout(checkout_timeout)
+            // A `SELECT 1` before every checkout would double each query's round trips; broken
+            // connections are detected from the errors they return instead (see `Database::run`).
+            .test_on_check_out(false)
+            .idle_timeout(if url.is_sqlite_memory() {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if url.is_sqlite_memory() {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
+            .error_handler(Box::new(LogErrors))
+            .build(Manager { url: url.clone() })?;
+        let threads =
+            Executor::start(max_size, name).map_err(|e| DbError::Blocking(e.to_string()))?;
+        Ok(Self { pool, threads })
+    }
 }
 
 #[derive(Debug)]
@@ -222,13 +250,15 @@ impl r2d2::HandleError<r2d2::Error> for LogErrors {
     }
 }
 
-/// The connection pool. Cheap to clone; every query runs through [`Database::run`].
+/// The connection pool. Cheap to clone; every query runs through [`Database::run`] or
+/// [`Database::write`].
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool<Manager>,
+    /// The pool and its threads; callers wait in the threads' queue, on the async side.
+    reads: Lane,
+    /// SQLite's single writer (a file database); other backends write through `reads`.
+    writes: Option<Lane>,
     backend: Backend,
-    /// One thread per pooled connection; callers wait in its queue, on the async side.
-    threads: Executor,
     checkout_timeout: Duration,
 }
 
@@ -261,13 +291,15 @@ impl Database {
 
     /// Connections open, idle and waited for, right now.
     pub fn stats(&self) -> PoolStats {
-        let s = self.pool.state();
-        PoolStats {
-            open: s.connections,
-            idle: s.idle_connections,
-            waiting: self.threads.queued(),
-            max: self.pool.max_size(),
+        let mut stats = PoolStats::default();
+        for lane in std::iter::once(&self.reads).chain(&self.writes) {
+            let s = lane.pool.state();
+            stats.open += s.connections;
+            stats.idle += s.idle_connections;
+            stats.waiting += lane.threads.queued();
+            stats.max += lane.pool.max_size();
         }
+        stats
     }
 
     /// Runs `f` with a pooled connection on one of the database threads, never on an async
@@ -279,7 +311,26 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        self.run_on(&self.reads, f).await
+    }
+
+    /// Runs `f`, which writes, like [`Database::run`]; on SQLite, on the one connection
+    /// that writes, so that writers queue here rather than in SQLite's busy handler.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        self.run_on(self.writes.as_ref().unwrap_or(&self.reads), f)
+            .await
+    }
+
+    async fn run_on<T, F>(&self, lane: &Lane, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = lane.pool.clone();
         // DEBUG: a child span in exported traces; no cost when nothing exports them.
         let span = tracing::debug_span!(
             "db",
@@ -297,20 +348,20 @@ impl Database {
             }
             result
         };
-        match self.threads.run(self.checkout_timeout, job).await {
+        match lane.threads.run(self.checkout_timeout, job).await {
             Ok(result) => result,
             Err(NotRun::Busy) => Err(DbError::Busy(self.checkout_timeout)),
             Err(NotRun::Failed(why)) => Err(DbError::Blocking(why)),
         }
     }
 
-    /// Runs `f` inside a transaction (see [`Database::run`]).
+    /// Runs `f`, which writes, inside a transaction (see [`Database::write`]).
     pub async fn transaction<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        self.write(move |conn| conn.transaction(f)).await
     }
 
     /// Proves the database answers (for `/ready`).
@@ -325,5 +376,64 @@ fn mark_broken(conn: &mut AnyConnection) {
         AnyConnection::Postgresql(c) => M::transaction_manager_status_mut(c).set_in_error(),
         AnyConnection::Mysql(c) => M::transaction_manager_status_mut(c).set_in_error(),
         AnyConnection::Sqlite(c) => M::transaction_manager_status_mut(c).set_in_error(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn thread_name() -> String {
+        std::thread::current().name().unwrap_or("").to_owned()
+    }
+
+    #[test]
+    fn sqlite_writes_queue_for_one_connection_and_reads_use_the_pool() {
+        let dir = std::env::temp_dir().join(format!(
+            "strata-writer-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let url = DatabaseUrl::parse(&format!("sqlite://{}/db.sqlite", dir.display())).unwrap();
+        let options = PoolOptions {
+            max_size: 3,
+            ..PoolOptions::default()
+        };
+        let db = init_db(&url, options).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let read = rt.block_on(db.run(|_| Ok(thread_name()))).unwrap();
+        let write = rt.block_on(db.write(|_| Ok(thread_name()))).unwrap();
+        let in_tx = rt.block_on(db.transaction(|_| Ok(thread_name()))).unwrap();
+        assert!(
+            read.starts_with("db-") && !read.starts_with("db-writer"),
+            "{read}"
+        );
+        assert_eq!(write, "db-writer-0");
+        assert_eq!(in_tx, "db-writer-0");
+        assert_eq!(db.stats().max, 4, "three readers and the writer");
+        drop(db);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_in_memory_sqlite_database_has_one_connection_for_everything() {
+        let url = DatabaseUrl::parse("sqlite::memory:").unwrap();
+        let db = init_db(&url, PoolOptions::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(
+            rt.block_on(db.write(|_| Ok(thread_name()))).unwrap(),
+            "db-0"
+        );
+        assert_eq!(db.stats().max, 1);
     }
 }

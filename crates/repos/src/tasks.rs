@@ -70,7 +70,7 @@ impl TaskRepo {
             updated_at: now,
         };
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let insert = diesel::insert_into(tasks::table).values(&task);
                 on_backend!(conn, |c| insert.execute(c))?;
                 Ok(task)
@@ -169,7 +169,7 @@ impl TaskRepo {
     pub async fn delete(&self, user_id: &str, id: &str) -> Result<(), RepoError> {
         let (user_id, id) = (user_id.to_owned(), id.to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let delete = diesel::delete(
                     tasks::table
                         .filter(tasks::id.eq(&id))

@@ -98,7 +98,7 @@ impl UserRepo {
             updated_at: now,
         };
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let new = NewUser {
                     id: &row.id,
                     username: &row.username,
@@ -179,7 +179,7 @@ impl UserRepo {
         let (id, hash) = (id.to_owned(), hash.0.clone());
         let now = now_utc();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let update = diesel::update(users::table.filter(users::id.eq(&id)))
                     .set((users::password_hash.eq(&hash), users::updated_at.eq(now)));
                 let n = on_backend!(conn, |c| update.execute(c))?;
@@ -193,7 +193,7 @@ impl UserRepo {
     pub async fn delete(&self, id: &str) -> Result<(), RepoError> {
         let id = id.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let delete = diesel::delete(users::table.filter(users::id.eq(&id)));
                 let n = on_backend!(conn, |c| delete.execute(c))?;
                 one_row(n)
