@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use services::bootstrap::{parse_database_url, pool_options, DEFAULT_DATABASE_URL};
+use services::bootstrap::{
+    default_pool_size, parse_database_url, pool_options, DEFAULT_DATABASE_URL,
+};
 use services::{AuthSettings, Infra, JwtKeys, RedisOptions};
 
 /// How the process runs.
@@ -152,7 +154,10 @@ impl Config {
                 None
             }
         };
-        let pool_size = r.number("DB_POOL_SIZE", 10u32, 1..=1000);
+        let default_pool = database_url
+            .as_ref()
+            .map_or(10, |u| default_pool_size(u.backend()));
+        let pool_size = r.number("DB_POOL_SIZE", default_pool, 1..=1000);
         let db_timeout = r.duration("DB_TIMEOUT", Duration::from_secs(5));
         let redis_url = r.raw("REDIS_URL");
         if let Some(url) = &redis_url {

@@ -31,6 +31,24 @@ pub struct PoolOptions {
     pub checkout_timeout: Duration,
 }
 
+/// The pool size when none is configured. Each connection has a thread of its own.
+/// PostgreSQL and MariaDB: two per CPU, at least 4 and at most 32 (a thread waits on the
+/// network for most of a query): on two cores, 4 instead of 10 cut MariaDB's p99 at 32
+/// connections from 8-14 ms to 5-6 ms at the same requests/s. SQLite: 10 (a read is CPU
+/// work on a local file): with 4, an idle thread was woken more often than one of 10 found
+/// its next job still awake, 8% fewer reads per second.
+pub fn default_pool_size(backend: Backend) -> u32 {
+    match backend {
+        Backend::Sqlite => 10,
+        Backend::Postgres | Backend::Mysql => {
+            let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+            u32::try_from(cpus.saturating_mul(2))
+                .unwrap_or(u32::MAX)
+                .clamp(4, 32)
+        }
+    }
+}
+
 impl Default for PoolOptions {
     fn default() -> Self {
         Self {
@@ -420,6 +438,17 @@ mod tests {
         assert_eq!(db.stats().max, 4, "three readers and the writer");
         drop(db);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_default_pool_is_two_connections_per_cpu_for_network_databases() {
+        let cpus = std::thread::available_parallelism().unwrap().get() as u32;
+        assert_eq!(
+            default_pool_size(Backend::Postgres),
+            (2 * cpus).clamp(4, 32)
+        );
+        assert_eq!(default_pool_size(Backend::Mysql), (2 * cpus).clamp(4, 32));
+        assert_eq!(default_pool_size(Backend::Sqlite), 10);
     }
 
     #[test]

@@ -11,7 +11,10 @@ mod url;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use conn::{init_db, migrate, revert_all, AnyConnection, Database, PoolOptions, PoolStats};
+pub use conn::{
+    default_pool_size, init_db, migrate, revert_all, AnyConnection, Database, PoolOptions,
+    PoolStats,
+};
 pub use error::DbError;
 pub use url::{redact_url, Backend, DatabaseUrl, DEFAULT_DATABASE_URL};
 

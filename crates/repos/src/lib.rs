@@ -15,8 +15,8 @@ mod clock;
 /// naming the `db` crate.
 pub mod database {
     pub use db::{
-        init_db, migrate, redact_url, Backend, Database, DatabaseUrl, DbError, PoolOptions,
-        PoolStats, DEFAULT_DATABASE_URL,
+        default_pool_size, init_db, migrate, redact_url, Backend, Database, DatabaseUrl, DbError,
+        PoolOptions, PoolStats, DEFAULT_DATABASE_URL,
     };
 }
 

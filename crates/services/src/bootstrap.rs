@@ -10,7 +10,7 @@ use repos::{
 
 use crate::{AuthSettings, JwtKeys, Services};
 
-pub use repos::database::{Backend, DEFAULT_DATABASE_URL};
+pub use repos::database::{default_pool_size, Backend, DEFAULT_DATABASE_URL};
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
