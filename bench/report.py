@@ -225,13 +225,52 @@ def markdown(results):
     return "\n".join(parts)
 
 
+def short(detail):
+    """The figure a target turned on: a ratio, a latency, a size, or the whole detail."""
+    if "= " in detail:
+        return detail.rsplit("= ", 1)[1]
+    if detail.startswith("VmHWM "):
+        return detail.split(" MiB")[0][len("VmHWM "):] + " MiB"
+    if detail.startswith("req/s ") and "(x" in detail:
+        xs = [part.split(")")[0] for part in detail.split("(x")[1:]]
+        return " / ".join(xs)
+    if " ms (" in detail:
+        return detail.split(" (")[0]
+    return detail
+
+
+def across(runs):
+    """One table of every target (rows) for several set-ups (columns)."""
+    names, cells = [], {}
+    for res in runs:
+        col = f"{res['config']['db']}-{res['config']['store']}"
+        for name, ok, detail in targets(res):
+            if name not in names:
+                names.append(name)
+            cells[(name, col)] = ("PASS " if ok else "**FAIL** ") + short(detail)
+    cols = [f"{r['config']['db']}-{r['config']['store']}" for r in runs]
+    lines = ["| target | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(cells.get((name, c), "-") for c in cols) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    # python3 bench/report.py target/bench/results-*.json: the markdown of each run again.
+    # python3 bench/report.py target/bench/results-*.json: the markdown of each run again;
+    # with --across first: one table of the targets, a column per run.
     import json
     import sys
 
-    for path in sys.argv[1:]:
+    args = sys.argv[1:]
+    table_only = bool(args) and args[0] == "--across"
+    loaded = []
+    for path in args[1:] if table_only else args:
         with open(path) as f:
             res = json.load(f)
         res["targets"] = targets(res)
-        print(markdown(res))
+        loaded.append(res)
+    if table_only:
+        print(across(loaded))
+    else:
+        for res in loaded:
+            print(markdown(res))

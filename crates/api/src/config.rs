@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use services::bootstrap::{
-    default_pool_size, parse_database_url, pool_options, DEFAULT_DATABASE_URL,
+    default_pool_size, parse_database_url, pool_options, Backend, DEFAULT_DATABASE_URL,
 };
 use services::{AuthSettings, Infra, JwtKeys, RedisOptions};
 
@@ -156,7 +156,9 @@ impl Config {
         };
         let default_pool = database_url
             .as_ref()
-            .map_or(10, |u| default_pool_size(u.backend()));
+            .map_or(default_pool_size(Backend::Sqlite), |u| {
+                default_pool_size(u.backend())
+            });
         let pool_size = r.number("DB_POOL_SIZE", default_pool, 1..=1000);
         let db_timeout = r.duration("DB_TIMEOUT", Duration::from_secs(5));
         let redis_url = r.raw("REDIS_URL");

@@ -104,36 +104,44 @@ where
 struct SpanFields;
 
 impl<'w> FormatFields<'w> for SpanFields {
+    /// A field whose value cannot be formatted leaves an empty object rather than a broken
+    /// one (the JSON formatter would fail every line of the span).
     fn format_fields<R: tracing_subscriber::field::RecordFields>(
         &self,
         mut writer: Writer<'w>,
         fields: R,
     ) -> fmt::Result {
-        writer.write_char('{')?;
         let mut members = String::new();
-        append_fields(&mut members, fields)?;
+        if append_fields(&mut members, fields).is_err() {
+            members.clear();
+        }
+        writer.write_char('{')?;
         writer.write_str(members.strip_prefix(',').unwrap_or(""))?;
         writer.write_char('}')
     }
 
-    /// Fields recorded later join the object (a name recorded twice keeps its last value).
+    /// Fields recorded later join the object (a name recorded twice keeps its last value);
+    /// a record that cannot be formatted is left out whole.
     fn add_fields(
         &self,
         current: &'w mut tracing_subscriber::fmt::FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let Some(open) = current.fields.strip_suffix('}') else {
+        if !current.fields.ends_with('}') {
             return self.format_fields(current.as_writer(), fields);
-        };
-        let mut members = open.to_owned();
-        let empty = members == "{";
-        append_fields(&mut members, fields)?;
-        if empty {
-            members.remove(1);
         }
-        members.push('}');
-        current.fields = members;
-        Ok(())
+        let object = &mut current.fields;
+        object.pop();
+        let before = object.len();
+        let result = append_fields(object, fields);
+        if result.is_err() {
+            object.truncate(before);
+        } else if before == 1 && object.len() > before {
+            // The object was `{}`: no comma after its `{`.
+            object.remove(1);
+        }
+        object.push('}');
+        result
     }
 }
 
@@ -159,8 +167,13 @@ struct JsonFields<'a, W> {
 impl<W: fmt::Write> JsonFields<'_, W> {
     fn field(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
         if self.result.is_ok() {
-            self.result =
-                write!(self.out, r#","{}":"#, field.name()).and_then(|()| value(self.out));
+            // Names are identifiers in practice, but tracing accepts any string literal.
+            self.result = self
+                .out
+                .write_str(",\"")
+                .and_then(|()| EscapingWriter(&mut *self.out).write_str(field.name()))
+                .and_then(|()| self.out.write_str("\":"))
+                .and_then(|()| value(self.out));
         }
     }
 }
@@ -409,10 +422,20 @@ mod tests {
             let _in = span.enter();
             tracing::info!(target: "strata::other", "inside");
             drop(_in);
-            let bare = tracing::info_span!("bare", first = tracing::field::Empty);
+            let bare = tracing::info_span!(
+                "bare",
+                nothing = tracing::field::Empty,
+                first = tracing::field::Empty
+            );
+            bare.record("nothing", None::<&str>);
+            bare.record("nothing", tracing::field::Empty);
             bare.record("first", true);
             let _in = bare.enter();
             tracing::info!(target: "strata::other", "inside bare");
+            drop(_in);
+            let odd = tracing::info_span!("odd", "a\"b\\c" = 1u64);
+            let _in = odd.enter();
+            tracing::info!(target: "strata::other", "inside odd");
         });
         let span = &lines[0]["span"];
         assert_eq!(span["name"], "request", "{}", lines[0]);
@@ -421,5 +444,7 @@ mod tests {
         assert_eq!(span["user_id"], "u-1");
         assert!(span.get("late").is_none(), "{span}");
         assert_eq!(lines[1]["span"]["first"], true, "{}", lines[1]);
+        assert!(lines[1]["span"].get("nothing").is_none(), "{}", lines[1]);
+        assert_eq!(lines[2]["span"]["a\"b\\c"], 1, "{}", lines[2]);
     }
 }

@@ -52,7 +52,7 @@ pub fn default_pool_size(backend: Backend) -> u32 {
 impl Default for PoolOptions {
     fn default() -> Self {
         Self {
-            max_size: 10,
+            max_size: default_pool_size(Backend::Sqlite),
             checkout_timeout: Duration::from_secs(5),
         }
     }
@@ -382,9 +382,14 @@ impl Database {
         self.write(move |conn| conn.transaction(f)).await
     }
 
-    /// Proves the database answers (for `/ready`).
+    /// Proves the database answers, through the pool and SQLite's writer (for `/ready`).
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.run(|conn| conn.ping().map_err(DbError::from)).await
+        self.run(|conn| conn.ping().map_err(DbError::from)).await?;
+        if self.writes.is_some() {
+            self.write(|conn| conn.ping().map_err(DbError::from))
+                .await?;
+        }
+        Ok(())
     }
 }
 
