@@ -264,27 +264,38 @@ fn exported() -> Targets {
         .with_target("db", Level::DEBUG)
 }
 
+/// The JSON log layer: one flat object per line, the current span's fields under `span`,
+/// the request line and span fields written by strata's own formatters (above).
+fn json_layer<S, W>(writer: W) -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let json = tracing_subscriber::fmt::format()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false);
+    tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .fmt_fields(SpanFields)
+        .event_format(RequestLineFormat(json))
+}
+
 /// Installs the global subscriber; a second call (tests) keeps the first.
 pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Telemetry {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // Lines are formatted on the request's thread and written in batches by a thread of
     // their own (see `logsink`), so a slow stderr never stalls a worker.
     let (writer, guard) = LogSink::new(std::io::stderr());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
     let fmt = match format {
-        LogFormat::Json => {
-            let json = tracing_subscriber::fmt::format()
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false);
-            fmt.json()
-                .flatten_event(true)
-                .fmt_fields(SpanFields)
-                .event_format(RequestLineFormat(json))
-                .boxed()
-        }
-        LogFormat::Pretty => fmt.compact().boxed(),
+        LogFormat::Json => json_layer(writer).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .compact()
+            .boxed(),
     };
     let provider = otel.and_then(|o| match provider(o) {
         Ok(p) => Some(p),
@@ -351,19 +362,7 @@ mod tests {
     fn json_lines(log: impl FnOnce()) -> Vec<serde_json::Value> {
         let out = Lines::default();
         let sink = out.clone();
-        let layer = tracing_subscriber::fmt::layer()
-            .with_writer(move || sink.clone())
-            .json()
-            .flatten_event(true)
-            .fmt_fields(SpanFields)
-            .event_format(RequestLineFormat(
-                tracing_subscriber::fmt::format()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            ));
-        let subscriber = tracing_subscriber::registry().with(layer);
+        let subscriber = tracing_subscriber::registry().with(json_layer(move || sink.clone()));
         tracing::subscriber::with_default(subscriber, log);
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         text.lines()
