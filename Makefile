@@ -98,9 +98,12 @@ export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_
 
 .PHONY: bench bench-deps bench-build bench-all bench-plot
 
+# wrk drives the load; the -dev packages are what the database drivers link against.
+BENCH_PKGS := wrk python3 pkg-config libpq-dev libmariadb-dev libmariadb-dev-compat libsqlite3-dev
+
 bench-deps:
-	@command -v wrk >/dev/null 2>&1 || { apt-get update && apt-get install -y wrk; }
-	@command -v python3 >/dev/null 2>&1 || { apt-get update && apt-get install -y python3; }
+	@missing=$$(for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 bench-build:
 	$(CARGO) build --release -p api -p strata-bench-floor
