@@ -38,7 +38,8 @@ pub async fn observe(
         .filter(|v| valid_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let method = req.method().to_string();
+    // Standard methods clone without allocating.
+    let method = req.method().clone();
     // The resource map knows the pattern before routing: metrics and span names use the
     // pattern (`/api/tasks/{id}`), never the path, so ids never become labels.
     let route = req
@@ -52,8 +53,8 @@ pub async fn observe(
         tracing::info_span!(
             "request",
             request_id = %request_id,
-            method = %method,
-            route = %route,
+            method = method.as_str(),
+            route = route.as_str(),
             user_id = Empty,
             trace_id = Empty,
             otel.name = %format!("{method} {route}"),
@@ -76,9 +77,9 @@ pub async fn observe(
     let status = res.status().as_u16();
     let user_id = res
         .request()
-        .extensions()
-        .get::<UserId>()
-        .map(|u| u.0.clone());
+        .extensions_mut()
+        .remove::<UserId>()
+        .map(|u| u.0);
     if otel {
         span.record("http.response.status_code", status);
         if let Some(u) = &user_id {
@@ -100,8 +101,9 @@ pub async fn observe(
         trace_id = trace_id.as_deref(),
         "request"
     );
-    crate::metrics::record_request(&method, &route, status, latency);
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    crate::metrics::record_request(method.as_str(), &route, status, latency);
+    // The id's own buffer becomes the header value (it was checked or made printable).
+    if let Ok(v) = HeaderValue::try_from(request_id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
     Ok(res)

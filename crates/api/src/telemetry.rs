@@ -171,7 +171,7 @@ impl<W: fmt::Write> JsonFields<'_, W> {
             self.result = self
                 .out
                 .write_str(",\"")
-                .and_then(|()| EscapingWriter(&mut *self.out).write_str(field.name()))
+                .and_then(|()| escape(self.out, field.name()))
                 .and_then(|()| self.out.write_str("\":"))
                 .and_then(|()| value(self.out));
         }
@@ -180,7 +180,13 @@ impl<W: fmt::Write> JsonFields<'_, W> {
 
 impl<W: fmt::Write> Visit for JsonFields<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.field(field, |w| quoted(w, format_args!("{value}")));
+        // Straight to the escaper: through `format_args!` every value took a trip through
+        // the formatting machinery (padding checks, a call per piece).
+        self.field(field, |w| {
+            w.write_char('"')?;
+            escape(w, value)?;
+            w.write_char('"')
+        });
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.field(field, |w| write!(w, "{value}"));
@@ -215,27 +221,31 @@ struct EscapingWriter<'a, W: ?Sized>(&'a mut W);
 
 impl<W: fmt::Write + ?Sized> fmt::Write for EscapingWriter<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut plain = 0;
-        for (i, c) in s.char_indices() {
-            let escape = match c {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                c if (c as u32) < 0x20 => "",
-                _ => continue,
-            };
-            self.0.write_str(&s[plain..i])?;
-            if escape.is_empty() {
-                write!(self.0, "\\u{:04x}", c as u32)?;
-            } else {
-                self.0.write_str(escape)?;
-            }
-            plain = i + c.len_utf8();
-        }
-        self.0.write_str(&s[plain..])
+        escape(self.0, s)
     }
+}
+
+/// Writes `s` with JSON's escapes. Everything JSON escapes is ASCII, and no byte of a
+/// multi-byte UTF-8 character is ASCII, so a scan over bytes finds them all and every cut
+/// falls on a character boundary; plain runs are written whole.
+fn escape<W: fmt::Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
+    let mut rest = s;
+    while let Some(i) = rest
+        .bytes()
+        .position(|b| b < 0x20 || b == b'"' || b == b'\\')
+    {
+        w.write_str(&rest[..i])?;
+        match rest.as_bytes()[i] {
+            b'"' => w.write_str("\\\"")?,
+            b'\\' => w.write_str("\\\\")?,
+            b'\n' => w.write_str("\\n")?,
+            b'\r' => w.write_str("\\r")?,
+            b'\t' => w.write_str("\\t")?,
+            control => write!(w, "\\u{control:04x}")?,
+        }
+        rest = &rest[i + 1..];
+    }
+    w.write_str(rest)
 }
 
 /// Whether spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` was set).
@@ -397,6 +407,25 @@ mod tests {
         assert_eq!(v["user_id"], "u\"1\\\n\u{1}ü");
         assert!(v.get("trace_id").is_none(), "{v}");
         assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn escaped_text_reads_back_as_the_same_string() {
+        let controls: String = (0u8..0x20).map(char::from).collect();
+        for text in [
+            "",
+            "plain",
+            "\"\\\"",
+            controls.as_str(),
+            "ü\"ß\n€\t😀\u{7f}end",
+            "\u{1f}x\u{1}",
+        ] {
+            let mut out = String::from('"');
+            escape(&mut out, text).unwrap();
+            out.push('"');
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, text, "{out}");
+        }
     }
 
     #[test]
