@@ -147,18 +147,20 @@ def targets(results):
         out.append(("strata peak RSS < 64 MiB (runs up to 128 connections)", first["hwm_kib"] < 64 * MIB,
                     f"VmHWM {first['hwm_kib'] / MIB:.1f} MiB {first.get('when', '')}{threads}"))
     scale = results.get("scale") or {}
-    for key, base_key, base_c, what in (("tasks100k", "tasks1k", None, "GET /api/tasks 100,000 vs 1,000 tasks"),
-                                        ("me100k", "me", 32, "GET /api/users/me 100,000 vs 1,000 users"),
-                                        ("login100k", "login", None, "POST /api/auth/login 100,000 vs 1,000 users")):
+    # Results of runs before the size checks took their own 1,000-user figures compare
+    # with the load scenarios' (`me` at 32 connections, `login`).
+    for key, base_key, old_key, old_c, what in (
+            ("tasks100k", "tasks1k", None, None, "GET /api/tasks 100,000 vs 1,000 tasks"),
+            ("me100k", "me1k", "me", 32, "GET /api/users/me 100,000 vs 1,000 users"),
+            ("login100k", "login1k", "login", None, "POST /api/auth/login 100,000 vs 1,000 users")):
         big = scale.get(key)
-        if base_c is None:
-            base = scale.get(base_key)
-            if base is None:
-                b = [s for s in results["scenarios"] if s["key"] == base_key]
-                base = b[0]["strata"] if b else None
-        else:
-            b = find(results, base_key, base_c)
+        base = scale.get(base_key)
+        if base is None and old_key and old_c:
+            b = find(results, old_key, old_c)
             base = b["strata"] if b else None
+        elif base is None and old_key:
+            b = [s for s in results["scenarios"] if s["key"] == old_key]
+            base = b[0]["strata"] if b else None
         if not big or not base:
             continue
         r = base["rps"] / big["rps"] if big["rps"] else float("inf")

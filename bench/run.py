@@ -337,16 +337,26 @@ class Bench:
         self.results["saturation"] = out
 
     def scale(self):
+        """Size checks. `users/me` and login at 1,000 users are measured here, right before
+        the tables grow, so that each comparison spans a minute of this machine's drift
+        rather than the whole run; the task lists alternate (both users exist)."""
         cfg, c = self.cfg, self.cfg.big_conns
-        runs = {"tasks1k": [], "tasks100k": []}
+        lc = cfg.login_connections
+        runs = {"tasks1k": [], "tasks100k": [], "me1k": [], "login1k": []}
+        self.scenario("me", self.strata, c, 1)
+        for _ in range(cfg.repeat):
+            runs["me1k"].append(self.scenario("me", self.strata, c, cfg.duration))
+        for _ in range(cfg.repeat):
+            runs["login1k"].append(self.scenario("login", self.strata, lc, cfg.duration))
+        self.seed_big()
+        self.scenario("me100k", self.strata, c, 1)
+        runs["me100k"] = [self.scenario("me100k", self.strata, c, cfg.duration) for _ in range(cfg.repeat)]
+        runs["login100k"] = [self.scenario("login100k", self.strata, lc, cfg.duration)
+                             for _ in range(cfg.repeat)]
         self.scenario("tasks100k", self.strata, c, 1)
         for rep in range(cfg.repeat):
             for key in (["tasks1k", "tasks100k"] if rep % 2 == 0 else ["tasks100k", "tasks1k"]):
                 runs[key].append(self.scenario(key, self.strata, c, cfg.duration))
-        self.scenario("me100k", self.strata, c, 1)
-        runs["me100k"] = [self.scenario("me100k", self.strata, c, cfg.duration) for _ in range(cfg.repeat)]
-        runs["login100k"] = [self.scenario("login100k", self.strata, cfg.login_connections, cfg.duration)
-                             for _ in range(cfg.repeat)]
         for k, rs in runs.items():
             self.results["scale"][k] = summarize(rs)
             s = self.results["scale"][k]
@@ -461,8 +471,7 @@ class Bench:
                 self.saturation()
             self.memory("after the load scenarios (up to 128 connections)")
             if "scale" in cfg.scenarios:
-                self.seed_big()
-                self.scale()
+                self.scale()  # seeds the 100,000 users and tasks itself
             self.memory("after the size checks")
             if "wire" in cfg.scenarios:
                 self.wire()
