@@ -19,6 +19,10 @@ pub const CASES: &[Case] = &[
         change_password_with_wrong_current_is_401,
     ),
     (
+        "users::wrong_current_passwords_past_the_account_limit_are_429_even_for_the_right_one",
+        wrong_current_passwords_are_rate_limited,
+    ),
+    (
         "users::change_password_to_an_invalid_one_is_422",
         change_password_to_an_invalid_one_is_422,
     ),
@@ -98,6 +102,44 @@ fn change_password_with_wrong_current_is_401(ctx: &Ctx) {
     // Nothing changed: both sessions live, the old password still logs in.
     api.me(&t.access).ok(200);
     api.me(&other.access).ok(200);
+    api.login(&user);
+}
+
+fn wrong_current_passwords_are_rate_limited(ctx: &Ctx) {
+    // This app allows 3 failures per account; a stolen access token must not allow more
+    // guesses at the password through the account operations than login does.
+    let api = ctx.on(&ctx.limited);
+    let (user, t) = api.user_with_session();
+    let change = |current: &str| {
+        api.put(
+            "/api/users/me/password",
+            Some(&t.access),
+            json!({ "current_password": current, "new_password": "a brand new passphrase" }),
+        )
+    };
+    change("guess one").problem(401, "invalid_credentials");
+    change("guess two").problem(401, "invalid_credentials");
+    api.delete_with(
+        "/api/users/me",
+        Some(&t.access),
+        json!({ "password": "guess three" }),
+    )
+    .problem(401, "invalid_credentials");
+    let limited = change(&user.password);
+    limited.problem(429, "rate_limited");
+    let retry = limited.header("retry-after").unwrap_or_default();
+    assert!(
+        retry.parse::<u64>().is_ok_and(|s| s >= 1),
+        "Retry-After is a number of seconds, got {retry:?}"
+    );
+    api.delete_with(
+        "/api/users/me",
+        Some(&t.access),
+        json!({ "password": user.password }),
+    )
+    .problem(429, "rate_limited");
+    // Nothing changed: the session lives and the password still logs in.
+    api.me(&t.access).ok(200);
     api.login(&user);
 }
 

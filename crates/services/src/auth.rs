@@ -61,6 +61,10 @@ fn login_outcome(outcome: &'static str) {
     count("strata_auth_logins_total", "outcome", outcome, 1);
 }
 
+fn password_check(outcome: &'static str) {
+    count("strata_auth_password_checks_total", "outcome", outcome, 1);
+}
+
 fn refresh_outcome(outcome: &'static str) {
     count("strata_auth_refreshes_total", "outcome", outcome, 1);
 }
@@ -197,19 +201,14 @@ impl AuthService {
             .as_ref()
             .map_or(identifier.as_str(), |c| c.user.id.as_str());
         let keys = Self::rate_keys(account, &client);
-        let counts = self.inner.store.rate_peek(&keys).await?;
-        let limits = [s.login_max_per_account, s.login_max_per_ip];
-        let blocked = counts
-            .iter()
-            .zip(limits)
-            .filter(|(c, limit)| c.count >= *limit)
-            .map(|(c, _)| c.resets_in)
-            .max();
-        if let Some(wait) = blocked {
-            login_outcome("limited");
-            return Err(ServiceError::RateLimited {
-                retry_after: wait.max(Duration::from_secs(1)),
-            });
+        if let Err(e) = self
+            .refuse_if_limited(&keys, &[s.login_max_per_account, s.login_max_per_ip])
+            .await
+        {
+            if matches!(e, ServiceError::RateLimited { .. }) {
+                login_outcome("limited");
+            }
+            return Err(e);
         }
         let user = match creds {
             Some(c)
@@ -221,10 +220,14 @@ impl AuthService {
             {
                 c.user
             }
-            Some(_) => return Err(self.failed_login(&keys).await),
+            Some(_) => {
+                login_outcome("failed");
+                return Err(self.failed_attempt(&keys).await);
+            }
             None => {
                 self.inner.passwords.verify_dummy(&input.password).await?;
-                return Err(self.failed_login(&keys).await);
+                login_outcome("failed");
+                return Err(self.failed_attempt(&keys).await);
             }
         };
         self.inner.store.rate_clear(&keys[0]).await?;
@@ -254,8 +257,55 @@ impl AuthService {
         self.pair(&user.id, &session_id, &pair)
     }
 
-    async fn failed_login(&self, keys: &[String]) -> ServiceError {
-        login_outcome("failed");
+    /// `RateLimited` while any of `keys` has reached its limit (`limits`, in order).
+    async fn refuse_if_limited(&self, keys: &[String], limits: &[u64]) -> Result<(), ServiceError> {
+        let counts = self.inner.store.rate_peek(keys).await?;
+        let blocked = counts
+            .iter()
+            .zip(limits)
+            .filter(|(c, limit)| c.count >= **limit)
+            .map(|(c, _)| c.resets_in)
+            .max();
+        match blocked {
+            Some(wait) => Err(ServiceError::RateLimited {
+                retry_after: wait.max(Duration::from_secs(1)),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the password of a signed-in user before an account operation (changing the
+    /// password, deleting the account). Wrong passwords count against the account, by user
+    /// id alone, under the per-account login limit: a stolen access token must not allow
+    /// unlimited guessing from any number of addresses, nor keep bcrypt busy. Past the limit
+    /// the answer is `RateLimited` until the window ends, even for the right password.
+    pub(crate) async fn confirm_password(
+        &self,
+        user_id: &str,
+        password: &str,
+        hash: &repos::PasswordHash,
+    ) -> Result<(), ServiceError> {
+        let keys = [format!("password:acct:{user_id}")];
+        let limit = self.inner.settings.login_max_per_account;
+        if let Err(e) = self.refuse_if_limited(&keys, &[limit]).await {
+            if matches!(e, ServiceError::RateLimited { .. }) {
+                password_check("limited");
+            }
+            return Err(e);
+        }
+        if self.inner.passwords.verify(password, hash).await? {
+            self.inner.store.rate_clear(&keys[0]).await?;
+            password_check("ok");
+            Ok(())
+        } else {
+            password_check("failed");
+            Err(self.failed_attempt(&keys).await)
+        }
+    }
+
+    /// Counts a failed password on each of `keys`: `InvalidCredentials`, or the store's
+    /// error if it could not count (a failure that is not counted is not let through).
+    async fn failed_attempt(&self, keys: &[String]) -> ServiceError {
         if let Err(e) = self
             .inner
             .store

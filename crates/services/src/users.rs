@@ -42,7 +42,8 @@ impl UserService {
         }
     }
 
-    /// Checks the caller's password; a wrong one is `InvalidCredentials`.
+    /// Checks the caller's password; a wrong one is `InvalidCredentials`, and too many wrong
+    /// ones are `RateLimited` (see `AuthService::confirm_password`).
     async fn check_password(
         &self,
         who: &Principal,
@@ -53,15 +54,10 @@ impl UserService {
             .credentials_by_id(&who.user_id)
             .await?
             .ok_or(ServiceError::TokenRevoked)?;
-        if self
-            .passwords
-            .verify(password, &creds.password_hash)
-            .await?
-        {
-            Ok(creds.user)
-        } else {
-            Err(ServiceError::InvalidCredentials)
-        }
+        self.auth
+            .confirm_password(&creds.user.id, password, &creds.password_hash)
+            .await?;
+        Ok(creds.user)
     }
 
     /// Replaces the password after checking the current one, then ends every other session.

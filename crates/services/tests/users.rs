@@ -111,6 +111,78 @@ async fn change_password_replaces_it_and_revokes_only_the_other_sessions() {
     fx.cleanup();
 }
 
+fn three_wrong_passwords_allowed() -> services::AuthSettings {
+    services::AuthSettings {
+        login_max_per_account: 3,
+        ..common::test_settings()
+    }
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_are_limited_per_account_even_for_the_right_one() {
+    let fx = common::init_with(three_wrong_passwords_allowed()).await;
+    let (_, tokens, who) = fx.user("alice").await;
+    let (_, _, bob) = fx.user("bob").await;
+    let users = &fx.services.users;
+    // Guesses through both account operations count on one counter.
+    for _ in 0..2 {
+        let r = users.change_password(&who, "guess", NEW_PASSWORD).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    }
+    let r = users.delete_account(&who, "guess").await;
+    assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    // Now even the right password is refused, by either operation, until the window ends.
+    match users.change_password(&who, PASSWORD, NEW_PASSWORD).await {
+        Err(ServiceError::RateLimited { retry_after }) => {
+            assert!(
+                retry_after >= std::time::Duration::from_secs(1),
+                "{retry_after:?}"
+            )
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    let r = users.delete_account(&who, PASSWORD).await;
+    assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
+    // Nothing changed: the password, the session, the account.
+    fx.login("alice", PASSWORD).await.unwrap();
+    fx.services
+        .auth
+        .authenticate(&tokens.access_token)
+        .await
+        .unwrap();
+    // Another account is not affected.
+    users
+        .change_password(&bob, PASSWORD, NEW_PASSWORD)
+        .await
+        .unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn the_right_current_password_clears_the_wrong_password_count() {
+    let fx = common::init_with(three_wrong_passwords_allowed()).await;
+    let (_, _, who) = fx.user("alice").await;
+    let users = &fx.services.users;
+    let mut current = PASSWORD.to_owned();
+    for round in 0..3 {
+        for _ in 0..2 {
+            let r = users.change_password(&who, "guess", NEW_PASSWORD).await;
+            assert!(
+                matches!(r, Err(ServiceError::InvalidCredentials)),
+                "round {round}: {r:?}"
+            );
+        }
+        // Without the reset, the second round would reach 4 failures and be refused.
+        let next = format!("{NEW_PASSWORD} {round}");
+        users
+            .change_password(&who, &current, &next)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        current = next;
+    }
+    fx.cleanup();
+}
+
 #[tokio::test]
 async fn change_password_to_a_bad_new_password_is_validation_on_new_password() {
     let fx = init().await;

@@ -48,6 +48,8 @@ pub async fn me(services: web::Data<Services>, auth: Auth) -> Result<HttpRespons
     request_body = ChangePasswordRequest,
     responses((status = 204, description = "Changed; other sessions revoked"),
         (status = 401, description = "`invalid_credentials` (wrong current password) or a token error", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many wrong passwords for this account", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         crate::openapi::BodyErrors, crate::openapi::Unavailable))]
 pub async fn change_password(
     services: web::Data<Services>,
@@ -67,6 +69,8 @@ pub async fn change_password(
     request_body = DeleteAccountRequest,
     responses((status = 204, description = "Deleted"),
         (status = 401, description = "`invalid_credentials` (wrong password) or a token error", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many wrong passwords for this account", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         crate::openapi::BodyErrors, crate::openapi::Unavailable))]
 pub async fn delete_me(
     services: web::Data<Services>,
