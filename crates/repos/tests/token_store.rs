@@ -122,6 +122,10 @@ fn plan_redis() -> Plan {
                 move |store| keys_carry_the_prefix_and_the_session_hash_tag(store, u, p),
             ));
             trials.push(suite.case(
+                "redis::a_dropped_stores_connection_closes_when_the_thread_next_connects",
+                |_| a_dropped_stores_connection_closes_when_the_thread_next_connects(),
+            ));
+            trials.push(suite.case(
                 "redis::fails_closed_while_the_server_is_down_and_recovers_after_a_restart",
                 |_| fails_closed_while_the_server_is_down_and_recovers_after_a_restart(),
             ));
@@ -1178,18 +1182,60 @@ fn assert_unavailable<T: std::fmt::Debug>(what: &str, result: Result<T, RepoErro
     }
 }
 
-async fn fails_closed_while_the_server_is_down_and_recovers_after_a_restart() {
-    let mut server = PrivateRedis::start(free_port());
-    server.ready().await;
-    let store = AnyTokenStore::Redis(
+/// Clients connected to `server` other than the one asking.
+async fn other_clients(server: &PrivateRedis) -> usize {
+    let mut c = raw_connection(&server.url()).await.expect("connect");
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut c)
+        .await
+        .expect("CLIENT LIST");
+    list.lines().count() - 1
+}
+
+/// A store on `server` under a fresh prefix, waiting at most `timeout` for anything.
+fn store_on(server: &PrivateRedis, timeout: Duration) -> AnyTokenStore {
+    AnyTokenStore::Redis(
         RedisTokenStore::new(&RedisOptions {
             url: server.url(),
             key_prefix: format!("{}:", random_name("strata_test")),
-            connect_timeout: Duration::from_millis(500),
-            command_timeout: Duration::from_millis(500),
+            connect_timeout: timeout,
+            command_timeout: timeout,
         })
         .expect("store"),
+    )
+}
+
+async fn a_dropped_stores_connection_closes_when_the_thread_next_connects() {
+    let server = PrivateRedis::start(free_port());
+    server.ready().await;
+    let first = store_on(&server, Duration::from_secs(2));
+    first.ping().await.expect("first store");
+    assert_eq!(
+        other_clients(&server).await,
+        1,
+        "the first store's connection"
     );
+    drop(first);
+    // The second store's first command on this thread makes its connection and closes the
+    // one the dropped store left here (asynchronously: give the server a moment to see it).
+    let second = store_on(&server, Duration::from_secs(2));
+    second.ping().await.expect("second store");
+    let mut open = 0;
+    for _ in 0..100 {
+        open = other_clients(&server).await;
+        if open == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(open, 1, "only the live store's connection stays open");
+}
+
+async fn fails_closed_while_the_server_is_down_and_recovers_after_a_restart() {
+    let mut server = PrivateRedis::start(free_port());
+    server.ready().await;
+    let store = store_on(&server, Duration::from_millis(500));
     store.ping().await.expect("ping before the outage");
     let before = logged_in(&store).await;
     assert_eq!(

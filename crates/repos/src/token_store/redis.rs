@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
@@ -88,12 +88,23 @@ impl std::fmt::Debug for RedisOptions {
     }
 }
 
+/// One thread's connection to one store.
+#[derive(Clone)]
+struct ThreadConnection {
+    /// Tells this connection from a newer one, so that a failing request only drops the
+    /// connection it used.
+    generation: u64,
+    conn: MultiplexedConnection,
+    /// The store's counters while the store lives: a connection whose store is gone is
+    /// closed the next time the thread makes one.
+    store: Weak<Counters>,
+}
+
 thread_local! {
-    /// Each thread's connection per store (keyed by store id), with a generation number so
-    /// that a failing request only drops the connection it used, never a newer one. One per
-    /// thread: actix-web runs a single-threaded runtime per worker, and a connection made on
-    /// the worker's own runtime answers there, without a hop to another thread per command.
-    static CONNECTIONS: RefCell<HashMap<u64, (u64, MultiplexedConnection)>> = RefCell::new(HashMap::new());
+    /// Each thread's connection per store (keyed by store id). One per thread: actix-web
+    /// runs a single-threaded runtime per worker, and a connection made on the worker's own
+    /// runtime answers there, without a hop to another thread per command.
+    static CONNECTIONS: RefCell<HashMap<u64, ThreadConnection>> = RefCell::new(HashMap::new());
 }
 
 /// A token store in Redis, shared by every instance of the service.
@@ -199,7 +210,7 @@ impl RedisTokenStore {
     /// This thread's connection, made (through the pool's timeouts) if there is none.
     async fn connection(&self) -> Result<(u64, MultiplexedConnection), RepoError> {
         if let Some(current) = CONNECTIONS.with(|c| c.borrow().get(&self.id).cloned()) {
-            return Ok(current);
+            return Ok((current.generation, current.conn));
         }
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
         let made = self.pool.get().await;
@@ -210,10 +221,19 @@ impl RedisTokenStore {
             let mut map = c.borrow_mut();
             // Another request on this thread may have made one meanwhile: keep theirs.
             if let Some(current) = map.get(&self.id) {
-                return current.clone();
+                return (current.generation, current.conn.clone());
             }
+            // Dropping the last handle of a dropped store's connection closes it.
+            map.retain(|_, c| c.store.strong_count() > 0);
             self.stats.connections.fetch_add(1, Ordering::Relaxed);
-            map.insert(self.id, (generation, fresh.clone()));
+            map.insert(
+                self.id,
+                ThreadConnection {
+                    generation,
+                    conn: fresh.clone(),
+                    store: Arc::downgrade(&self.stats),
+                },
+            );
             (generation, fresh)
         });
         Ok(kept)
@@ -222,7 +242,10 @@ impl RedisTokenStore {
     fn discard(&self, generation: u64) {
         CONNECTIONS.with(|c| {
             let mut map = c.borrow_mut();
-            if map.get(&self.id).is_some_and(|(g, _)| *g == generation) {
+            if map
+                .get(&self.id)
+                .is_some_and(|c| c.generation == generation)
+            {
                 map.remove(&self.id);
                 self.stats.connections.fetch_sub(1, Ordering::Relaxed);
             }
