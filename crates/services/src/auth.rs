@@ -210,7 +210,7 @@ impl AuthService {
             }
             return Err(e);
         }
-        let user = match creds {
+        let (user, proven) = match creds {
             Some(c)
                 if self
                     .inner
@@ -218,7 +218,7 @@ impl AuthService {
                     .verify(&input.password, &c.password_hash)
                     .await? =>
             {
-                c.user
+                (c.user, c.password_hash)
             }
             Some(_) => {
                 login_outcome("failed");
@@ -252,9 +252,37 @@ impl AuthService {
                 ip: client.ip,
             })
             .await?;
+        self.confirm_still_current(&user.id, &session_id, &proven)
+            .await?;
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");
         login_outcome("ok");
         self.pair(&user.id, &session_id, &pair)
+    }
+
+    /// Closes the race between a login and a password change or account deletion. Either
+    /// revokes every session it can find once the new hash is stored (or the user is gone);
+    /// a login verifies against the hash it read before, which takes a bcrypt's time, and so
+    /// could open its session after that sweep and outlive the old password. The session is
+    /// now stored: if the hash just verified is still the account's, the change (if any)
+    /// comes later and its sweep will find this session; if not, the session is withdrawn
+    /// and the login fails like a wrong password. Its tokens have not left the service yet,
+    /// so even a session the withdrawal could not reach is one nobody holds a token for.
+    async fn confirm_still_current(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        proven: &repos::PasswordHash,
+    ) -> Result<(), ServiceError> {
+        let current = self.inner.users.credentials_by_id(user_id).await;
+        if matches!(&current, Ok(Some(c)) if c.password_hash == *proven) {
+            return Ok(());
+        }
+        if let Err(e) = self.inner.store.revoke(user_id, session_id).await {
+            tracing::warn!(user_id, session_id, error = %e, "could not withdraw a login's session");
+        }
+        current?;
+        login_outcome("superseded");
+        Err(ServiceError::InvalidCredentials)
     }
 
     /// `RateLimited` while any of `keys` has reached its limit (`limits`, in order).

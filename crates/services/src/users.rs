@@ -83,7 +83,10 @@ impl UserService {
     }
 
     /// Deletes the account after checking the password: sessions first (so a token-store
-    /// outage leaves the account intact), then the user and, by cascade, their tasks.
+    /// outage leaves the account intact), then the user and, by cascade, their tasks, then
+    /// the sessions once more: a login that verified the password before the deletion may
+    /// have stored its session after the first sweep (a login that looks after the deletion
+    /// withdraws its own; see `AuthService::login`).
     pub async fn delete_account(
         &self,
         who: &Principal,
@@ -91,8 +94,18 @@ impl UserService {
     ) -> Result<(), ServiceError> {
         let user = self.check_password(who, password).await?;
         let n = self.auth.revoke_all(&user.id, None).await?;
-        crate::auth::revoked("account_deleted", n);
         self.users.delete(&user.id).await?;
+        // The account is gone whatever happens now, so a failure here is logged, not
+        // answered: only a session that raced the deletion could be left, for a user that
+        // no longer exists.
+        let late = match self.auth.revoke_all(&user.id, None).await {
+            Ok(late) => late,
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "second session sweep after an account deletion failed");
+                0
+            }
+        };
+        crate::auth::revoked("account_deleted", n + late);
         tracing::info!(user_id = %user.id, "account deleted");
         Ok(())
     }

@@ -5,7 +5,11 @@
 mod common;
 
 use common::{fields, init, PASSWORD};
-use services::{NewTaskInput, ServiceError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use services::{ClientInfo, LoginInput, NewTaskInput, ServiceError};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -108,6 +112,94 @@ async fn change_password_replaces_it_and_revokes_only_the_other_sessions() {
 
     // Another user's sessions are untouched.
     auth.authenticate(&bob_tokens.access_token).await.unwrap();
+    fx.cleanup();
+}
+
+/// Logs `name` in with [`PASSWORD`] over and over, four at a time, until `stop`: some login
+/// is always between reading the password hash and storing its session. Returns the
+/// tokens of the logins that succeeded.
+fn keep_logging_in(
+    fx: &common::Fixture,
+    name: &str,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<services::TokenPair>>> {
+    (0..4)
+        .map(|_| {
+            let (auth, stop, name) = (fx.services.auth.clone(), Arc::clone(stop), name.to_owned());
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let input = LoginInput {
+                        username: Some(name.clone()),
+                        email: None,
+                        password: PASSWORD.into(),
+                    };
+                    match auth.login(input, ClientInfo::default()).await {
+                        Ok(tokens) => won.push(tokens),
+                        // The old password or a deleted user (and soon too often).
+                        Err(
+                            ServiceError::InvalidCredentials | ServiceError::RateLimited { .. },
+                        ) => {}
+                        Err(e) => panic!("login: {e:?}"),
+                    }
+                }
+                won
+            })
+        })
+        .collect()
+}
+
+/// Stops the logins and checks that none of their sessions still authenticates.
+async fn assert_every_session_revoked(
+    fx: &common::Fixture,
+    stop: &AtomicBool,
+    logins: Vec<tokio::task::JoinHandle<Vec<services::TokenPair>>>,
+) {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut sessions = 0;
+    for login in logins {
+        for tokens in login.await.unwrap() {
+            sessions += 1;
+            let r = fx.services.auth.authenticate(&tokens.access_token).await;
+            assert!(
+                matches!(r, Err(ServiceError::TokenRevoked)),
+                "a session that raced the change survived it: {r:?}"
+            );
+        }
+    }
+    assert!(sessions > 0, "no login got in before the change");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_login_with_the_old_password_outlives_a_password_change() {
+    let fx = init().await;
+    let (_, _, who) = fx.user("alice").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let logins = keep_logging_in(&fx, "alice", &stop);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    fx.services
+        .users
+        .change_password(&who, PASSWORD, NEW_PASSWORD)
+        .await
+        .unwrap();
+    assert_every_session_revoked(&fx, &stop, logins).await;
+    fx.cleanup();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_login_racing_an_account_deletion_outlives_it() {
+    let fx = init().await;
+    let (_, _, who) = fx.user("alice").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let logins = keep_logging_in(&fx, "alice", &stop);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    fx.services
+        .users
+        .delete_account(&who, PASSWORD)
+        .await
+        .unwrap();
+    assert_every_session_revoked(&fx, &stop, logins).await;
     fx.cleanup();
 }
 
