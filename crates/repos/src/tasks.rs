@@ -51,7 +51,8 @@ impl TaskRepo {
         Self { db }
     }
 
-    /// Inserts a task for `user_id` with a fresh UUID v7 id.
+    /// Inserts a task for `user_id` with a fresh UUID v7 id. `NotFound` if there is no such
+    /// user (an account deleted while a request of one of its sessions was running).
     pub async fn create(
         &self,
         user_id: &str,
@@ -76,7 +77,13 @@ impl TaskRepo {
                 Ok(task)
             })
             .await
-            .map_err(RepoError::from)
+            .map_err(|e| match e {
+                db::DbError::Query(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                    _,
+                )) => RepoError::NotFound,
+                e => RepoError::from(e),
+            })
     }
 
     /// The task `id` if `user_id` owns it.

@@ -412,14 +412,14 @@ fn tasks_cases(ctx: &Ctx) -> Vec<Trial> {
                 ));
             })
         }),
-        case(ctx, "tasks::a_task_for_a_missing_user_is_refused", |c| {
+        case(ctx, "tasks::a_task_for_a_missing_user_is_not_found", |c| {
             c.block_on(async {
                 let err = c
                     .tasks
                     .create("no-such-user", "orphan", None, false)
                     .await
                     .unwrap_err();
-                assert!(matches!(err, RepoError::Database(_)), "{err:?}");
+                assert!(matches!(err, RepoError::NotFound), "{err:?}");
             })
         }),
         case(ctx, "tasks::unicode_and_quotes_are_stored_verbatim", |c| {

@@ -1,7 +1,7 @@
 //! The caller's tasks. Every call is scoped to the caller; another user's task is "not
 //! found", exactly like a missing one.
 
-use repos::{TaskPatch, TaskQuery, TaskRepo};
+use repos::{RepoError, TaskPatch, TaskQuery, TaskRepo};
 
 use crate::auth::Principal;
 use crate::domain::{Checks, Id, TaskDescription, TaskTitle};
@@ -72,7 +72,13 @@ impl TaskService {
                 description.as_deref(),
                 input.done.unwrap_or(false),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // The caller's account was deleted while this request ran: refused like any
+                // session that outlived its user.
+                RepoError::NotFound => ServiceError::TokenRevoked,
+                e => e.into(),
+            })?;
         Ok(task.into())
     }
 

@@ -204,6 +204,18 @@ async fn update_with_description_some_none_clears_it() {
 }
 
 #[tokio::test]
+async fn creating_a_task_after_the_account_was_deleted_is_token_revoked() {
+    let fx = init().await;
+    let (alice, _, who) = fx.user("alice").await;
+    // A request that authenticated just before its account was deleted reaches the insert
+    // after: refused like a revoked session, not a 500.
+    fx.users_repo.delete(&alice.id).await.unwrap();
+    let r = fx.services.tasks.create(&who, new("orphan")).await;
+    assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
+    fx.cleanup();
+}
+
+#[tokio::test]
 async fn delete_removes_the_task() {
     let fx = init().await;
     let (_, _, who) = fx.user("alice").await;
