@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod jwt;
 pub mod password;
+mod rfc3339;
 pub mod settings;
 pub mod tasks;
 pub mod users;

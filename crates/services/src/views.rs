@@ -21,7 +21,9 @@ pub struct User {
     pub username: String,
     #[schema(example = "alice@example.com")]
     pub email: String,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -42,6 +44,7 @@ impl From<repos::UserRecord> for User {
 pub struct PublicUser {
     pub id: String,
     pub username: String,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -63,7 +66,9 @@ pub struct Task {
     pub title: String,
     pub description: Option<String>,
     pub done: bool,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -117,10 +122,13 @@ impl std::fmt::Debug for TokenPair {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SessionView {
     pub id: String,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     /// The last login or refresh.
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub refreshed_at: DateTime<Utc>,
     /// When the session ends whatever the refreshes.
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub expires_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,

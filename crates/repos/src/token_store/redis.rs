@@ -186,16 +186,25 @@ impl RedisTokenStore {
         })
     }
 
+    /// `<prefix>session:{<id>}`, built without `format!` (every request makes one).
     fn session_key(&self, session_id: &str) -> String {
-        format!("{}session:{{{session_id}}}", self.prefix)
+        self.key(&["session:{", session_id, "}"])
     }
 
     fn user_key(&self, user_id: &str) -> String {
-        format!("{}user:{{{user_id}}}:sessions", self.prefix)
+        self.key(&["user:{", user_id, "}:sessions"])
     }
 
     fn rate_key(&self, name: &str) -> String {
-        format!("{}rate:{{{name}}}", self.prefix)
+        self.key(&["rate:{", name, "}"])
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let len = self.prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut key = String::with_capacity(len);
+        key.push_str(&self.prefix);
+        parts.iter().for_each(|p| key.push_str(p));
+        key
     }
 
     /// How the connection is used right now.
