@@ -293,6 +293,10 @@ fn contract(s: &Suite) -> Vec<Trial> {
             window_starts_at_the_first_hit,
         ),
         s.case("rate::clear_resets_the_counter", clear_resets_the_counter),
+        s.case(
+            "rate::forgive_takes_back_one_hit_and_keeps_the_window",
+            forgive_takes_back_one_hit_and_keeps_the_window,
+        ),
         s.case("rate::short_window_expires", short_window_expires),
     ]
 }
@@ -998,6 +1002,43 @@ async fn clear_resets_the_counter(store: AnyTokenStore) {
         .rate_clear(&id())
         .await
         .expect("clearing an unknown key");
+}
+
+async fn forgive_takes_back_one_hit_and_keeps_the_window(store: AnyTokenStore) {
+    let a = id();
+    let key = std::slice::from_ref(&a);
+    let mut hit = None;
+    for _ in 0..3 {
+        hit = Some(store.rate_hit(key, WINDOW).await.expect("rate_hit")[0]);
+    }
+    store.rate_forgive(&a).await.expect("rate_forgive");
+    let got = store.rate_peek(key).await.expect("rate_peek")[0];
+    assert_eq!(got.count, 2);
+    let hit = hit.expect("three hits");
+    assert!(
+        got.resets_in > Duration::ZERO && got.resets_in <= hit.resets_in,
+        "the window is kept: {hit:?} then {got:?}"
+    );
+    // Down to zero and no further; the next hit counts from one.
+    for _ in 0..3 {
+        store.rate_forgive(&a).await.expect("rate_forgive");
+    }
+    assert_eq!(
+        counts(&store.rate_peek(key).await.expect("rate_peek")),
+        vec![0]
+    );
+    assert_eq!(
+        counts(&store.rate_hit(key, WINDOW).await.expect("rate_hit")),
+        vec![1]
+    );
+    // A counter that does not exist is not created by forgiving it.
+    let unknown = id();
+    store.rate_forgive(&unknown).await.expect("rate_forgive");
+    let got = store
+        .rate_peek(std::slice::from_ref(&unknown))
+        .await
+        .expect("rate_peek")[0];
+    assert_eq!((got.count, got.resets_in), (0, Duration::ZERO));
 }
 
 async fn short_window_expires(store: AnyTokenStore) {

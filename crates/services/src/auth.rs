@@ -202,7 +202,7 @@ impl AuthService {
             .map_or(identifier.as_str(), |c| c.user.id.as_str());
         let keys = Self::rate_keys(account, &client);
         if let Err(e) = self
-            .refuse_if_limited(&keys, &[s.login_max_per_account, s.login_max_per_ip])
+            .count_attempt(&keys, &[s.login_max_per_account, s.login_max_per_ip])
             .await
         {
             if matches!(e, ServiceError::RateLimited { .. }) {
@@ -222,15 +222,14 @@ impl AuthService {
             }
             Some(_) => {
                 login_outcome("failed");
-                return Err(self.failed_attempt(&keys).await);
+                return Err(ServiceError::InvalidCredentials);
             }
             None => {
                 self.inner.passwords.verify_dummy(&input.password).await?;
                 login_outcome("failed");
-                return Err(self.failed_attempt(&keys).await);
+                return Err(ServiceError::InvalidCredentials);
             }
         };
-        self.inner.store.rate_clear(&keys[0]).await?;
         let now = Utc::now().timestamp();
         let session_id = Id::random().to_string();
         let expires_at = now.saturating_add(secs(s.session_max_lifetime));
@@ -254,6 +253,10 @@ impl AuthService {
             .await?;
         self.confirm_still_current(&user.id, &session_id, &proven)
             .await?;
+        // The right password: this account's failures from this address are forgiven, and
+        // this attempt no longer counts against the address.
+        self.inner.store.rate_clear(&keys[0]).await?;
+        self.inner.store.rate_forgive(&keys[1]).await?;
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");
         login_outcome("ok");
         self.pair(&user.id, &session_id, &pair)
@@ -285,13 +288,17 @@ impl AuthService {
         Err(ServiceError::InvalidCredentials)
     }
 
-    /// `RateLimited` while any of `keys` has reached its limit (`limits`, in order).
-    async fn refuse_if_limited(&self, keys: &[String], limits: &[u64]) -> Result<(), ServiceError> {
-        let counts = self.inner.store.rate_peek(keys).await?;
+    /// Counts an attempt on each of `keys` (limits in `limits`, in order) *before* its
+    /// password is checked, so that attempts sent all at once are counted all at once rather
+    /// than each seeing the count from before the others: `RateLimited` if any counter is now
+    /// past its limit. An attempt that turns out right is taken back by the caller.
+    async fn count_attempt(&self, keys: &[String], limits: &[u64]) -> Result<(), ServiceError> {
+        let window = self.inner.settings.login_window;
+        let counts = self.inner.store.rate_hit(keys, window).await?;
         let blocked = counts
             .iter()
             .zip(limits)
-            .filter(|(c, limit)| c.count >= **limit)
+            .filter(|(c, limit)| c.count > **limit)
             .map(|(c, _)| c.resets_in)
             .max();
         match blocked {
@@ -315,7 +322,7 @@ impl AuthService {
     ) -> Result<(), ServiceError> {
         let keys = [format!("password:acct:{user_id}")];
         let limit = self.inner.settings.login_max_per_account;
-        if let Err(e) = self.refuse_if_limited(&keys, &[limit]).await {
+        if let Err(e) = self.count_attempt(&keys, &[limit]).await {
             if matches!(e, ServiceError::RateLimited { .. }) {
                 password_check("limited");
             }
@@ -327,22 +334,8 @@ impl AuthService {
             Ok(())
         } else {
             password_check("failed");
-            Err(self.failed_attempt(&keys).await)
+            Err(ServiceError::InvalidCredentials)
         }
-    }
-
-    /// Counts a failed password on each of `keys`: `InvalidCredentials`, or the store's
-    /// error if it could not count (a failure that is not counted is not let through).
-    async fn failed_attempt(&self, keys: &[String]) -> ServiceError {
-        if let Err(e) = self
-            .inner
-            .store
-            .rate_hit(keys, self.inner.settings.login_window)
-            .await
-        {
-            return e.into();
-        }
-        ServiceError::InvalidCredentials
     }
 
     /// Signs the tokens of `pair`. The same state always gives the same tokens.

@@ -272,6 +272,50 @@ async fn successful_login_clears_the_per_account_counter() {
     fx.cleanup();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_sent_all_at_once_get_no_more_checks_than_the_limit() {
+    let fx = init_with(limited(3, 100)).await;
+    fx.register("alice").await;
+    // Twenty guesses in flight together: each is counted before bcrypt runs, so only the
+    // first three are checked, however the requests interleave.
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let auth = fx.services.auth.clone();
+            tokio::spawn(async move {
+                let client = ClientInfo {
+                    ip: Some("203.0.113.50".into()),
+                    user_agent: None,
+                };
+                auth.login(login_by(Some("alice"), None, &format!("guess {i}")), client)
+                    .await
+            })
+        })
+        .collect();
+    let (mut checked, mut refused) = (0, 0);
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(ServiceError::InvalidCredentials) => checked += 1,
+            Err(ServiceError::RateLimited { .. }) => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((checked, refused), (3, 17));
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_count_against_the_address() {
+    let fx = init_with(limited(100, 3)).await;
+    fx.register("alice").await;
+    let ip = Some("198.51.100.7");
+    for n in 0..6 {
+        fx.login_from("alice", PASSWORD, ip)
+            .await
+            .unwrap_or_else(|e| panic!("login {n}: {e:?}"));
+    }
+    fx.cleanup();
+}
+
 #[tokio::test]
 async fn per_ip_limit_blocks_other_accounts_from_the_same_ip() {
     let fx = init_with(limited(100, 3)).await;

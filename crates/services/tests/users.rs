@@ -250,6 +250,32 @@ async fn wrong_current_passwords_are_limited_per_account_even_for_the_right_one(
     fx.cleanup();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_current_passwords_sent_all_at_once_get_no_more_checks_than_the_limit() {
+    let fx = common::init_with(three_wrong_passwords_allowed()).await;
+    let (_, _, who) = fx.user("alice").await;
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let (users, who) = (fx.services.users.clone(), who.clone());
+            tokio::spawn(async move {
+                users
+                    .change_password(&who, &format!("guess {i}"), NEW_PASSWORD)
+                    .await
+            })
+        })
+        .collect();
+    let (mut checked, mut refused) = (0, 0);
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(ServiceError::InvalidCredentials) => checked += 1,
+            Err(ServiceError::RateLimited { .. }) => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((checked, refused), (3, 17));
+    fx.cleanup();
+}
+
 #[tokio::test]
 async fn the_right_current_password_clears_the_wrong_password_count() {
     let fx = common::init_with(three_wrong_passwords_allowed()).await;

@@ -311,6 +311,16 @@ impl TokenStore for MemoryTokenStore {
         Ok(())
     }
 
+    async fn rate_forgive(&self, key: &str) -> Result<(), RepoError> {
+        let mut inner = self.lock();
+        if let Some((count, until)) = inner.rates.get_mut(key) {
+            if *until > Instant::now() {
+                *count = count.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), RepoError> {
         Ok(())
     }

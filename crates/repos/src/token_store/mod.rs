@@ -142,7 +142,8 @@ pub trait TokenStore: Send + Sync {
         keys: &[String],
     ) -> impl Future<Output = Result<Vec<RateCount>, RepoError>> + Send;
 
-    /// Counts one more failure on each counter; a counter's window starts at its first hit.
+    /// Counts one more attempt on each counter and returns the new counts; a counter's window
+    /// starts at its first hit.
     fn rate_hit(
         &self,
         keys: &[String],
@@ -151,6 +152,10 @@ pub trait TokenStore: Send + Sync {
 
     /// Forgets a counter (after a successful login).
     fn rate_clear(&self, key: &str) -> impl Future<Output = Result<(), RepoError>> + Send;
+
+    /// Takes one hit back from a counter (an attempt counted before it was checked, that
+    /// turned out right), keeping its window; nothing if the counter is gone or at zero.
+    fn rate_forgive(&self, key: &str) -> impl Future<Output = Result<(), RepoError>> + Send;
 
     /// Proves the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), RepoError>> + Send;
@@ -225,6 +230,9 @@ impl TokenStore for AnyTokenStore {
     }
     async fn rate_clear(&self, key: &str) -> Result<(), RepoError> {
         delegate!(self, rate_clear(key))
+    }
+    async fn rate_forgive(&self, key: &str) -> Result<(), RepoError> {
+        delegate!(self, rate_forgive(key))
     }
     async fn ping(&self) -> Result<(), RepoError> {
         delegate!(self, ping())

@@ -64,6 +64,16 @@ end
 return 0
 "#;
 
+/// Takes one hit back from a failure counter, keeping its expiry (`DECR` keeps the TTL); a
+/// counter that is gone stays gone rather than coming back at -1 with no expiry.
+const FORGIVE: &str = r#"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+"#;
+
 /// Connection settings for [`RedisTokenStore`].
 #[derive(Clone)]
 pub struct RedisOptions {
@@ -117,6 +127,7 @@ pub struct RedisTokenStore {
     command_timeout: Duration,
     rotate: Arc<Script>,
     revoke: Arc<Script>,
+    forgive: Arc<Script>,
     stats: Arc<Counters>,
 }
 
@@ -182,6 +193,7 @@ impl RedisTokenStore {
             command_timeout: options.command_timeout,
             rotate: Arc::new(Script::new(ROTATE)),
             revoke: Arc::new(Script::new(REVOKE)),
+            forgive: Arc::new(Script::new(FORGIVE)),
             stats: Arc::new(Counters::default()),
         })
     }
@@ -640,6 +652,16 @@ impl TokenStore for RedisTokenStore {
             redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await
         })
         .await
+    }
+
+    async fn rate_forgive(&self, key: &str) -> Result<(), RepoError> {
+        let key = self.rate_key(key);
+        let script = Arc::clone(&self.forgive);
+        self.run("rate_forgive", |mut c| async move {
+            script.key(&key).invoke_async::<i64>(&mut c).await
+        })
+        .await
+        .map(drop)
     }
 
     async fn ping(&self) -> Result<(), RepoError> {
