@@ -291,15 +291,7 @@ async fn wrong_passwords_sent_all_at_once_get_no_more_checks_than_the_limit() {
             })
         })
         .collect();
-    let (mut checked, mut refused) = (0, 0);
-    for guess in guesses {
-        match guess.await.unwrap() {
-            Err(ServiceError::InvalidCredentials) => checked += 1,
-            Err(ServiceError::RateLimited { .. }) => refused += 1,
-            other => panic!("{other:?}"),
-        }
-    }
-    assert_eq!((checked, refused), (3, 17));
+    assert_eq!(common::checked_and_refused(guesses).await, (3, 17));
     fx.cleanup();
 }
 

@@ -167,3 +167,19 @@ pub fn fields<T: std::fmt::Debug>(r: Result<T, ServiceError>) -> Vec<String> {
         other => panic!("expected a validation error, got {other:?}"),
     }
 }
+
+/// Awaits password attempts run as tasks: how many were checked (`InvalidCredentials`) and
+/// how many refused (`RateLimited`). Anything else fails the test.
+pub async fn checked_and_refused<T: std::fmt::Debug>(
+    attempts: Vec<tokio::task::JoinHandle<Result<T, ServiceError>>>,
+) -> (usize, usize) {
+    let (mut checked, mut refused) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.expect("the attempt's task") {
+            Err(ServiceError::InvalidCredentials) => checked += 1,
+            Err(ServiceError::RateLimited { .. }) => refused += 1,
+            other => panic!("expected a wrong password or a refusal, got {other:?}"),
+        }
+    }
+    (checked, refused)
+}
