@@ -170,18 +170,24 @@ impl UserRepo {
         self.find(Key::Email, email).await
     }
 
-    /// Replaces the password hash; `NotFound` if the user is gone.
+    /// Replaces the password hash if it is still `current` (the one the caller verified):
+    /// `NotFound` if the user is gone or its hash has changed meanwhile, so that a change
+    /// checked against an old password can never overwrite a newer one.
     pub async fn update_password_hash(
         &self,
         id: &str,
-        hash: &PasswordHash,
+        current: &PasswordHash,
+        new: &PasswordHash,
     ) -> Result<(), RepoError> {
-        let (id, hash) = (id.to_owned(), hash.0.clone());
+        let (id, current, new) = (id.to_owned(), current.0.clone(), new.0.clone());
         let now = now_utc();
         self.db
             .write(move |conn| {
-                let update = diesel::update(users::table.filter(users::id.eq(&id)))
-                    .set((users::password_hash.eq(&hash), users::updated_at.eq(now)));
+                let user = users::table
+                    .filter(users::id.eq(&id))
+                    .filter(users::password_hash.eq(&current));
+                let update = diesel::update(user)
+                    .set((users::password_hash.eq(&new), users::updated_at.eq(now)));
                 let n = on_backend!(conn, |c| update.execute(c))?;
                 one_row(n)
             })
@@ -189,12 +195,17 @@ impl UserRepo {
             .map_err(RepoError::from)
     }
 
-    /// Deletes the user; the database deletes their tasks with them (ON DELETE CASCADE).
-    pub async fn delete(&self, id: &str) -> Result<(), RepoError> {
-        let id = id.to_owned();
+    /// Deletes the user if its password hash is still `current` (the one the caller
+    /// verified); `NotFound` if the user is gone or its hash has changed meanwhile. The
+    /// database deletes their tasks with them (ON DELETE CASCADE).
+    pub async fn delete(&self, id: &str, current: &PasswordHash) -> Result<(), RepoError> {
+        let (id, current) = (id.to_owned(), current.0.clone());
         self.db
             .write(move |conn| {
-                let delete = diesel::delete(users::table.filter(users::id.eq(&id)));
+                let user = users::table
+                    .filter(users::id.eq(&id))
+                    .filter(users::password_hash.eq(&current));
+                let delete = diesel::delete(user);
                 let n = on_backend!(conn, |c| delete.execute(c))?;
                 one_row(n)
             })

@@ -157,7 +157,7 @@ fn users_cases(ctx: &Ctx) -> Vec<Trial> {
             c.block_on(async {
                 let u = c.fresh_user().await;
                 c.users
-                    .update_password_hash(&u.id, &hash("$2b$04$new"))
+                    .update_password_hash(&u.id, &hash("$2b$04$hash"), &hash("$2b$04$new"))
                     .await
                     .unwrap();
                 let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
@@ -167,12 +167,36 @@ fn users_cases(ctx: &Ctx) -> Vec<Trial> {
         }),
         case(
             ctx,
+            "users::a_password_change_checked_against_an_old_hash_changes_nothing",
+            |c| {
+                c.block_on(async {
+                    let u = c.fresh_user().await;
+                    let (old, newer) = (hash("$2b$04$hash"), hash("$2b$04$newer"));
+                    c.users
+                        .update_password_hash(&u.id, &old, &newer)
+                        .await
+                        .unwrap();
+                    // A second change verified against the old hash arrives late.
+                    let late = c
+                        .users
+                        .update_password_hash(&u.id, &old, &hash("$2b$04$late"))
+                        .await;
+                    assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
+                    let late = c.users.delete(&u.id, &old).await;
+                    assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
+                    let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
+                    assert_eq!(creds.password_hash, newer);
+                })
+            },
+        ),
+        case(
+            ctx,
             "users::update_password_of_missing_user_is_not_found",
             |c| {
                 c.block_on(async {
                     let err = c
                         .users
-                        .update_password_hash("no-such-id", &hash("h"))
+                        .update_password_hash("no-such-id", &hash("h"), &hash("h2"))
                         .await
                         .unwrap_err();
                     assert!(matches!(err, RepoError::NotFound), "{err:?}");
@@ -183,7 +207,7 @@ fn users_cases(ctx: &Ctx) -> Vec<Trial> {
             c.block_on(async {
                 let u = c.fresh_user().await;
                 let t = c.tasks.create(&u.id, "doomed", None, false).await.unwrap();
-                c.users.delete(&u.id).await.unwrap();
+                c.users.delete(&u.id, &hash("$2b$04$hash")).await.unwrap();
                 assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), None);
                 assert!(matches!(
                     c.tasks.get(&u.id, &t.id).await,
@@ -191,7 +215,7 @@ fn users_cases(ctx: &Ctx) -> Vec<Trial> {
                 ));
                 assert_eq!(c.tasks.count(&u.id).await.unwrap(), 0);
                 assert!(matches!(
-                    c.users.delete(&u.id).await,
+                    c.users.delete(&u.id, &hash("$2b$04$hash")).await,
                     Err(RepoError::NotFound)
                 ));
             })

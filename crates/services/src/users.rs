@@ -1,6 +1,6 @@
 //! The signed-in user's account: read it, change its password, delete it.
 
-use repos::UserRepo;
+use repos::{RepoError, UserRepo};
 
 use crate::auth::{AuthService, Principal};
 use crate::domain::{Id, Password};
@@ -43,12 +43,13 @@ impl UserService {
     }
 
     /// Checks the caller's password; a wrong one is `InvalidCredentials`, and too many wrong
-    /// ones are `RateLimited` (see `AuthService::confirm_password`).
+    /// ones are `RateLimited` (see `AuthService::confirm_password`). Returns the account with
+    /// the hash that was verified, for the write that follows to compare against.
     async fn check_password(
         &self,
         who: &Principal,
         password: &str,
-    ) -> Result<repos::UserRecord, ServiceError> {
+    ) -> Result<repos::Credentials, ServiceError> {
         let creds = self
             .users
             .credentials_by_id(&who.user_id)
@@ -57,10 +58,27 @@ impl UserService {
         self.auth
             .confirm_password(&creds.user.id, password, &creds.password_hash)
             .await?;
-        Ok(creds.user)
+        Ok(creds)
+    }
+
+    /// What a write conditional on the verified hash failing with `NotFound` means: the
+    /// account was deleted meanwhile (`TokenRevoked`), or its password was changed by a
+    /// request that finished first (`InvalidCredentials`: the password given is no longer
+    /// the account's).
+    async fn changed_meanwhile(&self, user_id: &str, e: RepoError) -> ServiceError {
+        match e {
+            RepoError::NotFound => match self.users.find_by_id(user_id).await {
+                Ok(None) => ServiceError::TokenRevoked,
+                Ok(Some(_)) => ServiceError::InvalidCredentials,
+                Err(e) => e.into(),
+            },
+            e => e.into(),
+        }
     }
 
     /// Replaces the password after checking the current one, then ends every other session.
+    /// The new hash is stored only if the one verified is still the account's, so two
+    /// changes racing each other cannot both win.
     pub async fn change_password(
         &self,
         who: &Principal,
@@ -69,11 +87,18 @@ impl UserService {
     ) -> Result<(), ServiceError> {
         let new =
             Password::parse(new, "new_password").map_err(|e| ServiceError::Validation(vec![e]))?;
-        let user = self.check_password(who, current).await?;
+        let creds = self.check_password(who, current).await?;
+        let user = &creds.user;
         new.check_not_identity("new_password", &user.username, &user.email)
             .map_err(|e| ServiceError::Validation(vec![e]))?;
         let hash = self.passwords.hash(&new).await?;
-        self.users.update_password_hash(&user.id, &hash).await?;
+        if let Err(e) = self
+            .users
+            .update_password_hash(&user.id, &creds.password_hash, &hash)
+            .await
+        {
+            return Err(self.changed_meanwhile(&user.id, e).await);
+        }
         let n = self
             .auth
             .revoke_all(&user.id, Some(&who.session_id))
@@ -83,18 +108,22 @@ impl UserService {
     }
 
     /// Deletes the account after checking the password: sessions first (so a token-store
-    /// outage leaves the account intact), then the user and, by cascade, their tasks, then
-    /// the sessions once more: a login that verified the password before the deletion may
-    /// have stored its session after the first sweep (a login that looks after the deletion
-    /// withdraws its own; see `AuthService::login`).
+    /// outage leaves the account intact), then the user and, by cascade, their tasks, if
+    /// the hash verified is still the account's; then the sessions once more: a login that
+    /// verified the password before the deletion may have stored its session after the
+    /// first sweep (a login that looks after the deletion withdraws its own; see
+    /// `AuthService::login`).
     pub async fn delete_account(
         &self,
         who: &Principal,
         password: &str,
     ) -> Result<(), ServiceError> {
-        let user = self.check_password(who, password).await?;
+        let creds = self.check_password(who, password).await?;
+        let user = &creds.user;
         let n = self.auth.revoke_all(&user.id, None).await?;
-        self.users.delete(&user.id).await?;
+        if let Err(e) = self.users.delete(&user.id, &creds.password_hash).await {
+            return Err(self.changed_meanwhile(&user.id, e).await);
+        }
         // The account is gone whatever happens now, so a failure here is logged, not
         // answered: only a session that raced the deletion could be left, for a user that
         // no longer exists.

@@ -209,7 +209,11 @@ async fn creating_a_task_after_the_account_was_deleted_is_token_revoked() {
     let (alice, _, who) = fx.user("alice").await;
     // A request that authenticated just before its account was deleted reaches the insert
     // after: refused like a revoked session, not a 500.
-    fx.users_repo.delete(&alice.id).await.unwrap();
+    let creds = fx.users_repo.credentials_by_id(&alice.id).await.unwrap();
+    fx.users_repo
+        .delete(&alice.id, &creds.unwrap().password_hash)
+        .await
+        .unwrap();
     let r = fx.services.tasks.create(&who, new("orphan")).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     fx.cleanup();

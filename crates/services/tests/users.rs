@@ -203,6 +203,62 @@ async fn no_login_racing_an_account_deletion_outlives_it() {
     fx.cleanup();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_password_changes_checked_against_the_same_password_only_one_lands() {
+    let fx = init().await;
+    let (_, _, first) = fx.user("alice").await;
+    let (_, second) = fx.session("alice").await;
+    let change = |who: services::Principal, new: &'static str| {
+        let users = fx.services.users.clone();
+        tokio::spawn(async move { users.change_password(&who, PASSWORD, new).await })
+    };
+    let a = change(first, "first new passphrase");
+    let b = change(second, "second new passphrase");
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let (winner, loser) = match (&a, &b) {
+        (Ok(()), Err(_)) => ("first new passphrase", b),
+        (Err(_), Ok(())) => ("second new passphrase", a),
+        _ => panic!("exactly one change must land: {a:?} / {b:?}"),
+    };
+    // The other was checked against a password that is no longer the account's.
+    assert!(
+        matches!(loser, Err(ServiceError::InvalidCredentials)),
+        "{loser:?}"
+    );
+    fx.login("alice", winner).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_deletion_racing_a_password_change_never_answers_not_found() {
+    for round in 0..5 {
+        let fx = init().await;
+        let (_, _, first) = fx.user("alice").await;
+        let (_, second) = fx.session("alice").await;
+        let users = fx.services.users.clone();
+        let delete = tokio::spawn(async move { users.delete_account(&first, PASSWORD).await });
+        let users = fx.services.users.clone();
+        let change =
+            tokio::spawn(
+                async move { users.change_password(&second, PASSWORD, NEW_PASSWORD).await },
+            );
+        let (deleted, changed) = (delete.await.unwrap(), change.await.unwrap());
+        match (&deleted, &changed) {
+            // Deleted first: the change finds no account.
+            (Ok(()), Err(ServiceError::TokenRevoked)) => {
+                let r = fx.login("alice", PASSWORD).await;
+                assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+            }
+            // Changed first: the deletion was checked against the old password.
+            (Err(ServiceError::InvalidCredentials), Ok(())) => {
+                fx.login("alice", NEW_PASSWORD).await.unwrap();
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        fx.cleanup();
+    }
+}
+
 fn three_wrong_passwords_allowed() -> services::AuthSettings {
     services::AuthSettings {
         login_max_per_account: 3,
