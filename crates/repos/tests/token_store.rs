@@ -126,6 +126,10 @@ fn plan_redis() -> Plan {
                 |_| a_dropped_stores_connection_closes_when_the_thread_next_connects(),
             ));
             trials.push(suite.case(
+                "redis::a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them",
+                |_| a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them(),
+            ));
+            trials.push(suite.case(
                 "redis::fails_closed_while_the_server_is_down_and_recovers_after_a_restart",
                 |_| fails_closed_while_the_server_is_down_and_recovers_after_a_restart(),
             ));
@@ -1271,6 +1275,64 @@ async fn a_dropped_stores_connection_closes_when_the_thread_next_connects() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(open, 1, "only the live store's connection stays open");
+}
+
+/// Sends one command to `server` on a connection of the test's own.
+async fn admin(server: &PrivateRedis, args: &[&str]) {
+    let mut c = raw_connection(&server.url()).await.expect("connect");
+    redis::cmd(args[0])
+        .arg(&args[1..])
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+}
+
+async fn a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them() {
+    let server = PrivateRedis::start(free_port());
+    server.ready().await;
+    let store = store_on(&server, Duration::from_millis(500));
+    let live = logged_in(&store).await;
+    // Out of memory (`OOM`), then a replica since a failover (`READONLY`; its primary here
+    // is a port nobody listens on): writes are refused, by commands and scripts alike.
+    let refusals: [(&[&str], &[&str]); 2] = [
+        (
+            &["CONFIG", "SET", "maxmemory", "1"],
+            &["CONFIG", "SET", "maxmemory", "0"],
+        ),
+        (
+            &["REPLICAOF", "127.0.0.1", &free_port().to_string()],
+            &["REPLICAOF", "NO", "ONE"],
+        ),
+    ];
+    for (refuse, restore) in refusals {
+        admin(&server, refuse).await;
+        assert_unavailable(
+            &format!("create_session during {refuse:?}"),
+            store.create_session(&login(&id())).await,
+        );
+        assert_unavailable(
+            &format!("rate_hit during {refuse:?}"),
+            store.rate_hit(&[id()], WINDOW).await,
+        );
+        assert_unavailable(
+            &format!("rotate during {refuse:?}"),
+            store
+                .rotate(&refresh(
+                    &live.session_id,
+                    &live.pair.refresh_jti,
+                    now_ms(),
+                    Duration::from_secs(10),
+                ))
+                .await,
+        );
+        admin(&server, restore).await;
+        let after = logged_in(&store).await;
+        assert_eq!(
+            auth(&store, &after.session_id, &after.pair.access_jti).await,
+            Some(after.user_id.clone()),
+            "writes work again after {restore:?}"
+        );
+    }
 }
 
 async fn fails_closed_while_the_server_is_down_and_recovers_after_a_restart() {

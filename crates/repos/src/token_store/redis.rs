@@ -170,6 +170,31 @@ fn is_connection_error(e: &RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
+/// Replies by which a running server says it cannot serve right now: loading its data set
+/// after a restart, a replica since a failover, out of memory, unable to persist, busy
+/// with a script, no primary or replicas. An outage like a refused connection (503, and
+/// the connection is made afresh), not a fault of ours (500).
+const OUTAGE_REPLIES: &[&str] = &[
+    "LOADING",
+    "READONLY",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "OOM",
+    "MISCONF",
+    "BUSY",
+    "NOREPLICAS",
+];
+
+/// True for an outage reply, to a command or to any command of a pipeline.
+fn is_outage_reply(e: &RedisError) -> bool {
+    let outage = |code: &str| OUTAGE_REPLIES.contains(&code);
+    e.code().is_some_and(outage)
+        || e.clone()
+            .into_server_errors()
+            .is_some_and(|replies| replies.iter().any(|(_, reply)| outage(reply.code())))
+}
+
 impl RedisTokenStore {
     /// Prepares the store; no connection is made until first use (see [`TokenStore::ping`]).
     pub fn new(options: &RedisOptions) -> Result<Self, RepoError> {
@@ -295,7 +320,7 @@ impl RedisTokenStore {
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         match reply {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) if is_connection_error(&e) => {
+            Ok(Err(e)) if is_connection_error(&e) || is_outage_reply(&e) => {
                 self.discard(generation);
                 Err(unavailable(e))
             }
