@@ -73,6 +73,10 @@ pub async fn start(
                     database::redact_url(&options.url)
                 ))
             })?;
+            store
+                .check_server_version()
+                .await
+                .map_err(|e| StartupError::TokenStore(e.to_string()))?;
             AnyTokenStore::Redis(store)
         }
         None => AnyTokenStore::Memory(MemoryTokenStore::new()),

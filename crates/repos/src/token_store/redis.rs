@@ -244,6 +244,39 @@ impl RedisTokenStore {
         key
     }
 
+    /// Refuses a server older than Redis 7, which would turn down the `PEXPIRE … NX` and
+    /// `GT` the store sets expiries with: every login would fail. Called once at start-up.
+    /// A server that does not say its version (`INFO` renamed away, a look-alike) is let
+    /// through with a warning.
+    pub async fn check_server_version(&self) -> Result<(), RepoError> {
+        let info = self
+            .run("info", |mut c| async move {
+                redis::cmd("INFO")
+                    .arg("server")
+                    .query_async::<String>(&mut c)
+                    .await
+            })
+            .await;
+        let info = match info {
+            Ok(info) => info,
+            Err(RepoError::TokenStore(e)) => {
+                tracing::warn!(error = %e, "cannot ask Redis its version; it must be 7 or later");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        match server_major_version(&info) {
+            Some((major, _)) if major >= 7 => Ok(()),
+            Some((_, version)) => Err(RepoError::TokenStore(format!(
+                "Redis {version} is too old: strata needs Redis 7 or later (PEXPIRE NX/GT)"
+            ))),
+            None => {
+                tracing::warn!("Redis did not say its version; it must be 7 or later");
+                Ok(())
+            }
+        }
+    }
+
     /// How the connection is used right now.
     pub fn stats(&self) -> RedisStats {
         RedisStats {
@@ -334,6 +367,16 @@ impl RedisTokenStore {
             }
         }
     }
+}
+
+/// The major version and the whole `redis_version` line of an `INFO server` reply.
+fn server_major_version(info: &str) -> Option<(u32, &str)> {
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))?
+        .trim();
+    let major = version.split('.').next()?.parse().ok()?;
+    Some((major, version))
 }
 
 fn rand_generation() -> u64 {
@@ -701,5 +744,23 @@ fn rate_count(count: u64, pttl: i64) -> RateCount {
     RateCount {
         count,
         resets_in: Duration::from_millis(u64::try_from(pttl).unwrap_or(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_major_version;
+
+    #[test]
+    fn the_server_version_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(server_major_version(info), Some((7, "7.0.15")));
+        let old = "# Server\r\nredis_version:6.2.14\r\n";
+        assert_eq!(server_major_version(old), Some((6, "6.2.14")));
+        assert_eq!(
+            server_major_version("# Server\r\nredis_mode:standalone\r\n"),
+            None
+        );
+        assert_eq!(server_major_version("redis_version:x.y\r\n"), None);
     }
 }
