@@ -74,6 +74,21 @@ pub(crate) fn revoked(reason: &'static str, n: usize) {
     count("strata_auth_revocations_total", "reason", reason, n as u64);
 }
 
+/// The block of addresses one client controls, for the limits "per IP": an IPv4 address
+/// itself, and the /64 of an IPv6 one (a single host is routinely given a whole /64, so
+/// counting per address would give an attacker 2^64 fresh counters).
+fn address_block(ip: &str) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    match ip.parse::<IpAddr>().map(|a| a.to_canonical()) {
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -148,7 +163,10 @@ impl AuthService {
     }
 
     fn rate_keys(identifier: &str, client: &ClientInfo) -> [String; 2] {
-        let ip = client.ip.as_deref().unwrap_or("unknown");
+        let ip = client
+            .ip
+            .as_deref()
+            .map_or_else(|| "unknown".to_owned(), address_block);
         [
             format!("login:acct:{identifier}|{ip}"),
             format!("login:ip:{ip}"),
@@ -502,5 +520,29 @@ impl AuthService {
     /// Checks the database answers (for `/ready`).
     pub async fn database_ready(&self) -> Result<(), ServiceError> {
         Ok(self.inner.users.ping().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_block;
+
+    #[test]
+    fn per_ip_limits_count_an_ipv6_client_by_its_64_and_an_ipv4_one_by_its_address() {
+        assert_eq!(address_block("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_block("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(
+            address_block("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            address_block("2001:db8:1:2::1"),
+            address_block("2001:db8:1:2:ffff::9")
+        );
+        assert_ne!(
+            address_block("2001:db8:1:2::1"),
+            address_block("2001:db8:1:3::1")
+        );
+        assert_eq!(address_block("not an address"), "not an address");
     }
 }

@@ -309,6 +309,26 @@ async fn successful_logins_do_not_count_against_the_address() {
 }
 
 #[tokio::test]
+async fn per_ip_limit_counts_an_ipv6_client_by_its_slash_64() {
+    let fx = init_with(limited(100, 3)).await;
+    fx.register("bob").await;
+    // Three failures from three addresses of one /64: one client, as far as limits go.
+    for (i, name) in ["alice", "nobody", "carol"].into_iter().enumerate() {
+        let ip = format!("2001:db8:7:7::{}", i + 1);
+        let r = fx.login_from(name, "wrong password", Some(&ip)).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    }
+    let r = fx
+        .login_from("bob", PASSWORD, Some("2001:db8:7:7:ffff::99"))
+        .await;
+    assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
+    fx.login_from("bob", PASSWORD, Some("2001:db8:7:8::1"))
+        .await
+        .unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
 async fn per_ip_limit_blocks_other_accounts_from_the_same_ip() {
     let fx = init_with(limited(100, 3)).await;
     fx.register("alice").await;
