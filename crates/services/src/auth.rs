@@ -228,12 +228,37 @@ impl AuthService {
             }
             return Err(e);
         }
+        let opened = self.open_session(creds, &input.password, client).await;
+        match &opened {
+            // A wrong password, an unknown user, or a password changed meanwhile: a failed
+            // guess, and it stays counted.
+            Err(ServiceError::InvalidCredentials) => {}
+            // The right password: this account's failures from this address are forgiven,
+            // and this attempt no longer counts against the address.
+            Ok(_) => {
+                self.settle_counters(&keys[..1], &keys[1..]).await;
+            }
+            // The store or the database failed midway: no guess was made; taken back.
+            Err(_) => self.settle_counters(&[], &keys).await,
+        }
+        opened
+    }
+
+    /// Checks the password against `creds` (a dummy hash for an unknown user, in about the
+    /// same time) and opens a session.
+    async fn open_session(
+        &self,
+        creds: Option<repos::Credentials>,
+        password: &str,
+        client: ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let s = &self.inner.settings;
         let (user, proven) = match creds {
             Some(c)
                 if self
                     .inner
                     .passwords
-                    .verify(&input.password, &c.password_hash)
+                    .verify(password, &c.password_hash)
                     .await? =>
             {
                 (c.user, c.password_hash)
@@ -243,7 +268,7 @@ impl AuthService {
                 return Err(ServiceError::InvalidCredentials);
             }
             None => {
-                self.inner.passwords.verify_dummy(&input.password).await?;
+                self.inner.passwords.verify_dummy(password).await?;
                 login_outcome("failed");
                 return Err(ServiceError::InvalidCredentials);
             }
@@ -271,13 +296,26 @@ impl AuthService {
             .await?;
         self.confirm_still_current(&user.id, &session_id, &proven)
             .await?;
-        // The right password: this account's failures from this address are forgiven, and
-        // this attempt no longer counts against the address.
-        self.inner.store.rate_clear(&keys[0]).await?;
-        self.inner.store.rate_forgive(&keys[1]).await?;
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");
         login_outcome("ok");
         self.pair(&user.id, &session_id, &pair)
+    }
+
+    /// Clears the counters `clear` and takes this attempt back from `forgive`. Best effort:
+    /// the attempt's own outcome stands whatever happens here; a failure is logged, and
+    /// leaves at most one attempt too many counted.
+    async fn settle_counters(&self, clear: &[String], forgive: &[String]) {
+        let store = &self.inner.store;
+        for key in clear {
+            if let Err(e) = store.rate_clear(key).await {
+                tracing::warn!(error = %e, "could not clear a failed-login counter");
+            }
+        }
+        for key in forgive {
+            if let Err(e) = store.rate_forgive(key).await {
+                tracing::warn!(error = %e, "could not take an attempt back from a counter");
+            }
+        }
     }
 
     /// Closes the race between a login and a password change or account deletion. Either
@@ -320,9 +358,14 @@ impl AuthService {
             .map(|(c, _)| c.resets_in)
             .max();
         match blocked {
-            Some(wait) => Err(ServiceError::RateLimited {
-                retry_after: wait.max(Duration::from_secs(1)),
-            }),
+            Some(wait) => {
+                // A refused attempt checks nothing, so it counts for nothing: retrying while
+                // refused neither lengthens a lock-out nor fills the other counters.
+                self.settle_counters(&[], keys).await;
+                Err(ServiceError::RateLimited {
+                    retry_after: wait.max(Duration::from_secs(1)),
+                })
+            }
             None => Ok(()),
         }
     }
@@ -346,13 +389,21 @@ impl AuthService {
             }
             return Err(e);
         }
-        if self.inner.passwords.verify(password, hash).await? {
-            self.inner.store.rate_clear(&keys[0]).await?;
-            password_check("ok");
-            Ok(())
-        } else {
-            password_check("failed");
-            Err(ServiceError::InvalidCredentials)
+        match self.inner.passwords.verify(password, hash).await {
+            Ok(true) => {
+                self.settle_counters(&keys, &[]).await;
+                password_check("ok");
+                Ok(())
+            }
+            Ok(false) => {
+                password_check("failed");
+                Err(ServiceError::InvalidCredentials)
+            }
+            // bcrypt failed: no guess was checked.
+            Err(e) => {
+                self.settle_counters(&[], &keys).await;
+                Err(e)
+            }
         }
     }
 

@@ -309,6 +309,36 @@ async fn successful_logins_do_not_count_against_the_address() {
 }
 
 #[tokio::test]
+async fn refused_attempts_count_against_neither_the_account_nor_the_address() {
+    let fx = init_with(limited(3, 5)).await;
+    fx.register("alice").await;
+    fx.register("bob").await;
+    let ip = Some("198.51.100.20");
+    for _ in 0..3 {
+        let r = fx.login_from("alice", "wrong password", ip).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    }
+    // Alice's account is locked from here; hammering it is refused ...
+    for _ in 0..10 {
+        let r = fx.login_from("alice", "wrong password", ip).await;
+        assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
+    }
+    // ... and counted for nothing: the address has 3 failures of its 5, so bob, two more
+    // wrong guesses, and then bob again all get checked.
+    fx.login_from("bob", PASSWORD, ip).await.unwrap();
+    for _ in 0..2 {
+        let r = fx.login_from("bob", "wrong password", ip).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    }
+    let r = fx.login_from("bob", PASSWORD, ip).await;
+    assert!(
+        matches!(r, Err(ServiceError::RateLimited { .. })),
+        "5 failures: {r:?}"
+    );
+    fx.cleanup();
+}
+
+#[tokio::test]
 async fn per_ip_limit_counts_an_ipv6_client_by_its_slash_64() {
     let fx = init_with(limited(100, 3)).await;
     fx.register("bob").await;

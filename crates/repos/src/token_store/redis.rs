@@ -67,7 +67,7 @@ return 0
 /// Takes one hit back from a failure counter, keeping its expiry (`DECR` keeps the TTL); a
 /// counter that is gone stays gone rather than coming back at -1 with no expiry.
 const FORGIVE: &str = r#"
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = tonumber(redis.call('GET', KEYS[1])) or 0
 if n > 0 then
   return redis.call('DECR', KEYS[1])
 end
