@@ -89,6 +89,59 @@ fn address_block(ip: &str) -> String {
     }
 }
 
+/// An attempt counted on its keys, until its password has been checked. Settled by the
+/// caller; dropped unsettled (the request went away while bcrypt ran: a client that
+/// disconnected, a shutdown), it is taken back from every counter in the background, like
+/// an attempt an outage cut short.
+#[must_use = "an attempt is settled once its password is checked"]
+struct Attempt {
+    store: AnyTokenStore,
+    keys: Vec<String>,
+    open: bool,
+}
+
+impl Attempt {
+    /// The password was wrong: the attempt stays counted.
+    fn failed(mut self) {
+        self.open = false;
+    }
+
+    /// Clears the first `clear` counters and takes the attempt back from the others.
+    async fn settle(mut self, clear: usize) {
+        self.open = false;
+        let (cleared, forgiven) = self.keys.split_at(clear.min(self.keys.len()));
+        settle_counters(&self.store, cleared, forgiven).await;
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (store, keys) = (self.store.clone(), std::mem::take(&mut self.keys));
+            runtime.spawn(async move { settle_counters(&store, &[], &keys).await });
+        }
+    }
+}
+
+/// Clears the counters `clear` and takes one attempt back from `forgive`. Best effort: the
+/// attempt's own outcome stands whatever happens here; a failure is logged, and leaves at
+/// most one attempt too many counted.
+async fn settle_counters(store: &AnyTokenStore, clear: &[String], forgive: &[String]) {
+    for key in clear {
+        if let Err(e) = store.rate_clear(key).await {
+            tracing::warn!(error = %e, "could not clear a failed-login counter");
+        }
+    }
+    for key in forgive {
+        if let Err(e) = store.rate_forgive(key).await {
+            tracing::warn!(error = %e, "could not take an attempt back from a counter");
+        }
+    }
+}
+
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -219,27 +272,26 @@ impl AuthService {
             .as_ref()
             .map_or(identifier.as_str(), |c| c.user.id.as_str());
         let keys = Self::rate_keys(account, &client);
-        if let Err(e) = self
-            .count_attempt(&keys, &[s.login_max_per_account, s.login_max_per_ip])
-            .await
-        {
-            if matches!(e, ServiceError::RateLimited { .. }) {
-                login_outcome("limited");
+        let limits = [s.login_max_per_account, s.login_max_per_ip];
+        let attempt = match self.count_attempt(keys.into(), &limits).await {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                if matches!(e, ServiceError::RateLimited { .. }) {
+                    login_outcome("limited");
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         let opened = self.open_session(creds, &input.password, client).await;
         match &opened {
             // A wrong password, an unknown user, or a password changed meanwhile: a failed
             // guess, and it stays counted.
-            Err(ServiceError::InvalidCredentials) => {}
+            Err(ServiceError::InvalidCredentials) => attempt.failed(),
             // The right password: this account's failures from this address are forgiven,
             // and this attempt no longer counts against the address.
-            Ok(_) => {
-                self.settle_counters(&keys[..1], &keys[1..]).await;
-            }
+            Ok(_) => attempt.settle(1).await,
             // The store or the database failed midway: no guess was made; taken back.
-            Err(_) => self.settle_counters(&[], &keys).await,
+            Err(_) => attempt.settle(0).await,
         }
         opened
     }
@@ -301,23 +353,6 @@ impl AuthService {
         self.pair(&user.id, &session_id, &pair)
     }
 
-    /// Clears the counters `clear` and takes this attempt back from `forgive`. Best effort:
-    /// the attempt's own outcome stands whatever happens here; a failure is logged, and
-    /// leaves at most one attempt too many counted.
-    async fn settle_counters(&self, clear: &[String], forgive: &[String]) {
-        let store = &self.inner.store;
-        for key in clear {
-            if let Err(e) = store.rate_clear(key).await {
-                tracing::warn!(error = %e, "could not clear a failed-login counter");
-            }
-        }
-        for key in forgive {
-            if let Err(e) = store.rate_forgive(key).await {
-                tracing::warn!(error = %e, "could not take an attempt back from a counter");
-            }
-        }
-    }
-
     /// Closes the race between a login and a password change or account deletion. Either
     /// revokes every session it can find once the new hash is stored (or the user is gone);
     /// a login verifies against the hash it read before, which takes a bcrypt's time, and so
@@ -347,10 +382,16 @@ impl AuthService {
     /// Counts an attempt on each of `keys` (limits in `limits`, in order) *before* its
     /// password is checked, so that attempts sent all at once are counted all at once rather
     /// than each seeing the count from before the others: `RateLimited` if any counter is now
-    /// past its limit. An attempt that turns out right is taken back by the caller.
-    async fn count_attempt(&self, keys: &[String], limits: &[u64]) -> Result<(), ServiceError> {
-        let window = self.inner.settings.login_window;
-        let counts = self.inner.store.rate_hit(keys, window).await?;
+    /// past its limit. The caller settles the [`Attempt`] once the password is checked.
+    async fn count_attempt(
+        &self,
+        keys: Vec<String>,
+        limits: &[u64],
+    ) -> Result<Attempt, ServiceError> {
+        let store = &self.inner.store;
+        let counts = store
+            .rate_hit(&keys, self.inner.settings.login_window)
+            .await?;
         let blocked = counts
             .iter()
             .zip(limits)
@@ -361,12 +402,16 @@ impl AuthService {
             Some(wait) => {
                 // A refused attempt checks nothing, so it counts for nothing: retrying while
                 // refused neither lengthens a lock-out nor fills the other counters.
-                self.settle_counters(&[], keys).await;
+                settle_counters(store, &[], &keys).await;
                 Err(ServiceError::RateLimited {
                     retry_after: wait.max(Duration::from_secs(1)),
                 })
             }
-            None => Ok(()),
+            None => Ok(Attempt {
+                store: store.clone(),
+                keys,
+                open: true,
+            }),
         }
     }
 
@@ -381,27 +426,31 @@ impl AuthService {
         password: &str,
         hash: &repos::PasswordHash,
     ) -> Result<(), ServiceError> {
-        let keys = [format!("password:acct:{user_id}")];
+        let keys = vec![format!("password:acct:{user_id}")];
         let limit = self.inner.settings.login_max_per_account;
-        if let Err(e) = self.count_attempt(&keys, &[limit]).await {
-            if matches!(e, ServiceError::RateLimited { .. }) {
-                password_check("limited");
+        let attempt = match self.count_attempt(keys, &[limit]).await {
+            Ok(attempt) => attempt,
+            Err(e) => {
+                if matches!(e, ServiceError::RateLimited { .. }) {
+                    password_check("limited");
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         match self.inner.passwords.verify(password, hash).await {
             Ok(true) => {
-                self.settle_counters(&keys, &[]).await;
+                attempt.settle(1).await;
                 password_check("ok");
                 Ok(())
             }
             Ok(false) => {
+                attempt.failed();
                 password_check("failed");
                 Err(ServiceError::InvalidCredentials)
             }
             // bcrypt failed: no guess was checked.
             Err(e) => {
-                self.settle_counters(&[], &keys).await;
+                attempt.settle(0).await;
                 Err(e)
             }
         }

@@ -338,6 +338,50 @@ async fn refused_attempts_count_against_neither_the_account_nor_the_address() {
     fx.cleanup();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_abandoned_while_its_password_is_checked_counts_for_nothing() {
+    // One attempt per address; bcrypt slow enough to abandon a login in the middle of it.
+    let fx = init_with(AuthSettings {
+        bcrypt_cost: 8,
+        ..limited(100, 1)
+    })
+    .await;
+    fx.register("alice").await;
+    let ip = Some("198.51.100.30");
+    let auth = fx.services.auth.clone();
+    let abandoned = tokio::spawn(async move {
+        let client = ClientInfo {
+            ip: ip.map(str::to_owned),
+            user_agent: None,
+        };
+        auth.login(login_by(Some("alice"), None, PASSWORD), client)
+            .await
+    });
+    // Counted by now, and in bcrypt: the client goes away.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    abandoned.abort();
+    let outcome = abandoned.await;
+    assert!(
+        outcome.as_ref().is_err_and(|e| e.is_cancelled()),
+        "the login finished before it could be abandoned: {outcome:?}"
+    );
+    // The attempt is taken back in the background; counted for good, it would keep this
+    // address refused for the whole window.
+    let mut last = None;
+    for _ in 0..100 {
+        match fx.login_from("alice", PASSWORD, ip).await {
+            Ok(_) => {
+                last = None;
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(last.is_none(), "still refused: {last:?}");
+    fx.cleanup();
+}
+
 #[tokio::test]
 async fn per_ip_limit_counts_an_ipv6_client_by_its_slash_64() {
     let fx = init_with(limited(100, 3)).await;
