@@ -301,6 +301,10 @@ fn contract(s: &Suite) -> Vec<Trial> {
             "rate::forgive_takes_back_one_hit_and_keeps_the_window",
             forgive_takes_back_one_hit_and_keeps_the_window,
         ),
+        s.case(
+            "rate::forgive_leaves_a_later_window_alone",
+            forgive_leaves_a_later_window_alone,
+        ),
         s.case("rate::short_window_expires", short_window_expires),
     ]
 }
@@ -1015,17 +1019,25 @@ async fn forgive_takes_back_one_hit_and_keeps_the_window(store: AnyTokenStore) {
     for _ in 0..3 {
         hit = Some(store.rate_hit(key, WINDOW).await.expect("rate_hit")[0]);
     }
-    store.rate_forgive(&a).await.expect("rate_forgive");
+    let hit = hit.expect("three hits");
+    assert_ne!(hit.window, 0, "a counted hit names its window");
+    store
+        .rate_forgive(&a, hit.window)
+        .await
+        .expect("rate_forgive");
     let got = store.rate_peek(key).await.expect("rate_peek")[0];
     assert_eq!(got.count, 2);
-    let hit = hit.expect("three hits");
+    assert_eq!(got.window, hit.window, "the same window");
     assert!(
         got.resets_in > Duration::ZERO && got.resets_in <= hit.resets_in,
         "the window is kept: {hit:?} then {got:?}"
     );
     // Down to zero and no further; the next hit counts from one.
     for _ in 0..3 {
-        store.rate_forgive(&a).await.expect("rate_forgive");
+        store
+            .rate_forgive(&a, hit.window)
+            .await
+            .expect("rate_forgive");
     }
     assert_eq!(
         counts(&store.rate_peek(key).await.expect("rate_peek")),
@@ -1037,12 +1049,47 @@ async fn forgive_takes_back_one_hit_and_keeps_the_window(store: AnyTokenStore) {
     );
     // A counter that does not exist is not created by forgiving it.
     let unknown = id();
-    store.rate_forgive(&unknown).await.expect("rate_forgive");
+    store
+        .rate_forgive(&unknown, hit.window)
+        .await
+        .expect("rate_forgive");
     let got = store
         .rate_peek(std::slice::from_ref(&unknown))
         .await
         .expect("rate_peek")[0];
-    assert_eq!((got.count, got.resets_in), (0, Duration::ZERO));
+    assert_eq!(
+        (got.count, got.resets_in, got.window),
+        (0, Duration::ZERO, 0)
+    );
+}
+
+async fn forgive_leaves_a_later_window_alone(store: AnyTokenStore) {
+    let a = id();
+    let key = std::slice::from_ref(&a);
+    let window = Duration::from_millis(200);
+    let old = store.rate_hit(key, window).await.expect("rate_hit")[0];
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The window ended while the attempt was being checked; a new one has begun.
+    let new = store.rate_hit(key, window).await.expect("rate_hit")[0];
+    assert_eq!(new.count, 1);
+    assert_ne!(new.window, old.window);
+    store
+        .rate_forgive(&a, old.window)
+        .await
+        .expect("rate_forgive");
+    assert_eq!(
+        counts(&store.rate_peek(key).await.expect("rate_peek")),
+        vec![1],
+        "a hit of the old window is not taken from the new one"
+    );
+    store
+        .rate_forgive(&a, new.window)
+        .await
+        .expect("rate_forgive");
+    assert_eq!(
+        counts(&store.rate_peek(key).await.expect("rate_peek")),
+        vec![0]
+    );
 }
 
 async fn short_window_expires(store: AnyTokenStore) {

@@ -96,7 +96,8 @@ fn address_block(ip: &str) -> String {
 #[must_use = "an attempt is settled once its password is checked"]
 struct Attempt {
     store: AnyTokenStore,
-    keys: Vec<String>,
+    /// Each counter and the window the attempt was counted in.
+    counted: Vec<(String, u64)>,
     open: bool,
 }
 
@@ -109,8 +110,9 @@ impl Attempt {
     /// Clears the first `clear` counters and takes the attempt back from the others.
     async fn settle(mut self, clear: usize) {
         self.open = false;
-        let (cleared, forgiven) = self.keys.split_at(clear.min(self.keys.len()));
-        settle_counters(&self.store, cleared, forgiven).await;
+        let (cleared, forgiven) = self.counted.split_at(clear.min(self.counted.len()));
+        let cleared: Vec<String> = cleared.iter().map(|(key, _)| key.clone()).collect();
+        settle_counters(&self.store, &cleared, forgiven).await;
     }
 }
 
@@ -120,23 +122,24 @@ impl Drop for Attempt {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (store, keys) = (self.store.clone(), std::mem::take(&mut self.keys));
-            runtime.spawn(async move { settle_counters(&store, &[], &keys).await });
+            let (store, counted) = (self.store.clone(), std::mem::take(&mut self.counted));
+            runtime.spawn(async move { settle_counters(&store, &[], &counted).await });
         }
     }
 }
 
-/// Clears the counters `clear` and takes one attempt back from `forgive`. Best effort: the
-/// attempt's own outcome stands whatever happens here; a failure is logged, and leaves at
-/// most one attempt too many counted.
-async fn settle_counters(store: &AnyTokenStore, clear: &[String], forgive: &[String]) {
+/// Clears the counters `clear` and takes one attempt back from each counter of `forgive`
+/// (if it is still in the window the attempt was counted in). Best effort: the attempt's
+/// own outcome stands whatever happens here; a failure is logged, and leaves at most one
+/// attempt too many counted.
+async fn settle_counters(store: &AnyTokenStore, clear: &[String], forgive: &[(String, u64)]) {
     for key in clear {
         if let Err(e) = store.rate_clear(key).await {
             tracing::warn!(error = %e, "could not clear a failed-login counter");
         }
     }
-    for key in forgive {
-        if let Err(e) = store.rate_forgive(key).await {
+    for (key, window) in forgive {
+        if let Err(e) = store.rate_forgive(key, *window).await {
             tracing::warn!(error = %e, "could not take an attempt back from a counter");
         }
     }
@@ -398,18 +401,22 @@ impl AuthService {
             .filter(|(c, limit)| c.count > **limit)
             .map(|(c, _)| c.resets_in)
             .max();
+        let counted: Vec<(String, u64)> = keys
+            .into_iter()
+            .zip(counts.iter().map(|c| c.window))
+            .collect();
         match blocked {
             Some(wait) => {
                 // A refused attempt checks nothing, so it counts for nothing: retrying while
                 // refused neither lengthens a lock-out nor fills the other counters.
-                settle_counters(store, &[], &keys).await;
+                settle_counters(store, &[], &counted).await;
                 Err(ServiceError::RateLimited {
                     retry_after: wait.max(Duration::from_secs(1)),
                 })
             }
             None => Ok(Attempt {
                 store: store.clone(),
-                keys,
+                counted,
                 open: true,
             }),
         }

@@ -136,10 +136,12 @@ impl Inner {
             Some((count, until)) if *until > now => RateCount {
                 count: *count,
                 resets_in: *until - now,
+                window: window_id(*until),
             },
             _ => RateCount {
                 count: 0,
                 resets_in: Duration::ZERO,
+                window: 0,
             },
         }
     }
@@ -301,6 +303,7 @@ impl TokenStore for MemoryTokenStore {
                 RateCount {
                     count: entry.0,
                     resets_in: entry.1 - now,
+                    window: window_id(entry.1),
                 }
             })
             .collect())
@@ -311,10 +314,10 @@ impl TokenStore for MemoryTokenStore {
         Ok(())
     }
 
-    async fn rate_forgive(&self, key: &str) -> Result<(), RepoError> {
+    async fn rate_forgive(&self, key: &str, window: u64) -> Result<(), RepoError> {
         let mut inner = self.lock();
         if let Some((count, until)) = inner.rates.get_mut(key) {
-            if *until > Instant::now() {
+            if *until > Instant::now() && window_id(*until) == window {
                 *count = count.saturating_sub(1);
             }
         }
@@ -324,4 +327,15 @@ impl TokenStore for MemoryTokenStore {
     async fn ping(&self) -> Result<(), RepoError> {
         Ok(())
     }
+}
+
+/// A window's id: when it ends, in nanoseconds since the first time this was asked (every
+/// window ends after that, and a later window of a counter always ends later). Never 0,
+/// which means "no window".
+fn window_id(until: Instant) -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    u64::try_from(until.saturating_duration_since(base).as_nanos())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
 }

@@ -90,6 +90,9 @@ pub enum Rotation {
 pub struct RateCount {
     pub count: u64,
     pub resets_in: Duration,
+    /// Which window the count belongs to: an opaque id, different for every window of a
+    /// counter; 0 when there is none.
+    pub window: u64,
 }
 
 /// The operations of a token store. Each costs one round trip to Redis, except listing
@@ -154,8 +157,14 @@ pub trait TokenStore: Send + Sync {
     fn rate_clear(&self, key: &str) -> impl Future<Output = Result<(), RepoError>> + Send;
 
     /// Takes one hit back from a counter (an attempt counted before it was checked, that
-    /// turned out right), keeping its window; nothing if the counter is gone or at zero.
-    fn rate_forgive(&self, key: &str) -> impl Future<Output = Result<(), RepoError>> + Send;
+    /// turned out right), keeping its window, if the counter is still in `window` (the
+    /// window the hit was counted in, from [`RateCount::window`]); nothing if the counter
+    /// is gone, at zero, or in a later window, where the hit was never counted.
+    fn rate_forgive(
+        &self,
+        key: &str,
+        window: u64,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
 
     /// Proves the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), RepoError>> + Send;
@@ -231,8 +240,8 @@ impl TokenStore for AnyTokenStore {
     async fn rate_clear(&self, key: &str) -> Result<(), RepoError> {
         delegate!(self, rate_clear(key))
     }
-    async fn rate_forgive(&self, key: &str) -> Result<(), RepoError> {
-        delegate!(self, rate_forgive(key))
+    async fn rate_forgive(&self, key: &str, window: u64) -> Result<(), RepoError> {
+        delegate!(self, rate_forgive(key, window))
     }
     async fn ping(&self) -> Result<(), RepoError> {
         delegate!(self, ping())

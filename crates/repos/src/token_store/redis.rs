@@ -64,9 +64,14 @@ end
 return 0
 "#;
 
-/// Takes one hit back from a failure counter, keeping its expiry (`DECR` keeps the TTL); a
-/// counter that is gone stays gone rather than coming back at -1 with no expiry.
+/// Takes one hit back from a failure counter if it is still in the window the hit was
+/// counted in (its absolute expiry, ARGV[1], identifies the window), keeping its expiry
+/// (`DECR` keeps the TTL); a counter that is gone stays gone rather than coming back at -1
+/// with no expiry.
 const FORGIVE: &str = r#"
+if redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[1]) then
+  return 0
+end
 local n = tonumber(redis.call('GET', KEYS[1])) or 0
 if n > 0 then
   return redis.call('DECR', KEYS[1])
@@ -667,19 +672,22 @@ impl TokenStore for RedisTokenStore {
     async fn rate_peek(&self, keys: &[String]) -> Result<Vec<RateCount>, RepoError> {
         let mut pipe = redis::pipe();
         for k in keys {
+            let key = self.rate_key(k);
             pipe.cmd("GET")
-                .arg(self.rate_key(k))
+                .arg(&key)
                 .cmd("PTTL")
-                .arg(self.rate_key(k));
+                .arg(&key)
+                .cmd("PEXPIRETIME")
+                .arg(&key);
         }
-        let replies: Vec<(Option<u64>, i64)> = self
+        let replies: Vec<(Option<u64>, i64, i64)> = self
             .run("rate_peek", |mut c| async move {
                 pipe.query_async(&mut c).await
             })
             .await?;
         Ok(replies
             .into_iter()
-            .map(|(count, ttl)| rate_count(count.unwrap_or(0), ttl))
+            .map(|(count, ttl, ends)| rate_count(count.unwrap_or(0), ttl, ends))
             .collect())
     }
 
@@ -700,9 +708,11 @@ impl TokenStore for RedisTokenStore {
                 .arg("NX")
                 .ignore()
                 .cmd("PTTL")
+                .arg(&key)
+                .cmd("PEXPIRETIME")
                 .arg(&key);
         }
-        let replies: Vec<(u64, i64)> = self
+        let replies: Vec<(u64, i64, i64)> = self
             .run(
                 "rate_hit",
                 |mut c| async move { pipe.query_async(&mut c).await },
@@ -710,7 +720,7 @@ impl TokenStore for RedisTokenStore {
             .await?;
         Ok(replies
             .into_iter()
-            .map(|(count, ttl)| rate_count(count, ttl))
+            .map(|(count, ttl, ends)| rate_count(count, ttl, ends))
             .collect())
     }
 
@@ -722,11 +732,15 @@ impl TokenStore for RedisTokenStore {
         .await
     }
 
-    async fn rate_forgive(&self, key: &str) -> Result<(), RepoError> {
+    async fn rate_forgive(&self, key: &str, window: u64) -> Result<(), RepoError> {
         let key = self.rate_key(key);
         let script = Arc::clone(&self.forgive);
         self.run("rate_forgive", |mut c| async move {
-            script.key(&key).invoke_async::<i64>(&mut c).await
+            script
+                .key(&key)
+                .arg(window)
+                .invoke_async::<i64>(&mut c)
+                .await
         })
         .await
         .map(drop)
@@ -740,10 +754,13 @@ impl TokenStore for RedisTokenStore {
     }
 }
 
-fn rate_count(count: u64, pttl: i64) -> RateCount {
+/// A counter from its value, `PTTL` and `PEXPIRETIME` (unix ms, the window's id; negative
+/// when there is no key or no expiry).
+fn rate_count(count: u64, pttl: i64, ends_at_ms: i64) -> RateCount {
     RateCount {
         count,
         resets_in: Duration::from_millis(u64::try_from(pttl).unwrap_or(0)),
+        window: u64::try_from(ends_at_ms).unwrap_or(0),
     }
 }
 
