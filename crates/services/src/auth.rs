@@ -110,9 +110,12 @@ impl Attempt {
     /// Clears the first `clear` counters and takes the attempt back from the others.
     async fn settle(mut self, clear: usize) {
         self.open = false;
-        let (cleared, forgiven) = self.counted.split_at(clear.min(self.counted.len()));
-        let cleared: Vec<String> = cleared.iter().map(|(key, _)| key.clone()).collect();
-        settle_counters(&self.store, &cleared, forgiven).await;
+        let mut forgiven = std::mem::take(&mut self.counted);
+        let cleared = forgiven
+            .drain(..clear.min(forgiven.len()))
+            .map(|(key, _)| key)
+            .collect();
+        settle_detached(self.store.clone(), cleared, forgiven).await;
     }
 }
 
@@ -125,6 +128,19 @@ impl Drop for Attempt {
             let (store, counted) = (self.store.clone(), std::mem::take(&mut self.counted));
             runtime.spawn(async move { settle_counters(&store, &[], &counted).await });
         }
+    }
+}
+
+/// [`settle_counters`] on a task of its own, waited for: a caller dropped midway (its
+/// client gone) does not leave the counters half settled.
+async fn settle_detached(store: AnyTokenStore, clear: Vec<String>, forgive: Vec<(String, u64)>) {
+    let work = async move { settle_counters(&store, &clear, &forgive).await };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            // The task only logs its failures; a join error (shutdown) leaves nothing to do.
+            let _ = runtime.spawn(work).await;
+        }
+        Err(_) => work.await,
     }
 }
 
@@ -409,7 +425,7 @@ impl AuthService {
             Some(wait) => {
                 // A refused attempt checks nothing, so it counts for nothing: retrying while
                 // refused neither lengthens a lock-out nor fills the other counters.
-                settle_counters(store, &[], &counted).await;
+                settle_detached(store.clone(), Vec::new(), counted).await;
                 Err(ServiceError::RateLimited {
                     retry_after: wait.max(Duration::from_secs(1)),
                 })

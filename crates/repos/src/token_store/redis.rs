@@ -64,6 +64,14 @@ end
 return 0
 "#;
 
+/// Counts one hit on a failure counter, starting its window at the first, and returns the
+/// count, the window's remaining time and its end (which names it), all from one instant.
+const HIT: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
+return {n, redis.call('PTTL', KEYS[1]), redis.call('PEXPIRETIME', KEYS[1])}
+"#;
+
 /// Takes one hit back from a failure counter if it is still in the window the hit was
 /// counted in (its absolute expiry, ARGV[1], identifies the window), keeping its expiry
 /// (`DECR` keeps the TTL); a counter that is gone stays gone rather than coming back at -1
@@ -697,20 +705,15 @@ impl TokenStore for RedisTokenStore {
         window: Duration,
     ) -> Result<Vec<RateCount>, RepoError> {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        // One script per counter (each is its own hash slot): the count and the window it
+        // landed in are read in the same atomic step, never across a window's end.
         let mut pipe = redis::pipe();
         for k in keys {
-            let key = self.rate_key(k);
-            pipe.cmd("INCR")
-                .arg(&key)
-                .cmd("PEXPIRE")
-                .arg(&key)
-                .arg(window_ms)
-                .arg("NX")
-                .ignore()
-                .cmd("PTTL")
-                .arg(&key)
-                .cmd("PEXPIRETIME")
-                .arg(&key);
+            pipe.cmd("EVAL")
+                .arg(HIT)
+                .arg(1)
+                .arg(self.rate_key(k))
+                .arg(window_ms);
         }
         let replies: Vec<(u64, i64, i64)> = self
             .run(

@@ -37,6 +37,8 @@ pub struct Fixture {
     /// The same pool as the services, to check what is stored (e.g. a user's task count).
     pub tasks_repo: TaskRepo,
     pub users_repo: UserRepo,
+    /// The same token store as the services, to look at what is stored (a counter).
+    pub store: AnyTokenStore,
     /// Kept last so it is dropped last.
     db: TestDatabase,
 }
@@ -67,7 +69,7 @@ fn build(secret: &str, settings: AuthSettings) -> Fixture {
     let services = Services::new(
         users_repo.clone(),
         tasks_repo.clone(),
-        store,
+        store.clone(),
         keys,
         settings,
     );
@@ -75,6 +77,7 @@ fn build(secret: &str, settings: AuthSettings) -> Fixture {
         services,
         tasks_repo,
         users_repo,
+        store,
         db,
     }
 }
@@ -86,11 +89,13 @@ impl Fixture {
             services,
             tasks_repo,
             users_repo,
+            store,
             db,
         } = self;
         drop(services);
         drop(tasks_repo);
         drop(users_repo);
+        drop(store);
         drop(db);
     }
 
