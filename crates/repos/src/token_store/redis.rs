@@ -112,7 +112,6 @@ impl std::fmt::Debug for RedisOptions {
 }
 
 /// One thread's connection to one store.
-#[derive(Clone)]
 struct ThreadConnection {
     /// Tells this connection from a newer one, so that a failing request only drops the
     /// connection it used.
@@ -301,8 +300,15 @@ impl RedisTokenStore {
 
     /// This thread's connection, made (through the pool's timeouts) if there is none.
     async fn connection(&self) -> Result<(u64, MultiplexedConnection), RepoError> {
-        if let Some(current) = CONNECTIONS.with(|c| c.borrow().get(&self.id).cloned()) {
-            return Ok((current.generation, current.conn));
+        // Only the generation and the connection: cloning the `Weak` too would touch the
+        // store's shared reference counts on every command.
+        let current = CONNECTIONS.with(|c| {
+            c.borrow()
+                .get(&self.id)
+                .map(|t| (t.generation, t.conn.clone()))
+        });
+        if let Some(current) = current {
+            return Ok(current);
         }
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
         let made = self.pool.get().await;
