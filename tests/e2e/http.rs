@@ -24,6 +24,10 @@ pub struct Ctx {
     pub no_grace: String,
     /// `JWT_API_SECRET` rotated: the test secret is now `JWT_API_SECRET_PREVIOUS`.
     pub rotated: String,
+    /// Behind a trusted proxy with low limits ([`crate::attacks::GUARDED`]).
+    pub guarded: String,
+    /// The guarded app's own Redis key prefix (Redis plans only).
+    pub guarded_prefix: Option<String>,
     /// The tasks table, read directly where HTTP cannot look.
     pub tasks: repos::TaskRepo,
 }

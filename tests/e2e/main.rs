@@ -6,6 +6,7 @@
 //! AfterSuite (dropping the guard) stops the apps first, then drops the database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attacks;
 mod auth;
 mod docs;
 mod errors;
@@ -78,6 +79,16 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
         &env.with("JWT_API_SECRET", forge::NEW_SECRET)
             .with("JWT_API_SECRET_PREVIOUS", strata_e2e::SECRET),
     )?;
+    // The attacks' app: low limits, trusted proxy, short body deadline, and on the Redis
+    // plans a key prefix of its own, so its counters can be counted.
+    let guarded_prefix = backing.redis_prefix().map(|p| format!("{p}guarded:"));
+    let mut guarded_env = attacks::GUARDED
+        .iter()
+        .fold(env.clone(), |e, (k, v)| e.with(k, v));
+    if let Some(prefix) = &guarded_prefix {
+        guarded_env = guarded_env.with("REDIS_KEY_PREFIX", prefix);
+    }
+    let guarded = spawn(&guarded_env)?;
 
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
@@ -107,6 +118,8 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
         limited: limited.address.clone(),
         no_grace: no_grace.address.clone(),
         rotated: rotated.address.clone(),
+        guarded: guarded.address.clone(),
+        guarded_prefix,
         tasks: repos::TaskRepo::new(database),
     });
 
@@ -119,11 +132,13 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
         users::CASES,
         tasks::CASES,
         errors::CASES,
+        attacks::CASES,
     ] {
         cases.extend_from_slice(group);
     }
     if redis {
         cases.extend_from_slice(sessions::TWO_INSTANCE_CASES);
+        cases.extend_from_slice(attacks::REDIS_CASES);
     }
     let trials = cases
         .into_iter()
@@ -133,7 +148,7 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
         })
         .collect();
 
-    let mut apps = vec![main, limited, no_grace, rotated];
+    let mut apps = vec![main, limited, no_grace, rotated, guarded];
     apps.extend(second);
     Ok(Prepared {
         trials,

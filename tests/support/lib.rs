@@ -36,6 +36,8 @@ impl Env {
         m.insert("BCRYPT_COST".into(), "4".into());
         m.insert("HTTP_WORKERS".into(), "2".into());
         m.insert("APP_ENV".into(), "test".into());
+        // The suites register many accounts from 127.0.0.1; the limit has tests of its own.
+        m.insert("REGISTER_MAX_PER_IP".into(), "1000000".into());
         if let Some((url, prefix)) = redis {
             m.insert("REDIS_URL".into(), url);
             m.insert("REDIS_KEY_PREFIX".into(), prefix);
@@ -172,6 +174,62 @@ fn redis_ping(url: &str) -> Result<(), SetupError> {
             String::from_utf8_lossy(&buf[..n])
         )))
     }
+}
+
+impl Backing {
+    /// The Redis key prefix of this backing (`None` without Redis).
+    pub fn redis_prefix(&self) -> Option<&str> {
+        self.redis_prefix.as_deref()
+    }
+}
+
+/// How many keys match `pattern` on the test Redis, and the bytes they take (`MEMORY USAGE`).
+pub fn redis_footprint(pattern: &str) -> Result<(u64, u64), String> {
+    let script = "local n,b=0,0 for _,k in ipairs(redis.call('KEYS', ARGV[1])) do n=n+1 b=b+(redis.call('MEMORY','USAGE',k) or 0) end return {n,b}";
+    let reply = redis_eval(&redis_url(), script, pattern)?;
+    // `*2\r\n:<n>\r\n:<b>\r\n`
+    let numbers: Vec<u64> = reply
+        .lines()
+        .filter_map(|l| l.strip_prefix(':'))
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [n, b] => Ok((*n, *b)),
+        _ => Err(format!("unexpected reply {reply:?}")),
+    }
+}
+
+/// Runs a script with one argument over a plain connection; returns the raw reply.
+fn redis_eval(url: &str, script: &str, arg: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let hostport = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or("127.0.0.1:6379");
+    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
+    let mut s = std::net::TcpStream::connect(hostport).map_err(|e| e.to_string())?;
+    let cmd = format!(
+        "*4\r\n$4\r\nEVAL\r\n${}\r\n{}\r\n$1\r\n0\r\n${}\r\n{}\r\n",
+        script.len(),
+        script,
+        arg.len(),
+        arg
+    );
+    s.write_all(cmd.as_bytes()).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 256];
+    let mut reply = String::new();
+    // The reply is short: read until it holds its two numbers (or an error line).
+    while reply.matches('\n').count() < 3 && !reply.starts_with('-') {
+        let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        reply.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    Ok(reply)
 }
 
 impl Drop for Backing {

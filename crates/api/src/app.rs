@@ -6,13 +6,13 @@ use std::net::TcpListener;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use services::{FieldError, Services};
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::extract::BODY_LIMIT;
+use crate::extract::{BodyDeadline, BODY_LIMIT};
 use crate::routes;
 
 /// Why the server could not start.
@@ -56,6 +56,33 @@ fn cors(origins: &[String]) -> Cors {
         .fold(base, |cors, origin| cors.allowed_origin(origin))
 }
 
+/// Headers on every answer: no MIME sniffing, no framing, no referrer, and a policy that
+/// lets a JSON answer load nothing. The pages at `/` and `/docs` send their own policy.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+];
+
+fn security_headers() -> DefaultHeaders {
+    SECURITY_HEADERS
+        .into_iter()
+        .fold(DefaultHeaders::new(), |d, h| d.add(h))
+}
+
+/// [`SECURITY_HEADERS`] on an answer built outside the middleware (a CORS refusal).
+pub(crate) fn add_security_headers(headers: &mut header::HeaderMap) {
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(&name) {
+            headers.insert(name, header::HeaderValue::from_static(value));
+        }
+    }
+}
+
 impl Application {
     /// Connects to the database and the token store, then binds `config.bind_addr`.
     pub async fn build(config: Config) -> Result<Self, StartError> {
@@ -84,13 +111,18 @@ impl Application {
             config.trusted_proxies.clone(),
         ));
         let origins = config.cors_allowed_origins.clone();
+        let deadline = BodyDeadline(config.body_timeout);
         let server = HttpServer::new(move || {
+            // The last `wrap` runs first: observe sees every answer, CORS refusals included.
             App::new()
+                .wrap(from_fn(crate::middleware::head_as_get))
                 .wrap(cors(&origins))
-                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
-                .wrap(actix_web::middleware::from_fn(crate::observe::observe))
+                .wrap(from_fn(crate::middleware::cors_errors_as_problems))
+                .wrap(security_headers())
+                .wrap(from_fn(crate::observe::observe))
                 .app_data(data.clone())
                 .app_data(proxies.clone())
+                .app_data(deadline)
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidBody(vec![FieldError::new("query", err.to_string())]).into()
@@ -102,6 +134,10 @@ impl Application {
                 }))
         })
         .workers(config.workers)
+        // Headers must arrive within 5 s of the connection (408 otherwise) and an idle
+        // keep-alive connection closes after 5 s; bodies have `BODY_TIMEOUT`.
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .keep_alive(std::time::Duration::from_secs(5))
         .shutdown_timeout(config.shutdown_timeout.as_secs())
         .listen(listener)
         .map_err(|source| StartError::Bind {

@@ -56,6 +56,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub rust_log: String,
     pub shutdown_timeout: Duration,
+    /// Longest a request body may take to arrive (408 past it).
+    pub body_timeout: Duration,
     pub workers: usize,
     /// Set when `OTEL_EXPORTER_OTLP_ENDPOINT` is.
     pub otel: Option<crate::telemetry::OtelSettings>,
@@ -201,12 +203,20 @@ impl Config {
                 1..=1_000_000,
             ),
             login_window: r.duration("LOGIN_FAILURE_WINDOW", d.login_window),
+            register_max_per_ip: r.number(
+                "REGISTER_MAX_PER_IP",
+                d.register_max_per_ip,
+                1..=1_000_000,
+            ),
+            register_window: r.duration("REGISTER_WINDOW", d.register_window),
+            password_queue: r.number("PASSWORD_QUEUE", d.password_queue, 0..=100_000),
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
             ("REFRESH_TOKEN_TTL", auth.refresh_ttl),
             ("SESSION_MAX_LIFETIME", auth.session_max_lifetime),
             ("LOGIN_FAILURE_WINDOW", auth.login_window),
+            ("REGISTER_WINDOW", auth.register_window),
         ] {
             if value < Duration::from_secs(1) {
                 r.errors.push(format!("{key}: must be at least 1s"));
@@ -265,6 +275,10 @@ impl Config {
         );
         let rust_log = r.raw("RUST_LOG").unwrap_or_else(|| "info".into());
         let shutdown_timeout = r.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(30));
+        let body_timeout = r.duration("BODY_TIMEOUT", Duration::from_secs(10));
+        if body_timeout < Duration::from_millis(100) {
+            r.errors.push("BODY_TIMEOUT: must be at least 100ms".into());
+        }
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -310,6 +324,7 @@ impl Config {
             log_format,
             rust_log,
             shutdown_timeout,
+            body_timeout,
             workers,
             otel,
         })

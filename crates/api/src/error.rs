@@ -56,6 +56,12 @@ pub enum ApiError {
     /// No `Authorization: Bearer` header.
     #[error("token missing")]
     TokenMissing,
+    /// The body did not arrive within the body deadline.
+    #[error("request timeout")]
+    RequestTimeout,
+    /// A cross-origin request from an origin, or with a method or header, not allowed.
+    #[error("CORS request refused: {0}")]
+    CorsRejected(String),
     /// `/ready` found a dependency down.
     #[error("not ready")]
     NotReady(serde_json::Value),
@@ -155,6 +161,14 @@ impl ApiError {
                         format!("the {what} is unavailable; try again shortly"),
                     )
                 },
+                S::Overloaded => Mapping {
+                    retry_after: Some(RETRY_UNAVAILABLE),
+                    ..map(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "service_unavailable",
+                        "too many password checks are waiting; try again shortly",
+                    )
+                },
                 S::Internal(_) => map(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",
@@ -194,6 +208,16 @@ impl ApiError {
                 "token_missing",
                 "send an access token as Authorization: Bearer <token>",
                 r#"Bearer realm="strata""#,
+            ),
+            ApiError::RequestTimeout => map(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the body did not arrive in time",
+            ),
+            ApiError::CorsRejected(why) => map(
+                StatusCode::BAD_REQUEST,
+                "cors_rejected",
+                format!("cross-origin request refused: {why}"),
             ),
             ApiError::NotReady(_) => Mapping {
                 retry_after: Some(RETRY_UNAVAILABLE),
@@ -241,6 +265,10 @@ fn problem_response(m: Mapping, checks: Option<serde_json::Value>) -> HttpRespon
         checks,
     };
     let mut res = HttpResponse::build(m.status);
+    if m.status == StatusCode::REQUEST_TIMEOUT {
+        // What is left of a late body cannot be told from the next request: close.
+        res.force_close();
+    }
     res.insert_header((
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
@@ -314,6 +342,7 @@ mod tests {
                 503,
                 "service_unavailable",
             ),
+            (S::Overloaded.into(), 503, "service_unavailable"),
             (
                 S::Internal("secret cause".into()).into(),
                 500,
@@ -330,6 +359,12 @@ mod tests {
             (ApiError::RouteNotFound, 404, "not_found"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::TokenMissing, 401, "token_missing"),
+            (ApiError::RequestTimeout, 408, "request_timeout"),
+            (
+                ApiError::CorsRejected("origin".into()),
+                400,
+                "cors_rejected",
+            ),
             (
                 ApiError::NotReady(serde_json::json!({})),
                 503,

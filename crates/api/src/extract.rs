@@ -16,6 +16,18 @@ use crate::error::ApiError;
 /// The largest body accepted, in bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// How long a body may take to arrive once the headers have (`BODY_TIMEOUT`): a body that
+/// trickles in is answered 408 and its connection closed, so slow clients cannot hold
+/// connections open without end.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub std::time::Duration);
+
+impl Default for BodyDeadline {
+    fn default() -> Self {
+        Self(std::time::Duration::from_secs(10))
+    }
+}
+
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
 /// A JSON request body. Unlike `web::Json`, a type mismatch names the field (422), and
@@ -46,12 +58,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = is_json(req);
+        let deadline = req.app_data::<BodyDeadline>().copied().unwrap_or_default();
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            let bytes = body.await.map_err(|e| {
+            let read = tokio::time::timeout(deadline.0, body)
+                .await
+                .map_err(|_| ApiError::RequestTimeout)?;
+            let bytes = read.map_err(|e| {
                 if e.as_response_error().status_code()
                     == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
                 {
@@ -134,6 +150,19 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.trim().to_owned())
 }
 
+/// The raw bearer token of a request, for the one route that checks it itself (logout).
+#[derive(Debug, Clone)]
+pub struct BearerToken(pub String);
+
+impl FromRequest for BearerToken {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(bearer(req).map(BearerToken))
+    }
+}
+
 /// Shorthand: a present but unusable Authorization header is an invalid token.
 struct ServiceErrorInvalid;
 
@@ -192,6 +221,18 @@ pub fn client_ip(
     Some(peer)
 }
 
+/// Every `X-Forwarded-For` line of the request joined in order into one list (RFC 9110
+/// §5.3): a proxy may add its own line rather than extend the client's, and the right-most
+/// entries are the ones that count. A line that is not text stands in the list as an entry
+/// that does not parse, so nothing to its left is believed. `Forwarded` (RFC 7239) is not
+/// read.
+fn forwarded_for(req: &HttpRequest) -> Option<String> {
+    let mut lines = req.headers().get_all("x-forwarded-for").peekable();
+    lines.peek()?;
+    let joined: Vec<&str> = lines.map(|v| v.to_str().unwrap_or("?")).collect();
+    Some(joined.join(","))
+}
+
 /// The client's address and user agent, kept with the session and used for rate limits.
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
@@ -205,12 +246,13 @@ impl FromRequest for Client {
             .app_data::<web::Data<TrustedProxies>>()
             .map(|t| t.0.as_slice())
             .unwrap_or(&[]);
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        let ip =
-            client_ip(req.peer_addr().map(|a| a.ip()), forwarded, trusted).map(|ip| ip.to_string());
+        let forwarded = forwarded_for(req);
+        let ip = client_ip(
+            req.peer_addr().map(|a| a.ip()),
+            forwarded.as_deref(),
+            trusted,
+        )
+        .map(|ip| ip.to_string());
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
@@ -251,11 +293,39 @@ mod tests {
             client_ip(ip("198.51.100.7"), Some("6.6.6.6"), &proxy),
             ip("198.51.100.7")
         );
+        // A proxy that adds a line of its own: the lines are one list, right-most counts.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), Some("6.6.6.1,203.0.113.20"), &proxy),
+            ip("203.0.113.20")
+        );
         // Garbage in the header: fall back to the proxy's own address.
         assert_eq!(
             client_ip(ip("10.0.0.2"), Some("nonsense"), &proxy),
             ip("10.0.0.2")
         );
+    }
+
+    #[test]
+    fn every_forwarded_for_line_is_read_in_order() {
+        let req = actix_web::test::TestRequest::default()
+            .append_header(("x-forwarded-for", "6.6.6.1"))
+            .append_header(("x-forwarded-for", "203.0.113.20, 10.0.0.3"))
+            .to_http_request();
+        assert_eq!(
+            forwarded_for(&req).as_deref(),
+            Some("6.6.6.1,203.0.113.20, 10.0.0.3")
+        );
+        let none = actix_web::test::TestRequest::default().to_http_request();
+        assert_eq!(forwarded_for(&none), None);
+        let bad = actix_web::test::TestRequest::default()
+            .append_header(("x-forwarded-for", "6.6.6.1"))
+            .append_header((
+                "x-forwarded-for",
+                actix_web::http::header::HeaderValue::from_bytes(b"\xff")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ))
+            .to_http_request();
+        assert_eq!(forwarded_for(&bad).as_deref(), Some("6.6.6.1,?"));
     }
 
     #[test]

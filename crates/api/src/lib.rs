@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod logsink;
 pub mod metrics;
+pub mod middleware;
 pub mod observe;
 pub mod openapi;
 pub mod routes;

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use tracing::field::Empty;
@@ -26,6 +28,25 @@ fn valid_request_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// The method as a label: one of the methods RFC 9110 defines (and PATCH), or `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::PATCH, "PATCH"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, label)| label)
+}
+
 /// The middleware: wrap the app with `actix_web::middleware::from_fn(observe)`.
 pub async fn observe(
     req: ServiceRequest,
@@ -38,8 +59,8 @@ pub async fn observe(
         .filter(|v| valid_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    // Standard methods clone without allocating.
-    let method = req.method().clone();
+    // A label from a fixed set: invented methods must not grow the metrics or the logs.
+    let method = method_label(req.method());
     // The resource map knows the pattern before routing: metrics and span names use the
     // pattern (`/api/tasks/{id}`), never the path, so ids never become labels.
     let route = req
@@ -53,7 +74,7 @@ pub async fn observe(
         tracing::info_span!(
             "request",
             request_id = %request_id,
-            method = method.as_str(),
+            method,
             route = route.as_str(),
             user_id = Empty,
             trace_id = Empty,
@@ -65,7 +86,7 @@ pub async fn observe(
         tracing::info_span!(
             "request",
             request_id = request_id.as_str(),
-            method = method.as_str(),
+            method,
             route = route.as_str()
         )
     };
@@ -73,13 +94,24 @@ pub async fn observe(
     let start = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let latency = start.elapsed();
-    let mut res = result?;
-    let status = res.status().as_u16();
-    let user_id = res
-        .request()
-        .extensions_mut()
-        .remove::<UserId>()
-        .map(|u| u.0);
+    // An error a middleware returned (a CORS refusal) is answered by actix-web from the
+    // error alone; it is logged and counted like any answer, and carries the request id.
+    let (mut res, status, user_id) = match result {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            let user_id = res
+                .request()
+                .extensions_mut()
+                .remove::<UserId>()
+                .map(|u| u.0);
+            (Ok(res), status, user_id)
+        }
+        Err(e) => {
+            let answer = e.error_response();
+            let status = answer.status().as_u16();
+            (Err((e, answer)), status, None)
+        }
+    };
     if otel {
         span.record("http.response.status_code", status);
         if let Some(u) = &user_id {
@@ -93,7 +125,7 @@ pub async fn observe(
     tracing::info!(
         target: crate::telemetry::REQUEST_TARGET,
         request_id = request_id.as_str(),
-        method = method.as_str(),
+        method,
         route = route.as_str(),
         status,
         latency_ms = latency.as_secs_f64() * 1000.0,
@@ -101,17 +133,37 @@ pub async fn observe(
         trace_id = trace_id.as_deref(),
         "request"
     );
-    crate::metrics::record_request(method.as_str(), &route, status, latency);
+    crate::metrics::record_request(method, &route, status, latency);
     // The id's own buffer becomes the header value (it was checked or made printable).
-    if let Ok(v) = HeaderValue::try_from(request_id) {
-        res.headers_mut().insert(REQUEST_ID, v);
+    let id = HeaderValue::try_from(request_id).ok();
+    match &mut res {
+        Ok(res) => {
+            if let Some(v) = id {
+                res.headers_mut().insert(REQUEST_ID, v);
+            }
+        }
+        Err((_, answer)) => {
+            if let Some(v) = id {
+                answer.headers_mut().insert(REQUEST_ID, v);
+            }
+        }
     }
-    Ok(res)
+    res.map_err(|(e, answer)| InternalError::from_response(e, answer).into())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::valid_request_id;
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for odd in ["X1METHOD", "get", &"A".repeat(4000)] {
+            let m = Method::from_bytes(odd.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(method_label(&m), "other", "{odd:.20}");
+        }
+    }
 
     #[test]
     fn only_sensible_request_ids_are_taken_from_the_caller() {

@@ -71,8 +71,13 @@ fn plan_memory() -> Plan {
                 rt: Arc::clone(&rt),
                 store: AnyTokenStore::Memory(MemoryTokenStore::new()),
             };
+            let mut trials = contract(&suite);
+            trials.push(suite.case(
+                "memory::counters_past_the_cap_are_refused_until_expired_ones_are_swept",
+                |_| counters_past_the_cap_are_refused_until_expired_ones_are_swept(),
+            ));
             Ok(Prepared {
-                trials: contract(&suite),
+                trials,
                 guard: Box::new(rt),
             })
         }),
@@ -306,6 +311,26 @@ fn contract(s: &Suite) -> Vec<Trial> {
             forgive_leaves_a_later_window_alone,
         ),
         s.case("rate::short_window_expires", short_window_expires),
+        s.case(
+            "rate::a_counter_forgiven_back_to_zero_is_deleted",
+            a_counter_forgiven_back_to_zero_is_deleted,
+        ),
+        s.case(
+            "logout::the_current_access_token_ends_the_session",
+            the_current_access_token_ends_the_session,
+        ),
+        s.case(
+            "logout::the_access_token_a_refresh_replaced_ends_the_session_within_the_grace",
+            the_access_token_a_refresh_replaced_ends_the_session_within_the_grace,
+        ),
+        s.case(
+            "logout::a_replaced_access_token_after_the_grace_ends_nothing",
+            a_replaced_access_token_after_the_grace_ends_nothing,
+        ),
+        s.case(
+            "logout::another_users_or_an_unknown_token_ends_nothing",
+            another_users_or_an_unknown_token_ends_nothing,
+        ),
     ]
 }
 
@@ -1127,7 +1152,10 @@ async fn keys_carry_the_prefix_and_the_session_hash_tag(
 
     let session_key = format!("{prefix}session:{{{}}}", s.session_id);
     let user_key = format!("{prefix}user:{{{}}}:sessions", s.user_id);
-    let rate_key = format!("{prefix}rate:{{{rate}}}");
+    let rate_key = format!(
+        "{prefix}rate:{{{}}}",
+        repos::token_store::counter_digest(&rate)
+    );
     for (name, key) in [
         ("session", &session_key),
         ("user index", &user_key),
@@ -1141,10 +1169,11 @@ async fn keys_carry_the_prefix_and_the_session_hash_tag(
         assert_eq!(exists, 1, "{name} key {key}");
     }
     // Nothing about this session, user or counter lives outside the prefix.
+    let digest = repos::token_store::counter_digest(&rate);
     for (needle, key) in [
         (&s.session_id, &session_key),
         (&s.user_id, &user_key),
-        (&rate, &rate_key),
+        (&digest, &rate_key),
     ] {
         let found = scan(&mut c, &format!("*{needle}*")).await.expect("SCAN");
         assert_eq!(
@@ -1446,4 +1475,139 @@ async fn fails_closed_while_the_server_is_down_and_recovers_after_a_restart() {
         auth(&store, &before.session_id, &before.pair.access_jti).await,
         None
     );
+}
+
+async fn a_counter_forgiven_back_to_zero_is_deleted(store: AnyTokenStore) {
+    let a = id();
+    let key = std::slice::from_ref(&a);
+    let first = store.rate_hit(key, WINDOW).await.expect("rate_hit")[0];
+    store.rate_hit(key, WINDOW).await.expect("rate_hit");
+    for _ in 0..2 {
+        store
+            .rate_forgive(&a, first.window)
+            .await
+            .expect("rate_forgive");
+    }
+    let got = store.rate_peek(key).await.expect("rate_peek")[0];
+    assert_eq!(
+        (got.count, got.resets_in, got.window),
+        (0, Duration::ZERO, 0),
+        "no counter is left, not even one at zero"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// logout::
+
+async fn logout(store: &AnyTokenStore, s: &NewSession, access_jti: &str, grace: Duration) -> bool {
+    store
+        .logout(&s.user_id, &s.session_id, access_jti, grace, now_ms())
+        .await
+        .expect("logout")
+}
+
+async fn the_current_access_token_ends_the_session(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    assert!(logout(&store, &s, &s.pair.access_jti, GRACE).await);
+    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+    assert!(list(&store, &s.user_id).await.is_empty(), "unindexed too");
+    assert!(
+        !logout(&store, &s, &s.pair.access_jti, GRACE).await,
+        "a second logout finds nothing"
+    );
+}
+
+async fn the_access_token_a_refresh_replaced_ends_the_session_within_the_grace(
+    store: AnyTokenStore,
+) {
+    let s = logged_in(&store).await;
+    let pair = rotated(
+        &store,
+        &refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE),
+    )
+    .await;
+    assert_eq!(
+        auth(&store, &s.session_id, &s.pair.access_jti).await,
+        None,
+        "the old access token no longer authenticates"
+    );
+    assert!(logout(&store, &s, &s.pair.access_jti, GRACE).await);
+    assert_eq!(auth(&store, &s.session_id, &pair.access_jti).await, None);
+    assert_eq!(
+        rotate(
+            &store,
+            &refresh(&s.session_id, &pair.refresh_jti, now_ms(), GRACE)
+        )
+        .await,
+        Rotation::Missing
+    );
+}
+
+async fn a_replaced_access_token_after_the_grace_ends_nothing(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let pair = rotated(
+        &store,
+        &refresh(&s.session_id, &s.pair.refresh_jti, now_ms() - 60_000, GRACE),
+    )
+    .await;
+    assert!(!logout(&store, &s, &s.pair.access_jti, GRACE).await);
+    assert_eq!(
+        auth(&store, &s.session_id, &pair.access_jti)
+            .await
+            .as_deref(),
+        Some(s.user_id.as_str()),
+        "the session lives on"
+    );
+}
+
+async fn another_users_or_an_unknown_token_ends_nothing(store: AnyTokenStore) {
+    let s = logged_in(&store).await;
+    let other = NewSession {
+        user_id: id(),
+        ..s.clone()
+    };
+    assert!(!logout(&store, &other, &s.pair.access_jti, GRACE).await);
+    assert!(!logout(&store, &s, &id(), GRACE).await);
+    assert!(!logout(&store, &s, "", GRACE).await);
+    let unknown = NewSession {
+        session_id: id(),
+        ..s.clone()
+    };
+    assert!(!logout(&store, &unknown, &s.pair.access_jti, GRACE).await);
+    assert_eq!(
+        auth(&store, &s.session_id, &s.pair.access_jti)
+            .await
+            .as_deref(),
+        Some(s.user_id.as_str())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// memory:: (in-memory store only)
+
+async fn counters_past_the_cap_are_refused_until_expired_ones_are_swept() {
+    let store = MemoryTokenStore::with_counter_cap(100);
+    let short = Duration::from_millis(200);
+    // Names of any length: each counter is held under a fixed-size digest.
+    let names: Vec<String> = (0..100)
+        .map(|i| format!("{i}{}", "x".repeat(20_000)))
+        .collect();
+    for chunk in names.chunks(2) {
+        store.rate_hit(chunk, short).await.expect("rate_hit");
+    }
+    assert_eq!(store.len().1, 100);
+    let refused = store.rate_hit(&[id()], WINDOW).await;
+    assert!(
+        matches!(refused, Err(RepoError::Unavailable { .. })),
+        "{refused:?}"
+    );
+    // Counting on a counter already held still works at the cap.
+    let again = store.rate_hit(&names[..1], short).await.expect("rate_hit");
+    assert_eq!(counts(&again), vec![2]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store
+        .rate_hit(&[id()], WINDOW)
+        .await
+        .expect("room once expired counters go");
+    assert_eq!(store.len().1, 1);
 }

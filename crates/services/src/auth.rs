@@ -89,6 +89,14 @@ fn address_block(ip: &str) -> String {
     }
 }
 
+/// The address block of a client, or `unknown`.
+fn client_block(client: &ClientInfo) -> String {
+    client
+        .ip
+        .as_deref()
+        .map_or_else(|| "unknown".to_owned(), address_block)
+}
+
 /// An attempt counted on its keys, until its password has been checked. Settled by the
 /// caller; dropped unsettled (the request went away while bcrypt ran: a client that
 /// disconnected, a shutdown), it is taken back from every counter in the background, like
@@ -204,12 +212,14 @@ impl AuthService {
         &self.inner.settings
     }
 
-    /// Creates an account. A taken username or email is a 409, each told apart.
+    /// Creates an account. A taken username or email is a 409, each told apart. Limited
+    /// per client address (`RateLimited`); a taken name is found before any bcrypt work.
     pub async fn register(
         &self,
         username: &str,
         email: &str,
         password: &str,
+        client: &ClientInfo,
     ) -> Result<User, ServiceError> {
         let mut checks = Checks::default();
         let username = checks.take(Username::parse(username));
@@ -224,25 +234,60 @@ impl AuthService {
                 "validated input went missing".into(),
             ));
         };
+        self.count_registration(client).await?;
+        // What the 409 would say anyway, found without hashing: a flood of taken names
+        // costs two indexed reads each, not a bcrypt.
+        let users = &self.inner.users;
+        if users.find_by_username(username.as_str()).await?.is_some() {
+            return Err(ServiceError::UsernameTaken);
+        }
+        if users.find_by_email(email.as_str()).await?.is_some() {
+            return Err(ServiceError::EmailTaken);
+        }
         let hash = self.inner.passwords.hash(&password).await?;
-        let user = self
-            .inner
-            .users
+        let user = users
             .create(username.as_str(), email.as_str(), &hash)
             .await?;
         tracing::info!(user_id = %user.id, "user registered");
         Ok(user.into())
     }
 
-    fn rate_keys(identifier: &str, client: &ClientInfo) -> [String; 2] {
-        let ip = client
-            .ip
-            .as_deref()
-            .map_or_else(|| "unknown".to_owned(), address_block);
-        [
-            format!("login:acct:{identifier}|{ip}"),
-            format!("login:ip:{ip}"),
-        ]
+    /// Counts a registration against the client's address: `RateLimited` past
+    /// `register_max_per_ip` in one `register_window`. Every well-formed attempt counts,
+    /// taken names too (they are how names are enumerated).
+    async fn count_registration(&self, client: &ClientInfo) -> Result<(), ServiceError> {
+        let s = &self.inner.settings;
+        let key = format!("register:ip:{}", client_block(client));
+        let counts = self
+            .inner
+            .store
+            .rate_hit(std::slice::from_ref(&key), s.register_window)
+            .await?;
+        match counts.first() {
+            Some(c) if c.count > s.register_max_per_ip => {
+                count("strata_auth_registrations_total", "outcome", "limited", 1);
+                Err(ServiceError::RateLimited {
+                    retry_after: c.resets_in.max(Duration::from_secs(1)),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The login counters: per account and address (only for a name that could exist),
+    /// and per address, with their limits.
+    fn rate_keys(&self, account: Option<&str>, client: &ClientInfo) -> (Vec<String>, Vec<u64>) {
+        let s = &self.inner.settings;
+        let ip = client_block(client);
+        let mut keys = Vec::with_capacity(2);
+        let mut limits = Vec::with_capacity(2);
+        if let Some(account) = account {
+            keys.push(format!("login:acct:{account}|{ip}"));
+            limits.push(s.login_max_per_account);
+        }
+        keys.push(format!("login:ip:{ip}"));
+        limits.push(s.login_max_per_ip);
+        (keys, limits)
     }
 
     /// Checks the password and opens a session. An unknown user and a wrong password give
@@ -252,7 +297,6 @@ impl AuthService {
         input: LoginInput,
         client: ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
-        let s = &self.inner.settings;
         let (by_email, identifier) = match (input.username.as_deref(), input.email.as_deref()) {
             (_, Some(email)) if !email.trim().is_empty() => (true, email.trim().to_lowercase()),
             (Some(name), _) if !name.trim().is_empty() => {
@@ -286,13 +330,15 @@ impl AuthService {
                 .await?
         };
         // The per-account counter is keyed by the account itself, so trying its username and
-        // its email does not double the guesses; unknown names count under the name given.
-        let account = creds
-            .as_ref()
-            .map_or(identifier.as_str(), |c| c.user.id.as_str());
-        let keys = Self::rate_keys(account, &client);
-        let limits = [s.login_max_per_account, s.login_max_per_ip];
-        let attempt = match self.count_attempt(keys.into(), &limits).await {
+        // its email does not double the guesses; unknown names count under the name given,
+        // and a name that could never have been registered only against the address.
+        let account = match &creds {
+            Some(c) => Some(c.user.id.as_str()),
+            None if plausible => Some(identifier.as_str()),
+            None => None,
+        };
+        let (keys, limits) = self.rate_keys(account, &client);
+        let attempt = match self.count_attempt(keys, &limits).await {
             Ok(attempt) => attempt,
             Err(e) => {
                 if matches!(e, ServiceError::RateLimited { .. }) {
@@ -569,14 +615,31 @@ impl AuthService {
         }
     }
 
-    /// Ends the caller's session: its access and refresh tokens stop working at once.
-    pub async fn logout(&self, who: &Principal) -> Result<(), ServiceError> {
-        self.inner
+    /// Ends the session of `access_token`: its access and refresh tokens stop working at
+    /// once. The access token a refresh replaced within `REFRESH_REUSE_GRACE` still ends it
+    /// (another tab refreshed just before this logout); the user asked for the session to
+    /// end, and it must not live on.
+    pub async fn logout(&self, access_token: &str) -> Result<Principal, ServiceError> {
+        let claims = self.inner.keys.verify(TokenKind::Access, access_token)?;
+        let ended = self
+            .inner
             .store
-            .revoke(&who.user_id, &who.session_id)
+            .logout(
+                &claims.sub,
+                &claims.sid,
+                &claims.jti,
+                self.inner.settings.refresh_reuse_grace,
+                Utc::now().timestamp_millis(),
+            )
             .await?;
-        tracing::info!(user_id = %who.user_id, session_id = %who.session_id, "logout");
-        Ok(())
+        if !ended {
+            return Err(ServiceError::TokenRevoked);
+        }
+        tracing::info!(user_id = %claims.sub, session_id = %claims.sid, "logout");
+        Ok(Principal {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
     }
 
     /// Ends every session of the caller.

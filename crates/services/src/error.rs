@@ -45,12 +45,15 @@ pub enum ServiceError {
     /// An old refresh token came back: the session has been revoked.
     #[error("refresh token reused; session revoked")]
     RefreshTokenReused,
-    /// Too many failed logins.
+    /// Too many failed logins, or registrations from one address.
     #[error("too many attempts")]
     RateLimited { retry_after: Duration },
     /// No such resource, or not the caller's.
     #[error("not found")]
     NotFound,
+    /// Too many password checks or hashes are already waiting; worth retrying shortly.
+    #[error("too much password work waiting")]
+    Overloaded,
     /// A dependency is down; worth retrying.
     #[error("{what} unavailable")]
     Unavailable { what: &'static str, detail: String },

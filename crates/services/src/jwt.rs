@@ -195,7 +195,7 @@ impl JwtKeys {
             .map_err(|e| ServiceError::Internal(format!("signing a token: {e}")))
     }
 
-    /// Checks signature, algorithm, issuer, audience, `exp`, `nbf` and `typ`; returns the
+    /// Checks signature, algorithm, issuer, audience, `exp`, `nbf`, `iat` and `typ`; returns the
     /// claims. An expired token is `TokenExpired`; anything else wrong is `TokenInvalid`.
     pub fn verify(&self, kind: TokenKind, token: &str) -> Result<Claims, ServiceError> {
         if token.len() > 4096 {
@@ -215,6 +215,12 @@ impl JwtKeys {
             _ => ServiceError::TokenInvalid,
         })?;
         if data.claims.typ != kind.typ() {
+            return Err(ServiceError::TokenInvalid);
+        }
+        // jsonwebtoken checks `exp` and `nbf` only: a token issued in the future (past the
+        // clock-skew allowance) was not issued by this service's clock.
+        let leeway = i64::try_from(self.validation.leeway).unwrap_or(i64::MAX);
+        if data.claims.iat > chrono::Utc::now().timestamp().saturating_add(leeway) {
             return Err(ServiceError::TokenInvalid);
         }
         Ok(data.claims)
@@ -305,6 +311,39 @@ mod tests {
             k.verify(TokenKind::Access, &future),
             Err(ServiceError::TokenInvalid)
         ));
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_past_the_leeway_is_invalid() {
+        let k = keys(SECRET, None);
+        // Valid from now (nbf) but claiming to be issued in the future: only `iat` is wrong.
+        let signed = |iat: i64| {
+            let claims = Claims {
+                iss: k.issuer.clone(),
+                aud: k.audience.clone(),
+                sub: "user".into(),
+                sid: "session".into(),
+                jti: "jti".into(),
+                iat,
+                nbf: now() - 10,
+                exp: now() + 3600,
+                typ: "access".into(),
+            };
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &k.current.access_enc,
+            )
+            .unwrap_or_default()
+        };
+        let leeway = AuthSettings::default().leeway.as_secs() as i64;
+        assert!(matches!(
+            k.verify(TokenKind::Access, &signed(now() + leeway + 60)),
+            Err(ServiceError::TokenInvalid)
+        ));
+        assert!(k
+            .verify(TokenKind::Access, &signed(now() + leeway - 5))
+            .is_ok());
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Services {
         keys: JwtKeys,
         settings: AuthSettings,
     ) -> Self {
-        let passwords = password::Passwords::new(settings.bcrypt_cost);
+        let passwords = password::Passwords::new(settings.bcrypt_cost, settings.password_queue);
         let auth = AuthService::new(users.clone(), store, keys, settings, passwords.clone());
         Self {
             users: UserService::new(users, auth.clone(), passwords),

@@ -11,7 +11,7 @@ pub struct AuthSettings {
     pub session_max_lifetime: Duration,
     /// How long the previous refresh token still returns the current pair.
     pub refresh_reuse_grace: Duration,
-    /// Clock-skew allowance when checking `exp` and `nbf`.
+    /// Clock-skew allowance when checking `exp`, `nbf` and `iat`.
     pub leeway: Duration,
     pub bcrypt_cost: u32,
     /// Failed logins allowed per account and client IP in one window.
@@ -19,6 +19,11 @@ pub struct AuthSettings {
     /// Failed logins allowed per client IP in one window.
     pub login_max_per_ip: u64,
     pub login_window: Duration,
+    /// Registrations allowed per client IP in one window.
+    pub register_max_per_ip: u64,
+    pub register_window: Duration,
+    /// Most password checks, and most new hashes, waiting for a bcrypt slot at once.
+    pub password_queue: usize,
 }
 
 impl Default for AuthSettings {
@@ -35,6 +40,9 @@ impl Default for AuthSettings {
             login_max_per_account: 10,
             login_max_per_ip: 100,
             login_window: Duration::from_secs(15 * 60),
+            register_max_per_ip: 20,
+            register_window: Duration::from_secs(3600),
+            password_queue: 64,
         }
     }
 }

@@ -26,7 +26,12 @@ async fn register_returns_the_user_lower_cased() {
     let user = fx
         .services
         .auth
-        .register("  Alice_1 ", "Alice@Example.COM", PASSWORD)
+        .register(
+            "  Alice_1 ",
+            "Alice@Example.COM",
+            PASSWORD,
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
     assert_eq!(user.username, "alice_1");
@@ -47,7 +52,12 @@ async fn register_with_a_taken_username_is_username_taken() {
     let r = fx
         .services
         .auth
-        .register("ALICE", "other@example.com", PASSWORD)
+        .register(
+            "ALICE",
+            "other@example.com",
+            PASSWORD,
+            &ClientInfo::default(),
+        )
         .await;
     assert!(matches!(r, Err(ServiceError::UsernameTaken)), "{r:?}");
     fx.cleanup();
@@ -60,7 +70,12 @@ async fn register_with_a_taken_email_in_another_case_is_email_taken() {
     let r = fx
         .services
         .auth
-        .register("alice2", "ALICE@example.com", PASSWORD)
+        .register(
+            "alice2",
+            "ALICE@example.com",
+            PASSWORD,
+            &ClientInfo::default(),
+        )
         .await;
     assert!(matches!(r, Err(ServiceError::EmailTaken)), "{r:?}");
     fx.cleanup();
@@ -71,19 +86,36 @@ async fn register_reports_every_bad_field_at_once() {
     let fx = init().await;
     let auth = &fx.services.auth;
     assert_eq!(
-        fields(auth.register("a", "not-an-email", "short").await),
+        fields(
+            auth.register("a", "not-an-email", "short", &ClientInfo::default())
+                .await
+        ),
         ["username", "email", "password"]
     );
     assert_eq!(
-        fields(auth.register("bad name!", "x@example.com", PASSWORD).await),
+        fields(
+            auth.register(
+                "bad name!",
+                "x@example.com",
+                PASSWORD,
+                &ClientInfo::default()
+            )
+            .await
+        ),
         ["username"]
     );
     assert_eq!(
-        fields(auth.register("bob", "bob@localhost", PASSWORD).await),
+        fields(
+            auth.register("bob", "bob@localhost", PASSWORD, &ClientInfo::default())
+                .await
+        ),
         ["email"]
     );
     assert_eq!(
-        fields(auth.register("bob", "bob@example.com", "1234567").await),
+        fields(
+            auth.register("bob", "bob@example.com", "1234567", &ClientInfo::default())
+                .await
+        ),
         ["password"]
     );
     fx.cleanup();
@@ -95,18 +127,31 @@ async fn register_refuses_a_password_over_72_bytes_without_truncating() {
     let auth = &fx.services.auth;
     let long = "x".repeat(73);
     assert_eq!(
-        fields(auth.register("bob", "bob@example.com", &long).await),
+        fields(
+            auth.register("bob", "bob@example.com", &long, &ClientInfo::default())
+                .await
+        ),
         ["password"]
     );
     // 72 bytes is still fine; 37 two-byte characters (74 bytes) are not.
     assert!(auth
-        .register("bob", "bob@example.com", &"x".repeat(72))
+        .register(
+            "bob",
+            "bob@example.com",
+            &"x".repeat(72),
+            &ClientInfo::default()
+        )
         .await
         .is_ok());
     assert_eq!(
         fields(
-            auth.register("carol", "carol@example.com", &"é".repeat(37))
-                .await
+            auth.register(
+                "carol",
+                "carol@example.com",
+                &"é".repeat(37),
+                &ClientInfo::default()
+            )
+            .await
         ),
         ["password"]
     );
@@ -118,13 +163,26 @@ async fn register_refuses_a_password_equal_to_the_username_or_email() {
     let fx = init().await;
     let auth = &fx.services.auth;
     assert_eq!(
-        fields(auth.register("longname", "l@example.com", "LongName").await),
+        fields(
+            auth.register(
+                "longname",
+                "l@example.com",
+                "LongName",
+                &ClientInfo::default()
+            )
+            .await
+        ),
         ["password"]
     );
     assert_eq!(
         fields(
-            auth.register("bob", "bobby@example.com", "Bobby@Example.com")
-                .await
+            auth.register(
+                "bob",
+                "bobby@example.com",
+                "Bobby@Example.com",
+                &ClientInfo::default()
+            )
+            .await
         ),
         ["password"]
     );
@@ -232,6 +290,93 @@ async fn login_after_too_many_failures_is_rate_limited_even_with_the_right_passw
         }
         other => panic!("expected RateLimited, got {other:?}"),
     }
+    fx.cleanup();
+}
+
+/// The counters held by the fixture's in-memory store.
+fn counters(fx: &common::Fixture) -> usize {
+    match &fx.store {
+        services::infra::AnyTokenStore::Memory(m) => m.len().1,
+        services::infra::AnyTokenStore::Redis(_) => panic!("the fixture's store is in memory"),
+    }
+}
+
+#[tokio::test]
+async fn refused_logins_with_made_up_names_leave_no_counters_behind() {
+    let fx = init_with(limited(3, 5)).await;
+    let ip = Some("203.0.113.8");
+    for n in 0..5 {
+        let r = fx
+            .login_from(&format!("nobody{n}"), "wrong password", ip)
+            .await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    }
+    let before = counters(&fx);
+    assert_eq!(before, 6, "five names and the address");
+    // Names too long to exist, and names that could exist but do not: all refused.
+    for n in 0..2000 {
+        let long = format!("{n}{}", "x".repeat(20_000));
+        let r = fx.login_from(&long, "wrong password", ip).await;
+        assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
+        let r = fx
+            .login_from(&format!("nobody_{n}"), "wrong password", ip)
+            .await;
+        assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
+    }
+    assert_eq!(counters(&fx), before, "nothing is left behind");
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn a_name_that_cannot_exist_is_counted_only_against_the_address() {
+    let fx = init_with(limited(3, 100)).await;
+    let ip = Some("203.0.113.9");
+    for n in 0..3 {
+        let long = format!("{n}{}", "y".repeat(300));
+        let r = fx.login_from(&long, "wrong password", ip).await;
+        assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
+    }
+    assert_eq!(counters(&fx), 1, "only the address's counter");
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn registrations_past_the_per_address_limit_are_rate_limited() {
+    let fx = init_with(AuthSettings {
+        register_max_per_ip: 2,
+        ..test_settings()
+    })
+    .await;
+    let from = |ip: &str| ClientInfo {
+        ip: Some(ip.to_owned()),
+        user_agent: None,
+    };
+    let auth = &fx.services.auth;
+    let a = from("198.51.100.1");
+    auth.register("first", "first@example.com", PASSWORD, &a)
+        .await
+        .unwrap();
+    let r = auth
+        .register("first", "other@example.com", PASSWORD, &a)
+        .await;
+    assert!(matches!(r, Err(ServiceError::UsernameTaken)), "{r:?}");
+    let r = auth
+        .register("third", "third@example.com", PASSWORD, &a)
+        .await;
+    assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
+    // Malformed input is refused before it is counted; another address is not affected.
+    let r = auth
+        .register("x", "bad", "short", &from("198.51.100.2"))
+        .await;
+    assert!(matches!(r, Err(ServiceError::Validation(_))), "{r:?}");
+    auth.register(
+        "third",
+        "third@example.com",
+        PASSWORD,
+        &from("198.51.100.2"),
+    )
+    .await
+    .unwrap();
     fx.cleanup();
 }
 
@@ -569,9 +714,9 @@ async fn previous_refresh_token_after_the_grace_is_reuse_and_revokes_the_session
 #[tokio::test]
 async fn refresh_after_logout_is_rejected() {
     let fx = init().await;
-    let (_, tokens, who) = fx.user("alice").await;
+    let (_, tokens, _) = fx.user("alice").await;
     let auth = &fx.services.auth;
-    auth.logout(&who).await.unwrap();
+    auth.logout(&tokens.access_token).await.unwrap();
     let r = auth.authenticate(&tokens.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     let r = auth.refresh(&tokens.refresh_token).await;
@@ -603,10 +748,10 @@ async fn sessions_lists_live_sessions_with_exactly_one_current() {
     let fx = init().await;
     let (_, _, first) = fx.user("alice").await;
     let (_, second) = fx.session("alice").await;
-    let (_, third) = fx.session("alice").await;
+    let (third, _) = fx.session("alice").await;
     fx.user("bob").await;
     let auth = &fx.services.auth;
-    auth.logout(&third).await.unwrap();
+    auth.logout(&third.access_token).await.unwrap();
     let list = auth.sessions(&second).await.unwrap();
     let mut ids: Vec<&str> = list.iter().map(|s| s.id.as_str()).collect();
     ids.sort_unstable();

@@ -1,14 +1,14 @@
 //! `/api/auth`: register, login, refresh, logout, sessions.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use services::{LoginInput, Services, SessionView, TokenPair, User};
 use utoipa::ToSchema;
 
 use super::{no_content, resource};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Auth, Client, JsonBody};
+use crate::extract::{Auth, BearerToken, Client, JsonBody};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/auth/register").route(web::post().to(register)))
@@ -63,16 +63,19 @@ fn tokens(pair: TokenPair) -> HttpResponse {
     responses(
         (status = 201, description = "Created", body = User, headers(("Location" = String, description = "The user's profile URL"))),
         (status = 409, description = "`username_taken` or `email_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many registrations from this address", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         crate::openapi::BodyErrors, crate::openapi::Unavailable,
     ))]
 pub async fn register(
     services: web::Data<Services>,
+    client: Client,
     body: JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let user = services
         .auth
-        .register(&b.username, &b.email, &b.password)
+        .register(&b.username, &b.email, &b.password, &client.0)
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/users/{}", user.id)))
@@ -122,8 +125,14 @@ pub async fn refresh(
 /// Ends the caller's session: its access and refresh tokens stop working at once.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Logged out"), crate::openapi::AuthErrors, crate::openapi::Unavailable))]
-pub async fn logout(services: web::Data<Services>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    services.auth.logout(&auth.0).await?;
+pub async fn logout(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    token: BearerToken,
+) -> Result<HttpResponse, ApiError> {
+    let who = services.auth.logout(&token.0).await?;
+    req.extensions_mut()
+        .insert(crate::observe::UserId(who.user_id));
     Ok(no_content())
 }
 

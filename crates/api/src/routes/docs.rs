@@ -3,7 +3,11 @@
 
 use std::sync::OnceLock;
 
+use actix_web::http::header;
 use actix_web::{web, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
 
 use super::resource;
@@ -31,16 +35,75 @@ pub async fn openapi_json() -> HttpResponse {
         .body(document())
 }
 
+const DOCS_HTML: &str = include_str!("../../static/docs.html");
+const APP_HTML: &str = include_str!("../../static/index.html");
+
 /// An interactive page that reads the document and can send each request.
 pub async fn docs_page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(include_str!("../../static/docs.html"))
+    static CSP: OnceLock<String> = OnceLock::new();
+    page(DOCS_HTML, CSP.get_or_init(|| policy(DOCS_HTML)))
 }
 
 /// The browser app: plain HTML and JavaScript, no build step.
 pub async fn app_page() -> HttpResponse {
+    static CSP: OnceLock<String> = OnceLock::new();
+    page(APP_HTML, CSP.get_or_init(|| policy(APP_HTML)))
+}
+
+fn page(html: &'static str, csp: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(include_str!("../../static/index.html"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .body(html)
+}
+
+/// The page's Content-Security-Policy: its own inline scripts and styles (by their
+/// SHA-256), requests to this origin only, no framing, no forms elsewhere, nothing else.
+fn policy(html: &str) -> String {
+    let hashes = |tag: &str| {
+        inline_blocks(html, tag)
+            .map(|block| format!(" 'sha256-{}'", STANDARD.encode(Sha256::digest(block))))
+            .collect::<String>()
+    };
+    format!(
+        "default-src 'none'; script-src{}; style-src{}; connect-src 'self'; img-src 'self' data:; \
+         form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        hashes("script"),
+        hashes("style"),
+    )
+}
+
+/// The text of each `<tag>…</tag>` block of a page of ours (no attributes on the tag).
+fn inline_blocks<'a>(html: &'a str, tag: &str) -> impl Iterator<Item = &'a str> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let blocks: Vec<&'a str> = html
+        .split(open.as_str())
+        .skip(1)
+        .filter_map(|rest| rest.split(close.as_str()).next())
+        .collect();
+    blocks.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_page_allows_exactly_its_own_inline_script_and_style() {
+        for html in [DOCS_HTML, APP_HTML] {
+            let csp = policy(html);
+            for tag in ["script", "style"] {
+                let blocks: Vec<&str> = inline_blocks(html, tag).collect();
+                assert_eq!(blocks.len(), 1, "one <{tag}> per page");
+                let hash = STANDARD.encode(Sha256::digest(blocks[0]));
+                assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+            }
+            assert!(csp.contains("frame-ancestors 'none'"));
+            assert!(!csp.contains("unsafe"), "{csp}");
+            // Nothing the policy would block: no inline handlers, styles or other scripts.
+            assert!(!html.contains(" style=\""), "inline style attribute");
+            assert!(!html.contains(" onclick=\""), "inline event handler");
+            assert!(!html.contains("<script "), "script with attributes");
+        }
+    }
 }

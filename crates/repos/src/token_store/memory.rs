@@ -6,13 +6,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{
-    pair_expiry, NewSession, PairState, RateCount, Rotation, RotationRequest, SessionInfo,
-    TokenStore,
+    counter_digest, pair_expiry, NewSession, PairState, RateCount, Rotation, RotationRequest,
+    SessionInfo, TokenStore,
 };
 use crate::RepoError;
 
 /// How often expired entries are swept out, so memory stays flat.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Most failed-attempt counters held at once (about 150 bytes each). Past it, once the
+/// expired ones are swept, a new counter is refused as an outage (503), the way a full
+/// Redis refuses it: attempts fail closed and memory stays bounded.
+pub const MAX_COUNTERS: usize = 100_000;
 
 #[derive(Debug)]
 struct Session {
@@ -24,13 +29,20 @@ struct Session {
     expires_at: i64,
     user_agent: Option<String>,
     ip: Option<String>,
+    /// The access token a refresh replaced, for a logout racing that refresh.
+    previous_access_jti: Option<String>,
 }
+
+/// A counter: its count and when its window ends.
+type Counter = (u64, Instant);
 
 #[derive(Debug)]
 struct Inner {
     sessions: HashMap<String, Session>,
     by_user: HashMap<String, HashSet<String>>,
-    rates: HashMap<String, (u64, Instant)>,
+    /// Keyed by [`counter_digest`], so a counter's size does not depend on its name.
+    rates: HashMap<String, Counter>,
+    max_counters: usize,
     last_sweep: Instant,
 }
 
@@ -54,13 +66,19 @@ fn unix_now() -> i64 {
 }
 
 impl MemoryTokenStore {
-    /// An empty store.
+    /// An empty store holding at most [`MAX_COUNTERS`] counters.
     pub fn new() -> Self {
+        Self::with_counter_cap(MAX_COUNTERS)
+    }
+
+    /// An empty store holding at most `max_counters` counters.
+    pub fn with_counter_cap(max_counters: usize) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 sessions: HashMap::new(),
                 by_user: HashMap::new(),
                 rates: HashMap::new(),
+                max_counters,
                 last_sweep: Instant::now(),
             })),
         }
@@ -132,7 +150,7 @@ impl Inner {
 
     fn rate(&mut self, key: &str) -> RateCount {
         let now = Instant::now();
-        match self.rates.get(key) {
+        match self.rates.get(&counter_digest(key)) {
             Some((count, until)) if *until > now => RateCount {
                 count: *count,
                 resets_in: *until - now,
@@ -166,6 +184,7 @@ impl TokenStore for MemoryTokenStore {
                 expires_at: s.expires_at,
                 user_agent: s.user_agent.clone(),
                 ip: s.ip.clone(),
+                previous_access_jti: None,
             },
         );
         Ok(())
@@ -197,6 +216,7 @@ impl TokenStore for MemoryTokenStore {
             let (access_expires_at, refresh_expires_at) =
                 pair_expiry(issued_at, r.access_ttl, r.refresh_ttl, s.expires_at);
             s.previous_refresh_jti = Some(std::mem::take(&mut s.pair.refresh_jti));
+            s.previous_access_jti = Some(std::mem::take(&mut s.pair.access_jti));
             s.rotated_at_ms = r.now_ms;
             s.pair = PairState {
                 access_jti: r.new_access_jti.clone(),
@@ -231,6 +251,28 @@ impl TokenStore for MemoryTokenStore {
             inner.remove(session_id);
         }
         Ok(owned)
+    }
+
+    async fn logout(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        access_jti: &str,
+        grace: Duration,
+        now_ms: i64,
+    ) -> Result<bool, RepoError> {
+        let mut inner = self.lock();
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        let allowed = inner.live(session_id).is_some_and(|s| {
+            s.user_id == user_id
+                && (s.pair.access_jti == access_jti
+                    || (s.previous_access_jti.as_deref() == Some(access_jti)
+                        && now_ms - s.rotated_at_ms <= grace_ms))
+        });
+        if allowed {
+            inner.remove(session_id);
+        }
+        Ok(allowed)
     }
 
     async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
@@ -292,10 +334,24 @@ impl TokenStore for MemoryTokenStore {
     ) -> Result<Vec<RateCount>, RepoError> {
         let mut inner = self.lock();
         let now = Instant::now();
-        Ok(keys
+        let digests: Vec<String> = keys.iter().map(|k| counter_digest(k)).collect();
+        let new = digests
             .iter()
-            .map(|k| {
-                let entry = inner.rates.entry(k.clone()).or_insert((0, now + window));
+            .filter(|d| !inner.rates.contains_key(*d))
+            .count();
+        if new > 0 && inner.rates.len() + new > inner.max_counters {
+            inner.sweep();
+            if inner.rates.len() + new > inner.max_counters {
+                return Err(RepoError::Unavailable {
+                    what: "token store",
+                    detail: format!("{} failed-attempt counters held", inner.rates.len()),
+                });
+            }
+        }
+        Ok(digests
+            .into_iter()
+            .map(|d| {
+                let entry = inner.rates.entry(d).or_insert((0, now + window));
                 if entry.1 <= now {
                     *entry = (0, now + window);
                 }
@@ -310,15 +366,20 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn rate_clear(&self, key: &str) -> Result<(), RepoError> {
-        self.lock().rates.remove(key);
+        self.lock().rates.remove(&counter_digest(key));
         Ok(())
     }
 
     async fn rate_forgive(&self, key: &str, window: u64) -> Result<(), RepoError> {
         let mut inner = self.lock();
-        if let Some((count, until)) = inner.rates.get_mut(key) {
-            if *until > Instant::now() && window_id(*until) == window {
-                *count = count.saturating_sub(1);
+        let digest = counter_digest(key);
+        let Some((count, until)) = inner.rates.get_mut(&digest) else {
+            return Ok(());
+        };
+        if *until > Instant::now() && window_id(*until) == window {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                inner.rates.remove(&digest);
             }
         }
         Ok(())

@@ -13,7 +13,7 @@ use crate::RepoError;
 mod memory;
 mod redis;
 
-pub use memory::MemoryTokenStore;
+pub use memory::{MemoryTokenStore, MAX_COUNTERS};
 pub use redis::{RedisOptions, RedisStats, RedisTokenStore};
 
 /// The ids and times of one access + refresh token pair. Tokens are re-signed from this
@@ -125,6 +125,18 @@ pub trait TokenStore: Send + Sync {
         session_id: &str,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
 
+    /// Deletes the session of a logout: it must belong to `user_id`, and `access_jti` must
+    /// be its current access token, or the one a refresh replaced at most `grace` before
+    /// `now_ms` (a logout sent while another tab refreshed). Says whether it did.
+    fn logout(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        access_jti: &str,
+        grace: Duration,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+
     /// Deletes every session of `user_id` except `keep`; returns how many went.
     fn revoke_all(
         &self,
@@ -159,7 +171,8 @@ pub trait TokenStore: Send + Sync {
     /// Takes one hit back from a counter (an attempt counted before it was checked, that
     /// turned out right), keeping its window, if the counter is still in `window` (the
     /// window the hit was counted in, from [`RateCount::window`]); nothing if the counter
-    /// is gone, at zero, or in a later window, where the hit was never counted.
+    /// is gone, at zero, or in a later window, where the hit was never counted. A counter
+    /// brought back to zero is deleted, so refused attempts leave nothing behind.
     fn rate_forgive(
         &self,
         key: &str,
@@ -221,6 +234,16 @@ impl TokenStore for AnyTokenStore {
     async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, RepoError> {
         delegate!(self, revoke(user_id, session_id))
     }
+    async fn logout(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        access_jti: &str,
+        grace: Duration,
+        now_ms: i64,
+    ) -> Result<bool, RepoError> {
+        delegate!(self, logout(user_id, session_id, access_jti, grace, now_ms))
+    }
     async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
         delegate!(self, revoke_all(user_id, keep))
     }
@@ -246,6 +269,13 @@ impl TokenStore for AnyTokenStore {
     async fn ping(&self) -> Result<(), RepoError> {
         delegate!(self, ping())
     }
+}
+
+/// The fixed-size name a counter is stored under: 32 hex digits of the SHA-256 of the name
+/// the caller gave. Whatever a client sends as a username, a counter costs the same bytes.
+pub fn counter_digest(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(name.as_bytes())[..16])
 }
 
 /// New expiry times of a pair issued at `issued_at`, never past the session's end.

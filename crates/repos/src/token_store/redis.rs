@@ -3,7 +3,7 @@
 //! Keys (`P` is the configured prefix):
 //! - `P session:{<sid>}`: a hash with the session record; it expires with the refresh token.
 //! - `P user:{<uid>}:sessions`: a sorted set of the user's session ids, scored by their end.
-//! - `P rate:{<name>}`: a failed-login counter.
+//! - `P rate:{<digest>}`: a failed-attempt counter, named by a digest of its name.
 //!
 //! Each atomic operation touches one key, so the layout works unchanged on Redis Cluster.
 //!
@@ -28,64 +28,12 @@ use tracing::Instrument;
 use super::{NewSession, PairState, RateCount, Rotation, RotationRequest, SessionInfo, TokenStore};
 use crate::RepoError;
 
-/// Rotates a refresh token: the one-key script behind `POST /api/auth/refresh`.
-/// KEYS[1] session; ARGV: presented jti, new access jti, new refresh jti, now (ms),
-/// grace (ms), access ttl (s), refresh ttl (s).
-const ROTATE: &str = r#"
-local s = redis.call('HMGET', KEYS[1], 'rjti', 'prjti', 'rot', 'ajti', 'iat', 'aexp', 'rexp', 'cap', 'uid')
-if not s[1] then return {'missing'} end
-local now_ms = tonumber(ARGV[4])
-local cap = tonumber(s[8])
-if s[1] == ARGV[1] then
-  local iat = math.floor(now_ms / 1000)
-  if iat >= cap then
-    redis.call('DEL', KEYS[1])
-    return {'missing'}
-  end
-  local aexp = math.min(iat + tonumber(ARGV[6]), cap)
-  local rexp = math.min(iat + tonumber(ARGV[7]), cap)
-  redis.call('HSET', KEYS[1], 'prjti', ARGV[1], 'rot', ARGV[4], 'ajti', ARGV[2], 'rjti', ARGV[3],
-    'iat', iat, 'aexp', aexp, 'rexp', rexp)
-  redis.call('PEXPIREAT', KEYS[1], rexp * 1000)
-  return {'rotated', s[9], ARGV[2], ARGV[3], tostring(iat), tostring(aexp), tostring(rexp)}
-end
-if s[2] == ARGV[1] and now_ms - tonumber(s[3]) <= tonumber(ARGV[5]) then
-  return {'grace', s[9], s[4], s[1], s[5], s[6], s[7]}
-end
-redis.call('DEL', KEYS[1])
-return {'reused', s[9]}
-"#;
-
-/// Deletes a session only if it belongs to the user. KEYS[1] session; ARGV[1] user id.
-const REVOKE: &str = r#"
-if redis.call('HGET', KEYS[1], 'uid') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"#;
-
-/// Counts one hit on a failure counter, starting its window at the first, and returns the
-/// count, the window's remaining time and its end (which names it), all from one instant.
-const HIT: &str = r#"
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
-return {n, redis.call('PTTL', KEYS[1]), redis.call('PEXPIRETIME', KEYS[1])}
-"#;
-
-/// Takes one hit back from a failure counter if it is still in the window the hit was
-/// counted in (its absolute expiry, ARGV[1], identifies the window), keeping its expiry
-/// (`DECR` keeps the TTL); a counter that is gone stays gone rather than coming back at -1
-/// with no expiry.
-const FORGIVE: &str = r#"
-if redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[1]) then
-  return 0
-end
-local n = tonumber(redis.call('GET', KEYS[1])) or 0
-if n > 0 then
-  return redis.call('DECR', KEYS[1])
-end
-return 0
-"#;
+/// The Lua scripts, one file each under `lua/`: each runs atomically on one key.
+const ROTATE: &str = include_str!("lua/rotate.lua");
+const REVOKE: &str = include_str!("lua/revoke.lua");
+const LOGOUT: &str = include_str!("lua/logout.lua");
+const HIT: &str = include_str!("lua/rate_hit.lua");
+const FORGIVE: &str = include_str!("lua/rate_forgive.lua");
 
 /// Connection settings for [`RedisTokenStore`].
 #[derive(Clone)]
@@ -139,6 +87,7 @@ pub struct RedisTokenStore {
     command_timeout: Duration,
     rotate: Arc<Script>,
     revoke: Arc<Script>,
+    logout: Arc<Script>,
     forgive: Arc<Script>,
     stats: Arc<Counters>,
 }
@@ -230,6 +179,7 @@ impl RedisTokenStore {
             command_timeout: options.command_timeout,
             rotate: Arc::new(Script::new(ROTATE)),
             revoke: Arc::new(Script::new(REVOKE)),
+            logout: Arc::new(Script::new(LOGOUT)),
             forgive: Arc::new(Script::new(FORGIVE)),
             stats: Arc::new(Counters::default()),
         })
@@ -244,8 +194,9 @@ impl RedisTokenStore {
         self.key(&["user:{", user_id, "}:sessions"])
     }
 
+    /// `<prefix>rate:{<digest of the name>}`: fixed-size, whatever the name.
     fn rate_key(&self, name: &str) -> String {
-        self.key(&["rate:{", name, "}"])
+        self.key(&["rate:{", &super::counter_digest(name), "}"])
     }
 
     fn key(&self, parts: &[&str]) -> String {
@@ -385,6 +336,26 @@ impl RedisTokenStore {
                 )))
             }
         }
+    }
+}
+
+impl RedisTokenStore {
+    /// Drops a deleted session from its user's index.
+    async fn unindex(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        op: &'static str,
+    ) -> Result<(), RepoError> {
+        let user_key = self.user_key(user_id);
+        self.run(op, |mut c| async move {
+            redis::cmd("ZREM")
+                .arg(&user_key)
+                .arg(session_id)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
     }
 }
 
@@ -574,7 +545,6 @@ impl TokenStore for RedisTokenStore {
 
     async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, RepoError> {
         let key = self.session_key(session_id);
-        let user_key = self.user_key(user_id);
         let script = Arc::clone(&self.revoke);
         let deleted: i64 = self
             .run("revoke", |mut c| async move {
@@ -582,15 +552,36 @@ impl TokenStore for RedisTokenStore {
             })
             .await?;
         if deleted > 0 {
-            let sid = session_id.to_owned();
-            self.run("revoke", |mut c| async move {
-                redis::cmd("ZREM")
-                    .arg(&user_key)
-                    .arg(&sid)
-                    .query_async::<()>(&mut c)
+            self.unindex(user_id, session_id, "revoke").await?;
+        }
+        Ok(deleted > 0)
+    }
+
+    async fn logout(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        access_jti: &str,
+        grace: Duration,
+        now_ms: i64,
+    ) -> Result<bool, RepoError> {
+        let key = self.session_key(session_id);
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let script = Arc::clone(&self.logout);
+        let deleted: i64 = self
+            .run("logout", |mut c| async move {
+                script
+                    .key(&key)
+                    .arg(user_id)
+                    .arg(access_jti)
+                    .arg(grace_ms)
+                    .arg(now_ms)
+                    .invoke_async(&mut c)
                     .await
             })
             .await?;
+        if deleted > 0 {
+            self.unindex(user_id, session_id, "logout").await?;
         }
         Ok(deleted > 0)
     }

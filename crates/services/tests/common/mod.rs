@@ -24,6 +24,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub fn test_settings() -> AuthSettings {
     AuthSettings {
         bcrypt_cost: 4,
+        // Helpers register many accounts from one (unknown) address.
+        register_max_per_ip: 1_000_000,
         ..Default::default()
     }
 }
@@ -103,7 +105,12 @@ impl Fixture {
     pub async fn register(&self, name: &str) -> User {
         self.services
             .auth
-            .register(name, &format!("{name}@example.com"), PASSWORD)
+            .register(
+                name,
+                &format!("{name}@example.com"),
+                PASSWORD,
+                &ClientInfo::default(),
+            )
             .await
             .unwrap_or_else(|e| panic!("registering {name}: {e:?}"))
     }
