@@ -140,6 +140,16 @@ def targets(results):
                     f"{ms(sat['health']['p99_us'])} ms ({sat['login']['rps']:.1f} logins/s)"))
         out.append(("bcrypt cost 12 saturated: GET /api/users/me p99 <= 50 ms", sat["me"]["p99_us"] <= 50_000,
                     f"{ms(sat['me']['p99_us'])} ms"))
+    flood = results.get("regflood")
+    if flood:
+        alone = flood["alone"]
+        for key, what in (("new_names", "new names"), ("taken_name", "a taken name")):
+            f = flood[key]
+            r = f["p50_us"] / alone["p50_us"] if alone["p50_us"] else float("inf")
+            out.append((f"login p50 while 40 clients register {what}: within 2x of login alone, no login error",
+                        r <= 2.0 and f["errors"] == 0,
+                        f"{ms(f['p50_us'])} vs {ms(alone['p50_us'])} ms (x{r:.2f}), p99 {ms(f['p99_us'])} ms; "
+                        f"flood {flood['flood'][key]['rps']:.0f} req/s"))
     mem = (results.get("memory") or {}).get("strata")
     if mem and max(conns) >= 128:
         first = (mem.get("snapshots") or [mem])[0]
@@ -205,6 +215,17 @@ def markdown(results):
     sat = saturation_table(results)
     if sat:
         parts += ["Logins saturating bcrypt (cost 12) while probes measure latency:", "", sat, ""]
+    flood = results.get("regflood")
+    if flood:
+        parts += ["One client logging in (bcrypt 10) while 40 clients register (strata):", "",
+                  "| registrations | login p50 ms | login p99 ms | logins/s | flood req/s | flood non-2xx |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for key in ("alone", "new_names", "taken_name"):
+            f = flood[key]
+            fl = flood["flood"].get(key)
+            parts.append(f"| {key.replace('_', ' ')} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['rps']:.1f} | "
+                         + (f"{fl['rps']:.0f} | {fl['errors']} |" if fl else "- | - |"))
+        parts.append("")
     scale = results.get("scale") or {}
     if scale:
         parts += ["Cost against size (strata):", "", "| figure | req/s | p50 ms | p99 ms | errors |",

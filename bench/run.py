@@ -9,7 +9,7 @@ Settings (environment):
   BENCH_CONNECTIONS   comma list                              (default 8,32,128)
   BENCH_LOGIN_CONNECTIONS                                     (default 8)
   BENCH_SCENARIOS     comma list of: health me tasks create refresh mixed login
-                      saturation scale wire                   (default all)
+                      saturation regflood scale wire          (default all)
   BENCH_REDIS_URL     (default redis://127.0.0.1:6379); keys under `strata-bench:`
   BENCH_POSTGRES / BENCH_MYSQL  user@host:port of the servers (defaults: local ones)
   BENCH_FLOOR_DB_MODE pool | inline                          (default inline)
@@ -45,7 +45,7 @@ from load import PerfStat, RefreshPool, Wrk, logins, run_wrk, summarize  # noqa:
 
 PREFIX = "strata-bench:"
 PASSWORD = "bench-password-1"
-ALL = "health me tasks create refresh mixed login saturation scale wire".split()
+ALL = "health me tasks create refresh mixed login saturation regflood scale wire".split()
 
 
 def env_list(name, default):
@@ -165,6 +165,8 @@ class Bench:
             "LOG_FORMAT": "json", "RUST_LOG": "info", "ACCESS_TOKEN_TTL": "2h",
             "REFRESH_TOKEN_TTL": "7d", "REDIS_KEY_PREFIX": PREFIX, "SHUTDOWN_TIMEOUT": "2s",
             "LOGIN_MAX_FAILURES_PER_ACCOUNT": "1000000", "LOGIN_MAX_FAILURES_PER_IP": "1000000",
+            # The flood below must reach bcrypt: a limit per address would stop it at once.
+            "REGISTER_MAX_PER_IP": "1000000",
         })
         if self.redis:
             e["REDIS_URL"] = self.cfg.redis_url
@@ -336,6 +338,33 @@ class Bench:
                 f"{s['health']['p99_us'] / 1000:.2f} ms, users/me p99 {s['me']['p99_us'] / 1000:.2f} ms")
         self.results["saturation"] = out
 
+    def regflood(self):
+        """Login latency (one client, bcrypt 10) alone, then under 40 clients registering:
+        new names (each a bcrypt hash) and a taken name (each a 409). Strata only."""
+        cfg = self.cfg
+        users = {"BENCH_USERS": self.files["users-1k"], "BENCH_PASSWORD": PASSWORD}
+
+        def probe():
+            return Wrk(self.strata.port, "login", 1, cfg.duration, "/api/auth/login", threads=1,
+                       timeout="30s", env=users)
+
+        out = {"alone": [], "new_names": [], "taken_name": [], "flood": {}}
+        for _ in range(cfg.repeat):
+            out["alone"].append(probe().finish())
+            for key, env in (("new_names", {}), ("taken_name", {"BENCH_TAKEN": "bench_writer"})):
+                flood = Wrk(self.strata.port, "register", 40, cfg.duration + 2, "/api/auth/register",
+                            timeout="30s", env=env)
+                time.sleep(1.0)
+                out[key].append(probe().finish())
+                out["flood"].setdefault(key, []).append(flood.finish())
+        res = {k: summarize(out[k]) for k in ("alone", "new_names", "taken_name")}
+        res["flood"] = {k: summarize(v) for k, v in out["flood"].items()}
+        self.results["regflood"] = res
+        for k in ("new_names", "taken_name"):
+            log(f"regflood {k}: login p50 {res[k]['p50_us'] / 1000:.1f} ms (alone "
+                f"{res['alone']['p50_us'] / 1000:.1f}), p99 {res[k]['p99_us'] / 1000:.1f} ms; flood "
+                f"{res['flood'][k]['rps']:.0f} req/s, {res['flood'][k]['errors']} non-2xx")
+
     def scale(self):
         """Size checks. `users/me` and login at 1,000 users are measured here, right before
         the tables grow, so that each comparison spans a minute of this machine's drift
@@ -469,6 +498,8 @@ class Bench:
                 (os.path.getsize(self.strata.log_path) - log_size0) / served if served else None)
             if "saturation" in cfg.scenarios:
                 self.saturation()
+            if "regflood" in cfg.scenarios:
+                self.regflood()
             self.memory("after the load scenarios (up to 128 connections)")
             if "scale" in cfg.scenarios:
                 self.scale()  # seeds the 100,000 users and tasks itself

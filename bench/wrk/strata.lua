@@ -1,6 +1,6 @@
 -- wrk script for `make bench` (bench/run.py drives it through environment variables).
 --
--- BENCH_MODE      static | get | post_task | mixed | login | refresh
+-- BENCH_MODE      static | get | post_task | mixed | login | refresh | register
 -- BENCH_THREADS   wrk's -t (each thread takes every n-th line of the input files)
 -- BENCH_PATH      the path for `get`
 -- BENCH_TOKENS    file of access tokens, one a line (get, post_task, mixed)
@@ -9,6 +9,8 @@
 -- BENCH_LEFTOVER  where `refresh` writes the tokens it did not spend ("q sid token") and
 --                 those in flight when the run stopped ("f sid token"; the server may have
 --                 rotated them: run.py presents them again within the reuse grace)
+-- BENCH_TAKEN     register: the taken username every request asks for; unset, each
+--                 request registers a new one
 -- BENCH_DELAY_MS  optional pause before each request (latency probes)
 -- BENCH_RESULT    where done() writes the summary as JSON
 --
@@ -107,7 +109,16 @@ function init(args)
 end
 
 if mode ~= "static" then
+   local taken = os.getenv("BENCH_TAKEN")
+   local registered = 0
    function request()
+      if mode == "register" then
+         registered = registered + 1
+         local name = taken or string.format("flood_%d_%d_%d", id, os.time(), registered)
+         return wrk.format("POST", "/api/auth/register", json,
+            '{"username":"' .. name .. '","email":"' .. name .. registered ..
+            '@bench.example","password":"flood password 1"}')
+      end
       if mode == "refresh" then
          local k = table.remove(ready, 1)
          if k == nil then
