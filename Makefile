@@ -6,7 +6,7 @@ SUMMARY := $(CURDIR)/target/strata-test-summary.txt
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
-.PHONY: run migrate release soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help
+.PHONY: run migrate release soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help deps
 
 help:
 	@echo "make run | test | test-sqlite | test-postgres | test-mysql | lint | fmt | migrate"
@@ -17,25 +17,42 @@ help:
 	sed "s/^JWT_API_SECRET=.*/JWT_API_SECRET=$$secret/" .env.example > .env; \
 	echo "created .env with a fresh JWT_API_SECRET"
 
-run: .env
+# The C libraries the database drivers link against (Debian package names). A new machine
+# of this kind has all but libmariadb-dev; as root they are installed, otherwise the one
+# command to run is printed. Without dpkg (not Debian) nothing is checked.
+BUILD_PKGS := pkg-config libpq-dev libmariadb-dev libmariadb-dev-compat libsqlite3-dev
+
+deps:
+	@command -v dpkg >/dev/null || exit 0; \
+	missing=$$(for p in $(BUILD_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | tr '\n' ' '); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "strata links against C client libraries that are missing here. Run:"; \
+	  echo "  sudo apt-get update && sudo apt-get install -y $$missing"; exit 1; \
+	fi; \
+	echo "installing the build dependencies: $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+
+run: deps .env
 	$(CARGO) run -p api --bin api -- serve
 
-migrate: .env
+migrate: deps .env
 	$(CARGO) run -p api --bin api -- migrate
 
-# Runs the whole workspace's tests, then prints one line per suite and backend.
+# Runs every test of the default members (all but bench/floor), then prints one line per
+# suite and backend.
 # STRATA_TEST_BACKENDS narrows the backends; STRATA_REQUIRE_ALL_BACKENDS=1 turns an
 # unreachable server from "skipped" into a failure.
-test:
+test: deps
 	@mkdir -p target && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api  # the fault tests run the real binary
-	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test --workspace; status=$$?; \
+	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test; status=$$?; \
 	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null || echo "(no suite ran)"; \
 	exit $$status
 
 # Only the fault tests (part of `make test` too): Redis killed, the database cut off,
 # SIGTERM with requests in flight, start-ups that must fail.
-test-faults:
+test-faults: deps
 	@mkdir -p target && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test -p strata-e2e --test faults; status=$$?; \
@@ -48,7 +65,7 @@ soak:
 	STRATA_API_BIN=$(CURDIR)/target/release/api $(CARGO) run --release -p strata-e2e --example soak
 
 # The optimised binary: target/release/api (thin LTO, stripped).
-release:
+release: deps
 	$(CARGO) build --release -p api --bin api
 	@ls -l target/release/api
 
@@ -61,7 +78,7 @@ test-postgres:
 test-mysql:
 	@$(MAKE) --no-print-directory test STRATA_TEST_BACKENDS=mysql
 
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -99,10 +116,11 @@ export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_
 .PHONY: bench bench-deps bench-build bench-all bench-plot
 
 # wrk drives the load; the -dev packages are what the database drivers link against.
-BENCH_PKGS := wrk python3 pkg-config libpq-dev libmariadb-dev libmariadb-dev-compat libsqlite3-dev
+BENCH_PKGS := wrk python3 $(BUILD_PKGS)
 
 bench-deps:
-	@missing=$$(for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@command -v dpkg >/dev/null || exit 0; \
+	missing=$$(for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 bench-build:

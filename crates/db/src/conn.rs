@@ -175,6 +175,23 @@ pub fn migrate(url: &DatabaseUrl) -> Result<usize, DbError> {
     Ok(n)
 }
 
+/// The names of the migrations embedded in this build for `backend`, oldest first (the
+/// folder names under `migrations/<backend>/`).
+pub fn embedded_migrations(backend: Backend) -> Result<Vec<String>, DbError> {
+    fn names<DB: diesel::backend::Backend>(
+        source: EmbeddedMigrations,
+    ) -> diesel::migration::Result<Vec<String>> {
+        let list = diesel::migration::MigrationSource::<DB>::migrations(&source)?;
+        Ok(list.iter().map(|m| m.name().to_string()).collect())
+    }
+    match backend {
+        Backend::Postgres => names::<diesel::pg::Pg>(POSTGRES_MIGRATIONS),
+        Backend::Mysql => names::<diesel::mysql::Mysql>(MYSQL_MIGRATIONS),
+        Backend::Sqlite => names::<diesel::sqlite::Sqlite>(SQLITE_MIGRATIONS),
+    }
+    .map_err(migration_err(backend))
+}
+
 /// Reverts every applied migration (tests use it to prove each `down.sql` works).
 pub fn revert_all(url: &DatabaseUrl) -> Result<usize, DbError> {
     let mut conn = establish(url)?;

@@ -12,8 +12,8 @@ mod url;
 pub mod testing;
 
 pub use conn::{
-    default_pool_size, init_db, migrate, revert_all, AnyConnection, Database, PoolOptions,
-    PoolStats,
+    default_pool_size, embedded_migrations, init_db, migrate, revert_all, AnyConnection, Database,
+    PoolOptions, PoolStats,
 };
 pub use error::DbError;
 pub use url::{redact_url, Backend, DatabaseUrl, DEFAULT_DATABASE_URL};

@@ -9,6 +9,7 @@ use repos::{
     AnyTokenStore, NewSession, PairState, Rotation, RotationRequest, TokenStore, UserRepo,
 };
 
+use crate::attempts::{address_block, Attempts, Counter};
 use crate::domain::{Checks, Email, Id, Password, Username};
 use crate::jwt::{JwtKeys, TokenKind};
 use crate::password::Passwords;
@@ -74,101 +75,6 @@ pub(crate) fn revoked(reason: &'static str, n: usize) {
     count("strata_auth_revocations_total", "reason", reason, n as u64);
 }
 
-/// The block of addresses one client controls, for the limits "per IP": an IPv4 address
-/// itself, and the /64 of an IPv6 one (a single host is routinely given a whole /64, so
-/// counting per address would give an attacker 2^64 fresh counters).
-fn address_block(ip: &str) -> String {
-    use std::net::{IpAddr, Ipv6Addr};
-    match ip.parse::<IpAddr>().map(|a| a.to_canonical()) {
-        Ok(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Err(_) => ip.to_owned(),
-    }
-}
-
-/// The address block of a client, or `unknown`.
-fn client_block(client: &ClientInfo) -> String {
-    client
-        .ip
-        .as_deref()
-        .map_or_else(|| "unknown".to_owned(), address_block)
-}
-
-/// An attempt counted on its keys, until its password has been checked. Settled by the
-/// caller; dropped unsettled (the request went away while bcrypt ran: a client that
-/// disconnected, a shutdown), it is taken back from every counter in the background, like
-/// an attempt an outage cut short.
-#[must_use = "an attempt is settled once its password is checked"]
-struct Attempt {
-    store: AnyTokenStore,
-    /// Each counter and the window the attempt was counted in.
-    counted: Vec<(String, u64)>,
-    open: bool,
-}
-
-impl Attempt {
-    /// The password was wrong: the attempt stays counted.
-    fn failed(mut self) {
-        self.open = false;
-    }
-
-    /// Clears the first `clear` counters and takes the attempt back from the others.
-    async fn settle(mut self, clear: usize) {
-        self.open = false;
-        let mut forgiven = std::mem::take(&mut self.counted);
-        let cleared = forgiven
-            .drain(..clear.min(forgiven.len()))
-            .map(|(key, _)| key)
-            .collect();
-        settle_detached(self.store.clone(), cleared, forgiven).await;
-    }
-}
-
-impl Drop for Attempt {
-    fn drop(&mut self) {
-        if !self.open {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (store, counted) = (self.store.clone(), std::mem::take(&mut self.counted));
-            runtime.spawn(async move { settle_counters(&store, &[], &counted).await });
-        }
-    }
-}
-
-/// [`settle_counters`] on a task of its own, waited for: a caller dropped midway (its
-/// client gone) does not leave the counters half settled.
-async fn settle_detached(store: AnyTokenStore, clear: Vec<String>, forgive: Vec<(String, u64)>) {
-    let work = async move { settle_counters(&store, &clear, &forgive).await };
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            // The task only logs its failures; a join error (shutdown) leaves nothing to do.
-            let _ = runtime.spawn(work).await;
-        }
-        Err(_) => work.await,
-    }
-}
-
-/// Clears the counters `clear` and takes one attempt back from each counter of `forgive`
-/// (if it is still in the window the attempt was counted in). Best effort: the attempt's
-/// own outcome stands whatever happens here; a failure is logged, and leaves at most one
-/// attempt too many counted.
-async fn settle_counters(store: &AnyTokenStore, clear: &[String], forgive: &[(String, u64)]) {
-    for key in clear {
-        if let Err(e) = store.rate_clear(key).await {
-            tracing::warn!(error = %e, "could not clear a failed-login counter");
-        }
-    }
-    for (key, window) in forgive {
-        if let Err(e) = store.rate_forgive(key, *window).await {
-            tracing::warn!(error = %e, "could not take an attempt back from a counter");
-        }
-    }
-}
-
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -179,6 +85,8 @@ struct Inner {
     keys: JwtKeys,
     settings: AuthSettings,
     passwords: Passwords,
+    /// Failed logins and wrong current passwords, in `login_window`.
+    attempts: Attempts,
 }
 
 /// Registration, login and sessions.
@@ -198,6 +106,7 @@ impl AuthService {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                attempts: Attempts::new(store.clone(), settings.login_window),
                 users,
                 store,
                 keys,
@@ -257,7 +166,7 @@ impl AuthService {
     /// taken names too (they are how names are enumerated).
     async fn count_registration(&self, client: &ClientInfo) -> Result<(), ServiceError> {
         let s = &self.inner.settings;
-        let key = format!("register:ip:{}", client_block(client));
+        let key = format!("register:ip:{}", address_block(client.ip.as_deref()));
         let counts = self
             .inner
             .store
@@ -275,19 +184,18 @@ impl AuthService {
     }
 
     /// The login counters: per account and address (only for a name that could exist),
-    /// and per address, with their limits.
-    fn rate_keys(&self, account: Option<&str>, client: &ClientInfo) -> (Vec<String>, Vec<u64>) {
+    /// then per address.
+    fn login_counters(&self, account: Option<&str>, client: &ClientInfo) -> Vec<Counter> {
         let s = &self.inner.settings;
-        let ip = client_block(client);
-        let mut keys = Vec::with_capacity(2);
-        let mut limits = Vec::with_capacity(2);
-        if let Some(account) = account {
-            keys.push(format!("login:acct:{account}|{ip}"));
-            limits.push(s.login_max_per_account);
-        }
-        keys.push(format!("login:ip:{ip}"));
-        limits.push(s.login_max_per_ip);
-        (keys, limits)
+        let ip = address_block(client.ip.as_deref());
+        let per_account = account.map(|account| {
+            Counter::new(
+                format!("login:acct:{account}|{ip}"),
+                s.login_max_per_account,
+            )
+        });
+        let per_ip = Counter::new(format!("login:ip:{ip}"), s.login_max_per_ip);
+        per_account.into_iter().chain([per_ip]).collect()
     }
 
     /// Checks the password and opens a session. An unknown user and a wrong password give
@@ -337,9 +245,27 @@ impl AuthService {
             None if plausible => Some(identifier.as_str()),
             None => None,
         };
-        let (keys, limits) = self.rate_keys(account, &client);
-        let attempt = match self.count_attempt(keys, &limits).await {
-            Ok(attempt) => attempt,
+        let counters = self.login_counters(account, &client);
+        // An unknown user is checked against a dummy hash, in about the same time. A right
+        // password counts as right only while it is still the account's: one a concurrent
+        // change just replaced must not clear the counter for guesses at the new one.
+        let (passwords, users) = (self.inner.passwords.clone(), self.inner.users.clone());
+        let known = creds
+            .as_ref()
+            .map(|c| (c.user.id.clone(), c.password_hash.clone()));
+        let password = input.password;
+        let check = async move {
+            let Some((user_id, hash)) = known else {
+                return passwords.verify_dummy(&password).await.map(|()| false);
+            };
+            if !passwords.verify(&password, &hash).await? {
+                return Ok(false);
+            }
+            let current = users.credentials_by_id(&user_id).await?;
+            Ok(current.is_some_and(|c| c.password_hash == hash))
+        };
+        let right = match self.inner.attempts.check(counters, check).await {
+            Ok(right) => right,
             Err(e) => {
                 if matches!(e, ServiceError::RateLimited { .. }) {
                     login_outcome("limited");
@@ -347,49 +273,23 @@ impl AuthService {
                 return Err(e);
             }
         };
-        let opened = self.open_session(creds, &input.password, client).await;
-        match &opened {
-            // A wrong password, an unknown user, or a password changed meanwhile: a failed
-            // guess, and it stays counted.
-            Err(ServiceError::InvalidCredentials) => attempt.failed(),
-            // The right password: this account's failures from this address are forgiven,
-            // and this attempt no longer counts against the address.
-            Ok(_) => attempt.settle(1).await,
-            // The store or the database failed midway: no guess was made; taken back.
-            Err(_) => attempt.settle(0).await,
+        match creds {
+            Some(c) if right => self.open_session(c, client).await,
+            _ => {
+                login_outcome("failed");
+                Err(ServiceError::InvalidCredentials)
+            }
         }
-        opened
     }
 
-    /// Checks the password against `creds` (a dummy hash for an unknown user, in about the
-    /// same time) and opens a session.
+    /// Opens a session for an account whose password was just proven.
     async fn open_session(
         &self,
-        creds: Option<repos::Credentials>,
-        password: &str,
+        creds: repos::Credentials,
         client: ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
         let s = &self.inner.settings;
-        let (user, proven) = match creds {
-            Some(c)
-                if self
-                    .inner
-                    .passwords
-                    .verify(password, &c.password_hash)
-                    .await? =>
-            {
-                (c.user, c.password_hash)
-            }
-            Some(_) => {
-                login_outcome("failed");
-                return Err(ServiceError::InvalidCredentials);
-            }
-            None => {
-                self.inner.passwords.verify_dummy(password).await?;
-                login_outcome("failed");
-                return Err(ServiceError::InvalidCredentials);
-            }
-        };
+        let (user, proven) = (creds.user, creds.password_hash);
         let now = Utc::now().timestamp();
         let session_id = Id::random().to_string();
         let expires_at = now.saturating_add(secs(s.session_max_lifetime));
@@ -444,46 +344,6 @@ impl AuthService {
         Err(ServiceError::InvalidCredentials)
     }
 
-    /// Counts an attempt on each of `keys` (limits in `limits`, in order) *before* its
-    /// password is checked, so that attempts sent all at once are counted all at once rather
-    /// than each seeing the count from before the others: `RateLimited` if any counter is now
-    /// past its limit. The caller settles the [`Attempt`] once the password is checked.
-    async fn count_attempt(
-        &self,
-        keys: Vec<String>,
-        limits: &[u64],
-    ) -> Result<Attempt, ServiceError> {
-        let store = &self.inner.store;
-        let counts = store
-            .rate_hit(&keys, self.inner.settings.login_window)
-            .await?;
-        let blocked = counts
-            .iter()
-            .zip(limits)
-            .filter(|(c, limit)| c.count > **limit)
-            .map(|(c, _)| c.resets_in)
-            .max();
-        let counted: Vec<(String, u64)> = keys
-            .into_iter()
-            .zip(counts.iter().map(|c| c.window))
-            .collect();
-        match blocked {
-            Some(wait) => {
-                // A refused attempt checks nothing, so it counts for nothing: retrying while
-                // refused neither lengthens a lock-out nor fills the other counters.
-                settle_detached(store.clone(), Vec::new(), counted).await;
-                Err(ServiceError::RateLimited {
-                    retry_after: wait.max(Duration::from_secs(1)),
-                })
-            }
-            None => Ok(Attempt {
-                store: store.clone(),
-                counted,
-                open: true,
-            }),
-        }
-    }
-
     /// Checks the password of a signed-in user before an account operation (changing the
     /// password, deleting the account). Wrong passwords count against the account, by user
     /// id alone, under the per-account login limit: a stolen access token must not allow
@@ -495,31 +355,26 @@ impl AuthService {
         password: &str,
         hash: &repos::PasswordHash,
     ) -> Result<(), ServiceError> {
-        let keys = vec![format!("password:acct:{user_id}")];
-        let limit = self.inner.settings.login_max_per_account;
-        let attempt = match self.count_attempt(keys, &[limit]).await {
-            Ok(attempt) => attempt,
-            Err(e) => {
-                if matches!(e, ServiceError::RateLimited { .. }) {
-                    password_check("limited");
-                }
-                return Err(e);
-            }
-        };
-        match self.inner.passwords.verify(password, hash).await {
+        let counter = Counter::new(
+            format!("password:acct:{user_id}"),
+            self.inner.settings.login_max_per_account,
+        );
+        let passwords = self.inner.passwords.clone();
+        let (password, hash) = (password.to_owned(), hash.clone());
+        let check = async move { passwords.verify(&password, &hash).await };
+        match self.inner.attempts.check(vec![counter], check).await {
             Ok(true) => {
-                attempt.settle(1).await;
                 password_check("ok");
                 Ok(())
             }
             Ok(false) => {
-                attempt.failed();
                 password_check("failed");
                 Err(ServiceError::InvalidCredentials)
             }
-            // bcrypt failed: no guess was checked.
             Err(e) => {
-                attempt.settle(0).await;
+                if matches!(e, ServiceError::RateLimited { .. }) {
+                    password_check("limited");
+                }
                 Err(e)
             }
         }
@@ -706,29 +561,5 @@ impl AuthService {
     /// Checks the database answers (for `/ready`).
     pub async fn database_ready(&self) -> Result<(), ServiceError> {
         Ok(self.inner.users.ping().await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::address_block;
-
-    #[test]
-    fn per_ip_limits_count_an_ipv6_client_by_its_64_and_an_ipv4_one_by_its_address() {
-        assert_eq!(address_block("203.0.113.7"), "203.0.113.7");
-        assert_eq!(address_block("::ffff:203.0.113.7"), "203.0.113.7");
-        assert_eq!(
-            address_block("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
-            "2001:db8:1:2::/64"
-        );
-        assert_eq!(
-            address_block("2001:db8:1:2::1"),
-            address_block("2001:db8:1:2:ffff::9")
-        );
-        assert_ne!(
-            address_block("2001:db8:1:2::1"),
-            address_block("2001:db8:1:3::1")
-        );
-        assert_eq!(address_block("not an address"), "not an address");
     }
 }

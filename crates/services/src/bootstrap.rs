@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use repos::database::{self, DatabaseUrl, DbError, PoolOptions};
-use repos::{
-    AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore, TaskRepo, TokenStore, UserRepo,
-};
+use repos::{AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore, TokenStore};
 
 use crate::{AuthSettings, JwtKeys, Services};
 
@@ -82,11 +80,5 @@ pub async fn start(
         None => AnyTokenStore::Memory(MemoryTokenStore::new()),
     };
     tracing::info!(database = %infra.database_url.backend(), token_store = store.kind(), "connected");
-    Ok(Services::new(
-        UserRepo::new(db.clone()),
-        TaskRepo::new(db),
-        store,
-        keys,
-        settings,
-    ))
+    Ok(Services::new(crate::Repos::over(db, store), keys, settings))
 }

@@ -4,6 +4,7 @@
 //! JWTs, and calls the repositories. It may import `repos` (never `models` or `db`
 //! directly, never SQL or Redis) and knows nothing of HTTP.
 
+mod attempts;
 pub mod auth;
 pub mod bootstrap;
 pub mod domain;
@@ -35,6 +36,26 @@ pub mod infra {
     };
 }
 
+/// The repositories and the token store the services run on. A new repository is a new
+/// field here, read in [`Services::new`].
+#[derive(Clone)]
+pub struct Repos {
+    pub users: repos::UserRepo,
+    pub tasks: repos::TaskRepo,
+    pub store: repos::AnyTokenStore,
+}
+
+impl Repos {
+    /// Every repository over one database, with `store`.
+    pub fn over(database: repos::database::Database, store: repos::AnyTokenStore) -> Self {
+        Self {
+            users: repos::UserRepo::new(database.clone()),
+            tasks: repos::TaskRepo::new(database),
+            store,
+        }
+    }
+}
+
 /// Every service, built once at start-up and shared by all requests.
 #[derive(Clone)]
 pub struct Services {
@@ -45,13 +66,12 @@ pub struct Services {
 
 impl Services {
     /// Wires the services over the repositories and the token store.
-    pub fn new(
-        users: repos::UserRepo,
-        tasks: repos::TaskRepo,
-        store: repos::AnyTokenStore,
-        keys: JwtKeys,
-        settings: AuthSettings,
-    ) -> Self {
+    pub fn new(repos: Repos, keys: JwtKeys, settings: AuthSettings) -> Self {
+        let Repos {
+            users,
+            tasks,
+            store,
+        } = repos;
         let passwords = password::Passwords::new(settings.bcrypt_cost, settings.password_queue);
         let auth = AuthService::new(users.clone(), store, keys, settings, passwords.clone());
         Self {

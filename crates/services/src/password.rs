@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::Password;
 use crate::ServiceError;
@@ -21,33 +21,45 @@ const MAX_BYTES: usize = 72;
 
 /// Slots and a bounded queue for one kind of password work.
 struct Lane {
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
+}
+
+/// One place in a lane's queue, given back however the wait ends (a slot, or the request
+/// dropped while it waited).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Lane {
     fn new(slots: usize, max_waiting: usize) -> Self {
         Self {
-            slots: Semaphore::new(slots),
+            slots: Arc::new(Semaphore::new(slots)),
             waiting: AtomicUsize::new(0),
             max_waiting,
         }
     }
 
     /// A slot of this lane: at once if one is free, after a wait if fewer than
-    /// `max_waiting` are already waiting, `Overloaded` otherwise.
-    async fn enter(&self) -> Result<SemaphorePermit<'_>, ServiceError> {
-        if let Ok(permit) = self.slots.try_acquire() {
+    /// `max_waiting` are already waiting, `Overloaded` otherwise. The slot is owned, so it
+    /// can go with the work to the blocking thread and is freed only when the work ends.
+    async fn enter(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
+        if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
             return Ok(permit);
         }
+        let place = Waiting(&self.waiting);
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            drop(place);
             metrics::counter!("strata_password_work_refused_total").increment(1);
             return Err(ServiceError::Overloaded);
         }
-        let permit = self.slots.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let permit = Arc::clone(&self.slots).acquire_owned().await;
+        drop(place);
         permit.map_err(|e| ServiceError::Internal(format!("bcrypt pool closed: {e}")))
     }
 }
@@ -100,14 +112,19 @@ impl Passwords {
     ) -> Result<T, ServiceError> {
         // A new hash holds its lane's slot while it waits for a shared one, so at most
         // half the shared slots ever go to new hashes, waiting or running.
-        let _lane = match work {
+        let lane = match work {
             Work::NewHash => Some(self.new_hashes.enter().await?),
             Work::Check => None,
         };
-        let _slot = self.all.enter().await?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| ServiceError::Internal(format!("bcrypt task failed: {e}")))
+        let slot = self.all.enter().await?;
+        // The slots go with the work: a request dropped while bcrypt runs (its client
+        // gone) does not free them before the hash is done.
+        tokio::task::spawn_blocking(move || {
+            let _held = (lane, slot);
+            f()
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("bcrypt task failed: {e}")))
     }
 
     /// Hashes `password` with a fresh salt.
@@ -176,61 +193,101 @@ mod tests {
         }
     }
 
-    /// Runs `n` new hashes at once on a hasher with 2 slots and `max_waiting`, and says how
-    /// many were refused as overloaded.
-    async fn refused_of(n: usize, max_waiting: usize) -> usize {
-        let p = Passwords::with_slots(8, 2, max_waiting);
-        let tasks: Vec<_> = (0..n)
-            .map(|_| {
-                let p = p.clone();
-                tokio::spawn(async move { p.hash(&password()).await })
-            })
-            .collect();
-        let mut refused = 0;
-        for t in tasks {
-            match t.await {
-                Ok(Err(ServiceError::Overloaded)) => refused += 1,
-                Ok(Ok(_)) => {}
-                other => panic!("{other:?}"),
-            }
+    /// Yields until `f` holds (it is about tasks this test spawned).
+    async fn until(f: impl Fn() -> bool) {
+        while !f() {
+            tokio::task::yield_now().await;
         }
-        refused
+    }
+
+    fn waiting(lane: &Lane) -> usize {
+        lane.waiting.load(Ordering::Acquire)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn past_the_queue_bound_new_hashes_are_refused_at_once() {
-        // One slot for new hashes, two may wait: of ten at once, seven are refused.
-        assert_eq!(refused_of(10, 2).await, 7);
-        assert_eq!(refused_of(3, 2).await, 0);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn new_hashes_cannot_take_every_slot_from_checks() {
-        let p = Passwords::with_slots(12, 2, 64);
-        let hash = p
-            .hash(&password())
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        // Fill the new-hash lane: one running, seven waiting.
-        let flood: Vec<_> = (0..8)
+        let p = Passwords::with_slots(4, 2, 3);
+        // The one new-hash slot is taken: three may wait, the fourth is refused.
+        let held = Arc::clone(&p.new_hashes.slots).try_acquire_owned();
+        let queued: Vec<_> = (0..3)
             .map(|_| {
                 let p = p.clone();
                 tokio::spawn(async move { p.hash(&password()).await })
             })
             .collect();
-        while p.new_hashes.waiting.load(Ordering::Acquire) < 7 {
-            tokio::task::yield_now().await;
+        until(|| waiting(&p.new_hashes) == 3).await;
+        assert!(matches!(
+            p.hash(&password()).await,
+            Err(ServiceError::Overloaded)
+        ));
+        drop(held);
+        for t in queued {
+            assert!(matches!(t.await, Ok(Ok(_))));
         }
+        assert_eq!(waiting(&p.new_hashes), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_while_it_waits_gives_its_place_back() {
+        let p = Passwords::with_slots(4, 2, 1);
+        let held = Arc::clone(&p.new_hashes.slots).try_acquire_owned();
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move { p.hash(&password()).await })
+        };
+        until(|| waiting(&p.new_hashes) == 1).await;
+        waiter.abort();
+        assert!(waiter.await.is_err(), "cancelled");
+        assert_eq!(waiting(&p.new_hashes), 0, "the place is free again");
+        drop(held);
+        assert!(p.hash(&password()).await.is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_while_bcrypt_runs_keeps_its_slot_until_the_hash_ends() {
+        // Cost 14: about a second of bcrypt, far longer than the checks below.
+        let p = Passwords::with_slots(14, 2, 4);
+        let cheap = bcrypt::hash("a password", 4).unwrap_or_default();
+        let hash = PasswordHash::new(cheap.replacen("$04$", "$14$", 1));
+        let running = {
+            let p = p.clone();
+            tokio::spawn(async move { p.verify("a guess", &hash).await })
+        };
+        until(|| p.all.slots.available_permits() == 1).await;
+        running.abort();
+        assert!(running.await.is_err(), "cancelled");
+        assert_eq!(
+            p.all.slots.available_permits(),
+            1,
+            "the bcrypt still running holds its slot"
+        );
+        until(|| p.all.slots.available_permits() == 2).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn new_hashes_cannot_take_every_slot_from_checks() {
+        let p = Passwords::with_slots(4, 2, 64);
+        let hash = p
+            .hash(&password())
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        // The new-hash lane full: its one slot held, seven waiting behind it.
+        let held = Arc::clone(&p.new_hashes.slots).try_acquire_owned();
+        let shared = Arc::clone(&p.all.slots).try_acquire_owned();
+        let flood: Vec<_> = (0..7)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { p.hash(&password()).await })
+            })
+            .collect();
+        until(|| waiting(&p.new_hashes) == 7).await;
         // The other shared slot is free for checks: a login is not queued behind them.
         assert_eq!(p.all.slots.available_permits(), 1);
         assert!(p
             .verify("correct horse battery", &hash)
             .await
             .unwrap_or(false));
-        assert!(
-            flood.iter().any(|t| !t.is_finished()),
-            "the check waited for the whole flood"
-        );
+        drop((held, shared));
         for t in flood {
             assert!(matches!(t.await, Ok(Ok(_))));
         }

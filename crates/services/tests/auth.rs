@@ -484,28 +484,24 @@ async fn refused_attempts_count_against_neither_the_account_nor_the_address() {
     fx.cleanup();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_abandoned_while_its_password_is_checked_counts_for_nothing() {
-    // One attempt per address; bcrypt slow enough to abandon a login in the middle of it.
-    let fx = init_with(AuthSettings {
-        bcrypt_cost: 8,
-        ..limited(100, 1)
-    })
-    .await;
-    fx.register("alice").await;
-    let ip = Some("198.51.100.30");
+/// Starts a login of alice from `ip` with `password`, waits until its attempt is counted
+/// (it is then in bcrypt), abandons it, and returns the address's count once the attempt
+/// has been settled.
+async fn count_after_abandoning(
+    fx: &common::Fixture,
+    ip: &'static str,
+    password: &'static str,
+) -> u64 {
     let auth = fx.services.auth.clone();
     let abandoned = tokio::spawn(async move {
         let client = ClientInfo {
-            ip: ip.map(str::to_owned),
+            ip: Some(ip.to_owned()),
             user_agent: None,
         };
-        auth.login(login_by(Some("alice"), None, PASSWORD), client)
+        auth.login(login_by(Some("alice"), None, password), client)
             .await
     });
-    // The address's counter (the services' key for it) shows the attempt counted; it is
-    // then in bcrypt, and the client goes away.
-    let address = ["login:ip:198.51.100.30".to_owned()];
+    let address = [format!("login:ip:{ip}")];
     let counted = || async { fx.store.rate_peek(&address).await.unwrap()[0].count };
     for _ in 0..500 {
         if counted().await == 1 {
@@ -520,16 +516,44 @@ async fn a_login_abandoned_while_its_password_is_checked_counts_for_nothing() {
         outcome.as_ref().is_err_and(|e| e.is_cancelled()),
         "the login finished before it could be abandoned: {outcome:?}"
     );
-    // Taken back in the background; counted for good, it would keep this address refused
-    // for the whole window.
-    for _ in 0..100 {
+    // The check runs on to its end on a task of its own, then settles the attempt.
+    for _ in 0..200 {
         if counted().await == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(counted().await, 0, "the abandoned attempt still counts");
-    fx.login_from("alice", PASSWORD, ip).await.unwrap();
+    counted().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_password_abandoned_while_it_is_checked_counts_for_nothing() {
+    // One attempt per address; bcrypt slow enough to abandon a login in the middle of it.
+    let fx = init_with(AuthSettings {
+        bcrypt_cost: 8,
+        ..limited(100, 1)
+    })
+    .await;
+    fx.register("alice").await;
+    let ip = "198.51.100.30";
+    assert_eq!(count_after_abandoning(&fx, ip, PASSWORD).await, 0);
+    fx.login_from("alice", PASSWORD, Some(ip)).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_abandoned_while_it_is_checked_still_counts() {
+    // Hanging up mid-check must not buy an uncounted guess (nor uncounted bcrypt work).
+    let fx = init_with(AuthSettings {
+        bcrypt_cost: 8,
+        ..limited(100, 1)
+    })
+    .await;
+    fx.register("alice").await;
+    let ip = "198.51.100.31";
+    assert_eq!(count_after_abandoning(&fx, ip, "wrong password").await, 1);
+    let r = fx.login_from("alice", PASSWORD, Some(ip)).await;
+    assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
     fx.cleanup();
 }
 

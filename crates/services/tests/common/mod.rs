@@ -8,6 +8,7 @@
 use db::testing::{random_name, TestDatabase};
 use db::{Backend, PoolOptions};
 use services::infra::{AnyTokenStore, MemoryTokenStore, TaskRepo, UserRepo};
+use services::Repos;
 use services::{
     AuthSettings, ClientInfo, JwtKeys, LoginInput, Principal, ServiceError, Services, TokenPair,
     User,
@@ -64,17 +65,14 @@ fn build(secret: &str, settings: AuthSettings) -> Fixture {
     let db = TestDatabase::create(Backend::Sqlite)
         .unwrap_or_else(|e| panic!("creating the test database: {e:?}"));
     let pool = db::init_db(&db.url(), PoolOptions::default()).expect("migrating the test database");
-    let users_repo = UserRepo::new(pool.clone());
-    let tasks_repo = TaskRepo::new(pool);
-    let store = AnyTokenStore::Memory(MemoryTokenStore::new());
+    let repos = Repos::over(pool, AnyTokenStore::Memory(MemoryTokenStore::new()));
     let keys = JwtKeys::new(secret, None, &settings).expect("test secret is valid");
-    let services = Services::new(
-        users_repo.clone(),
-        tasks_repo.clone(),
-        store.clone(),
-        keys,
-        settings,
-    );
+    let services = Services::new(repos.clone(), keys, settings);
+    let Repos {
+        users: users_repo,
+        tasks: tasks_repo,
+        store,
+    } = repos;
     Fixture {
         services,
         tasks_repo,
