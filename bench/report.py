@@ -143,11 +143,13 @@ def targets(results):
     flood = results.get("regflood")
     if flood:
         alone = flood["alone"]
-        for key, what in (("new_names", "new names"), ("taken_name", "a taken name")):
+        # New names are bcrypt work: the lanes keep a slot for logins. A taken name costs two
+        # reads, so the flood runs at thousands a second and shares the CPU with bcrypt.
+        for key, what, bound in (("new_names", "new names", 1.5), ("taken_name", "a taken name", 3.0)):
             f = flood[key]
             r = f["p50_us"] / alone["p50_us"] if alone["p50_us"] else float("inf")
-            out.append((f"login p50 while 40 clients register {what}: within 2x of login alone, no login error",
-                        r <= 2.0 and f["errors"] == 0,
+            out.append((f"login p50 while 40 clients register {what}: within {bound}x of login alone, no login error",
+                        r <= bound and f["errors"] == 0,
                         f"{ms(f['p50_us'])} vs {ms(alone['p50_us'])} ms (x{r:.2f}), p99 {ms(f['p99_us'])} ms; "
                         f"flood {flood['flood'][key]['rps']:.0f} req/s"))
     mem = (results.get("memory") or {}).get("strata")

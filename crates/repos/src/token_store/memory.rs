@@ -19,6 +19,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// Redis refuses it: attempts fail closed and memory stays bounded.
 pub const MAX_COUNTERS: usize = 100_000;
 
+/// How often a full store may sweep to make room.
+const FULL_SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 struct Session {
     user_id: String,
@@ -340,7 +343,10 @@ impl TokenStore for MemoryTokenStore {
             .filter(|d| !inner.rates.contains_key(*d))
             .count();
         if new > 0 && inner.rates.len() + new > inner.max_counters {
-            inner.sweep();
+            // A sweep walks everything under the lock: at most one a second while full.
+            if inner.last_sweep.elapsed() >= FULL_SWEEP_EVERY {
+                inner.sweep();
+            }
             if inner.rates.len() + new > inner.max_counters {
                 return Err(RepoError::Unavailable {
                     what: "token store",
