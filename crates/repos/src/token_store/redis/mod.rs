@@ -1,0 +1,245 @@
+//! The Redis token store: the store and its keys here, the connections in `connection`,
+//! the operations in `ops`, each Lua script in a file of its own under `lua/`.
+//!
+//! Keys (`P` is the configured prefix):
+//! - `P session:{<sid>}`: a hash with the session record; it expires with the refresh token.
+//! - `P user:{<uid>}:sessions`: a sorted set of the user's session ids, scored by their end.
+//! - `P rate:{<digest>}`: a failed-attempt counter, named by a digest of its name.
+//!
+//! Each atomic operation touches one key, so the layout works unchanged on Redis Cluster.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{self, RedisResult, Script};
+
+use super::{PairState, RateCount};
+use crate::RepoError;
+
+mod connection;
+mod ops;
+
+use connection::Connections;
+pub use connection::RedisStats;
+
+/// The Lua scripts, one file each under `lua/`: each runs atomically on one key.
+const ROTATE: &str = include_str!("../lua/rotate.lua");
+const REVOKE: &str = include_str!("../lua/revoke.lua");
+const LOGOUT: &str = include_str!("../lua/logout.lua");
+const HIT: &str = include_str!("../lua/rate_hit.lua");
+const FORGIVE: &str = include_str!("../lua/rate_forgive.lua");
+
+/// Connection settings for [`RedisTokenStore`].
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// `redis://` or `rediss://` URL (may hold a password: never logged).
+    pub url: String,
+    /// Prefix of every key, e.g. `strata:`.
+    pub key_prefix: String,
+    /// Longest wait for a new connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for one command's reply before the store counts as unavailable.
+    pub command_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &db::redact_url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
+}
+
+/// A token store in Redis, shared by every instance of the service.
+#[derive(Clone)]
+pub struct RedisTokenStore {
+    conn: Connections,
+    prefix: Arc<str>,
+    rotate: Arc<Script>,
+    revoke: Arc<Script>,
+    logout: Arc<Script>,
+    forgive: Arc<Script>,
+}
+
+impl std::fmt::Debug for RedisTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTokenStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTokenStore {
+    /// Prepares the store; no connection is made until first use (see [`TokenStore::ping`]).
+    pub fn new(options: &RedisOptions) -> Result<Self, RepoError> {
+        Ok(Self {
+            conn: Connections::new(options)?,
+            prefix: options.key_prefix.as_str().into(),
+            rotate: Arc::new(Script::new(ROTATE)),
+            revoke: Arc::new(Script::new(REVOKE)),
+            logout: Arc::new(Script::new(LOGOUT)),
+            forgive: Arc::new(Script::new(FORGIVE)),
+        })
+    }
+
+    /// `<prefix>session:{<id>}`, built without `format!` (every request makes one).
+    fn session_key(&self, session_id: &str) -> String {
+        self.key(&["session:{", session_id, "}"])
+    }
+
+    fn user_key(&self, user_id: &str) -> String {
+        self.key(&["user:{", user_id, "}:sessions"])
+    }
+
+    /// `<prefix>rate:{<digest of the name>}`: fixed-size, whatever the name.
+    fn rate_key(&self, name: &str) -> String {
+        self.key(&["rate:{", &super::counter_digest(name), "}"])
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let len = self.prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut key = String::with_capacity(len);
+        key.push_str(&self.prefix);
+        parts.iter().for_each(|p| key.push_str(p));
+        key
+    }
+
+    /// Refuses a server older than Redis 7, which would turn down the `PEXPIRE … NX` and
+    /// `GT` the store sets expiries with: every login would fail. Called once at start-up.
+    /// A server that does not say its version (`INFO` renamed away, a look-alike) is let
+    /// through with a warning.
+    pub async fn check_server_version(&self) -> Result<(), RepoError> {
+        let info = self
+            .run("info", |mut c| async move {
+                redis::cmd("INFO")
+                    .arg("server")
+                    .query_async::<String>(&mut c)
+                    .await
+            })
+            .await;
+        let info = match info {
+            Ok(info) => info,
+            Err(RepoError::TokenStore(e)) => {
+                tracing::warn!(error = %e, "cannot ask Redis its version; it must be 7 or later");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        match server_major_version(&info) {
+            Some((major, _)) if major >= 7 => Ok(()),
+            Some((_, version)) => Err(RepoError::TokenStore(format!(
+                "Redis {version} is too old: strata needs Redis 7 or later (PEXPIRE NX/GT)"
+            ))),
+            None => {
+                tracing::warn!("Redis did not say its version; it must be 7 or later");
+                Ok(())
+            }
+        }
+    }
+
+    /// How the connection is used right now.
+    pub fn stats(&self) -> RedisStats {
+        self.conn.stats()
+    }
+
+    /// Runs one command on this thread's connection (see [`Connections::run`]).
+    async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        self.conn.run(op, f).await
+    }
+}
+
+impl RedisTokenStore {
+    /// Drops a deleted session from its user's index.
+    async fn unindex(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        op: &'static str,
+    ) -> Result<(), RepoError> {
+        let user_key = self.user_key(user_id);
+        self.run(op, |mut c| async move {
+            redis::cmd("ZREM")
+                .arg(&user_key)
+                .arg(session_id)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+}
+
+/// The major version and the whole `redis_version` line of an `INFO server` reply.
+fn server_major_version(info: &str) -> Option<(u32, &str)> {
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))?
+        .trim();
+    let major = version.split('.').next()?.parse().ok()?;
+    Some((major, version))
+}
+
+fn parse_i64(s: Option<&String>) -> Result<i64, RepoError> {
+    s.and_then(|v| v.parse().ok())
+        .ok_or_else(|| RepoError::TokenStore("malformed session record".into()))
+}
+
+/// Reads `[kind, uid, ajti, rjti, iat, aexp, rexp]` as returned by the rotate script.
+fn parse_pair(reply: &[String]) -> Result<(String, PairState), RepoError> {
+    let get = |i: usize| {
+        reply
+            .get(i)
+            .cloned()
+            .ok_or_else(|| RepoError::TokenStore("short rotate reply".into()))
+    };
+    Ok((
+        get(1)?,
+        PairState {
+            access_jti: get(2)?,
+            refresh_jti: get(3)?,
+            issued_at: parse_i64(reply.get(4))?,
+            access_expires_at: parse_i64(reply.get(5))?,
+            refresh_expires_at: parse_i64(reply.get(6))?,
+        },
+    ))
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+/// A counter from its value, `PTTL` and `PEXPIRETIME` (unix ms, the window's id; negative
+/// when there is no key or no expiry).
+fn rate_count(count: u64, pttl: i64, ends_at_ms: i64) -> RateCount {
+    RateCount {
+        count,
+        resets_in: Duration::from_millis(u64::try_from(pttl).unwrap_or(0)),
+        window: u64::try_from(ends_at_ms).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_major_version;
+
+    #[test]
+    fn the_server_version_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(server_major_version(info), Some((7, "7.0.15")));
+        let old = "# Server\r\nredis_version:6.2.14\r\n";
+        assert_eq!(server_major_version(old), Some((6, "6.2.14")));
+        assert_eq!(
+            server_major_version("# Server\r\nredis_mode:standalone\r\n"),
+            None
+        );
+        assert_eq!(server_major_version("redis_version:x.y\r\n"), None);
+    }
+}

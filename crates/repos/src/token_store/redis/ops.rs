@@ -1,0 +1,362 @@
+//! The token-store operations on Redis: each one script or pipeline, mostly on one key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_redis::redis;
+
+use super::{parse_i64, parse_pair, rate_count, secs, RedisTokenStore, HIT};
+use crate::token_store::{
+    NewSession, RateCount, Rotation, RotationRequest, SessionInfo, TokenStore,
+};
+use crate::RepoError;
+
+impl TokenStore for RedisTokenStore {
+    async fn create_session(&self, s: &NewSession) -> Result<(), RepoError> {
+        let session_key = self.session_key(&s.session_id);
+        let user_key = self.user_key(&s.user_id);
+        let end_ms = s.expires_at.saturating_mul(1000);
+        let mut pipe = redis::pipe();
+        // The index first: if the connection dies half-way, no session exists that
+        // revoke-all could miss.
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(&user_key)
+            .arg("-inf")
+            .arg(s.pair.issued_at)
+            .ignore()
+            .cmd("ZADD")
+            .arg(&user_key)
+            .arg(s.expires_at)
+            .arg(&s.session_id)
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&user_key)
+            .arg(end_ms)
+            .arg("NX")
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&user_key)
+            .arg(end_ms)
+            .arg("GT")
+            .ignore()
+            .cmd("HSET")
+            .arg(&session_key)
+            .arg("uid")
+            .arg(&s.user_id)
+            .arg("ajti")
+            .arg(&s.pair.access_jti)
+            .arg("rjti")
+            .arg(&s.pair.refresh_jti)
+            .arg("prjti")
+            .arg("")
+            .arg("rot")
+            .arg(0)
+            .arg("iat")
+            .arg(s.pair.issued_at)
+            .arg("aexp")
+            .arg(s.pair.access_expires_at)
+            .arg("rexp")
+            .arg(s.pair.refresh_expires_at)
+            .arg("cap")
+            .arg(s.expires_at)
+            .arg("created")
+            .arg(s.pair.issued_at)
+            .arg("ua")
+            .arg(s.user_agent.as_deref().unwrap_or(""))
+            .arg("ip")
+            .arg(s.ip.as_deref().unwrap_or(""))
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&session_key)
+            .arg(s.pair.refresh_expires_at.saturating_mul(1000))
+            .ignore();
+        self.run("create_session", |mut c| async move {
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    async fn authenticate(
+        &self,
+        session_id: &str,
+        access_jti: &str,
+    ) -> Result<Option<String>, RepoError> {
+        let key = self.session_key(session_id);
+        let (uid, ajti): (Option<String>, Option<String>) = self
+            .run("authenticate", |mut c| async move {
+                redis::cmd("HMGET")
+                    .arg(&key)
+                    .arg("uid")
+                    .arg("ajti")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(match (uid, ajti) {
+            (Some(uid), Some(ajti)) if ajti == access_jti => Some(uid),
+            _ => None,
+        })
+    }
+
+    async fn rotate(&self, r: &RotationRequest) -> Result<Rotation, RepoError> {
+        let key = self.session_key(&r.session_id);
+        let grace_ms = u64::try_from(r.grace.as_millis()).unwrap_or(u64::MAX);
+        let script = Arc::clone(&self.rotate);
+        let reply: Vec<String> = self
+            .run("rotate", |mut c| async move {
+                script
+                    .key(&key)
+                    .arg(&r.presented_jti)
+                    .arg(&r.new_access_jti)
+                    .arg(&r.new_refresh_jti)
+                    .arg(r.now_ms)
+                    .arg(grace_ms)
+                    .arg(secs(r.access_ttl))
+                    .arg(secs(r.refresh_ttl))
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        match reply.first().map(String::as_str) {
+            Some("missing") => Ok(Rotation::Missing),
+            Some("rotated") => {
+                parse_pair(&reply).map(|(user_id, pair)| Rotation::Rotated { user_id, pair })
+            }
+            Some("grace") => {
+                parse_pair(&reply).map(|(user_id, pair)| Rotation::Grace { user_id, pair })
+            }
+            Some("reused") => {
+                let user_id = reply.get(1).cloned().unwrap_or_default();
+                // The session is gone; tidy the index (a hint only, so a failure is logged, not fatal).
+                let user_key = self.user_key(&user_id);
+                let sid = r.session_id.clone();
+                if let Err(e) = self
+                    .run("rotate", |mut c| async move {
+                        redis::cmd("ZREM")
+                            .arg(&user_key)
+                            .arg(&sid)
+                            .query_async::<()>(&mut c)
+                            .await
+                    })
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not drop a reused session from its user's index");
+                }
+                Ok(Rotation::Reused { user_id })
+            }
+            _ => Err(RepoError::TokenStore(format!(
+                "unexpected rotate reply {reply:?}"
+            ))),
+        }
+    }
+
+    async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, RepoError> {
+        let key = self.session_key(session_id);
+        let script = Arc::clone(&self.revoke);
+        let deleted: i64 = self
+            .run("revoke", |mut c| async move {
+                script.key(&key).arg(user_id).invoke_async(&mut c).await
+            })
+            .await?;
+        if deleted > 0 {
+            self.unindex(user_id, session_id, "revoke").await?;
+        }
+        Ok(deleted > 0)
+    }
+
+    async fn logout(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        access_jti: &str,
+        grace: Duration,
+        now_ms: i64,
+    ) -> Result<bool, RepoError> {
+        let key = self.session_key(session_id);
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let script = Arc::clone(&self.logout);
+        let deleted: i64 = self
+            .run("logout", |mut c| async move {
+                script
+                    .key(&key)
+                    .arg(user_id)
+                    .arg(access_jti)
+                    .arg(grace_ms)
+                    .arg(now_ms)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        if deleted > 0 {
+            self.unindex(user_id, session_id, "logout").await?;
+        }
+        Ok(deleted > 0)
+    }
+
+    async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
+        let user_key = self.user_key(user_id);
+        let ids: Vec<String> = {
+            let key = user_key.clone();
+            self.run("revoke_all", |mut c| async move {
+                redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?
+        };
+        let doomed: Vec<&String> = ids.iter().filter(|id| Some(id.as_str()) != keep).collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        for id in &doomed {
+            // One DEL per key: keys of different sessions may live on different cluster nodes.
+            pipe.cmd("DEL").arg(self.session_key(id));
+        }
+        for id in &doomed {
+            pipe.cmd("ZREM").arg(&user_key).arg(id.as_str()).ignore();
+        }
+        let deleted: Vec<i64> = self
+            .run("revoke_all", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        Ok(deleted.iter().filter(|n| **n > 0).count())
+    }
+
+    async fn list(&self, user_id: &str, now: i64) -> Result<Vec<SessionInfo>, RepoError> {
+        let user_key = self.user_key(user_id);
+        let ids: Vec<String> = self
+            .run("list", |mut c| async move {
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&user_key)
+                    .arg(format!("({now}"))
+                    .arg("+inf")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.session_key(id))
+                .arg(&["uid", "created", "iat", "cap", "ua", "ip"]);
+        }
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Fields> = self
+            .run(
+                "list",
+                |mut c| async move { pipe.query_async(&mut c).await },
+            )
+            .await?;
+        let mut out = Vec::new();
+        for (id, (uid, created, iat, cap, ua, ip)) in ids.into_iter().zip(rows) {
+            if uid.as_deref() != Some(user_id) {
+                continue; // expired or revoked since the index was read
+            }
+            out.push(SessionInfo {
+                session_id: id,
+                user_id: user_id.to_owned(),
+                created_at: parse_i64(created.as_ref())?,
+                refreshed_at: parse_i64(iat.as_ref())?,
+                expires_at: parse_i64(cap.as_ref())?,
+                user_agent: ua.filter(|v| !v.is_empty()),
+                ip: ip.filter(|v| !v.is_empty()),
+            });
+        }
+        out.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
+        Ok(out)
+    }
+
+    async fn rate_peek(&self, keys: &[String]) -> Result<Vec<RateCount>, RepoError> {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            let key = self.rate_key(k);
+            pipe.cmd("GET")
+                .arg(&key)
+                .cmd("PTTL")
+                .arg(&key)
+                .cmd("PEXPIRETIME")
+                .arg(&key);
+        }
+        let replies: Vec<(Option<u64>, i64, i64)> = self
+            .run("rate_peek", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        Ok(replies
+            .into_iter()
+            .map(|(count, ttl, ends)| rate_count(count.unwrap_or(0), ttl, ends))
+            .collect())
+    }
+
+    async fn rate_hit(
+        &self,
+        keys: &[String],
+        window: Duration,
+    ) -> Result<Vec<RateCount>, RepoError> {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        // One script per counter (each is its own hash slot): the count and the window it
+        // landed in are read in the same atomic step, never across a window's end.
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.cmd("EVAL")
+                .arg(HIT)
+                .arg(1)
+                .arg(self.rate_key(k))
+                .arg(window_ms);
+        }
+        let replies: Vec<(u64, i64, i64)> = self
+            .run(
+                "rate_hit",
+                |mut c| async move { pipe.query_async(&mut c).await },
+            )
+            .await?;
+        Ok(replies
+            .into_iter()
+            .map(|(count, ttl, ends)| rate_count(count, ttl, ends))
+            .collect())
+    }
+
+    async fn rate_clear(&self, key: &str) -> Result<(), RepoError> {
+        let key = self.rate_key(key);
+        self.run("rate_clear", |mut c| async move {
+            redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    async fn rate_forgive(&self, key: &str, window: u64) -> Result<(), RepoError> {
+        let key = self.rate_key(key);
+        let script = Arc::clone(&self.forgive);
+        self.run("rate_forgive", |mut c| async move {
+            script
+                .key(&key)
+                .arg(window)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.run("ping", |mut c| async move {
+            redis::cmd("PING").query_async::<()>(&mut c).await
+        })
+        .await
+    }
+}
