@@ -7,68 +7,68 @@ use crate::{Case, Ctx, Tokens};
 
 pub const CASES: &[Case] = &[
     (
-        "auth::register_answers_201_with_location_and_the_user_without_any_password",
-        register_answers_201_with_location_and_the_user,
+        "register_answers_201_with_location_and_the_user_without_any_password",
+        register_answers_201_with_location_and_the_user_without_any_password,
     ),
     (
-        "auth::register_with_a_taken_username_in_any_case_is_409_username_taken",
-        register_with_a_taken_username_is_409,
+        "register_with_a_taken_username_in_any_case_is_409_username_taken",
+        register_with_a_taken_username_in_any_case_is_409_username_taken,
     ),
     (
-        "auth::register_with_a_taken_email_in_any_case_is_409_email_taken",
-        register_with_a_taken_email_is_409,
+        "register_with_a_taken_email_in_any_case_is_409_email_taken",
+        register_with_a_taken_email_in_any_case_is_409_email_taken,
     ),
     (
-        "auth::register_with_invalid_fields_is_422_naming_each_field",
-        register_with_invalid_fields_is_422,
+        "register_with_invalid_fields_is_422_naming_each_field",
+        register_with_invalid_fields_is_422_naming_each_field,
     ),
     (
-        "auth::register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters",
-        register_refuses_a_password_over_72_bytes,
+        "register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters",
+        register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters,
     ),
     (
-        "auth::login_by_username_returns_a_token_pair_that_works",
-        login_by_username_returns_a_token_pair,
+        "login_by_username_returns_a_token_pair_that_works",
+        login_by_username_returns_a_token_pair_that_works,
     ),
     (
-        "auth::login_by_email_in_any_case_returns_a_token_pair_that_works",
-        login_by_email_returns_a_token_pair,
+        "login_by_email_in_any_case_returns_a_token_pair_that_works",
+        login_by_email_in_any_case_returns_a_token_pair_that_works,
     ),
     (
-        "auth::login_of_an_unknown_user_and_with_a_wrong_password_give_identical_401_bodies",
-        login_failures_are_indistinguishable,
+        "login_of_an_unknown_user_and_with_a_wrong_password_give_identical_401_bodies",
+        login_of_an_unknown_user_and_with_a_wrong_password_give_identical_401_bodies,
     ),
     (
-        "auth::login_without_username_or_email_is_422",
-        login_without_identifier_is_422,
+        "login_without_username_or_email_is_422",
+        login_without_username_or_email_is_422,
     ),
     (
-        "auth::login_is_429_with_retry_after_once_the_per_account_limit_is_reached",
-        login_is_rate_limited_per_account,
+        "login_is_429_with_retry_after_once_the_per_account_limit_is_reached",
+        login_is_429_with_retry_after_once_the_per_account_limit_is_reached,
     ),
     (
-        "auth::refresh_returns_a_new_pair_and_revokes_the_old_access_token",
-        refresh_returns_a_new_pair,
+        "refresh_returns_a_new_pair_and_revokes_the_old_access_token",
+        refresh_returns_a_new_pair_and_revokes_the_old_access_token,
     ),
     (
-        "auth::previous_refresh_token_within_the_grace_returns_the_identical_current_pair",
-        previous_refresh_token_within_grace_returns_same_pair,
+        "previous_refresh_token_within_the_grace_returns_the_identical_current_pair",
+        previous_refresh_token_within_the_grace_returns_the_identical_current_pair,
     ),
     (
-        "auth::previous_refresh_token_after_the_grace_is_refresh_token_reused_and_revokes_the_session",
-        previous_refresh_token_after_grace_is_reuse,
+        "previous_refresh_token_after_the_grace_is_refresh_token_reused_and_revokes_the_session",
+        previous_refresh_token_after_the_grace_is_refresh_token_reused_and_revokes_the_session,
     ),
     (
-        "auth::logout_makes_access_and_refresh_fail_on_the_next_request",
-        logout_makes_access_and_refresh_fail,
+        "logout_makes_access_and_refresh_fail_on_the_next_request",
+        logout_makes_access_and_refresh_fail_on_the_next_request,
     ),
     (
-        "auth::logout_all_ends_every_session_of_the_user_but_not_another_users",
-        logout_all_ends_every_session_of_the_user,
+        "logout_all_ends_every_session_of_the_user_but_not_another_users",
+        logout_all_ends_every_session_of_the_user_but_not_another_users,
     ),
 ];
 
-fn register_answers_201_with_location_and_the_user(ctx: &Ctx) {
+fn register_answers_201_with_location_and_the_user_without_any_password(ctx: &Ctx) {
     let api = ctx.api();
     let u = User::random();
     let res = api.post(
@@ -111,7 +111,7 @@ fn register_answers_201_with_location_and_the_user(ctx: &Ctx) {
     assert_eq!(profile["username"], u.username);
 }
 
-fn register_with_a_taken_username_is_409(ctx: &Ctx) {
+fn register_with_a_taken_username_in_any_case_is_409_username_taken(ctx: &Ctx) {
     let api = ctx.api();
     let first = api.register();
     let other = User::random();
@@ -127,7 +127,7 @@ fn register_with_a_taken_username_is_409(ctx: &Ctx) {
     .problem(409, "username_taken");
 }
 
-fn register_with_a_taken_email_is_409(ctx: &Ctx) {
+fn register_with_a_taken_email_in_any_case_is_409_email_taken(ctx: &Ctx) {
     let api = ctx.api();
     let first = api.register();
     let other = User::random();
@@ -143,7 +143,7 @@ fn register_with_a_taken_email_is_409(ctx: &Ctx) {
     .problem(409, "email_taken");
 }
 
-fn register_with_invalid_fields_is_422(ctx: &Ctx) {
+fn register_with_invalid_fields_is_422_naming_each_field(ctx: &Ctx) {
     let api = ctx.api();
     let register = |username: &str, email: &str, password: &str| {
         api.post(
@@ -180,7 +180,7 @@ fn register_with_invalid_fields_is_422(ctx: &Ctx) {
     register(&ok.username, &ok.email, &ok.password).ok(201);
 }
 
-fn register_refuses_a_password_over_72_bytes(ctx: &Ctx) {
+fn register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters(ctx: &Ctx) {
     let api = ctx.api();
     let u = User::random();
     // 40 characters, 80 bytes: bcrypt would silently truncate it.
@@ -202,7 +202,7 @@ fn register_refuses_a_password_over_72_bytes(ctx: &Ctx) {
     api.login_with(json!({ "username": u.username, "password": max }));
 }
 
-fn login_by_username_returns_a_token_pair(ctx: &Ctx) {
+fn login_by_username_returns_a_token_pair_that_works(ctx: &Ctx) {
     let api = ctx.api();
     let u = api.register();
     let res = api.post(
@@ -216,14 +216,14 @@ fn login_by_username_returns_a_token_pair(ctx: &Ctx) {
     assert_eq!(me["username"], u.username);
 }
 
-fn login_by_email_returns_a_token_pair(ctx: &Ctx) {
+fn login_by_email_in_any_case_returns_a_token_pair_that_works(ctx: &Ctx) {
     let api = ctx.api();
     let u = api.register();
     let tokens = api.login_with(json!({ "email": u.email.to_uppercase(), "password": u.password }));
     assert_eq!(api.me(&tokens.access).ok(200)["id"], u.id);
 }
 
-fn login_failures_are_indistinguishable(ctx: &Ctx) {
+fn login_of_an_unknown_user_and_with_a_wrong_password_give_identical_401_bodies(ctx: &Ctx) {
     let api = ctx.api();
     let u = api.register();
     let nobody = User::random();
@@ -245,7 +245,7 @@ fn login_failures_are_indistinguishable(ctx: &Ctx) {
     assert_eq!(unknown.text, wrong.text, "the same by email");
 }
 
-fn login_without_identifier_is_422(ctx: &Ctx) {
+fn login_without_username_or_email_is_422(ctx: &Ctx) {
     ctx.api()
         .post(
             "/api/auth/login",
@@ -255,7 +255,7 @@ fn login_without_identifier_is_422(ctx: &Ctx) {
         .problem(422, "validation_failed");
 }
 
-fn login_is_rate_limited_per_account(ctx: &Ctx) {
+fn login_is_429_with_retry_after_once_the_per_account_limit_is_reached(ctx: &Ctx) {
     // This app allows 3 failures per account and address.
     let api = ctx.on(&ctx.limited);
     let u = api.register();
@@ -293,7 +293,7 @@ fn login_is_rate_limited_per_account(ctx: &Ctx) {
     api.login(&other);
 }
 
-fn refresh_returns_a_new_pair(ctx: &Ctx) {
+fn refresh_returns_a_new_pair_and_revokes_the_old_access_token(ctx: &Ctx) {
     let api = ctx.api();
     let (_, first) = api.user_with_session();
     let res = api.refresh(&first.refresh);
@@ -309,7 +309,7 @@ fn refresh_returns_a_new_pair(ctx: &Ctx) {
     api.me(&second.access).unauthorized("token_revoked");
 }
 
-fn previous_refresh_token_within_grace_returns_same_pair(ctx: &Ctx) {
+fn previous_refresh_token_within_the_grace_returns_the_identical_current_pair(ctx: &Ctx) {
     // Default grace: 10 s, far longer than these few requests.
     let api = ctx.api();
     let (_, first) = api.user_with_session();
@@ -327,7 +327,9 @@ fn previous_refresh_token_within_grace_returns_same_pair(ctx: &Ctx) {
     api.me(&third.access).ok(200);
 }
 
-fn previous_refresh_token_after_grace_is_reuse(ctx: &Ctx) {
+fn previous_refresh_token_after_the_grace_is_refresh_token_reused_and_revokes_the_session(
+    ctx: &Ctx,
+) {
     // This app's grace is 0: any second use of a rotated refresh token is reuse.
     let api = ctx.on(&ctx.no_grace);
     let (_, first) = api.user_with_session();
@@ -343,7 +345,7 @@ fn previous_refresh_token_after_grace_is_reuse(ctx: &Ctx) {
     api.refresh(&first.refresh).unauthorized("token_revoked");
 }
 
-fn logout_makes_access_and_refresh_fail(ctx: &Ctx) {
+fn logout_makes_access_and_refresh_fail_on_the_next_request(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     api.me(&t.access).ok(200);
@@ -355,7 +357,7 @@ fn logout_makes_access_and_refresh_fail(ctx: &Ctx) {
         .unauthorized("token_revoked");
 }
 
-fn logout_all_ends_every_session_of_the_user(ctx: &Ctx) {
+fn logout_all_ends_every_session_of_the_user_but_not_another_users(ctx: &Ctx) {
     let api = ctx.api();
     let (user, one) = api.user_with_session();
     let two = api.login(&user);

@@ -5,19 +5,16 @@ use serde_json::json;
 use crate::{Case, Ctx};
 
 pub const CASES: &[Case] = &[
+    ("health_answers_200_status_ok", health_answers_200_status_ok),
     (
-        "health::health_answers_200_status_ok",
-        health_answers_200_status_ok,
+        "ready_answers_200_when_database_and_token_store_are_up",
+        ready_answers_200_when_database_and_token_store_are_up,
     ),
     (
-        "health::ready_answers_200_when_database_and_token_store_are_up",
-        ready_answers_200,
-    ),
-    (
-        "docs::openapi_json_is_a_3_1_document_with_every_route",
+        "openapi_json_is_a_3_1_document_with_every_route",
         openapi_json_is_a_3_1_document_with_every_route,
     ),
-    ("docs::docs_page_is_html", docs_page_is_html),
+    ("docs_page_is_html", docs_page_is_html),
 ];
 
 fn health_answers_200_status_ok(ctx: &Ctx) {
@@ -25,7 +22,7 @@ fn health_answers_200_status_ok(ctx: &Ctx) {
     assert_eq!(body, json!({ "status": "ok" }));
 }
 
-fn ready_answers_200(ctx: &Ctx) {
+fn ready_answers_200_when_database_and_token_store_are_up(ctx: &Ctx) {
     let res = ctx.api().get("/ready", None);
     res.ok(200);
 }

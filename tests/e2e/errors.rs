@@ -9,36 +9,36 @@ use crate::{Case, Ctx};
 
 pub const CASES: &[Case] = &[
     (
-        "errors::unknown_route_is_404_not_found",
-        unknown_route_is_404,
+        "unknown_route_is_404_not_found",
+        unknown_route_is_404_not_found,
     ),
     (
-        "errors::wrong_method_is_405_method_not_allowed",
-        wrong_method_is_405,
+        "wrong_method_is_405_method_not_allowed",
+        wrong_method_is_405_method_not_allowed,
     ),
     (
-        "errors::malformed_json_is_400_malformed_json",
-        malformed_json_is_400,
+        "malformed_json_is_400_malformed_json",
+        malformed_json_is_400_malformed_json,
     ),
     (
-        "errors::a_body_that_is_not_json_is_400_even_when_its_members_are_wrong_too",
-        not_json_with_wrong_members_is_400,
+        "a_body_that_is_not_json_is_400_even_when_its_members_are_wrong_too",
+        a_body_that_is_not_json_is_400_even_when_its_members_are_wrong_too,
     ),
     (
-        "errors::a_body_that_is_not_application_json_is_415_unsupported_media_type",
-        wrong_content_type_is_415,
+        "a_body_that_is_not_application_json_is_415_unsupported_media_type",
+        a_body_that_is_not_application_json_is_415_unsupported_media_type,
     ),
     (
-        "errors::a_body_over_64_kib_is_413_payload_too_large",
-        oversized_body_is_413,
+        "a_body_over_64_kib_is_413_payload_too_large",
+        a_body_over_64_kib_is_413_payload_too_large,
     ),
     (
-        "errors::a_json_value_of_the_wrong_type_is_422_naming_the_field",
-        wrong_json_type_is_422,
+        "a_json_value_of_the_wrong_type_is_422_naming_the_field",
+        a_json_value_of_the_wrong_type_is_422_naming_the_field,
     ),
 ];
 
-fn unknown_route_is_404(ctx: &Ctx) {
+fn unknown_route_is_404_not_found(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     for (method, path) in [
@@ -59,7 +59,7 @@ fn unknown_route_is_404(ctx: &Ctx) {
 
 /// Every common method a documented path does not document is 405, with or without a
 /// token (the list comes from the served OpenAPI document), and so are writes to the pages.
-fn wrong_method_is_405(ctx: &Ctx) {
+fn wrong_method_is_405_method_not_allowed(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let task = api.create_task(&t.access, json!({ "title": "x" }));
@@ -113,7 +113,7 @@ fn not_malformed_json(ctx: &Ctx, cases: &[(Method, &str, Option<&str>, Vec<u8>)]
     wrong
 }
 
-fn malformed_json_is_400(ctx: &Ctx) {
+fn malformed_json_is_400_malformed_json(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let task = api.create_task(&t.access, json!({ "title": "x" }));
@@ -186,7 +186,7 @@ fn malformed_json_is_400(ctx: &Ctx) {
     assert_eq!(api.get(&task_path, Some(&t.access)).ok(200), task);
 }
 
-fn not_json_with_wrong_members_is_400(ctx: &Ctx) {
+fn a_body_that_is_not_json_is_400_even_when_its_members_are_wrong_too(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let access = Some(t.access.as_str());
@@ -216,7 +216,7 @@ fn not_json_with_wrong_members_is_400(ctx: &Ctx) {
     );
 }
 
-fn wrong_content_type_is_415(ctx: &Ctx) {
+fn a_body_that_is_not_application_json_is_415_unsupported_media_type(ctx: &Ctx) {
     let api = ctx.api();
     let (user, t) = api.user_with_session();
     let login = json!({ "username": user.username, "password": user.password }).to_string();
@@ -245,7 +245,7 @@ fn wrong_content_type_is_415(ctx: &Ctx) {
     assert_eq!(page["items"], json!([]), "nothing was created");
 }
 
-fn oversized_body_is_413(ctx: &Ctx) {
+fn a_body_over_64_kib_is_413_payload_too_large(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let big = "x".repeat(70 * 1024);
@@ -274,7 +274,7 @@ fn oversized_body_is_413(ctx: &Ctx) {
     api.me(&t.access).ok(200);
 }
 
-fn wrong_json_type_is_422(ctx: &Ctx) {
+fn a_json_value_of_the_wrong_type_is_422_naming_the_field(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let first_field = |body: serde_json::Value| {

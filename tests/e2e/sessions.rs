@@ -7,23 +7,23 @@ use crate::{Case, Ctx, Tokens};
 
 pub const CASES: &[Case] = &[
     (
-        "sessions::list_shows_every_session_with_exactly_one_current",
+        "list_shows_every_session_with_exactly_one_current",
         list_shows_every_session_with_exactly_one_current,
     ),
     (
-        "sessions::deleting_another_own_session_ends_it_at_once",
-        deleting_another_own_session_ends_it,
+        "deleting_another_own_session_ends_it_at_once",
+        deleting_another_own_session_ends_it_at_once,
     ),
     (
-        "sessions::deleting_an_unknown_or_another_users_session_is_404",
+        "deleting_an_unknown_or_another_users_session_is_404",
         deleting_an_unknown_or_another_users_session_is_404,
     ),
 ];
 
 /// Only on the plans where two instances share Redis.
 pub const TWO_INSTANCE_CASES: &[Case] = &[(
-    "sessions::two_instances_share_sessions_so_logout_on_one_is_seen_on_the_other_at_once",
-    two_instances_share_sessions,
+    "two_instances_share_sessions_so_logout_on_one_is_seen_on_the_other_at_once",
+    two_instances_share_sessions_so_logout_on_one_is_seen_on_the_other_at_once,
 )];
 
 fn list(ctx: &Ctx, t: &Tokens) -> Vec<Value> {
@@ -63,7 +63,7 @@ fn list_shows_every_session_with_exactly_one_current(ctx: &Ctx) {
     assert_eq!(list(ctx, &stranger).len(), 1);
 }
 
-fn deleting_another_own_session_ends_it(ctx: &Ctx) {
+fn deleting_another_own_session_ends_it_at_once(ctx: &Ctx) {
     let api = ctx.api();
     let (user, one) = api.user_with_session();
     let two = api.login(&user);
@@ -108,7 +108,7 @@ fn deleting_an_unknown_or_another_users_session_is_404(ctx: &Ctx) {
     api.me(&theirs.access).ok(200);
 }
 
-fn two_instances_share_sessions(ctx: &Ctx) {
+fn two_instances_share_sessions_so_logout_on_one_is_seen_on_the_other_at_once(ctx: &Ctx) {
     let Some(second) = ctx.second.as_deref() else {
         panic!("this case needs a second instance sharing Redis");
     };

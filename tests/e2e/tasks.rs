@@ -7,37 +7,37 @@ use crate::{Case, Ctx};
 
 pub const CASES: &[Case] = &[
     (
-        "tasks::create_answers_201_with_location_and_the_task",
-        create_answers_201_with_location,
+        "create_answers_201_with_location_and_the_task",
+        create_answers_201_with_location_and_the_task,
     ),
     (
-        "tasks::create_with_an_invalid_title_or_description_is_422",
-        create_with_invalid_fields_is_422,
+        "create_with_an_invalid_title_or_description_is_422",
+        create_with_an_invalid_title_or_description_is_422,
     ),
     (
-        "tasks::list_pages_through_every_task_exactly_once_in_order",
-        list_pages_through_every_task_exactly_once,
+        "list_pages_through_every_task_exactly_once_in_order",
+        list_pages_through_every_task_exactly_once_in_order,
     ),
-    ("tasks::list_filters_by_done", list_filters_by_done),
+    ("list_filters_by_done", list_filters_by_done),
     (
-        "tasks::list_with_a_bad_limit_cursor_or_done_is_422",
-        list_with_bad_query_is_422,
-    ),
-    (
-        "tasks::get_patch_delete_by_id_answer_200_200_204_then_404",
-        get_patch_delete_by_id,
+        "list_with_a_bad_limit_cursor_or_done_is_422",
+        list_with_a_bad_limit_cursor_or_done_is_422,
     ),
     (
-        "tasks::another_users_task_is_404_for_get_patch_and_delete_exactly_like_a_missing_one",
-        another_users_task_is_404,
+        "get_patch_delete_by_id_answer_200_200_204_then_404",
+        get_patch_delete_by_id_answer_200_200_204_then_404,
     ),
     (
-        "tasks::patch_with_an_empty_title_is_422_and_changes_nothing",
-        patch_with_empty_title_is_422,
+        "another_users_task_is_404_for_get_patch_and_delete_exactly_like_a_missing_one",
+        another_users_task_is_404_for_get_patch_and_delete_exactly_like_a_missing_one,
     ),
     (
-        "tasks::patch_description_null_clears_it_and_absent_fields_are_left_alone",
-        patch_description_null_clears_it,
+        "patch_with_an_empty_title_is_422_and_changes_nothing",
+        patch_with_an_empty_title_is_422_and_changes_nothing,
+    ),
+    (
+        "patch_description_null_clears_it_and_absent_fields_are_left_alone",
+        patch_description_null_clears_it_and_absent_fields_are_left_alone,
     ),
 ];
 
@@ -59,7 +59,7 @@ fn ids(page: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn create_answers_201_with_location(ctx: &Ctx) {
+fn create_answers_201_with_location_and_the_task(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let res = api.post(
@@ -95,7 +95,7 @@ fn create_answers_201_with_location(ctx: &Ctx) {
     assert!(done["description"].is_null(), "{done}");
 }
 
-fn create_with_invalid_fields_is_422(ctx: &Ctx) {
+fn create_with_an_invalid_title_or_description_is_422(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let create = |body| api.post("/api/tasks", Some(&t.access), body);
@@ -113,7 +113,7 @@ fn create_with_invalid_fields_is_422(ctx: &Ctx) {
     );
 }
 
-fn list_pages_through_every_task_exactly_once(ctx: &Ctx) {
+fn list_pages_through_every_task_exactly_once_in_order(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let created: Vec<String> = (0..7)
@@ -184,7 +184,7 @@ fn list_filters_by_done(ctx: &Ctx) {
     assert_eq!(ids(&rest), open[2..]);
 }
 
-fn list_with_bad_query_is_422(ctx: &Ctx) {
+fn list_with_a_bad_limit_cursor_or_done_is_422(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     api.create_task(&t.access, json!({ "title": "one" }));
@@ -204,7 +204,7 @@ fn list_with_bad_query_is_422(ctx: &Ctx) {
     }
 }
 
-fn get_patch_delete_by_id(ctx: &Ctx) {
+fn get_patch_delete_by_id_answer_200_200_204_then_404(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let task = api.create_task(
@@ -248,7 +248,7 @@ fn get_patch_delete_by_id(ctx: &Ctx) {
     }
 }
 
-fn another_users_task_is_404(ctx: &Ctx) {
+fn another_users_task_is_404_for_get_patch_and_delete_exactly_like_a_missing_one(ctx: &Ctx) {
     let api = ctx.api();
     let (_, owner) = api.user_with_session();
     let (_, intruder) = api.user_with_session();
@@ -284,7 +284,7 @@ fn another_users_task_is_404(ctx: &Ctx) {
     );
 }
 
-fn patch_with_empty_title_is_422(ctx: &Ctx) {
+fn patch_with_an_empty_title_is_422_and_changes_nothing(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let task = api.create_task(&t.access, json!({ "title": "keep me" }));
@@ -305,7 +305,7 @@ fn patch_with_empty_title_is_422(ctx: &Ctx) {
     assert_eq!(api.get(&path, Some(&t.access)).ok(200), task);
 }
 
-fn patch_description_null_clears_it(ctx: &Ctx) {
+fn patch_description_null_clears_it_and_absent_fields_are_left_alone(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let task = api.create_task(

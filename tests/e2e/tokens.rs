@@ -12,52 +12,52 @@ use crate::{Case, Ctx, Tokens};
 
 pub const CASES: &[Case] = &[
     (
-        "tokens::missing_authorization_header_is_401_token_missing_with_a_bearer_challenge",
-        missing_header_is_token_missing,
+        "missing_authorization_header_is_401_token_missing_with_a_bearer_challenge",
+        missing_authorization_header_is_401_token_missing_with_a_bearer_challenge,
     ),
     (
-        "tokens::basic_scheme_and_garbage_bearer_tokens_are_401_token_invalid",
-        basic_and_garbage_are_token_invalid,
+        "basic_scheme_and_garbage_bearer_tokens_are_401_token_invalid",
+        basic_scheme_and_garbage_bearer_tokens_are_401_token_invalid,
     ),
     (
-        "tokens::a_refresh_token_is_never_accepted_as_an_access_token",
-        refresh_token_is_not_an_access_token,
+        "a_refresh_token_is_never_accepted_as_an_access_token",
+        a_refresh_token_is_never_accepted_as_an_access_token,
     ),
     (
-        "tokens::an_access_token_is_never_accepted_at_refresh",
-        access_token_is_not_a_refresh_token,
+        "an_access_token_is_never_accepted_at_refresh",
+        an_access_token_is_never_accepted_at_refresh,
     ),
     (
-        "tokens::a_token_forged_with_the_right_key_and_claims_is_accepted",
-        forged_with_the_right_key_is_accepted,
+        "a_token_forged_with_the_right_key_and_claims_is_accepted",
+        a_token_forged_with_the_right_key_and_claims_is_accepted,
     ),
     (
-        "tokens::alg_none_and_other_algorithms_are_rejected",
+        "alg_none_and_other_algorithms_are_rejected",
         alg_none_and_other_algorithms_are_rejected,
     ),
     (
-        "tokens::a_token_signed_with_a_wrong_key_or_tampered_is_rejected",
-        wrong_key_or_tampered_is_rejected,
+        "a_token_signed_with_a_wrong_key_or_tampered_is_rejected",
+        a_token_signed_with_a_wrong_key_or_tampered_is_rejected,
     ),
     (
-        "tokens::a_wrong_issuer_or_audience_is_rejected",
-        wrong_issuer_or_audience_is_rejected,
+        "a_wrong_issuer_or_audience_is_rejected",
+        a_wrong_issuer_or_audience_is_rejected,
     ),
     (
-        "tokens::exp_beyond_the_leeway_is_token_expired_and_within_it_is_accepted",
-        expiry_honours_the_leeway,
+        "exp_beyond_the_leeway_is_token_expired_and_within_it_is_accepted",
+        exp_beyond_the_leeway_is_token_expired_and_within_it_is_accepted,
     ),
     (
-        "tokens::an_expired_refresh_token_is_token_expired",
-        expired_refresh_token_is_token_expired,
+        "an_expired_refresh_token_is_token_expired",
+        an_expired_refresh_token_is_token_expired,
     ),
     (
-        "tokens::a_token_not_yet_valid_is_rejected",
-        not_yet_valid_is_rejected,
+        "a_token_not_yet_valid_is_rejected",
+        a_token_not_yet_valid_is_rejected,
     ),
     (
-        "tokens::tokens_of_the_previous_secret_still_verify_after_a_rotation",
-        previous_secret_still_verifies,
+        "tokens_of_the_previous_secret_still_verify_after_a_rotation",
+        tokens_of_the_previous_secret_still_verify_after_a_rotation,
     ),
 ];
 
@@ -70,7 +70,7 @@ fn session(api: &Api<'_>) -> (Tokens, Value) {
     (t, claims)
 }
 
-fn missing_header_is_token_missing(ctx: &Ctx) {
+fn missing_authorization_header_is_401_token_missing_with_a_bearer_challenge(ctx: &Ctx) {
     let api = ctx.api();
     for (method, path) in [
         (Method::GET, "/api/users/me"),
@@ -98,7 +98,7 @@ fn missing_header_is_token_missing(ctx: &Ctx) {
         .unauthorized("token_missing");
 }
 
-fn basic_and_garbage_are_token_invalid(ctx: &Ctx) {
+fn basic_scheme_and_garbage_bearer_tokens_are_401_token_invalid(ctx: &Ctx) {
     let api = ctx.api();
     let (t, _) = session(&api);
     for header in [
@@ -122,7 +122,7 @@ fn basic_and_garbage_are_token_invalid(ctx: &Ctx) {
     api.me(&t.access).ok(200);
 }
 
-fn refresh_token_is_not_an_access_token(ctx: &Ctx) {
+fn a_refresh_token_is_never_accepted_as_an_access_token(ctx: &Ctx) {
     let api = ctx.api();
     let (t, _) = session(&api);
     api.me(&t.refresh).unauthorized("token_invalid");
@@ -133,7 +133,7 @@ fn refresh_token_is_not_an_access_token(ctx: &Ctx) {
     api.me(&t.access).ok(200);
 }
 
-fn access_token_is_not_a_refresh_token(ctx: &Ctx) {
+fn an_access_token_is_never_accepted_at_refresh(ctx: &Ctx) {
     let api = ctx.api();
     let (t, _) = session(&api);
     api.refresh(&t.access).unauthorized("token_invalid");
@@ -143,7 +143,7 @@ fn access_token_is_not_a_refresh_token(ctx: &Ctx) {
     Tokens::from_body(&api.refresh(&t.refresh).ok(200));
 }
 
-fn forged_with_the_right_key_is_accepted(ctx: &Ctx) {
+fn a_token_forged_with_the_right_key_and_claims_is_accepted(ctx: &Ctx) {
     let api = ctx.api();
     let (t, claims) = session(&api);
     let keys = Keys::test();
@@ -181,7 +181,7 @@ fn alg_none_and_other_algorithms_are_rejected(ctx: &Ctx) {
     api.me(&t.access).ok(200);
 }
 
-fn wrong_key_or_tampered_is_rejected(ctx: &Ctx) {
+fn a_token_signed_with_a_wrong_key_or_tampered_is_rejected(ctx: &Ctx) {
     let api = ctx.api();
     let (t, claims) = session(&api);
     let ours = Keys::test();
@@ -208,7 +208,7 @@ fn wrong_key_or_tampered_is_rejected(ctx: &Ctx) {
     api.me(&t.access).ok(200);
 }
 
-fn wrong_issuer_or_audience_is_rejected(ctx: &Ctx) {
+fn a_wrong_issuer_or_audience_is_rejected(ctx: &Ctx) {
     let api = ctx.api();
     let (t, claims) = session(&api);
     let keys = Keys::test();
@@ -227,7 +227,7 @@ fn wrong_issuer_or_audience_is_rejected(ctx: &Ctx) {
     api.me(&t.access).ok(200);
 }
 
-fn expiry_honours_the_leeway(ctx: &Ctx) {
+fn exp_beyond_the_leeway_is_token_expired_and_within_it_is_accepted(ctx: &Ctx) {
     let api = ctx.api();
     let (_, claims) = session(&api);
     let keys = Keys::test();
@@ -245,7 +245,7 @@ fn expiry_honours_the_leeway(ctx: &Ctx) {
     api.me(&sign(now - 600, now - 5)).ok(200);
 }
 
-fn expired_refresh_token_is_token_expired(ctx: &Ctx) {
+fn an_expired_refresh_token_is_token_expired(ctx: &Ctx) {
     let api = ctx.api();
     let (t, _) = session(&api);
     let keys = Keys::test();
@@ -258,7 +258,7 @@ fn expired_refresh_token_is_token_expired(ctx: &Ctx) {
         .unauthorized("token_expired");
 }
 
-fn not_yet_valid_is_rejected(ctx: &Ctx) {
+fn a_token_not_yet_valid_is_rejected(ctx: &Ctx) {
     let api = ctx.api();
     let (_, claims) = session(&api);
     let keys = Keys::test();
@@ -271,7 +271,7 @@ fn not_yet_valid_is_rejected(ctx: &Ctx) {
         .unauthorized("token_invalid");
 }
 
-fn previous_secret_still_verifies(ctx: &Ctx) {
+fn tokens_of_the_previous_secret_still_verify_after_a_rotation(ctx: &Ctx) {
     // The rotated app signs with NEW_SECRET and still verifies the test secret.
     let api = ctx.on(&ctx.rotated);
     let (t, claims) = session(&api);

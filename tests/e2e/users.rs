@@ -7,40 +7,40 @@ use crate::{Case, Ctx, Tokens};
 
 pub const CASES: &[Case] = &[
     (
-        "users::me_returns_the_callers_account",
+        "me_returns_the_callers_account",
         me_returns_the_callers_account,
     ),
     (
-        "users::change_password_revokes_other_sessions_keeps_this_one_and_retires_the_old_password",
-        change_password_revokes_other_sessions,
+        "change_password_revokes_other_sessions_keeps_this_one_and_retires_the_old_password",
+        change_password_revokes_other_sessions_keeps_this_one_and_retires_the_old_password,
     ),
     (
-        "users::change_password_with_a_wrong_current_password_is_401_invalid_credentials",
-        change_password_with_wrong_current_is_401,
+        "change_password_with_a_wrong_current_password_is_401_invalid_credentials",
+        change_password_with_a_wrong_current_password_is_401_invalid_credentials,
     ),
     (
-        "users::wrong_current_passwords_past_the_account_limit_are_429_even_for_the_right_one",
-        wrong_current_passwords_are_rate_limited,
+        "wrong_current_passwords_past_the_account_limit_are_429_even_for_the_right_one",
+        wrong_current_passwords_past_the_account_limit_are_429_even_for_the_right_one,
     ),
     (
-        "users::change_password_to_an_invalid_one_is_422",
+        "change_password_to_an_invalid_one_is_422",
         change_password_to_an_invalid_one_is_422,
     ),
     (
-        "users::delete_account_revokes_sessions_deletes_tasks_and_ends_login",
-        delete_account_removes_everything,
+        "delete_account_revokes_sessions_deletes_tasks_and_ends_login",
+        delete_account_revokes_sessions_deletes_tasks_and_ends_login,
     ),
     (
-        "users::delete_account_with_a_wrong_password_is_401_and_keeps_the_account",
-        delete_account_with_wrong_password_is_401,
+        "delete_account_with_a_wrong_password_is_401_and_keeps_the_account",
+        delete_account_with_a_wrong_password_is_401_and_keeps_the_account,
     ),
     (
-        "users::profile_of_another_user_shows_id_username_created_at_and_no_email",
-        profile_has_no_email,
+        "profile_of_another_user_shows_id_username_created_at_and_no_email",
+        profile_of_another_user_shows_id_username_created_at_and_no_email,
     ),
     (
-        "users::profile_of_an_unknown_or_garbage_id_is_404",
-        profile_of_unknown_id_is_404,
+        "profile_of_an_unknown_or_garbage_id_is_404",
+        profile_of_an_unknown_or_garbage_id_is_404,
     ),
 ];
 
@@ -62,7 +62,7 @@ fn me_returns_the_callers_account(ctx: &Ctx) {
     assert!(!res.text.contains("password") && !res.text.contains("$2"));
 }
 
-fn change_password_revokes_other_sessions(ctx: &Ctx) {
+fn change_password_revokes_other_sessions_keeps_this_one_and_retires_the_old_password(ctx: &Ctx) {
     let api = ctx.api();
     let (user, this) = api.user_with_session();
     let other = api.login(&user);
@@ -89,7 +89,7 @@ fn change_password_revokes_other_sessions(ctx: &Ctx) {
     api.login_with(json!({ "username": user.username, "password": new_password }));
 }
 
-fn change_password_with_wrong_current_is_401(ctx: &Ctx) {
+fn change_password_with_a_wrong_current_password_is_401_invalid_credentials(ctx: &Ctx) {
     let api = ctx.api();
     let (user, t) = api.user_with_session();
     let other = api.login(&user);
@@ -105,7 +105,7 @@ fn change_password_with_wrong_current_is_401(ctx: &Ctx) {
     api.login(&user);
 }
 
-fn wrong_current_passwords_are_rate_limited(ctx: &Ctx) {
+fn wrong_current_passwords_past_the_account_limit_are_429_even_for_the_right_one(ctx: &Ctx) {
     // This app allows 3 failures per account; a stolen access token must not allow more
     // guesses at the password through the account operations than login does.
     let api = ctx.on(&ctx.limited);
@@ -163,7 +163,7 @@ fn change_password_to_an_invalid_one_is_422(ctx: &Ctx) {
     api.login(&user);
 }
 
-fn delete_account_removes_everything(ctx: &Ctx) {
+fn delete_account_revokes_sessions_deletes_tasks_and_ends_login(ctx: &Ctx) {
     let api = ctx.api();
     let (user, t) = api.user_with_session();
     let other = api.login(&user);
@@ -205,7 +205,7 @@ fn delete_account_removes_everything(ctx: &Ctx) {
     .ok(201);
 }
 
-fn delete_account_with_wrong_password_is_401(ctx: &Ctx) {
+fn delete_account_with_a_wrong_password_is_401_and_keeps_the_account(ctx: &Ctx) {
     let api = ctx.api();
     let (user, t) = api.user_with_session();
     api.delete_with(
@@ -218,7 +218,7 @@ fn delete_account_with_wrong_password_is_401(ctx: &Ctx) {
     api.login(&user);
 }
 
-fn profile_has_no_email(ctx: &Ctx) {
+fn profile_of_another_user_shows_id_username_created_at_and_no_email(ctx: &Ctx) {
     let api = ctx.api();
     let (other, _) = api.user_with_session();
     let (_, t) = api.user_with_session();
@@ -231,7 +231,7 @@ fn profile_has_no_email(ctx: &Ctx) {
     assert!(!res.text.contains(&other.email), "no email: {}", res.text);
 }
 
-fn profile_of_unknown_id_is_404(ctx: &Ctx) {
+fn profile_of_an_unknown_or_garbage_id_is_404(ctx: &Ctx) {
     let api = ctx.api();
     let (_, t) = api.user_with_session();
     let unknown = uuid::Uuid::now_v7().to_string();

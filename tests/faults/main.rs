@@ -117,12 +117,12 @@ fn plan(label: &str, backend: Backend, cases: fn(Backend) -> Vec<libtest_mimic::
 fn sqlite_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
     let mut v = vec![
         trial(
-            "redis::outage_answers_503_then_recovers_without_restart",
-            outage::redis_outage,
+            "outage_answers_503_then_recovers_without_restart",
+            outage::outage_answers_503_then_recovers_without_restart,
         ),
         trial(
-            "shutdown::sigterm_finishes_in_flight_requests_and_exits_zero",
-            outage::sigterm,
+            "sigterm_finishes_in_flight_requests_and_exits_zero",
+            outage::sigterm_finishes_in_flight_requests_and_exits_zero,
         ),
     ];
     v.extend(startup::cases());
@@ -132,8 +132,8 @@ fn sqlite_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
 
 fn server_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
     let mut v = vec![trial(
-        "database::outage_answers_503_then_recovers_and_loses_no_write",
-        move || outage::database_outage(backend),
+        "outage_answers_503_then_recovers_and_loses_no_write",
+        move || outage::outage_answers_503_then_recovers_and_loses_no_write(backend),
     )];
     v.extend(races::cases(backend));
     v

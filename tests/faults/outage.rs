@@ -20,7 +20,7 @@ fn assert_no_panic(app: &ApiProcess) {
     assert!(!log.contains("panicked"), "the log shows a panic:\n{log}");
 }
 
-pub fn redis_outage() {
+pub fn outage_answers_503_then_recovers_without_restart() {
     let mut redis = RedisServer::start().unwrap();
     let database = TestDatabase::create(Backend::Sqlite).unwrap();
     let env = Env::new(database.url_string(), Some((redis.url(), "faults:".into())))
@@ -82,7 +82,7 @@ fn authority(url: &str) -> String {
     rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
 }
 
-pub fn database_outage(backend: Backend) {
+pub fn outage_answers_503_then_recovers_and_loses_no_write(backend: Backend) {
     let backing = Backing::create(backend, true).unwrap();
     let real = backing.database.url_string().to_owned();
     let upstream = authority(&real);
@@ -176,7 +176,7 @@ pub fn database_outage(backend: Backend) {
     assert_no_panic(&app);
 }
 
-pub fn sigterm() {
+pub fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let database = TestDatabase::create(Backend::Sqlite).unwrap();
     // A real bcrypt cost makes each registration take a while, so they are in flight.
     let env = Env::new(database.url_string(), None)

@@ -53,7 +53,7 @@ fn at_once<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + '
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
-fn fifty_refreshes(backend: Backend) {
+fn fifty_concurrent_refreshes_of_one_token_yield_one_pair(backend: Backend) {
     let (_b, app) = start(backend);
     let base = app.address.clone();
     let tokens = register_login(&client(), &base, &name());
@@ -81,7 +81,7 @@ fn fifty_refreshes(backend: Backend) {
     );
 }
 
-fn logout_racing_refresh(backend: Backend) {
+fn after_logout_returns_no_token_of_the_session_works(backend: Backend) {
     let (_b, app) = start(backend);
     let base = app.address.clone();
     let user = name();
@@ -148,7 +148,7 @@ fn logout_racing_refresh(backend: Backend) {
     }
 }
 
-fn password_change_racing_other_sessions(backend: Backend) {
+fn password_change_ends_other_sessions_despite_racing_requests(backend: Backend) {
     let (_b, app) = start(backend);
     let base = app.address.clone();
     let user = name();
@@ -197,16 +197,16 @@ fn password_change_racing_other_sessions(backend: Backend) {
 pub fn cases(backend: Backend) -> Vec<Trial> {
     vec![
         db::testing::trial(
-            "races::fifty_concurrent_refreshes_of_one_token_yield_one_pair",
-            move || fifty_refreshes(backend),
+            "fifty_concurrent_refreshes_of_one_token_yield_one_pair",
+            move || fifty_concurrent_refreshes_of_one_token_yield_one_pair(backend),
         ),
         db::testing::trial(
-            "races::after_logout_returns_no_token_of_the_session_works",
-            move || logout_racing_refresh(backend),
+            "after_logout_returns_no_token_of_the_session_works",
+            move || after_logout_returns_no_token_of_the_session_works(backend),
         ),
         db::testing::trial(
-            "races::password_change_ends_other_sessions_despite_racing_requests",
-            move || password_change_racing_other_sessions(backend),
+            "password_change_ends_other_sessions_despite_racing_requests",
+            move || password_change_ends_other_sessions_despite_racing_requests(backend),
         ),
     ]
 }

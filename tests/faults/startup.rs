@@ -39,64 +39,91 @@ fn env(database_url: &str) -> Env {
 
 pub fn cases() -> Vec<Trial> {
     vec![
-        db::testing::trial("startup::unreachable_postgres_exits_naming_it", || {
-            fails(
-                env("postgres://postgres:pw-not-shown@127.0.0.1:1/x"),
-                &["cannot connect to PostgreSQL", "***"],
-            )
-        }),
-        db::testing::trial("startup::unreachable_mysql_exits_naming_it", || {
-            fails(
-                env("mysql://root@127.0.0.1:1/x"),
-                &["cannot connect to MySQL"],
-            )
-        }),
-        db::testing::trial("startup::unreachable_redis_exits_naming_it", || {
-            let dir = std::env::temp_dir().join(db::testing::random_name("strata_start"));
-            let url = format!("sqlite://{}/x.db", dir.display());
-            let e = Env::new(&url, Some(("redis://127.0.0.1:1".into(), "x:".into())))
-                .with("REDIS_TIMEOUT", "1s");
-            fails(e, &["Redis"]);
-            let _ = std::fs::remove_dir_all(dir);
-        }),
         db::testing::trial(
-            "startup::invalid_settings_exit_2_with_one_line_each",
-            || {
-                let e = env("sqlite::memory:")
-                    .with("ACCESS_TOKEN_TTL", "soon")
-                    .with("BCRYPT_COST", "99");
-                let out = run_to_exit(&e, &["serve"], Duration::from_secs(30)).unwrap();
-                assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
-                assert!(
-                    out.stderr.lines().any(|l| l.contains("ACCESS_TOKEN_TTL")),
-                    "{}",
-                    out.stderr
-                );
-                assert!(
-                    out.stderr.lines().any(|l| l.contains("BCRYPT_COST")),
-                    "{}",
-                    out.stderr
-                );
-            },
+            "unreachable_postgres_exits_naming_it",
+            unreachable_postgres_exits_naming_it,
         ),
-        db::testing::trial("startup::missing_or_short_secret_is_refused", || {
-            let e = env("sqlite::memory:").with("JWT_API_SECRET", "abcd");
-            fails(e, &["JWT_API_SECRET", "at least 32 bytes"]);
-        }),
-        db::testing::trial("startup::mistyped_database_scheme_creates_no_file", || {
-            let dir = std::env::temp_dir().join(db::testing::random_name("strata_scheme"));
-            std::fs::create_dir_all(&dir).unwrap();
-            fails_in(
-                env("postgre://127.0.0.1/x"),
-                &["unsupported DATABASE_URL scheme"],
-                Some(&dir),
-            );
-            assert_eq!(
-                std::fs::read_dir(&dir).unwrap().count(),
-                0,
-                "a file appeared"
-            );
-            let _ = std::fs::remove_dir_all(dir);
-        }),
+        db::testing::trial(
+            "unreachable_mysql_exits_naming_it",
+            unreachable_mysql_exits_naming_it,
+        ),
+        db::testing::trial(
+            "unreachable_redis_exits_naming_it",
+            unreachable_redis_exits_naming_it,
+        ),
+        db::testing::trial(
+            "invalid_settings_exit_2_with_one_line_each",
+            invalid_settings_exit_2_with_one_line_each,
+        ),
+        db::testing::trial(
+            "missing_or_short_secret_is_refused",
+            missing_or_short_secret_is_refused,
+        ),
+        db::testing::trial(
+            "mistyped_database_scheme_creates_no_file",
+            mistyped_database_scheme_creates_no_file,
+        ),
     ]
+}
+
+fn unreachable_postgres_exits_naming_it() {
+    fails(
+        env("postgres://postgres:pw-not-shown@127.0.0.1:1/x"),
+        &["cannot connect to PostgreSQL", "***"],
+    )
+}
+
+fn unreachable_mysql_exits_naming_it() {
+    fails(
+        env("mysql://root@127.0.0.1:1/x"),
+        &["cannot connect to MySQL"],
+    )
+}
+
+fn unreachable_redis_exits_naming_it() {
+    let dir = std::env::temp_dir().join(db::testing::random_name("strata_start"));
+    let url = format!("sqlite://{}/x.db", dir.display());
+    let e = Env::new(&url, Some(("redis://127.0.0.1:1".into(), "x:".into())))
+        .with("REDIS_TIMEOUT", "1s");
+    fails(e, &["Redis"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn invalid_settings_exit_2_with_one_line_each() {
+    let e = env("sqlite::memory:")
+        .with("ACCESS_TOKEN_TTL", "soon")
+        .with("BCRYPT_COST", "99");
+    let out = run_to_exit(&e, &["serve"], Duration::from_secs(30)).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.lines().any(|l| l.contains("ACCESS_TOKEN_TTL")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.lines().any(|l| l.contains("BCRYPT_COST")),
+        "{}",
+        out.stderr
+    );
+}
+
+fn missing_or_short_secret_is_refused() {
+    let e = env("sqlite::memory:").with("JWT_API_SECRET", "abcd");
+    fails(e, &["JWT_API_SECRET", "at least 32 bytes"]);
+}
+
+fn mistyped_database_scheme_creates_no_file() {
+    let dir = std::env::temp_dir().join(db::testing::random_name("strata_scheme"));
+    std::fs::create_dir_all(&dir).unwrap();
+    fails_in(
+        env("postgre://127.0.0.1/x"),
+        &["unsupported DATABASE_URL scheme"],
+        Some(&dir),
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "a file appeared"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

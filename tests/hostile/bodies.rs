@@ -7,7 +7,7 @@ use crate::table::{routes, wrong_values, Kind};
 use crate::world::{invalid, run_table, Expect, World};
 use crate::{pct, Body, Ctx, Req};
 
-pub fn wrong_types(ctx: &Ctx) {
+pub fn a_wrong_json_type_in_any_field_of_any_body_is_422_naming_it(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {
@@ -20,7 +20,7 @@ pub fn wrong_types(ctx: &Ctx) {
     run_table(ctx, "types", &w, table);
 }
 
-pub fn wrong_shapes(ctx: &Ctx) {
+pub fn bodies_that_are_not_the_right_object_are_422(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     let failed = Expect::Problem(422, "validation_failed");
@@ -68,7 +68,7 @@ pub fn wrong_shapes(ctx: &Ctx) {
 /// `["alice", "alice@example.com", "pw"]` must not register anyone. (The account's
 /// deletion and the password change come last, so a wrongly accepted one does not
 /// hide the others.)
-pub fn arrays_in_order(ctx: &Ctx) {
+pub fn an_array_of_the_right_values_in_order_is_not_a_body(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {
@@ -100,7 +100,7 @@ fn nested(depth: usize, objects: bool, closed: bool) -> Vec<u8> {
     s.into_bytes()
 }
 
-pub fn deep_nesting(ctx: &Ctx) {
+pub fn ten_thousand_nested_arrays_or_objects_are_refused(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     let refused = Expect::OneOf(vec![(400, "malformed_json"), (422, "validation_failed")]);
@@ -136,7 +136,7 @@ pub fn deep_nesting(ctx: &Ctx) {
 /// The largest body accepted.
 const LIMIT: usize = 64 * 1024;
 
-pub fn huge_strings(ctx: &Ctx) {
+pub fn huge_strings_up_to_the_limit_are_refused_by_their_field(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {
@@ -166,7 +166,7 @@ pub fn huge_strings(ctx: &Ctx) {
     run_table(ctx, "size (huge strings)", &w, table);
 }
 
-pub fn past_the_limit(ctx: &Ctx) {
+pub fn bodies_past_64_kib_are_413_however_they_are_sent(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     let too_large = Expect::Problem(413, "payload_too_large");
@@ -203,7 +203,7 @@ pub fn past_the_limit(ctx: &Ctx) {
     run_table(ctx, "size (past the limit)", &w, table);
 }
 
-pub fn bad_encoding(ctx: &Ctx) {
+pub fn invalid_utf8_nul_and_control_bytes_are_400(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     let malformed = Expect::Problem(400, "malformed_json");
@@ -262,7 +262,7 @@ pub fn bad_encoding(ctx: &Ctx) {
     run_table(ctx, "encoding", &w, table);
 }
 
-pub fn wrong_content_types(ctx: &Ctx) {
+pub fn a_body_that_is_not_application_json_is_415(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     let unsupported = Expect::Problem(415, "unsupported_media_type");
@@ -331,7 +331,7 @@ pub fn wrong_content_types(ctx: &Ctx) {
     run_table(ctx, "content types", &w, table);
 }
 
-pub fn duplicate_keys(ctx: &Ctx) {
+pub fn duplicate_json_keys_are_422(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {

@@ -13,8 +13,8 @@ use crate::world::suffix;
 use crate::{Case, Ctx, Req, Resp};
 
 pub const CASES: &[Case] = &[(
-    "logs::no_log_line_holds_a_password_a_token_or_the_secret",
-    no_secret_in_logs,
+    "no_log_line_holds_a_password_a_token_or_the_secret",
+    no_log_line_holds_a_password_a_token_or_the_secret,
 )];
 
 /// The process under test and what the flow has shown it.
@@ -62,7 +62,7 @@ impl Flow {
     }
 }
 
-fn no_secret_in_logs(ctx: &Ctx) {
+fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
     // No reuse grace: the old refresh token presented again below is reuse at once.
     let env = ctx
         .env

@@ -12,60 +12,60 @@ use crate::{Case, Req};
 
 pub const CASES: &[Case] = &[
     (
-        "types::a_wrong_json_type_in_any_field_of_any_body_is_422_naming_it",
-        bodies::wrong_types,
+        "a_wrong_json_type_in_any_field_of_any_body_is_422_naming_it",
+        bodies::a_wrong_json_type_in_any_field_of_any_body_is_422_naming_it,
     ),
     (
-        "shapes::bodies_that_are_not_the_right_object_are_422",
-        bodies::wrong_shapes,
+        "bodies_that_are_not_the_right_object_are_422",
+        bodies::bodies_that_are_not_the_right_object_are_422,
     ),
     (
-        "shapes::an_array_of_the_right_values_in_order_is_not_a_body",
-        bodies::arrays_in_order,
+        "an_array_of_the_right_values_in_order_is_not_a_body",
+        bodies::an_array_of_the_right_values_in_order_is_not_a_body,
     ),
     (
-        "nesting::ten_thousand_nested_arrays_or_objects_are_refused",
-        bodies::deep_nesting,
+        "ten_thousand_nested_arrays_or_objects_are_refused",
+        bodies::ten_thousand_nested_arrays_or_objects_are_refused,
     ),
     (
-        "size::huge_strings_up_to_the_limit_are_refused_by_their_field",
-        bodies::huge_strings,
+        "huge_strings_up_to_the_limit_are_refused_by_their_field",
+        bodies::huge_strings_up_to_the_limit_are_refused_by_their_field,
     ),
     (
-        "size::bodies_past_64_kib_are_413_however_they_are_sent",
-        bodies::past_the_limit,
+        "bodies_past_64_kib_are_413_however_they_are_sent",
+        bodies::bodies_past_64_kib_are_413_however_they_are_sent,
     ),
     (
-        "encoding::invalid_utf8_nul_and_control_bytes_are_400",
-        bodies::bad_encoding,
+        "invalid_utf8_nul_and_control_bytes_are_400",
+        bodies::invalid_utf8_nul_and_control_bytes_are_400,
     ),
     (
-        "metachars::sql_and_script_metacharacters_where_they_are_invalid_are_refused",
-        targets::metacharacters,
+        "sql_and_script_metacharacters_where_they_are_invalid_are_refused",
+        targets::sql_and_script_metacharacters_where_they_are_invalid_are_refused,
     ),
     (
-        "query::out_of_range_limits_forged_cursors_and_repeated_parameters_are_422",
-        targets::bad_queries,
+        "out_of_range_limits_forged_cursors_and_repeated_parameters_are_422",
+        targets::out_of_range_limits_forged_cursors_and_repeated_parameters_are_422,
     ),
     (
-        "paths::invalid_and_foreign_ids_in_paths_are_404",
-        targets::bad_paths,
+        "invalid_and_foreign_ids_in_paths_are_404",
+        targets::invalid_and_foreign_ids_in_paths_are_404,
     ),
     (
-        "content_types::a_body_that_is_not_application_json_is_415",
-        bodies::wrong_content_types,
+        "a_body_that_is_not_application_json_is_415",
+        bodies::a_body_that_is_not_application_json_is_415,
     ),
     (
-        "duplicates::duplicate_json_keys_are_422",
-        bodies::duplicate_keys,
+        "duplicate_json_keys_are_422",
+        bodies::duplicate_json_keys_are_422,
     ),
     (
-        "headers::hostile_authorization_headers_are_401",
-        targets::hostile_authorization,
+        "hostile_authorization_headers_are_401",
+        targets::hostile_authorization_headers_are_401,
     ),
     (
-        "passwords::a_password_past_72_bytes_never_matches_even_with_the_right_prefix",
-        targets::over_long_passwords,
+        "a_password_past_72_bytes_never_matches_even_with_the_right_prefix",
+        targets::a_password_past_72_bytes_never_matches_even_with_the_right_prefix,
     ),
 ];
 

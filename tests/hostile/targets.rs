@@ -1,4 +1,4 @@
-//! Bad values everywhere else: metacharacters in every field, query strings, paths,
+//! Bad values everywhere else: sql_and_script_metacharacters_where_they_are_invalid_are_refused in every field, query strings, paths,
 //! Authorization headers, and passwords past bcrypt's 72 bytes.
 
 use serde_json::{json, Value};
@@ -7,7 +7,7 @@ use crate::table::{routes, HOSTILE};
 use crate::world::{invalid, run_table, Expect, World};
 use crate::{pct, Ctx, Req};
 
-pub fn metacharacters(ctx: &Ctx) {
+pub fn sql_and_script_metacharacters_where_they_are_invalid_are_refused(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {
@@ -66,7 +66,7 @@ pub fn metacharacters(ctx: &Ctx) {
     run_table(ctx, "metachars", &w, table);
 }
 
-pub fn bad_queries(ctx: &Ctx) {
+pub fn out_of_range_limits_forged_cursors_and_repeated_parameters_are_422(ctx: &Ctx) {
     let w = World::new(ctx);
     let access = Some(w.me.access.as_str());
     let mut table = Vec::new();
@@ -158,7 +158,7 @@ pub fn bad_queries(ctx: &Ctx) {
     run_table(ctx, "query", &w, table);
 }
 
-pub fn bad_paths(ctx: &Ctx) {
+pub fn invalid_and_foreign_ids_in_paths_are_404(ctx: &Ctx) {
     let w = World::new(ctx);
     let access = Some(w.me.access.as_str());
     let mine = w.me.tasks[0].clone();
@@ -253,7 +253,7 @@ pub fn bad_paths(ctx: &Ctx) {
     run_table(ctx, "paths", &w, table);
 }
 
-pub fn hostile_authorization(ctx: &Ctx) {
+pub fn hostile_authorization_headers_are_401(ctx: &Ctx) {
     let w = World::new(ctx);
     let me = &w.me;
     let token = me.access.clone();
@@ -383,7 +383,7 @@ pub fn hostile_authorization(ctx: &Ctx) {
 
 /// bcrypt reads at most 72 bytes: a longer password must be refused outright, not
 /// compared by its first 72 bytes.
-pub fn over_long_passwords(ctx: &Ctx) {
+pub fn a_password_past_72_bytes_never_matches_even_with_the_right_prefix(ctx: &Ctx) {
     let mut w = World::new(ctx);
     // The victim, again, with a password of exactly 72 bytes.
     let (u, e, _) = crate::world::fresh_identity();

@@ -77,7 +77,7 @@ fn traffic(c: &Client, base: &str) -> (String, String) {
     (id, access)
 }
 
-fn metrics_are_scraped_with_route_patterns() {
+fn scrape_shows_requests_by_route_pattern_auth_outcomes_and_pools() {
     let (_db, app) = start(&[]);
     let c = Client::new();
     traffic(&c, &app.address);
@@ -103,7 +103,7 @@ fn metrics_are_scraped_with_route_patterns() {
     assert!(!text.contains("/api/tasks/0"), "an id leaked into a label");
 }
 
-fn one_json_log_line_per_request_with_the_request_id() {
+fn one_json_line_per_request_with_request_id_route_status_latency_user() {
     let (_db, app) = start(&[]);
     let c = Client::new();
     let (user_id, access) = traffic(&c, &app.address);
@@ -202,7 +202,7 @@ fn spans(bodies: &[Value]) -> Vec<Value> {
     out
 }
 
-fn spans_reach_an_otlp_receiver_with_db_and_token_store_children() {
+fn spans_reach_an_otlp_receiver_with_database_children() {
     let (port, got) = otlp_receiver();
     let endpoint = format!("http://127.0.0.1:{port}");
     let prefix = format!("{}:", db::testing::random_name("ops"));
@@ -273,9 +273,18 @@ fn main() -> ExitCode {
                 }
                 Ok(Prepared {
                     trials: vec![
-                        trial("metrics::scrape_shows_requests_by_route_pattern_auth_outcomes_and_pools", metrics_are_scraped_with_route_patterns),
-                        trial("logs::one_json_line_per_request_with_request_id_route_status_latency_user", one_json_log_line_per_request_with_the_request_id),
-                        trial("traces::spans_reach_an_otlp_receiver_with_database_children", spans_reach_an_otlp_receiver_with_db_and_token_store_children),
+                        trial(
+                            "scrape_shows_requests_by_route_pattern_auth_outcomes_and_pools",
+                            scrape_shows_requests_by_route_pattern_auth_outcomes_and_pools,
+                        ),
+                        trial(
+                            "one_json_line_per_request_with_request_id_route_status_latency_user",
+                            one_json_line_per_request_with_request_id_route_status_latency_user,
+                        ),
+                        trial(
+                            "spans_reach_an_otlp_receiver_with_database_children",
+                            spans_reach_an_otlp_receiver_with_database_children,
+                        ),
                     ],
                     guard: Box::new(()),
                 })

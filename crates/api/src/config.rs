@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use services::bootstrap::{
-    default_pool_size, parse_database_url, pool_options, Backend, DEFAULT_DATABASE_URL,
+    default_pool_size, parse_database_url, pool_options, Backend, DatabaseUrl, PoolOptions,
+    DEFAULT_DATABASE_URL,
 };
 use services::{AuthSettings, Infra, JwtKeys, RedisOptions};
 
@@ -128,6 +129,198 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// `DATABASE_URL` and the pool settings; `None` when the URL is unusable.
+    fn database(&mut self) -> Option<(DatabaseUrl, PoolOptions)> {
+        let database_url = self
+            .raw("DATABASE_URL")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database_url = match parse_database_url(&database_url) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                self.errors.push(format!("DATABASE_URL: {e}"));
+                None
+            }
+        };
+        let default_pool = database_url
+            .as_ref()
+            .map_or(default_pool_size(Backend::Sqlite), |u| {
+                default_pool_size(u.backend())
+            });
+        let pool_size = self.number("DB_POOL_SIZE", default_pool, 1..=1000);
+        let db_timeout = self.duration("DB_TIMEOUT", Duration::from_secs(5));
+        database_url.map(|u| (u, pool_options(pool_size, db_timeout)))
+    }
+
+    /// The Redis settings (`None`: the in-memory store).
+    fn redis(&mut self, app_env: AppEnv) -> Option<RedisOptions> {
+        let redis_url = self.raw("REDIS_URL");
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
+                self.errors
+                    .push("REDIS_URL: must start with redis://, rediss:// or unix://".into());
+            }
+        }
+        let redis_key_prefix = self
+            .raw("REDIS_KEY_PREFIX")
+            .unwrap_or_else(|| "strata:".into());
+        let redis_timeout = self.duration("REDIS_TIMEOUT", Duration::from_secs(2));
+        if app_env == AppEnv::Production && redis_url.is_none() {
+            self.errors.push(
+                    "REDIS_URL: required when APP_ENV=production (the in-memory token store serves one process only)".into(),
+                );
+        }
+        redis_url.map(|url| RedisOptions {
+            url,
+            key_prefix: redis_key_prefix,
+            connect_timeout: redis_timeout,
+            command_timeout: redis_timeout,
+        })
+    }
+
+    /// Token lifetimes, password and limit settings.
+    fn auth(&mut self) -> AuthSettings {
+        let d = AuthSettings::default();
+        let auth = AuthSettings {
+            issuer: self.raw("JWT_ISSUER").unwrap_or(d.issuer),
+            audience: self.raw("JWT_AUDIENCE").unwrap_or(d.audience),
+            access_ttl: self.duration("ACCESS_TOKEN_TTL", d.access_ttl),
+            refresh_ttl: self.duration("REFRESH_TOKEN_TTL", d.refresh_ttl),
+            session_max_lifetime: self.duration("SESSION_MAX_LIFETIME", d.session_max_lifetime),
+            refresh_reuse_grace: self.duration("REFRESH_REUSE_GRACE", d.refresh_reuse_grace),
+            leeway: self.duration("JWT_LEEWAY", d.leeway),
+            bcrypt_cost: self.number("BCRYPT_COST", d.bcrypt_cost, 4..=31),
+            login_max_per_account: self.number(
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                d.login_max_per_account,
+                1..=1_000_000,
+            ),
+            login_max_per_ip: self.number(
+                "LOGIN_MAX_FAILURES_PER_IP",
+                d.login_max_per_ip,
+                1..=1_000_000,
+            ),
+            login_window: self.duration("LOGIN_FAILURE_WINDOW", d.login_window),
+            register_max_per_ip: self.number(
+                "REGISTER_MAX_PER_IP",
+                d.register_max_per_ip,
+                1..=1_000_000,
+            ),
+            register_window: self.duration("REGISTER_WINDOW", d.register_window),
+            password_queue: self.number("PASSWORD_QUEUE", d.password_queue, 0..=100_000),
+        };
+        for (key, value) in [
+            ("ACCESS_TOKEN_TTL", auth.access_ttl),
+            ("REFRESH_TOKEN_TTL", auth.refresh_ttl),
+            ("SESSION_MAX_LIFETIME", auth.session_max_lifetime),
+            ("LOGIN_FAILURE_WINDOW", auth.login_window),
+            ("REGISTER_WINDOW", auth.register_window),
+        ] {
+            if value < Duration::from_secs(1) {
+                self.errors.push(format!("{key}: must be at least 1s"));
+            }
+        }
+        if auth.refresh_ttl < auth.access_ttl {
+            self.errors
+                .push("REFRESH_TOKEN_TTL: must not be shorter than ACCESS_TOKEN_TTL".into());
+        }
+        auth
+    }
+
+    /// The signing secrets, checked against `auth`.
+    fn secrets(&mut self, auth: &AuthSettings) -> (Secret, Option<Secret>) {
+        let jwt_secret = Secret(self.raw("JWT_API_SECRET").unwrap_or_default());
+        let jwt_secret_previous = self.raw("JWT_API_SECRET_PREVIOUS").map(Secret);
+        if let Err(e) = JwtKeys::new(
+            jwt_secret.expose(),
+            jwt_secret_previous.as_ref().map(Secret::expose),
+            auth,
+        ) {
+            self.errors.push(e.to_string());
+        }
+        (jwt_secret, jwt_secret_previous)
+    }
+
+    /// The listener and the HTTP server's settings.
+    fn http(&mut self) -> Http {
+        let bind_addr = self.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)), |v| {
+            v.parse()
+                .map_err(|_| format!("{v:?} must be an address like 127.0.0.1:8080"))
+        });
+        let cors_allowed_origins: Vec<String> = self
+            .raw("CORS_ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for origin in &cors_allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                self.errors.push(format!("CORS_ALLOWED_ORIGINS: {origin:?} must be an origin like https://app.example.com"));
+            }
+        }
+        let trusted_proxies = self.parse("TRUSTED_PROXIES", Vec::new(), |v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| p.parse().map_err(|_| format!("{p:?} is not an IP address")))
+                .collect()
+        });
+        let shutdown_timeout = self.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(30));
+        let body_timeout = self.duration("BODY_TIMEOUT", Duration::from_secs(10));
+        if body_timeout < Duration::from_millis(100) {
+            self.errors
+                .push("BODY_TIMEOUT: must be at least 100ms".into());
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let workers = self.number("HTTP_WORKERS", cores, 1..=1024);
+        Http {
+            bind_addr,
+            cors_allowed_origins,
+            trusted_proxies,
+            shutdown_timeout,
+            body_timeout,
+            workers,
+        }
+    }
+
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` and its service name.
+    fn otel(&mut self) -> Option<crate::telemetry::OtelSettings> {
+        let otel = self.raw("OTEL_EXPORTER_OTLP_ENDPOINT").map(|endpoint| {
+            crate::telemetry::OtelSettings {
+                endpoint,
+                service_name: self
+                    .raw("OTEL_SERVICE_NAME")
+                    .unwrap_or_else(|| "strata".into()),
+            }
+        });
+        if let Some(o) = &otel {
+            if !(o.endpoint.starts_with("http://") || o.endpoint.starts_with("https://")) {
+                self.errors
+                    .push("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL".into());
+            }
+        }
+        otel
+    }
+}
+
+/// What [`Reader::http`] reads.
+struct Http {
+    bind_addr: SocketAddr,
+    cors_allowed_origins: Vec<String>,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    shutdown_timeout: Duration,
+    body_timeout: Duration,
+    workers: usize,
+}
+
 impl Config {
     /// Reads the process environment (after loading `.env`, if there is one).
     pub fn from_env() -> Result<Self, Vec<String>> {
@@ -146,120 +339,11 @@ impl Config {
             "production" | "prod" => Ok(AppEnv::Production),
             _ => Err(format!("{v:?} must be development, test or production")),
         });
-        let database_url = r
-            .raw("DATABASE_URL")
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let database_url = match parse_database_url(&database_url) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                r.errors.push(format!("DATABASE_URL: {e}"));
-                None
-            }
-        };
-        let default_pool = database_url
-            .as_ref()
-            .map_or(default_pool_size(Backend::Sqlite), |u| {
-                default_pool_size(u.backend())
-            });
-        let pool_size = r.number("DB_POOL_SIZE", default_pool, 1..=1000);
-        let db_timeout = r.duration("DB_TIMEOUT", Duration::from_secs(5));
-        let redis_url = r.raw("REDIS_URL");
-        if let Some(url) = &redis_url {
-            if !(url.starts_with("redis://")
-                || url.starts_with("rediss://")
-                || url.starts_with("unix://"))
-            {
-                r.errors
-                    .push("REDIS_URL: must start with redis://, rediss:// or unix://".into());
-            }
-        }
-        let redis_key_prefix = r
-            .raw("REDIS_KEY_PREFIX")
-            .unwrap_or_else(|| "strata:".into());
-        let redis_timeout = r.duration("REDIS_TIMEOUT", Duration::from_secs(2));
-        if app_env == AppEnv::Production && redis_url.is_none() {
-            r.errors.push(
-                "REDIS_URL: required when APP_ENV=production (the in-memory token store serves one process only)".into(),
-            );
-        }
-        let d = AuthSettings::default();
-        let auth = AuthSettings {
-            issuer: r.raw("JWT_ISSUER").unwrap_or(d.issuer),
-            audience: r.raw("JWT_AUDIENCE").unwrap_or(d.audience),
-            access_ttl: r.duration("ACCESS_TOKEN_TTL", d.access_ttl),
-            refresh_ttl: r.duration("REFRESH_TOKEN_TTL", d.refresh_ttl),
-            session_max_lifetime: r.duration("SESSION_MAX_LIFETIME", d.session_max_lifetime),
-            refresh_reuse_grace: r.duration("REFRESH_REUSE_GRACE", d.refresh_reuse_grace),
-            leeway: r.duration("JWT_LEEWAY", d.leeway),
-            bcrypt_cost: r.number("BCRYPT_COST", d.bcrypt_cost, 4..=31),
-            login_max_per_account: r.number(
-                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-                d.login_max_per_account,
-                1..=1_000_000,
-            ),
-            login_max_per_ip: r.number(
-                "LOGIN_MAX_FAILURES_PER_IP",
-                d.login_max_per_ip,
-                1..=1_000_000,
-            ),
-            login_window: r.duration("LOGIN_FAILURE_WINDOW", d.login_window),
-            register_max_per_ip: r.number(
-                "REGISTER_MAX_PER_IP",
-                d.register_max_per_ip,
-                1..=1_000_000,
-            ),
-            register_window: r.duration("REGISTER_WINDOW", d.register_window),
-            password_queue: r.number("PASSWORD_QUEUE", d.password_queue, 0..=100_000),
-        };
-        for (key, value) in [
-            ("ACCESS_TOKEN_TTL", auth.access_ttl),
-            ("REFRESH_TOKEN_TTL", auth.refresh_ttl),
-            ("SESSION_MAX_LIFETIME", auth.session_max_lifetime),
-            ("LOGIN_FAILURE_WINDOW", auth.login_window),
-            ("REGISTER_WINDOW", auth.register_window),
-        ] {
-            if value < Duration::from_secs(1) {
-                r.errors.push(format!("{key}: must be at least 1s"));
-            }
-        }
-        if auth.refresh_ttl < auth.access_ttl {
-            r.errors
-                .push("REFRESH_TOKEN_TTL: must not be shorter than ACCESS_TOKEN_TTL".into());
-        }
-        let jwt_secret = Secret(r.raw("JWT_API_SECRET").unwrap_or_default());
-        let jwt_secret_previous = r.raw("JWT_API_SECRET_PREVIOUS").map(Secret);
-        if let Err(e) = JwtKeys::new(
-            jwt_secret.expose(),
-            jwt_secret_previous.as_ref().map(Secret::expose),
-            &auth,
-        ) {
-            r.errors.push(e.to_string());
-        }
-        let bind_addr = r.parse("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)), |v| {
-            v.parse()
-                .map_err(|_| format!("{v:?} must be an address like 127.0.0.1:8080"))
-        });
-        let cors_allowed_origins: Vec<String> = r
-            .raw("CORS_ALLOWED_ORIGINS")
-            .map(|v| {
-                v.split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for origin in &cors_allowed_origins {
-            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                r.errors.push(format!("CORS_ALLOWED_ORIGINS: {origin:?} must be an origin like https://app.example.com"));
-            }
-        }
-        let trusted_proxies = r.parse("TRUSTED_PROXIES", Vec::new(), |v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| p.parse().map_err(|_| format!("{p:?} is not an IP address")))
-                .collect()
-        });
+        let database = r.database();
+        let redis = r.redis(app_env);
+        let auth = r.auth();
+        let (jwt_secret, jwt_secret_previous) = r.secrets(&auth);
+        let http = r.http();
         let log_format = r.parse(
             "LOG_FORMAT",
             if app_env == AppEnv::Production {
@@ -274,58 +358,28 @@ impl Config {
             },
         );
         let rust_log = r.raw("RUST_LOG").unwrap_or_else(|| "info".into());
-        let shutdown_timeout = r.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(30));
-        let body_timeout = r.duration("BODY_TIMEOUT", Duration::from_secs(10));
-        if body_timeout < Duration::from_millis(100) {
-            r.errors.push("BODY_TIMEOUT: must be at least 100ms".into());
-        }
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let workers = r.number("HTTP_WORKERS", cores, 1..=1024);
-        let otel =
-            r.raw("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .map(|endpoint| crate::telemetry::OtelSettings {
-                    endpoint,
-                    service_name: r
-                        .raw("OTEL_SERVICE_NAME")
-                        .unwrap_or_else(|| "strata".into()),
-                });
-        if let Some(o) = &otel {
-            if !(o.endpoint.starts_with("http://") || o.endpoint.starts_with("https://")) {
-                r.errors
-                    .push("OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL".into());
-            }
-        }
-        let Some(database_url) = database_url else {
+        let otel = r.otel();
+        let (Some((database_url, pool)), true) = (database, r.errors.is_empty()) else {
             return Err(r.errors);
         };
-        if !r.errors.is_empty() {
-            return Err(r.errors);
-        }
         Ok(Config {
             infra: Infra {
                 database_url,
-                pool: pool_options(pool_size, db_timeout),
-                redis: redis_url.map(|url| RedisOptions {
-                    url,
-                    key_prefix: redis_key_prefix,
-                    connect_timeout: redis_timeout,
-                    command_timeout: redis_timeout,
-                }),
+                pool,
+                redis,
             },
             auth,
             jwt_secret,
             jwt_secret_previous,
-            bind_addr,
-            cors_allowed_origins,
-            trusted_proxies,
+            bind_addr: http.bind_addr,
+            cors_allowed_origins: http.cors_allowed_origins,
+            trusted_proxies: http.trusted_proxies,
             app_env,
             log_format,
             rust_log,
-            shutdown_timeout,
-            body_timeout,
-            workers,
+            shutdown_timeout: http.shutdown_timeout,
+            body_timeout: http.body_timeout,
+            workers: http.workers,
             otel,
         })
     }

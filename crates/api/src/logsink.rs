@@ -105,8 +105,16 @@ impl LogSink {
                     }
                     spare.shrink_to(2 * WAKE_AT);
                 }
-            })
-            .ok();
+            });
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // No writer: every line is written by the thread that logs it.
+                shared.lock().closed = true;
+                eprintln!("log writer thread not started ({e}); log lines are written directly");
+                None
+            }
+        };
         let sink = Self {
             shared: Arc::clone(&shared),
         };
@@ -140,10 +148,16 @@ impl SinkGuard {
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if t.join().is_err() {
+                eprintln!("the log writer thread panicked; writing what is left directly");
+            }
         }
-        // Whatever arrived after the thread's last write (or if it never started).
-        let _ = self.shared.drain(&mut Vec::new(), None);
+        // Whatever arrived after the thread's last write (or if it never started). A failing
+        // stderr has nowhere to be reported.
+        let (_, written) = self.shared.drain(&mut Vec::new(), None);
+        if let Err(e) = written {
+            eprintln!("log lines could not be written: {e}");
+        }
     }
 }
 

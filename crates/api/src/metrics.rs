@@ -75,9 +75,8 @@ fn handles(method: &str, route: &str, status: u16) -> (Counter, Histogram) {
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The exporter keeps every histogram sample until upkeep folds it into the buckets;
-/// `install_recorder` leaves upkeep to the caller. Without it, memory grew by the
-/// sample list of every request until `/metrics` was scraped (strata reached 112 MiB
-/// in ten minutes of `make bench`).
+/// `install_recorder` leaves upkeep to the caller. Without it, memory grows by the
+/// sample list of every request until `/metrics` is scraped.
 fn start_upkeep(handle: PrometheusHandle) {
     let started = std::thread::Builder::new()
         .name("metrics-upkeep".into())

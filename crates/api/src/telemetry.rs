@@ -60,9 +60,8 @@ pub const REQUEST_TARGET: &str = "strata::request";
 
 /// The JSON event format, with a direct path for the request line: the same flat object
 /// the JSON formatter writes (timestamp, level, the fields, target), written field by
-/// field as the event is visited. Through the generic formatter that line cost about
-/// 4 µs a request (a JSON map and a `Display` round trip per field), a tenth of an
-/// authenticated read's CPU.
+/// field as the event is visited, without the generic formatter's JSON map and `Display`
+/// round trip per field (bench/HISTORY.md has what that saved).
 struct RequestLineFormat<F>(F);
 
 impl<S, N, F> FormatEvent<S, N> for RequestLineFormat<F>

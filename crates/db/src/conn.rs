@@ -33,10 +33,8 @@ pub struct PoolOptions {
 
 /// The pool size when none is configured. Each connection has a thread of its own.
 /// PostgreSQL and MariaDB: two per CPU, at least 4 and at most 32 (a thread waits on the
-/// network for most of a query): on two cores, 4 instead of 10 cut MariaDB's p99 at 32
-/// connections from 8-14 ms to 5-6 ms at the same requests/s. SQLite: 10 (a read is CPU
-/// work on a local file): with 4, an idle thread was woken more often than one of 10 found
-/// its next job still awake, 8% fewer reads per second.
+/// network for most of a query). SQLite: 10 (a read is CPU work on a local file). The
+/// measurements behind both are in bench/HISTORY.md.
 pub fn default_pool_size(backend: Backend) -> u32 {
     match backend {
         Backend::Sqlite => 10,

@@ -29,8 +29,7 @@ pub use diesel::result::Error as QueryError;
 ///
 /// The expression is written once and compiled for each backend. Queries run this way keep
 /// a static query id, so Diesel finds their prepared statement by type; through the
-/// `AnyConnection` itself, every execution builds the SQL text again to find it (a
-/// measured 15% of the CPU of `GET /api/users/me` on SQLite).
+/// `AnyConnection` itself, every execution builds the SQL text again to find it.
 #[macro_export]
 macro_rules! on_backend {
     ($conn:expr, |$c:ident| $body:expr) => {

@@ -56,438 +56,117 @@ fn users_cases(ctx: &Ctx) -> Vec<Trial> {
     vec![
         case(
             ctx,
-            "users::create_then_find_by_id_username_and_email",
-            |c| {
-                c.block_on(async {
-                    let u = c.fresh_user().await;
-                    assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), Some(u.clone()));
-                    assert_eq!(
-                        c.users.find_by_username(&u.username).await.unwrap(),
-                        Some(u.clone())
-                    );
-                    assert_eq!(
-                        c.users.find_by_email(&u.email).await.unwrap(),
-                        Some(u.clone())
-                    );
-                    assert_eq!(uuid::Uuid::parse_str(&u.id).unwrap().get_version_num(), 7);
-                })
-            },
-        ),
-        case(ctx, "users::seeded_users_exist_before_the_cases", |c| {
-            c.block_on(async {
-                assert_eq!(
-                    c.users.find_by_username("alice").await.unwrap(),
-                    Some(c.alice.clone())
-                );
-                assert_eq!(
-                    c.users.find_by_email("bob@example.com").await.unwrap(),
-                    Some(c.bob.clone())
-                );
-            })
-        }),
-        case(ctx, "users::missing_user_is_none_not_an_error", |c| {
-            c.block_on(async {
-                assert_eq!(
-                    c.users
-                        .find_by_id("00000000-0000-7000-8000-000000000000")
-                        .await
-                        .unwrap(),
-                    None
-                );
-                assert_eq!(c.users.find_by_username("nobody-here").await.unwrap(), None);
-                assert!(c
-                    .users
-                    .credentials_by_email("nobody@example.com")
-                    .await
-                    .unwrap()
-                    .is_none());
-            })
-        }),
-        case(
-            ctx,
-            "users::duplicate_username_is_a_conflict_naming_username",
-            |c| {
-                c.block_on(async {
-                    let err = c
-                        .users
-                        .create("alice", "other-alice@example.com", &hash("h"))
-                        .await
-                        .unwrap_err();
-                    assert!(
-                        matches!(err, RepoError::Conflict { field: "username" }),
-                        "{err:?}"
-                    );
-                })
-            },
+            "create_then_find_by_id_username_and_email",
+            create_then_find_by_id_username_and_email,
         ),
         case(
             ctx,
-            "users::duplicate_email_is_a_conflict_naming_email",
-            |c| {
-                c.block_on(async {
-                    let err = c
-                        .users
-                        .create("not-alice", "alice@example.com", &hash("h"))
-                        .await
-                        .unwrap_err();
-                    assert!(
-                        matches!(err, RepoError::Conflict { field: "email" }),
-                        "{err:?}"
-                    );
-                })
-            },
+            "seeded_users_exist_before_the_cases",
+            seeded_users_exist_before_the_cases,
         ),
         case(
             ctx,
-            "users::credentials_carry_the_hash_and_debug_hides_it",
-            |c| {
-                c.block_on(async {
-                    let creds = c
-                        .users
-                        .credentials_by_username("alice")
-                        .await
-                        .unwrap()
-                        .unwrap();
-                    assert_eq!(creds.password_hash.expose(), "$2b$04$alicehash");
-                    assert!(!format!("{creds:?}").contains("alicehash"));
-                })
-            },
-        ),
-        case(ctx, "users::update_password_hash_replaces_it", |c| {
-            c.block_on(async {
-                let u = c.fresh_user().await;
-                c.users
-                    .update_password_hash(&u.id, &hash("$2b$04$hash"), &hash("$2b$04$new"))
-                    .await
-                    .unwrap();
-                let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
-                assert_eq!(creds.password_hash.expose(), "$2b$04$new");
-                assert!(creds.user.updated_at >= u.updated_at);
-            })
-        }),
-        case(
-            ctx,
-            "users::a_password_change_checked_against_an_old_hash_changes_nothing",
-            |c| {
-                c.block_on(async {
-                    let u = c.fresh_user().await;
-                    let (old, newer) = (hash("$2b$04$hash"), hash("$2b$04$newer"));
-                    c.users
-                        .update_password_hash(&u.id, &old, &newer)
-                        .await
-                        .unwrap();
-                    // A second change verified against the old hash arrives late.
-                    let late = c
-                        .users
-                        .update_password_hash(&u.id, &old, &hash("$2b$04$late"))
-                        .await;
-                    assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
-                    let late = c.users.delete(&u.id, &old).await;
-                    assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
-                    let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
-                    assert_eq!(creds.password_hash, newer);
-                })
-            },
+            "missing_user_is_none_not_an_error",
+            missing_user_is_none_not_an_error,
         ),
         case(
             ctx,
-            "users::update_password_of_missing_user_is_not_found",
-            |c| {
-                c.block_on(async {
-                    let err = c
-                        .users
-                        .update_password_hash("no-such-id", &hash("h"), &hash("h2"))
-                        .await
-                        .unwrap_err();
-                    assert!(matches!(err, RepoError::NotFound), "{err:?}");
-                })
-            },
+            "duplicate_username_is_a_conflict_naming_username",
+            duplicate_username_is_a_conflict_naming_username,
         ),
-        case(ctx, "users::delete_removes_the_user_and_their_tasks", |c| {
-            c.block_on(async {
-                let u = c.fresh_user().await;
-                let t = c.tasks.create(&u.id, "doomed", None, false).await.unwrap();
-                c.users.delete(&u.id, &hash("$2b$04$hash")).await.unwrap();
-                assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), None);
-                assert!(matches!(
-                    c.tasks.get(&u.id, &t.id).await,
-                    Err(RepoError::NotFound)
-                ));
-                assert_eq!(c.tasks.count(&u.id).await.unwrap(), 0);
-                assert!(matches!(
-                    c.users.delete(&u.id, &hash("$2b$04$hash")).await,
-                    Err(RepoError::NotFound)
-                ));
-            })
-        }),
         case(
             ctx,
-            "users::timestamps_round_trip_to_the_microsecond",
-            |c| {
-                c.block_on(async {
-                    let u = c.fresh_user().await;
-                    let back = c.users.find_by_id(&u.id).await.unwrap().unwrap();
-                    assert_eq!(back.created_at, u.created_at);
-                    assert_eq!(back.created_at.and_utc().timestamp_subsec_nanos() % 1000, 0);
-                })
-            },
+            "duplicate_email_is_a_conflict_naming_email",
+            duplicate_email_is_a_conflict_naming_email,
+        ),
+        case(
+            ctx,
+            "credentials_carry_the_hash_and_debug_hides_it",
+            credentials_carry_the_hash_and_debug_hides_it,
+        ),
+        case(
+            ctx,
+            "update_password_hash_replaces_it",
+            update_password_hash_replaces_it,
+        ),
+        case(
+            ctx,
+            "a_password_change_checked_against_an_old_hash_changes_nothing",
+            a_password_change_checked_against_an_old_hash_changes_nothing,
+        ),
+        case(
+            ctx,
+            "update_password_of_missing_user_is_not_found",
+            update_password_of_missing_user_is_not_found,
+        ),
+        case(
+            ctx,
+            "delete_removes_the_user_and_their_tasks",
+            delete_removes_the_user_and_their_tasks,
+        ),
+        case(
+            ctx,
+            "timestamps_round_trip_to_the_microsecond",
+            timestamps_round_trip_to_the_microsecond,
         ),
     ]
 }
 
 fn tasks_cases(ctx: &Ctx) -> Vec<Trial> {
     vec![
-        case(ctx, "tasks::create_then_get_returns_what_was_stored", |c| {
-            c.block_on(async {
-                let t = c
-                    .tasks
-                    .create(
-                        &c.alice.id,
-                        "write tests",
-                        Some("all three backends"),
-                        false,
-                    )
-                    .await
-                    .unwrap();
-                let back = c.tasks.get(&c.alice.id, &t.id).await.unwrap();
-                assert_eq!(back, t);
-                assert_eq!(back.description.as_deref(), Some("all three backends"));
-                assert!(!back.done);
-            })
-        }),
         case(
             ctx,
-            "tasks::another_users_task_is_not_found_for_get_update_delete",
-            |c| {
-                c.block_on(async {
-                    let t = c
-                        .tasks
-                        .create(&c.alice.id, "private", None, false)
-                        .await
-                        .unwrap();
-                    assert!(matches!(
-                        c.tasks.get(&c.bob.id, &t.id).await,
-                        Err(RepoError::NotFound)
-                    ));
-                    let patch = TaskPatch {
-                        done: Some(true),
-                        ..TaskPatch::default()
-                    };
-                    assert!(matches!(
-                        c.tasks.update(&c.bob.id, &t.id, patch).await,
-                        Err(RepoError::NotFound)
-                    ));
-                    assert!(matches!(
-                        c.tasks.delete(&c.bob.id, &t.id).await,
-                        Err(RepoError::NotFound)
-                    ));
-                    assert_eq!(
-                        c.tasks.get(&c.alice.id, &t.id).await.unwrap(),
-                        t,
-                        "unchanged for its owner"
-                    );
-                })
-            },
+            "create_then_get_returns_what_was_stored",
+            create_then_get_returns_what_was_stored,
         ),
         case(
             ctx,
-            "tasks::list_pages_by_keyset_without_gaps_or_repeats",
-            |c| {
-                c.block_on(async {
-                    let u = c.fresh_user().await;
-                    let mut made = Vec::new();
-                    for i in 0..25 {
-                        made.push(
-                            c.tasks
-                                .create(&u.id, &format!("task {i}"), None, false)
-                                .await
-                                .unwrap()
-                                .id,
-                        );
-                    }
-                    let mut seen = Vec::new();
-                    let mut after = None;
-                    let mut pages = 0;
-                    loop {
-                        let page = c
-                            .tasks
-                            .list(TaskQuery {
-                                user_id: u.id.clone(),
-                                after: after.clone(),
-                                done: None,
-                                limit: 10,
-                            })
-                            .await
-                            .unwrap();
-                        pages += 1;
-                        assert!(page.items.len() <= 10);
-                        seen.extend(page.items.iter().map(|t| t.id.clone()));
-                        match page.next_cursor {
-                            Some(cursor) => after = Some(cursor),
-                            None => break,
-                        }
-                    }
-                    assert_eq!(pages, 3);
-                    assert_eq!(seen, made, "every task once, in creation order");
-                })
-            },
+            "another_users_task_is_not_found_for_get_update_delete",
+            another_users_task_is_not_found_for_get_update_delete,
         ),
         case(
             ctx,
-            "tasks::list_of_exactly_one_page_has_no_next_cursor",
-            |c| {
-                c.block_on(async {
-                    let u = c.fresh_user().await;
-                    for i in 0..5 {
-                        c.tasks
-                            .create(&u.id, &format!("t{i}"), None, false)
-                            .await
-                            .unwrap();
-                    }
-                    let q = TaskQuery {
-                        user_id: u.id.clone(),
-                        after: None,
-                        done: None,
-                        limit: 5,
-                    };
-                    let page = c.tasks.list(q).await.unwrap();
-                    assert_eq!(page.items.len(), 5);
-                    assert_eq!(page.next_cursor, None);
-                })
-            },
+            "list_pages_by_keyset_without_gaps_or_repeats",
+            list_pages_by_keyset_without_gaps_or_repeats,
         ),
         case(
             ctx,
-            "tasks::list_filters_by_done_and_never_shows_other_users",
-            |c| {
-                c.block_on(async {
-                    let u = c.fresh_user().await;
-                    for i in 0..6 {
-                        c.tasks
-                            .create(&u.id, &format!("t{i}"), None, i % 2 == 0)
-                            .await
-                            .unwrap();
-                    }
-                    c.tasks
-                        .create(&c.bob.id, "bob's", None, true)
-                        .await
-                        .unwrap();
-                    let q = |done| TaskQuery {
-                        user_id: u.id.clone(),
-                        after: None,
-                        done,
-                        limit: 100,
-                    };
-                    let done = c.tasks.list(q(Some(true))).await.unwrap().items;
-                    let open = c.tasks.list(q(Some(false))).await.unwrap().items;
-                    let all = c.tasks.list(q(None)).await.unwrap().items;
-                    assert_eq!((done.len(), open.len(), all.len()), (3, 3, 6));
-                    assert!(done.iter().all(|t| t.done && t.user_id == u.id));
-                    assert!(open.iter().all(|t| !t.done && t.user_id == u.id));
-                })
-            },
+            "list_of_exactly_one_page_has_no_next_cursor",
+            list_of_exactly_one_page_has_no_next_cursor,
         ),
-        case(ctx, "tasks::update_changes_only_the_given_fields", |c| {
-            c.block_on(async {
-                let t = c
-                    .tasks
-                    .create(&c.alice.id, "old title", Some("keep me"), false)
-                    .await
-                    .unwrap();
-                let patch = TaskPatch {
-                    done: Some(true),
-                    ..TaskPatch::default()
-                };
-                let u = c.tasks.update(&c.alice.id, &t.id, patch).await.unwrap();
-                assert_eq!(
-                    (u.title.as_str(), u.description.as_deref(), u.done),
-                    ("old title", Some("keep me"), true)
-                );
-                assert!(u.updated_at >= t.updated_at);
-                assert_eq!(u.created_at, t.created_at);
-                let patch = TaskPatch {
-                    title: Some("new title".into()),
-                    description: Some(None),
-                    done: None,
-                };
-                let u = c.tasks.update(&c.alice.id, &t.id, patch).await.unwrap();
-                assert_eq!(
-                    (u.title.as_str(), u.description.as_deref(), u.done),
-                    ("new title", None, true)
-                );
-                assert_eq!(c.tasks.get(&c.alice.id, &t.id).await.unwrap(), u);
-            })
-        }),
-        case(ctx, "tasks::delete_then_get_is_not_found", |c| {
-            c.block_on(async {
-                let t = c
-                    .tasks
-                    .create(&c.alice.id, "short-lived", None, false)
-                    .await
-                    .unwrap();
-                c.tasks.delete(&c.alice.id, &t.id).await.unwrap();
-                assert!(matches!(
-                    c.tasks.get(&c.alice.id, &t.id).await,
-                    Err(RepoError::NotFound)
-                ));
-                assert!(matches!(
-                    c.tasks.delete(&c.alice.id, &t.id).await,
-                    Err(RepoError::NotFound)
-                ));
-            })
-        }),
-        case(ctx, "tasks::a_task_for_a_missing_user_is_not_found", |c| {
-            c.block_on(async {
-                let err = c
-                    .tasks
-                    .create("no-such-user", "orphan", None, false)
-                    .await
-                    .unwrap_err();
-                assert!(matches!(err, RepoError::NotFound), "{err:?}");
-            })
-        }),
-        case(ctx, "tasks::unicode_and_quotes_are_stored_verbatim", |c| {
-            c.block_on(async {
-                let title = "O'Brien \"quoted\" -- ; DROP TABLE tasks; ✓ 漢字";
-                let t = c
-                    .tasks
-                    .create(&c.alice.id, title, Some("\\ % _"), false)
-                    .await
-                    .unwrap();
-                let back = c.tasks.get(&c.alice.id, &t.id).await.unwrap();
-                assert_eq!(back.title, title);
-                assert_eq!(back.description.as_deref(), Some("\\ % _"));
-            })
-        }),
+        case(
+            ctx,
+            "list_filters_by_done_and_never_shows_other_users",
+            list_filters_by_done_and_never_shows_other_users,
+        ),
+        case(
+            ctx,
+            "update_changes_only_the_given_fields",
+            update_changes_only_the_given_fields,
+        ),
+        case(
+            ctx,
+            "delete_then_get_is_not_found",
+            delete_then_get_is_not_found,
+        ),
+        case(
+            ctx,
+            "a_task_for_a_missing_user_is_not_found",
+            a_task_for_a_missing_user_is_not_found,
+        ),
+        case(
+            ctx,
+            "unicode_and_quotes_are_stored_verbatim",
+            unicode_and_quotes_are_stored_verbatim,
+        ),
     ]
 }
 
 fn concurrency_cases(ctx: &Ctx) -> Vec<Trial> {
     vec![case(
         ctx,
-        "concurrency::eight_threads_times_fifty_inserts_all_succeed",
-        |c| {
-            let u = c.block_on(c.fresh_user());
-            let threads: Vec<_> = (0..8)
-                .map(|t| {
-                    let (c, user_id) = (c.clone(), u.id.clone());
-                    std::thread::spawn(move || {
-                        c.block_on(async {
-                            for i in 0..50 {
-                                c.tasks
-                                    .create(&user_id, &format!("t{t}-{i}"), None, false)
-                                    .await
-                                    .expect("insert");
-                            }
-                        })
-                    })
-                })
-                .collect();
-            for t in threads {
-                t.join().expect("thread");
-            }
-            assert_eq!(c.block_on(c.tasks.count(&u.id)).unwrap(), 400);
-        },
+        "eight_threads_times_fifty_inserts_all_succeed",
+        eight_threads_times_fifty_inserts_all_succeed,
     )]
 }
 
@@ -542,4 +221,403 @@ fn main() -> ExitCode {
             plan(Backend::Mysql, "mysql"),
         ],
     )
+}
+
+fn create_then_find_by_id_username_and_email(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), Some(u.clone()));
+        assert_eq!(
+            c.users.find_by_username(&u.username).await.unwrap(),
+            Some(u.clone())
+        );
+        assert_eq!(
+            c.users.find_by_email(&u.email).await.unwrap(),
+            Some(u.clone())
+        );
+        assert_eq!(uuid::Uuid::parse_str(&u.id).unwrap().get_version_num(), 7);
+    })
+}
+
+fn seeded_users_exist_before_the_cases(c: Ctx) {
+    c.block_on(async {
+        assert_eq!(
+            c.users.find_by_username("alice").await.unwrap(),
+            Some(c.alice.clone())
+        );
+        assert_eq!(
+            c.users.find_by_email("bob@example.com").await.unwrap(),
+            Some(c.bob.clone())
+        );
+    })
+}
+
+fn missing_user_is_none_not_an_error(c: Ctx) {
+    c.block_on(async {
+        assert_eq!(
+            c.users
+                .find_by_id("00000000-0000-7000-8000-000000000000")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(c.users.find_by_username("nobody-here").await.unwrap(), None);
+        assert!(c
+            .users
+            .credentials_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none());
+    })
+}
+
+fn duplicate_username_is_a_conflict_naming_username(c: Ctx) {
+    c.block_on(async {
+        let err = c
+            .users
+            .create("alice", "other-alice@example.com", &hash("h"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RepoError::Conflict { field: "username" }),
+            "{err:?}"
+        );
+    })
+}
+
+fn duplicate_email_is_a_conflict_naming_email(c: Ctx) {
+    c.block_on(async {
+        let err = c
+            .users
+            .create("not-alice", "alice@example.com", &hash("h"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RepoError::Conflict { field: "email" }),
+            "{err:?}"
+        );
+    })
+}
+
+fn credentials_carry_the_hash_and_debug_hides_it(c: Ctx) {
+    c.block_on(async {
+        let creds = c
+            .users
+            .credentials_by_username("alice")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(creds.password_hash.expose(), "$2b$04$alicehash");
+        assert!(!format!("{creds:?}").contains("alicehash"));
+    })
+}
+
+fn update_password_hash_replaces_it(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        c.users
+            .update_password_hash(&u.id, &hash("$2b$04$hash"), &hash("$2b$04$new"))
+            .await
+            .unwrap();
+        let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
+        assert_eq!(creds.password_hash.expose(), "$2b$04$new");
+        assert!(creds.user.updated_at >= u.updated_at);
+    })
+}
+
+fn a_password_change_checked_against_an_old_hash_changes_nothing(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        let (old, newer) = (hash("$2b$04$hash"), hash("$2b$04$newer"));
+        c.users
+            .update_password_hash(&u.id, &old, &newer)
+            .await
+            .unwrap();
+        // A second change verified against the old hash arrives late.
+        let late = c
+            .users
+            .update_password_hash(&u.id, &old, &hash("$2b$04$late"))
+            .await;
+        assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
+        let late = c.users.delete(&u.id, &old).await;
+        assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
+        let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
+        assert_eq!(creds.password_hash, newer);
+    })
+}
+
+fn update_password_of_missing_user_is_not_found(c: Ctx) {
+    c.block_on(async {
+        let err = c
+            .users
+            .update_password_hash("no-such-id", &hash("h"), &hash("h2"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RepoError::NotFound), "{err:?}");
+    })
+}
+
+fn delete_removes_the_user_and_their_tasks(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        let t = c.tasks.create(&u.id, "doomed", None, false).await.unwrap();
+        c.users.delete(&u.id, &hash("$2b$04$hash")).await.unwrap();
+        assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), None);
+        assert!(matches!(
+            c.tasks.get(&u.id, &t.id).await,
+            Err(RepoError::NotFound)
+        ));
+        assert_eq!(c.tasks.count(&u.id).await.unwrap(), 0);
+        assert!(matches!(
+            c.users.delete(&u.id, &hash("$2b$04$hash")).await,
+            Err(RepoError::NotFound)
+        ));
+    })
+}
+
+fn timestamps_round_trip_to_the_microsecond(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        let back = c.users.find_by_id(&u.id).await.unwrap().unwrap();
+        assert_eq!(back.created_at, u.created_at);
+        assert_eq!(back.created_at.and_utc().timestamp_subsec_nanos() % 1000, 0);
+    })
+}
+
+fn create_then_get_returns_what_was_stored(c: Ctx) {
+    c.block_on(async {
+        let t = c
+            .tasks
+            .create(
+                &c.alice.id,
+                "write tests",
+                Some("all three backends"),
+                false,
+            )
+            .await
+            .unwrap();
+        let back = c.tasks.get(&c.alice.id, &t.id).await.unwrap();
+        assert_eq!(back, t);
+        assert_eq!(back.description.as_deref(), Some("all three backends"));
+        assert!(!back.done);
+    })
+}
+
+fn another_users_task_is_not_found_for_get_update_delete(c: Ctx) {
+    c.block_on(async {
+        let t = c
+            .tasks
+            .create(&c.alice.id, "private", None, false)
+            .await
+            .unwrap();
+        assert!(matches!(
+            c.tasks.get(&c.bob.id, &t.id).await,
+            Err(RepoError::NotFound)
+        ));
+        let patch = TaskPatch {
+            done: Some(true),
+            ..TaskPatch::default()
+        };
+        assert!(matches!(
+            c.tasks.update(&c.bob.id, &t.id, patch).await,
+            Err(RepoError::NotFound)
+        ));
+        assert!(matches!(
+            c.tasks.delete(&c.bob.id, &t.id).await,
+            Err(RepoError::NotFound)
+        ));
+        assert_eq!(
+            c.tasks.get(&c.alice.id, &t.id).await.unwrap(),
+            t,
+            "unchanged for its owner"
+        );
+    })
+}
+
+fn list_pages_by_keyset_without_gaps_or_repeats(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        let mut made = Vec::new();
+        for i in 0..25 {
+            made.push(
+                c.tasks
+                    .create(&u.id, &format!("task {i}"), None, false)
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let page = c
+                .tasks
+                .list(TaskQuery {
+                    user_id: u.id.clone(),
+                    after: after.clone(),
+                    done: None,
+                    limit: 10,
+                })
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(page.items.len() <= 10);
+            seen.extend(page.items.iter().map(|t| t.id.clone()));
+            match page.next_cursor {
+                Some(cursor) => after = Some(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen, made, "every task once, in creation order");
+    })
+}
+
+fn list_of_exactly_one_page_has_no_next_cursor(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        for i in 0..5 {
+            c.tasks
+                .create(&u.id, &format!("t{i}"), None, false)
+                .await
+                .unwrap();
+        }
+        let q = TaskQuery {
+            user_id: u.id.clone(),
+            after: None,
+            done: None,
+            limit: 5,
+        };
+        let page = c.tasks.list(q).await.unwrap();
+        assert_eq!(page.items.len(), 5);
+        assert_eq!(page.next_cursor, None);
+    })
+}
+
+fn list_filters_by_done_and_never_shows_other_users(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        for i in 0..6 {
+            c.tasks
+                .create(&u.id, &format!("t{i}"), None, i % 2 == 0)
+                .await
+                .unwrap();
+        }
+        c.tasks
+            .create(&c.bob.id, "bob's", None, true)
+            .await
+            .unwrap();
+        let q = |done| TaskQuery {
+            user_id: u.id.clone(),
+            after: None,
+            done,
+            limit: 100,
+        };
+        let done = c.tasks.list(q(Some(true))).await.unwrap().items;
+        let open = c.tasks.list(q(Some(false))).await.unwrap().items;
+        let all = c.tasks.list(q(None)).await.unwrap().items;
+        assert_eq!((done.len(), open.len(), all.len()), (3, 3, 6));
+        assert!(done.iter().all(|t| t.done && t.user_id == u.id));
+        assert!(open.iter().all(|t| !t.done && t.user_id == u.id));
+    })
+}
+
+fn update_changes_only_the_given_fields(c: Ctx) {
+    c.block_on(async {
+        let t = c
+            .tasks
+            .create(&c.alice.id, "old title", Some("keep me"), false)
+            .await
+            .unwrap();
+        let patch = TaskPatch {
+            done: Some(true),
+            ..TaskPatch::default()
+        };
+        let u = c.tasks.update(&c.alice.id, &t.id, patch).await.unwrap();
+        assert_eq!(
+            (u.title.as_str(), u.description.as_deref(), u.done),
+            ("old title", Some("keep me"), true)
+        );
+        assert!(u.updated_at >= t.updated_at);
+        assert_eq!(u.created_at, t.created_at);
+        let patch = TaskPatch {
+            title: Some("new title".into()),
+            description: Some(None),
+            done: None,
+        };
+        let u = c.tasks.update(&c.alice.id, &t.id, patch).await.unwrap();
+        assert_eq!(
+            (u.title.as_str(), u.description.as_deref(), u.done),
+            ("new title", None, true)
+        );
+        assert_eq!(c.tasks.get(&c.alice.id, &t.id).await.unwrap(), u);
+    })
+}
+
+fn delete_then_get_is_not_found(c: Ctx) {
+    c.block_on(async {
+        let t = c
+            .tasks
+            .create(&c.alice.id, "short-lived", None, false)
+            .await
+            .unwrap();
+        c.tasks.delete(&c.alice.id, &t.id).await.unwrap();
+        assert!(matches!(
+            c.tasks.get(&c.alice.id, &t.id).await,
+            Err(RepoError::NotFound)
+        ));
+        assert!(matches!(
+            c.tasks.delete(&c.alice.id, &t.id).await,
+            Err(RepoError::NotFound)
+        ));
+    })
+}
+
+fn a_task_for_a_missing_user_is_not_found(c: Ctx) {
+    c.block_on(async {
+        let err = c
+            .tasks
+            .create("no-such-user", "orphan", None, false)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RepoError::NotFound), "{err:?}");
+    })
+}
+
+fn unicode_and_quotes_are_stored_verbatim(c: Ctx) {
+    c.block_on(async {
+        let title = "O'Brien \"quoted\" -- ; DROP TABLE tasks; ✓ 漢字";
+        let t = c
+            .tasks
+            .create(&c.alice.id, title, Some("\\ % _"), false)
+            .await
+            .unwrap();
+        let back = c.tasks.get(&c.alice.id, &t.id).await.unwrap();
+        assert_eq!(back.title, title);
+        assert_eq!(back.description.as_deref(), Some("\\ % _"));
+    })
+}
+
+fn eight_threads_times_fifty_inserts_all_succeed(c: Ctx) {
+    let u = c.block_on(c.fresh_user());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (c, user_id) = (c.clone(), u.id.clone());
+            std::thread::spawn(move || {
+                c.block_on(async {
+                    for i in 0..50 {
+                        c.tasks
+                            .create(&user_id, &format!("t{t}-{i}"), None, false)
+                            .await
+                            .expect("insert");
+                    }
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    assert_eq!(c.block_on(c.tasks.count(&u.id)).unwrap(), 400);
 }

@@ -73,7 +73,7 @@ fn plan_memory() -> Plan {
             };
             let mut trials = contract(&suite);
             trials.push(suite.case(
-                "memory::counters_past_the_cap_are_refused_until_expired_ones_are_swept",
+                "counters_past_the_cap_are_refused_until_expired_ones_are_swept",
                 |_| counters_past_the_cap_are_refused_until_expired_ones_are_swept(),
             ));
             Ok(Prepared {
@@ -123,19 +123,19 @@ fn plan_redis() -> Plan {
             let mut trials = contract(&suite);
             let (u, p) = (url.clone(), prefix.clone());
             trials.push(suite.case(
-                "redis::keys_carry_the_prefix_and_the_session_hash_tag",
+                "keys_carry_the_prefix_and_the_session_hash_tag",
                 move |store| keys_carry_the_prefix_and_the_session_hash_tag(store, u, p),
             ));
             trials.push(suite.case(
-                "redis::a_dropped_stores_connection_closes_when_the_thread_next_connects",
+                "a_dropped_stores_connection_closes_when_the_thread_next_connects",
                 |_| a_dropped_stores_connection_closes_when_the_thread_next_connects(),
             ));
             trials.push(suite.case(
-                "redis::a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them",
+                "a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them",
                 |_| a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them(),
             ));
             trials.push(suite.case(
-                "redis::fails_closed_while_the_server_is_down_and_recovers_after_a_restart",
+                "fails_closed_while_the_server_is_down_and_recovers_after_a_restart",
                 |_| fails_closed_while_the_server_is_down_and_recovers_after_a_restart(),
             ));
             Ok(Prepared {
@@ -202,133 +202,127 @@ async fn scan(c: &mut MultiplexedConnection, pattern: &str) -> redis::RedisResul
 /// The cases both stores must pass.
 fn contract(s: &Suite) -> Vec<Trial> {
     vec![
-        s.case("store::ping_answers", ping_answers),
+        s.case("ping_answers", ping_answers),
         s.case(
-            "sessions::created_session_authenticates_with_its_access_jti",
+            "created_session_authenticates_with_its_access_jti",
             created_session_authenticates_with_its_access_jti,
         ),
         s.case(
-            "sessions::wrong_jti_does_not_authenticate",
+            "wrong_jti_does_not_authenticate",
             wrong_jti_does_not_authenticate,
         ),
         s.case(
-            "sessions::unknown_session_does_not_authenticate",
+            "unknown_session_does_not_authenticate",
             unknown_session_does_not_authenticate,
         ),
         s.case(
-            "sessions::session_past_its_refresh_expiry_is_gone",
+            "session_past_its_refresh_expiry_is_gone",
             session_past_its_refresh_expiry_is_gone,
         ),
         s.case(
-            "sessions::list_returns_the_users_live_sessions_oldest_first",
+            "list_returns_the_users_live_sessions_oldest_first",
             list_returns_the_users_live_sessions_oldest_first,
         ),
+        s.case("list_omits_revoked_sessions", list_omits_revoked_sessions),
         s.case(
-            "sessions::list_omits_revoked_sessions",
-            list_omits_revoked_sessions,
-        ),
-        s.case(
-            "sessions::list_shows_the_last_refresh_and_keeps_the_end",
+            "list_shows_the_last_refresh_and_keeps_the_end",
             list_shows_the_last_refresh_and_keeps_the_end,
         ),
         s.case(
-            "rotation::current_refresh_jti_rotates_to_the_new_pair",
+            "current_refresh_jti_rotates_to_the_new_pair",
             current_refresh_jti_rotates_to_the_new_pair,
         ),
         s.case(
-            "rotation::new_expiries_are_capped_by_the_session_end",
+            "new_expiries_are_capped_by_the_session_end",
             new_expiries_are_capped_by_the_session_end,
         ),
         s.case(
-            "rotation::only_the_new_access_jti_authenticates_after_rotation",
+            "only_the_new_access_jti_authenticates_after_rotation",
             only_the_new_access_jti_authenticates_after_rotation,
         ),
         s.case(
-            "rotation::previous_refresh_jti_within_grace_returns_the_current_pair",
+            "previous_refresh_jti_within_grace_returns_the_current_pair",
             previous_refresh_jti_within_grace_returns_the_current_pair,
         ),
         s.case(
-            "rotation::previous_refresh_jti_after_grace_is_reuse_and_revokes_the_session",
+            "previous_refresh_jti_after_grace_is_reuse_and_revokes_the_session",
             previous_refresh_jti_after_grace_is_reuse_and_revokes_the_session,
         ),
         s.case(
-            "rotation::with_zero_grace_a_replay_a_second_later_is_reuse",
+            "with_zero_grace_a_replay_a_second_later_is_reuse",
             with_zero_grace_a_replay_a_second_later_is_reuse,
         ),
         s.case(
-            "rotation::refresh_jti_two_rotations_back_is_reuse_and_revokes_the_session",
+            "refresh_jti_two_rotations_back_is_reuse_and_revokes_the_session",
             refresh_jti_two_rotations_back_is_reuse_and_revokes_the_session,
         ),
         s.case(
-            "rotation::refresh_jti_the_session_never_had_is_reuse",
+            "refresh_jti_the_session_never_had_is_reuse",
             refresh_jti_the_session_never_had_is_reuse,
         ),
         s.case(
-            "rotation::concurrent_rotations_yield_one_rotation_and_grace_for_the_rest",
+            "concurrent_rotations_yield_one_rotation_and_grace_for_the_rest",
             concurrent_rotations_yield_one_rotation_and_grace_for_the_rest,
         ),
         s.case(
-            "rotation::session_past_its_end_cannot_be_rotated",
+            "session_past_its_end_cannot_be_rotated",
             session_past_its_end_cannot_be_rotated,
         ),
+        s.case("unknown_session_is_missing", unknown_session_is_missing),
         s.case(
-            "rotation::unknown_session_is_missing",
-            unknown_session_is_missing,
-        ),
-        s.case(
-            "revocation::owner_revokes_a_session_for_good",
+            "owner_revokes_a_session_for_good",
             owner_revokes_a_session_for_good,
         ),
         s.case(
-            "revocation::another_user_cannot_revoke_a_session",
+            "another_user_cannot_revoke_a_session",
             another_user_cannot_revoke_a_session,
         ),
         s.case(
-            "revocation::revoking_an_unknown_session_returns_false",
+            "revoking_an_unknown_session_returns_false",
             revoking_an_unknown_session_returns_false,
         ),
         s.case(
-            "revocation::revoke_all_deletes_every_session_but_keep",
+            "revoke_all_deletes_every_session_but_keep",
             revoke_all_deletes_every_session_but_keep,
         ),
         s.case(
-            "revocation::revoke_all_counts_only_live_sessions",
+            "revoke_all_counts_only_live_sessions",
             revoke_all_counts_only_live_sessions,
         ),
-        s.case("rate::hits_count_up_per_key", hits_count_up_per_key),
-        s.case("rate::peek_does_not_count", peek_does_not_count),
+        s.case("hits_count_up_per_key", hits_count_up_per_key),
+        s.case("peek_does_not_count", peek_does_not_count),
         s.case(
-            "rate::window_starts_at_the_first_hit",
+            "window_starts_at_the_first_hit",
             window_starts_at_the_first_hit,
         ),
-        s.case("rate::clear_resets_the_counter", clear_resets_the_counter),
+        s.case("clear_resets_the_counter", clear_resets_the_counter),
         s.case(
-            "rate::forgive_takes_back_one_hit_and_keeps_the_window",
+            "forgive_takes_back_one_hit_and_keeps_the_window",
             forgive_takes_back_one_hit_and_keeps_the_window,
         ),
         s.case(
-            "rate::forgive_leaves_a_later_window_alone",
+            "forgive_leaves_a_later_window_alone",
             forgive_leaves_a_later_window_alone,
         ),
-        s.case("rate::short_window_expires", short_window_expires),
+        s.case("short_window_expires", short_window_expires),
         s.case(
-            "rate::a_counter_forgiven_back_to_zero_is_deleted",
+            "a_counter_forgiven_back_to_zero_is_deleted",
             a_counter_forgiven_back_to_zero_is_deleted,
         ),
         s.case(
-            "logout::the_current_access_token_ends_the_session",
+            "the_current_access_token_ends_the_session",
             the_current_access_token_ends_the_session,
         ),
         s.case(
-            "logout::the_access_token_a_refresh_replaced_ends_the_session_within_the_grace",
+            "the_access_token_a_refresh_replaced_ends_the_session_within_the_grace",
             the_access_token_a_refresh_replaced_ends_the_session_within_the_grace,
         ),
         s.case(
-            "logout::a_replaced_access_token_after_the_grace_ends_nothing",
+            "a_replaced_access_token_after_the_grace_ends_nothing",
             a_replaced_access_token_after_the_grace_ends_nothing,
         ),
         s.case(
-            "logout::another_users_or_an_unknown_token_ends_nothing",
+            "another_users_or_an_unknown_token_ends_nothing",
             another_users_or_an_unknown_token_ends_nothing,
         ),
     ]

@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
-use repos::database::{self, DatabaseUrl, DbError, PoolOptions};
+use repos::database::{self, DbError};
 use repos::{AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore, TokenStore};
 
 use crate::{AuthSettings, JwtKeys, Services};
 
-pub use repos::database::{default_pool_size, Backend, DEFAULT_DATABASE_URL};
+pub use repos::database::{
+    default_pool_size, Backend, DatabaseUrl, PoolOptions, DEFAULT_DATABASE_URL,
+};
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
