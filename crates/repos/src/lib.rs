@@ -5,6 +5,7 @@
 //! struct with secrets in it: a password hash leaves only inside [`users::Credentials`].
 
 pub mod error;
+pub mod paging;
 pub mod tasks;
 pub mod token_store;
 pub mod users;
@@ -22,6 +23,7 @@ pub mod database {
 
 pub use clock::now_utc;
 pub use error::RepoError;
+pub use paging::Page;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
     AnyTokenStore, MemoryTokenStore, NewSession, PairState, RedisOptions, RedisStats,

@@ -32,12 +32,8 @@ pub struct TaskQuery {
     pub limit: u32,
 }
 
-/// A page of tasks and the cursor of the next page, if there is one.
-#[derive(Debug, Clone)]
-pub struct TaskPage {
-    pub items: Vec<TaskRecord>,
-    pub next_cursor: Option<String>,
-}
+/// A page of tasks.
+pub type TaskPage = crate::paging::Page<TaskRecord>;
 
 /// Reads and writes `tasks`.
 #[derive(Debug, Clone)]
@@ -118,7 +114,7 @@ impl TaskRepo {
                 // Four static shapes rather than one boxed query: Diesel caches the prepared
                 // statement of a static query, and prepares a boxed one anew every time
                 // (on MySQL that is a prepare, an execute and a close per request).
-                let mut items: Vec<Task> = on_backend!(conn, |c| {
+                let rows: Vec<Task> = on_backend!(conn, |c| {
                     let q = q.select(Task::as_select());
                     match (&query.after, query.done) {
                         (None, None) => q.load(c),
@@ -130,13 +126,7 @@ impl TaskRepo {
                             .load(c),
                     }
                 })?;
-                let next_cursor = if items.len() as i64 > limit {
-                    items.truncate(limit as usize);
-                    items.last().map(|t| t.id.clone())
-                } else {
-                    None
-                };
-                Ok(TaskPage { items, next_cursor })
+                Ok(TaskPage::from_rows(rows, query.limit, |t| &t.id))
             })
             .await
             .map_err(RepoError::from)

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod domain;
 pub mod error;
 pub mod jwt;
+pub mod paging;
 pub mod password;
 mod rfc3339;
 pub mod settings;

@@ -5,7 +5,7 @@ use repos::{RepoError, TaskPatch, TaskQuery, TaskRepo};
 
 use crate::auth::Principal;
 use crate::domain::{Checks, Id, TaskDescription, TaskTitle};
-use crate::error::FieldError;
+use crate::paging::{flag, PageRequest};
 use crate::views::{Task, TaskPage};
 use crate::ServiceError;
 
@@ -32,10 +32,6 @@ pub struct TaskListInput {
     pub cursor: Option<String>,
     pub done: Option<String>,
 }
-
-/// Default and largest page size.
-pub const DEFAULT_LIMIT: u32 = 20;
-pub const MAX_LIMIT: u32 = 100;
 
 /// Task operations.
 #[derive(Clone)]
@@ -95,53 +91,21 @@ impl TaskService {
         input: TaskListInput,
     ) -> Result<TaskPage, ServiceError> {
         let mut checks = Checks::default();
-        let limit = match input.limit.as_deref() {
-            None => DEFAULT_LIMIT,
-            Some(raw) => match raw.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => {
-                    checks.push(FieldError::new(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    ));
-                    DEFAULT_LIMIT
-                }
-            },
-        };
-        let after = match input.cursor.as_deref() {
-            None | Some("") => None,
-            Some(raw) => {
-                let id = Id::parse(raw);
-                if id.is_none() {
-                    checks.push(FieldError::new(
-                        "cursor",
-                        "is not a cursor this API returned",
-                    ));
-                }
-                id.map(|i| i.to_string())
-            }
-        };
-        let done = match input.done.as_deref() {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(_) => {
-                checks.push(FieldError::new("done", "must be true or false"));
-                None
-            }
-        };
+        let page = PageRequest::parse(input.limit.as_deref(), input.cursor.as_deref(), &mut checks);
+        let done = flag("done", input.done.as_deref(), &mut checks);
         checks.finish()?;
         let page = self
             .tasks
             .list(TaskQuery {
                 user_id: who.user_id.clone(),
-                after,
+                after: page.after,
                 done,
-                limit,
+                limit: page.limit,
             })
-            .await?;
+            .await?
+            .map(Task::from);
         Ok(TaskPage {
-            items: page.items.into_iter().map(Task::from).collect(),
+            items: page.items,
             next_cursor: page.next_cursor,
         })
     }
