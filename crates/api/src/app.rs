@@ -119,7 +119,7 @@ impl Application {
                 .wrap(cors(&origins))
                 .wrap(from_fn(crate::middleware::cors_errors_as_problems))
                 .wrap(security_headers())
-                .wrap(from_fn(crate::observe::observe))
+                .wrap(from_fn(crate::telemetry::request::observe))
                 .app_data(data.clone())
                 .app_data(proxies.clone())
                 .app_data(deadline)

@@ -188,7 +188,7 @@ impl FromRequest for Auth {
             let principal = services.auth.authenticate(&token).await?;
             // For the request's log line and span.
             req.extensions_mut()
-                .insert(crate::observe::UserId(principal.user_id.clone()));
+                .insert(crate::telemetry::request::UserId(principal.user_id.clone()));
             Ok(Auth(principal))
         })
     }

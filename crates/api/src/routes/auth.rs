@@ -132,7 +132,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let who = services.auth.logout(&token.0).await?;
     req.extensions_mut()
-        .insert(crate::observe::UserId(who.user_id));
+        .insert(crate::telemetry::request::UserId(who.user_id));
     Ok(no_content())
 }
 

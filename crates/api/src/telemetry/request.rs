@@ -69,7 +69,7 @@ pub async fn observe(
     // Lines logged while the request runs carry the span's fields. The OpenTelemetry
     // fields, and the ones only known at the end, are filled in only when traces are
     // exported: every `record` reformats the span's fields for the log.
-    let otel = crate::telemetry::otel_on();
+    let otel = super::otel_on();
     let span = if otel {
         tracing::info_span!(
             "request",
@@ -90,7 +90,7 @@ pub async fn observe(
             route = route.as_str()
         )
     };
-    let trace_id = crate::telemetry::record_trace_id(&span);
+    let trace_id = super::record_trace_id(&span);
     let start = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let latency = start.elapsed();
@@ -123,7 +123,7 @@ pub async fn observe(
     // (no copy of the span's fields on it); `telemetry` writes it without the generic
     // JSON formatter.
     tracing::info!(
-        target: crate::telemetry::REQUEST_TARGET,
+        target: super::REQUEST_TARGET,
         request_id = request_id.as_str(),
         method,
         route = route.as_str(),
