@@ -7,6 +7,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::world::{invalid, Expect, World};
+use services::domain::{Password, TaskDescription, TaskTitle};
+
 use crate::{bodies, targets};
 use crate::{Case, Req};
 
@@ -241,7 +243,7 @@ impl Route {
 
     /// What a string `value` in `field` gets, or `None` when it is a valid value.
     pub fn string_expect(&self, field: &str, value: &str) -> Option<Expect> {
-        let password_ok = (8..=72).contains(&value.len());
+        let password_ok = (Password::MIN_BYTES..=Password::MAX_BYTES).contains(&value.len());
         Some(match (self.name, field) {
             ("register", "password") | ("change password", "new_password") if password_ok => {
                 return None
@@ -260,7 +262,11 @@ impl Route {
             // Titles and descriptions: any text is valid unless too long.
             _ => {
                 let n = value.trim().chars().count();
-                let limit = if field == "title" { 200 } else { 2000 };
+                let limit = if field == "title" {
+                    TaskTitle::MAX_CHARS
+                } else {
+                    TaskDescription::MAX_CHARS
+                };
                 if (field == "title" && n == 0) || value.chars().count() > limit {
                     invalid(field)
                 } else {

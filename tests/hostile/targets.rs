@@ -387,7 +387,11 @@ pub fn a_password_past_72_bytes_never_matches_even_with_the_right_prefix(ctx: &C
     let mut w = World::new(ctx);
     // The victim, again, with a password of exactly 72 bytes.
     let (u, e, _) = crate::world::fresh_identity();
-    let p72: String = format!("{u}-").chars().cycle().take(72).collect();
+    let p72: String = format!("{u}-")
+        .chars()
+        .cycle()
+        .take(services::domain::Password::MAX_BYTES)
+        .collect();
     w.me = crate::world::account_with(ctx, &u, &e, &p72);
     let me = &w.me;
     let bad = Expect::Problem(401, "invalid_credentials");

@@ -10,15 +10,23 @@ use crate::FieldError;
 pub struct Username(String);
 
 impl Username {
+    /// Shortest and longest, in characters.
+    pub const MIN_CHARS: usize = 3;
+    pub const MAX_CHARS: usize = 32;
+
     /// Lower-cases and checks `raw`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         // ASCII only, lower-cased the ASCII way: no Unicode folding (the Kelvin sign is not `k`).
         let s = raw.trim().to_ascii_lowercase();
         let len = s.chars().count();
-        if !(3..=32).contains(&len) {
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&len) {
             return Err(FieldError::new(
                 "username",
-                "must be 3 to 32 characters long",
+                format!(
+                    "must be {} to {} characters long",
+                    Self::MIN_CHARS,
+                    Self::MAX_CHARS
+                ),
             ));
         }
         if !s
@@ -44,6 +52,9 @@ impl Username {
 pub struct Email(String);
 
 impl Email {
+    /// Longest, in characters.
+    pub const MAX_CHARS: usize = 254;
+
     /// Lower-cases and checks `raw`: one `@`, a local part of at most 64 characters, a
     /// domain with a dot, no spaces or control characters.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -52,8 +63,11 @@ impl Email {
         if s.is_empty() {
             return bad("is required");
         }
-        if s.chars().count() > 254 {
-            return bad("must be at most 254 characters long");
+        if s.chars().count() > Self::MAX_CHARS {
+            return bad(&format!(
+                "must be at most {} characters long",
+                Self::MAX_CHARS
+            ));
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return bad("must not contain spaces or control characters");
@@ -84,15 +98,28 @@ impl Email {
 pub struct Password(String);
 
 impl Password {
+    /// Shortest and longest, in bytes (the longest is bcrypt's input limit).
+    pub const MIN_BYTES: usize = 8;
+    pub const MAX_BYTES: usize = 72;
+
     /// Checks the length in bytes, as bcrypt counts.
     pub fn parse(raw: &str, field: &str) -> Result<Self, FieldError> {
-        match raw.len() {
-            0..=7 => Err(FieldError::new(field, "must be at least 8 bytes long")),
-            8..=72 => Ok(Self(raw.to_owned())),
-            _ => Err(FieldError::new(
+        let n = raw.len();
+        if n < Self::MIN_BYTES {
+            Err(FieldError::new(
                 field,
-                "must be at most 72 bytes long (bcrypt's limit)",
-            )),
+                format!("must be at least {} bytes long", Self::MIN_BYTES),
+            ))
+        } else if n > Self::MAX_BYTES {
+            Err(FieldError::new(
+                field,
+                format!(
+                    "must be at most {} bytes long (bcrypt's limit)",
+                    Self::MAX_BYTES
+                ),
+            ))
+        } else {
+            Ok(Self(raw.to_owned()))
         }
     }
 
@@ -130,6 +157,9 @@ impl fmt::Debug for Password {
 pub struct TaskTitle(String);
 
 impl TaskTitle {
+    /// Longest, in characters after trimming.
+    pub const MAX_CHARS: usize = 200;
+
     /// Trims and checks `raw`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let s = raw.trim();
@@ -138,10 +168,10 @@ impl TaskTitle {
         }
         match s.chars().count() {
             0 => Err(FieldError::new("title", "must not be empty")),
-            1..=200 => Ok(Self(s.to_owned())),
+            n if n <= Self::MAX_CHARS => Ok(Self(s.to_owned())),
             _ => Err(FieldError::new(
                 "title",
-                "must be at most 200 characters long",
+                format!("must be at most {} characters long", Self::MAX_CHARS),
             )),
         }
     }
@@ -157,6 +187,9 @@ impl TaskTitle {
 pub struct TaskDescription(String);
 
 impl TaskDescription {
+    /// Longest, in characters.
+    pub const MAX_CHARS: usize = 2000;
+
     /// Checks the length of `raw`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         if raw.contains('\0') {
@@ -165,10 +198,10 @@ impl TaskDescription {
                 "must not contain NUL characters",
             ));
         }
-        if raw.chars().count() > 2000 {
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(FieldError::new(
                 "description",
-                "must be at most 2000 characters long",
+                format!("must be at most {} characters long", Self::MAX_CHARS),
             ));
         }
         Ok(Self(raw.to_owned()))

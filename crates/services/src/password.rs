@@ -17,7 +17,7 @@ use crate::ServiceError;
 use repos::PasswordHash;
 
 /// bcrypt's input limit; longer passwords are refused at registration and never match.
-const MAX_BYTES: usize = 72;
+const MAX_BYTES: usize = Password::MAX_BYTES;
 
 /// Slots and a bounded queue for one kind of password work.
 struct Lane {
