@@ -2,7 +2,7 @@
 # says otherwise); `make test` runs every suite on every backend it can reach.
 
 CARGO   ?= cargo
-SUMMARY := $(CURDIR)/target/strata-test-summary.txt
+SUMMARY := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/strata-test-summary.txt
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
@@ -44,7 +44,7 @@ migrate: deps .env
 # STRATA_TEST_BACKENDS narrows the backends; STRATA_REQUIRE_ALL_BACKENDS=1 turns an
 # unreachable server from "skipped" into a failure.
 test: deps
-	@mkdir -p target && rm -f $(SUMMARY)
+	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api  # the fault tests run the real binary
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test; status=$$?; \
 	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null || echo "(no suite ran)"; \
@@ -53,7 +53,7 @@ test: deps
 # Only the fault tests (part of `make test` too): Redis killed, the database cut off,
 # SIGTERM with requests in flight, start-ups that must fail.
 test-faults: deps
-	@mkdir -p target && rm -f $(SUMMARY)
+	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test -p strata-e2e --test faults; status=$$?; \
 	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null; exit $$status

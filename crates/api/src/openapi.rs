@@ -121,6 +121,22 @@ mod tests {
         assert!(!operations().is_empty());
     }
 
+    /// Every route of the route table is in the document (the pages and the document
+    /// itself aside): a route added without its `#[utoipa::path]` in `paths(...)` fails here.
+    #[test]
+    fn every_route_is_documented() {
+        let documented: Vec<String> = operations().into_iter().map(|(p, _)| p).collect();
+        let pages = ["/", "/docs", "/api/openapi.json"];
+        let routes = routes::registered();
+        assert!(routes.len() > pages.len(), "{routes:?}");
+        for path in routes {
+            assert!(
+                pages.contains(&path.as_str()) || documented.contains(&path),
+                "{path} is routed but not in the OpenAPI document"
+            );
+        }
+    }
+
     /// The route table and the document agree: every documented operation is routed, and
     /// every other common method on a documented path is 405. (Served without services, a
     /// routed request fails in its extractors: anything but 404 or 405.)

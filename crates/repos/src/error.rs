@@ -33,6 +33,27 @@ pub enum RepoError {
     TokenStore(String),
 }
 
+/// Turns "rows affected" into `NotFound` when nothing matched: an owner-scoped `UPDATE` or
+/// `DELETE` of another user's row changes nothing, and answers like a missing one.
+pub(crate) fn one_row(n: usize) -> Result<(), DbError> {
+    if n == 0 {
+        Err(DbError::Query(DieselError::NotFound))
+    } else {
+        Ok(())
+    }
+}
+
+/// The error of an insert of a row owned by a user: a foreign-key violation means the
+/// owner was deleted meanwhile, and is `NotFound` (the service refuses the session).
+pub(crate) fn owned_insert_error(e: DbError) -> RepoError {
+    match e {
+        DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+            RepoError::NotFound
+        }
+        e => RepoError::from(e),
+    }
+}
+
 impl From<DbError> for RepoError {
     fn from(e: DbError) -> Self {
         match e {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use models::schema::tasks;
 use models::{Task, TaskChanges};
 
-use crate::users::one_row;
+use crate::error::{one_row, owned_insert_error};
 use crate::{now_utc, RepoError};
 
 /// A task row. Tasks hold nothing secret, so the row is what the layers above see.
@@ -73,13 +73,7 @@ impl TaskRepo {
                 Ok(task)
             })
             .await
-            .map_err(|e| match e {
-                db::DbError::Query(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                    _,
-                )) => RepoError::NotFound,
-                e => RepoError::from(e),
-            })
+            .map_err(owned_insert_error)
     }
 
     /// The task `id` if `user_id` owns it.

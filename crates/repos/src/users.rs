@@ -1,11 +1,12 @@
 //! The `users` table.
 
 use chrono::NaiveDateTime;
-use db::{on_backend, Database, DbError};
+use db::{on_backend, Database};
 use diesel::prelude::*;
 use models::schema::users;
 use models::{NewUser, User};
 
+use crate::error::one_row;
 use crate::{now_utc, RepoError};
 
 /// A user as the layers above see it: no password hash.
@@ -221,14 +222,5 @@ impl UserRepo {
     /// Proves the database answers.
     pub async fn ping(&self) -> Result<(), RepoError> {
         self.db.ping().await.map_err(RepoError::from)
-    }
-}
-
-/// Turns "rows affected" into `NotFound` when nothing matched.
-pub(crate) fn one_row(n: usize) -> Result<(), DbError> {
-    if n == 0 {
-        Err(DbError::Query(diesel::result::Error::NotFound))
-    } else {
-        Ok(())
     }
 }

@@ -11,11 +11,29 @@ use actix_web::{web, HttpResponse, Resource};
 
 use crate::error::ApiError;
 
-/// A resource whose unmatched methods answer 405 as problem+json.
+/// A resource whose unmatched methods answer 405 as problem+json. Every route is made
+/// here, so tests can list the route table (see [`registered`]).
 pub(crate) fn resource(path: &str) -> Resource {
+    #[cfg(test)]
+    REGISTERED.with_borrow_mut(|paths| paths.push(path.to_owned()));
     web::resource(path).default_service(web::to(|| async {
         Err::<HttpResponse, _>(ApiError::MethodNotAllowed)
     }))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The paths [`resource`] made on this thread.
+    static REGISTERED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The paths of every route [`configure`] registers.
+#[cfg(test)]
+pub(crate) fn registered() -> Vec<String> {
+    REGISTERED.with_borrow_mut(std::mem::take);
+    // `App::configure` runs `configure` at once.
+    drop(actix_web::App::new().configure(configure));
+    REGISTERED.with_borrow_mut(std::mem::take)
 }
 
 /// Registers every route.

@@ -72,6 +72,7 @@ fn build(secret: &str, settings: AuthSettings) -> Fixture {
         users: users_repo,
         tasks: tasks_repo,
         store,
+        ..
     } = repos;
     Fixture {
         services,
