@@ -135,6 +135,30 @@ impl UserRepo {
             .map_err(RepoError::from)
     }
 
+    /// Whether `username` and `email` (both lower-case) are free, in one indexed read:
+    /// `Conflict` naming the field that is taken (the username first when both are).
+    pub async fn check_free(&self, username: &str, email: &str) -> Result<(), RepoError> {
+        let (name, mail) = (username.to_owned(), email.to_owned());
+        let holders: Vec<String> = self
+            .db
+            .run(move |conn| {
+                let query = users::table
+                    .filter(users::username.eq(&name).or(users::email.eq(&mail)))
+                    .select(users::username)
+                    .limit(2);
+                Ok(on_backend!(conn, |c| query.load::<String>(c))?)
+            })
+            .await
+            .map_err(RepoError::from)?;
+        if holders.iter().any(|u| u == username) {
+            Err(RepoError::Conflict { field: "username" })
+        } else if holders.is_empty() {
+            Ok(())
+        } else {
+            Err(RepoError::Conflict { field: "email" })
+        }
+    }
+
     /// The user with this id, if any.
     pub async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, RepoError> {
         Ok(self.find(Key::Id, id).await?.map(|c| c.user))

@@ -81,6 +81,11 @@ fn users_cases(ctx: &Ctx) -> Vec<Trial> {
         ),
         case(
             ctx,
+            "check_free_names_the_taken_field_in_one_read",
+            check_free_names_the_taken_field_in_one_read,
+        ),
+        case(
+            ctx,
             "credentials_carry_the_hash_and_debug_hides_it",
             credentials_carry_the_hash_and_debug_hides_it,
         ),
@@ -295,6 +300,39 @@ fn duplicate_email_is_a_conflict_naming_email(c: Ctx) {
         assert!(
             matches!(err, RepoError::Conflict { field: "email" }),
             "{err:?}"
+        );
+    })
+}
+
+fn check_free_names_the_taken_field_in_one_read(c: Ctx) {
+    c.block_on(async {
+        let a = c.fresh_user().await;
+        let b = c.fresh_user().await;
+        let field = |r: Result<(), RepoError>| match r {
+            Ok(()) => "free",
+            Err(RepoError::Conflict { field }) => field,
+            Err(e) => panic!("{e:?}"),
+        };
+        assert_eq!(
+            field(
+                c.users
+                    .check_free("nobody_here", "nobody@example.org")
+                    .await
+            ),
+            "free"
+        );
+        assert_eq!(
+            field(c.users.check_free(&a.username, "nobody@example.org").await),
+            "username"
+        );
+        assert_eq!(
+            field(c.users.check_free("nobody_here", &a.email).await),
+            "email"
+        );
+        // Both taken, by two different accounts: the username is named.
+        assert_eq!(
+            field(c.users.check_free(&a.username, &b.email).await),
+            "username"
         );
     })
 }

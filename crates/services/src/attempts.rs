@@ -3,7 +3,8 @@
 //! the check found.
 //!
 //! - a wrong password stays counted;
-//! - a right one clears the first counter (the account's) and is taken back from the rest;
+//! - a right one clears the counters marked to clear (the account's) and is taken back
+//!   from the rest;
 //! - a check that could not run (an outage, a full password queue) is taken back from all;
 //! - an attempt refused by a limit checks nothing and is taken back at once.
 //!
@@ -18,15 +19,31 @@ use repos::{AnyTokenStore, TokenStore};
 
 use crate::ServiceError;
 
-/// One counter of an attempt: its name and the most attempts its window allows.
+/// One counter of an attempt: its name, the most attempts its window allows, and whether
+/// a right password clears it (the account's failures) or only takes the attempt back.
 pub(crate) struct Counter {
     pub name: String,
     pub limit: u64,
+    pub cleared_by_success: bool,
 }
 
 impl Counter {
-    pub(crate) fn new(name: String, limit: u64) -> Self {
-        Self { name, limit }
+    /// A counter a right password clears.
+    pub(crate) fn cleared(name: String, limit: u64) -> Self {
+        Self {
+            name,
+            limit,
+            cleared_by_success: true,
+        }
+    }
+
+    /// A counter a right password only takes its attempt back from.
+    pub(crate) fn kept(name: String, limit: u64) -> Self {
+        Self {
+            name,
+            limit,
+            cleared_by_success: false,
+        }
     }
 }
 
@@ -43,16 +60,18 @@ impl Attempts {
         Self { store, window }
     }
 
-    /// Counts an attempt on `counters`, runs `check` (true: the password was right) on a
-    /// task of its own, settles the attempt by its result, and returns that result.
-    /// `RateLimited` if a counter is past its limit: then `check` does not run.
-    pub(crate) async fn check<F>(
+    /// Counts an attempt on `counters`, runs `check` on a task of its own, settles the
+    /// attempt by its result, and returns that result: `Some` when the password was right,
+    /// `None` when it was wrong. `RateLimited` if a counter is past its limit: then `check`
+    /// does not run.
+    pub(crate) async fn check<T, F>(
         &self,
         counters: Vec<Counter>,
         check: F,
-    ) -> Result<bool, ServiceError>
+    ) -> Result<Option<T>, ServiceError>
     where
-        F: Future<Output = Result<bool, ServiceError>> + Send + 'static,
+        T: Send + 'static,
+        F: Future<Output = Result<Option<T>, ServiceError>> + Send + 'static,
     {
         let names: Vec<String> = counters.iter().map(|c| c.name.clone()).collect();
         let counts = self.store.rate_hit(&names, self.window).await?;
@@ -66,6 +85,7 @@ impl Attempts {
             .into_iter()
             .zip(counts.iter().map(|c| c.window))
             .collect();
+        let cleared: Vec<bool> = counters.iter().map(|c| c.cleared_by_success).collect();
         let store = self.store.clone();
         let task = tokio::spawn(async move {
             if let Some(wait) = blocked {
@@ -78,11 +98,15 @@ impl Attempts {
             }
             let outcome = check.await;
             match &outcome {
-                Ok(false) => {}
-                Ok(true) => {
-                    let (first, rest) = counted.split_at(counted.len().min(1));
-                    let clear: Vec<String> = first.iter().map(|(name, _)| name.clone()).collect();
-                    settle(&store, &clear, rest).await;
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    let (clear, forgive): (Vec<_>, Vec<_>) = counted
+                        .into_iter()
+                        .zip(cleared)
+                        .partition(|(_, cleared)| *cleared);
+                    let clear: Vec<String> = clear.into_iter().map(|((name, _), _)| name).collect();
+                    let forgive: Vec<(String, u64)> = forgive.into_iter().map(|(c, _)| c).collect();
+                    settle(&store, &clear, &forgive).await;
                 }
                 Err(_) => settle(&store, &[], &counted).await,
             }

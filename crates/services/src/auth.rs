@@ -145,14 +145,9 @@ impl AuthService {
         };
         self.count_registration(client).await?;
         // What the 409 would say anyway, found without hashing: a flood of taken names
-        // costs two indexed reads each, not a bcrypt.
+        // costs one indexed read each, not a bcrypt.
         let users = &self.inner.users;
-        if users.find_by_username(username.as_str()).await?.is_some() {
-            return Err(ServiceError::UsernameTaken);
-        }
-        if users.find_by_email(email.as_str()).await?.is_some() {
-            return Err(ServiceError::EmailTaken);
-        }
+        users.check_free(username.as_str(), email.as_str()).await?;
         let hash = self.inner.passwords.hash(&password).await?;
         let user = users
             .create(username.as_str(), email.as_str(), &hash)
@@ -189,12 +184,12 @@ impl AuthService {
         let s = &self.inner.settings;
         let ip = address_block(client.ip.as_deref());
         let per_account = account.map(|account| {
-            Counter::new(
+            Counter::cleared(
                 format!("login:acct:{account}|{ip}"),
                 s.login_max_per_account,
             )
         });
-        let per_ip = Counter::new(format!("login:ip:{ip}"), s.login_max_per_ip);
+        let per_ip = Counter::kept(format!("login:ip:{ip}"), s.login_max_per_ip);
         per_account.into_iter().chain([per_ip]).collect()
     }
 
@@ -246,38 +241,42 @@ impl AuthService {
             None => None,
         };
         let counters = self.login_counters(account, &client);
-        // An unknown user is checked against a dummy hash, in about the same time. A right
-        // password counts as right only while it is still the account's: one a concurrent
-        // change just replaced must not clear the counter for guesses at the new one.
-        let (passwords, users) = (self.inner.passwords.clone(), self.inner.users.clone());
-        let known = creds
-            .as_ref()
-            .map(|c| (c.user.id.clone(), c.password_hash.clone()));
+        // An unknown user is checked against a dummy hash, in about the same time. The
+        // session is opened inside the check, so the counters are settled only once it is
+        // known whether the password is still the account's: a login a concurrent password
+        // change superseded stays counted, as a wrong password does.
+        let this = self.clone();
         let password = input.password;
         let check = async move {
-            let Some((user_id, hash)) = known else {
-                return passwords.verify_dummy(&password).await.map(|()| false);
+            let Some(creds) = creds else {
+                this.inner.passwords.verify_dummy(&password).await?;
+                return Ok(None);
             };
-            if !passwords.verify(&password, &hash).await? {
-                return Ok(false);
+            if !this
+                .inner
+                .passwords
+                .verify(&password, &creds.password_hash)
+                .await?
+            {
+                return Ok(None);
             }
-            let current = users.credentials_by_id(&user_id).await?;
-            Ok(current.is_some_and(|c| c.password_hash == hash))
+            match this.open_session(creds, client).await {
+                Ok(pair) => Ok(Some(pair)),
+                Err(ServiceError::InvalidCredentials) => Ok(None),
+                Err(e) => Err(e),
+            }
         };
-        let right = match self.inner.attempts.check(counters, check).await {
-            Ok(right) => right,
+        match self.inner.attempts.check(counters, check).await {
+            Ok(Some(pair)) => Ok(pair),
+            Ok(None) => {
+                login_outcome("failed");
+                Err(ServiceError::InvalidCredentials)
+            }
             Err(e) => {
                 if matches!(e, ServiceError::RateLimited { .. }) {
                     login_outcome("limited");
                 }
-                return Err(e);
-            }
-        };
-        match creds {
-            Some(c) if right => self.open_session(c, client).await,
-            _ => {
-                login_outcome("failed");
-                Err(ServiceError::InvalidCredentials)
+                Err(e)
             }
         }
     }
@@ -355,19 +354,19 @@ impl AuthService {
         password: &str,
         hash: &repos::PasswordHash,
     ) -> Result<(), ServiceError> {
-        let counter = Counter::new(
+        let counter = Counter::cleared(
             format!("password:acct:{user_id}"),
             self.inner.settings.login_max_per_account,
         );
         let passwords = self.inner.passwords.clone();
         let (password, hash) = (password.to_owned(), hash.clone());
-        let check = async move { passwords.verify(&password, &hash).await };
+        let check = async move { Ok(passwords.verify(&password, &hash).await?.then_some(())) };
         match self.inner.attempts.check(vec![counter], check).await {
-            Ok(true) => {
+            Ok(Some(())) => {
                 password_check("ok");
                 Ok(())
             }
-            Ok(false) => {
+            Ok(None) => {
                 password_check("failed");
                 Err(ServiceError::InvalidCredentials)
             }

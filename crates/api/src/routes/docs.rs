@@ -100,10 +100,17 @@ mod tests {
             }
             assert!(csp.contains("frame-ancestors 'none'"));
             assert!(!csp.contains("unsafe"), "{csp}");
-            // Nothing the policy would block: no inline handlers, styles or other scripts.
-            assert!(!html.contains(" style=\""), "inline style attribute");
-            assert!(!html.contains(" onclick=\""), "inline event handler");
+            // Nothing the policy would block: no inline handlers, style attributes, or
+            // script and style tags the hashes do not cover.
+            assert!(!html.contains(" style="), "inline style attribute");
             assert!(!html.contains("<script "), "script with attributes");
+            assert!(!html.contains("<style "), "style with attributes");
+            assert!(!html.contains("<link"), "stylesheet from elsewhere");
+            let handler = html.split(" on").skip(1).any(|rest| {
+                let name: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+                !name.is_empty() && rest[name.len()..].starts_with('=')
+            });
+            assert!(!handler, "inline event handler");
         }
     }
 }
