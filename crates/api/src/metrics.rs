@@ -118,7 +118,7 @@ pub fn record_request(method: &str, route: &str, status: u16, latency: Duration)
 
 /// `GET /metrics`: the Prometheus text format.
 pub async fn scrape(services: web::Data<Services>) -> HttpResponse {
-    let stats = services.auth.infra_stats();
+    let stats = services.health.infra_stats();
     let db = stats.database;
     metrics::gauge!("strata_db_pool_connections", "state" => "open").set(f64::from(db.open));
     metrics::gauge!("strata_db_pool_connections", "state" => "idle").set(f64::from(db.idle));

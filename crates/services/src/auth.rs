@@ -16,13 +16,6 @@ use crate::password::Passwords;
 use crate::views::{SessionView, TokenPair, User};
 use crate::{AuthSettings, ServiceError};
 
-/// Pool figures of the database and Redis (none for the in-memory store).
-#[derive(Debug, Clone, Copy)]
-pub struct InfraStats {
-    pub database: repos::database::PoolStats,
-    pub redis: Option<repos::RedisStats>,
-}
-
 /// Who is calling: the user and the session their access token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -542,23 +535,5 @@ impl AuthService {
         } else {
             Err(ServiceError::NotFound)
         }
-    }
-
-    /// Connection-pool figures, for metrics.
-    pub fn infra_stats(&self) -> InfraStats {
-        InfraStats {
-            database: self.inner.users.pool_stats(),
-            redis: self.inner.store.redis_stats(),
-        }
-    }
-
-    /// Checks the token store answers (for `/ready`).
-    pub async fn token_store_ready(&self) -> Result<(), ServiceError> {
-        Ok(self.inner.store.ping().await?)
-    }
-
-    /// Checks the database answers (for `/ready`).
-    pub async fn database_ready(&self) -> Result<(), ServiceError> {
-        Ok(self.inner.users.ping().await?)
     }
 }

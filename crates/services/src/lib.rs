@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod domain;
 pub mod error;
+pub mod health;
 pub mod jwt;
 pub mod paging;
 pub mod password;
@@ -18,9 +19,10 @@ pub mod tasks;
 pub mod users;
 pub mod views;
 
-pub use auth::{AuthService, ClientInfo, InfraStats, LoginInput, Principal};
+pub use auth::{AuthService, ClientInfo, LoginInput, Principal};
 pub use bootstrap::{Infra, StartupError};
 pub use error::{FieldError, ServiceError};
+pub use health::{HealthService, InfraStats};
 pub use jwt::{JwtKeys, SecretError};
 pub use repos::RedisOptions;
 pub use settings::AuthSettings;
@@ -63,6 +65,7 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub tasks: TaskService,
+    pub health: HealthService,
 }
 
 impl Services {
@@ -74,8 +77,10 @@ impl Services {
             store,
         } = repos;
         let passwords = password::Passwords::new(settings.bcrypt_cost, settings.password_queue);
+        let health = HealthService::new(users.clone(), store.clone());
         let auth = AuthService::new(users.clone(), store, keys, settings, passwords.clone());
         Self {
+            health,
             users: UserService::new(users, auth.clone(), passwords),
             tasks: TaskService::new(tasks),
             auth,

@@ -36,8 +36,8 @@ pub async fn health() -> HttpResponse {
     ))]
 pub async fn ready(services: web::Data<Services>) -> Result<HttpResponse, ApiError> {
     let (db, store) = tokio::join!(
-        services.auth.database_ready(),
-        services.auth.token_store_ready()
+        services.health.database_ready(),
+        services.health.token_store_ready()
     );
     let state =
         |r: &Result<(), services::ServiceError>| if r.is_ok() { "ok" } else { "unavailable" };

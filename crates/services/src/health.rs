@@ -1,0 +1,44 @@
+//! Readiness and pool figures: whether the database and the token store answer (`/ready`),
+//! and how their connections are used (`/metrics`).
+
+use repos::{AnyTokenStore, TokenStore, UserRepo};
+
+use crate::ServiceError;
+
+/// Pool figures of the database and Redis (none for the in-memory store).
+#[derive(Debug, Clone, Copy)]
+pub struct InfraStats {
+    pub database: repos::database::PoolStats,
+    pub redis: Option<repos::RedisStats>,
+}
+
+/// The dependencies' health.
+#[derive(Clone)]
+pub struct HealthService {
+    users: UserRepo,
+    store: AnyTokenStore,
+}
+
+impl HealthService {
+    pub(crate) fn new(users: UserRepo, store: AnyTokenStore) -> Self {
+        Self { users, store }
+    }
+
+    /// Connection-pool figures, for metrics.
+    pub fn infra_stats(&self) -> InfraStats {
+        InfraStats {
+            database: self.users.pool_stats(),
+            redis: self.store.redis_stats(),
+        }
+    }
+
+    /// Checks the token store answers (for `/ready`).
+    pub async fn token_store_ready(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Checks the database answers (for `/ready`).
+    pub async fn database_ready(&self) -> Result<(), ServiceError> {
+        Ok(self.users.ping().await?)
+    }
+}
