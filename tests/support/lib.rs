@@ -149,15 +149,20 @@ impl Backing {
     }
 }
 
-/// A minimal PING over a plain TCP connection, so an unreachable Redis is a skip.
-fn redis_ping(url: &str) -> Result<(), SetupError> {
-    use std::io::{Read, Write};
-    let hostport = url
+/// The `host:port` of a `redis://` URL (its password left out).
+fn host_port(url: &str) -> &str {
+    let rest = url
         .trim_start_matches("redis://")
         .split('/')
         .next()
         .unwrap_or("127.0.0.1:6379");
-    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
+    rest.rsplit('@').next().unwrap_or(rest)
+}
+
+/// A minimal PING over a plain TCP connection, so an unreachable Redis is a skip.
+fn redis_ping(url: &str) -> Result<(), SetupError> {
+    use std::io::{Read, Write};
+    let hostport = host_port(url);
     let mut s = std::net::TcpStream::connect(hostport)
         .map_err(|e| SetupError::Unreachable(format!("Redis at {hostport}: {e}")))?;
     s.write_all(b"PING\r\n")
@@ -202,12 +207,7 @@ pub fn redis_footprint(pattern: &str) -> Result<(u64, u64), String> {
 /// Runs a script with one argument over a plain connection; returns the raw reply.
 fn redis_eval(url: &str, script: &str, arg: &str) -> Result<String, String> {
     use std::io::{Read, Write};
-    let hostport = url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap_or("127.0.0.1:6379");
-    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
+    let hostport = host_port(url);
     let mut s = std::net::TcpStream::connect(hostport).map_err(|e| e.to_string())?;
     let cmd = format!(
         "*4\r\n$4\r\nEVAL\r\n${}\r\n{}\r\n$1\r\n0\r\n${}\r\n{}\r\n",
@@ -246,12 +246,7 @@ impl Drop for Backing {
 
 fn redis_delete_prefix(url: &str, prefix: &str) -> Result<(), String> {
     use std::io::{BufRead, BufReader, Write};
-    let hostport = url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap_or("127.0.0.1:6379");
-    let hostport = hostport.rsplit('@').next().unwrap_or(hostport);
+    let hostport = host_port(url);
     let mut s = std::net::TcpStream::connect(hostport).map_err(|e| e.to_string())?;
     // One Lua call: SCAN is not needed for the few hundred keys a test run makes.
     let script = "local n=0 for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) n=n+1 end return n";

@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod paging;
 pub mod password;
 mod rfc3339;
+mod sessions;
 pub mod settings;
 pub mod tasks;
 pub mod users;
