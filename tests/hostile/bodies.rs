@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::table::{routes, wrong_values, Kind};
+use crate::spec::Ty;
+use crate::table::{routes, wrong_values};
 use crate::world::{invalid, run_table, Expect, World};
 use crate::{pct, Body, Ctx, Req};
 
@@ -11,9 +12,9 @@ pub fn a_wrong_json_type_in_any_field_of_any_body_is_422_naming_it(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {
-        for (field, kind) in &r.fields {
-            for v in wrong_values(*kind) {
-                table.push((r.set(field, v), invalid(field)));
+        for f in &r.fields {
+            for v in wrong_values(f) {
+                table.push((r.set(&f.name, v), invalid(&f.name)));
             }
         }
     }
@@ -38,13 +39,11 @@ pub fn bodies_that_are_not_the_right_object_are_422(ctx: &Ctx) {
             table.push((r.raw(body.clone(), &format!("body {body}")), failed.clone()));
         }
         // A required member missing.
-        for (field, kind) in &r.fields {
-            if *kind == Kind::Str {
-                let mut m = r.base.clone();
-                m.remove(*field);
-                let what = format!("without {field}");
-                table.push((r.raw(Value::Object(m).to_string(), &what), invalid(field)));
-            }
+        for f in r.fields.iter().filter(|f| f.required) {
+            let mut m = r.base.clone();
+            m.remove(&f.name);
+            let what = format!("without {}", f.name);
+            table.push((r.raw(Value::Object(m).to_string(), &what), invalid(&f.name)));
         }
         // Unknown members, also ones that differ from a real one only in case.
         for extra in [
@@ -75,7 +74,7 @@ pub fn an_array_of_the_right_values_in_order_is_not_a_body(ctx: &Ctx) {
         let in_order: Vec<Value> = r
             .fields
             .iter()
-            .map(|(f, _)| r.base.get(*f).cloned().unwrap_or(Value::Null))
+            .map(|f| r.base.get(&f.name).cloned().unwrap_or(Value::Null))
             .collect();
         let body = Value::Array(in_order).to_string();
         table.push((
@@ -118,7 +117,7 @@ pub fn ten_thousand_nested_arrays_or_objects_are_refused(ctx: &Ctx) {
             };
             table.push((r.raw(body, what), expect));
         }
-        for (field, _) in &r.fields {
+        for field in r.fields.iter().map(|f| f.name.as_str()) {
             for (what, inner) in [
                 ("10,000 nested arrays", nested(10_000, false, true)),
                 ("9,000 nested objects", nested(9_000, true, true)),
@@ -140,10 +139,12 @@ pub fn huge_strings_up_to_the_limit_are_refused_by_their_field(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {
-        for (field, kind) in &r.fields {
-            if *kind == Kind::OptBool {
-                continue;
-            }
+        for field in r
+            .fields
+            .iter()
+            .filter(|f| f.ty == Ty::Str)
+            .map(|f| f.name.as_str())
+        {
             for total in [LIMIT - 1, LIMIT] {
                 // A string that makes the body exactly `total` bytes.
                 let probe = r.splice(field, b"\"\"");
@@ -171,7 +172,7 @@ pub fn bodies_past_64_kib_are_413_however_they_are_sent(ctx: &Ctx) {
     let mut table = Vec::new();
     let too_large = Expect::Problem(413, "payload_too_large");
     for r in routes(&w) {
-        let field = r.fields[0].0;
+        let field = r.fields[0].name.as_str();
         let probe = r.splice(field, b"\"\"");
         let just_over = r.splice(
             field,
@@ -208,7 +209,7 @@ pub fn invalid_utf8_nul_and_control_bytes_are_400(ctx: &Ctx) {
     let mut table = Vec::new();
     let malformed = Expect::Problem(400, "malformed_json");
     for r in routes(&w) {
-        let field = r.fields[0].0;
+        let field = r.fields[0].name.as_str();
         let valid = Value::Object(r.base.clone()).to_string();
         let mut bodies: Vec<(String, Vec<u8>)> = vec![
             ("0xff in a string".into(), r.splice(field, b"\"\xff\"")),
@@ -321,7 +322,7 @@ pub fn a_body_that_is_not_application_json_is_415(ctx: &Ctx) {
             let mut req = Req::new(r.method, r.path.clone())
                 .bearer(r.token.as_deref())
                 .body(Body::Bytes(body))
-                .what(format!("{} {} [{}]: {shown}", r.method, r.path, r.name));
+                .what(format!("{} {}: {shown}", r.method, r.path));
             if let Some(ct) = ct {
                 req = req.header("Content-Type", ct);
             }
@@ -335,12 +336,12 @@ pub fn duplicate_json_keys_are_422(ctx: &Ctx) {
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {
-        for (field, _) in &r.fields {
-            let key = Value::String((*field).to_owned()).to_string();
+        for field in r.fields.iter().map(|f| f.name.as_str()) {
+            let key = Value::String(field.to_owned()).to_string();
             let valid = Value::Object(r.base.clone()).to_string();
             // The valid body with the member twice (added twice if the body lacks it):
             // the second time with the same value, another valid one, a wrong type, null.
-            let (value, prefix) = match r.base.get(*field) {
+            let (value, prefix) = match r.base.get(field) {
                 Some(v) => (v.clone(), valid.trim_end_matches('}').to_owned()),
                 None => (
                     json!("x"),

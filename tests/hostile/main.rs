@@ -4,15 +4,20 @@
 //! hostile (`<script>` in a title) must be stored and returned verbatim; and no log line
 //! of the real binary may hold a password, a token or the secret.
 //!
-//! BeforeSuite creates the database (and a Redis key prefix) and starts the app on
-//! 127.0.0.1:0; each case makes users of its own, snapshots them through the API (and
+//! The routes, bodies and parameters come from the app's served OpenAPI document, so a new
+//! resource is attacked as soon as it is documented.
+//!
+//! BeforeSuite creates the database (and a Redis key prefix), starts the app on
+//! 127.0.0.1:0 and reads its document; each case makes users of its own, snapshots them through the API (and
 //! their task rows through `repos`), sends its requests and compares. AfterSuite prints how
 //! many bad requests were tried.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bodies;
 mod client;
+mod known;
 mod logs;
+mod spec;
 mod table;
 mod targets;
 mod valid;
@@ -34,6 +39,8 @@ pub use world::{Account, Expect, World};
 pub struct Ctx {
     /// The app's `host:port`.
     pub addr: String,
+    /// The app's served OpenAPI document: the routes, bodies and parameters to attack.
+    pub api: Arc<spec::Api>,
     /// Runs the `repos` calls.
     pub rt: tokio::runtime::Runtime,
     pub users: repos::UserRepo,
@@ -132,8 +139,12 @@ fn before_suite(backend: Backend, redis: bool, label: String) -> Result<Prepared
         .enable_all()
         .build()
         .map_err(|e| SetupError::Failed(format!("tokio runtime: {e}")))?;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let doc = client::send(&addr, &Req::new("GET", "/api/openapi.json"))
+        .map_err(|e| SetupError::Failed(format!("reading the OpenAPI document: {e}")))?;
     let ctx = Arc::new(Ctx {
-        addr: app.address.trim_start_matches("http://").to_owned(),
+        api: Arc::new(spec::Api::parse(&doc.json())),
+        addr,
         rt,
         users: repos::UserRepo::new(database.clone()),
         tasks: repos::TaskRepo::new(database),

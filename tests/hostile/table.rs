@@ -1,15 +1,14 @@
 //! The table of bad requests, one group per case (in `bodies` and `targets`), and what
-//! they are built from: every route with a body, a valid body for each, the type of each
-//! member, and the hostile strings. Every request of a group goes to the same fresh victim
+//! they are built from: every route with a body as the served document lists it, a valid
+//! body for each, and the hostile strings. Every request of a group goes to the same fresh victim
 //! (and another user); each must be a 4xx problem, and afterwards both users' data must be
 //! as it was.
 
 use serde_json::{json, Map, Value};
 
+use crate::spec::{Field, Op, Ty};
 use crate::world::{invalid, Expect, World};
-use services::domain::{Password, TaskDescription, TaskTitle};
-
-use crate::{bodies, targets};
+use crate::{bodies, known, targets};
 use crate::{Case, Req};
 
 pub const CASES: &[Case] = &[
@@ -92,116 +91,42 @@ pub const HOSTILE: &[&str] = &[
     "\\",
 ];
 
-/// The JSON type a body member has.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Kind {
-    /// A required string.
-    Str,
-    /// An optional string (`null` allowed).
-    OptStr,
-    /// An optional boolean (`null` allowed).
-    OptBool,
-}
-
-/// A route with a body: a valid body, and what each member is.
+/// A route with a body, as the document describes it: a valid body, and its members.
 pub struct Route {
-    pub name: &'static str,
+    pub op: Op,
+    /// `METHOD template`, for messages.
+    pub name: String,
     pub method: &'static str,
+    /// The path, parameters filled with the victim's own.
     pub path: String,
     pub token: Option<String>,
     pub base: Map<String, Value>,
-    pub fields: Vec<(&'static str, Kind)>,
+    pub fields: Vec<Field>,
 }
 
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-/// Every route with a body, each with a body that would succeed as it is (so a bad
-/// variant wrongly accepted shows up as changed data).
+/// Every documented route with a body, each with a body that would succeed as it is (so a
+/// bad variant wrongly accepted shows up as changed data): the victim's credentials where
+/// `known` says so, else the schema's examples.
 pub fn routes(w: &World) -> Vec<Route> {
-    let (fu, fe, fp) = w.fresh.clone();
-    let me = &w.me;
-    let t = Some(me.access.clone());
-    vec![
-        Route {
-            name: "register",
-            method: "POST",
-            path: "/api/auth/register".into(),
-            token: None,
-            base: obj(json!({ "username": fu, "email": fe, "password": fp })),
-            fields: vec![
-                ("username", Kind::Str),
-                ("email", Kind::Str),
-                ("password", Kind::Str),
-            ],
-        },
-        Route {
-            name: "login",
-            method: "POST",
-            path: "/api/auth/login".into(),
-            token: None,
-            base: obj(json!({ "username": me.username, "password": me.password })),
-            fields: vec![
-                ("username", Kind::OptStr),
-                ("email", Kind::OptStr),
-                ("password", Kind::Str),
-            ],
-        },
-        Route {
-            name: "refresh",
-            method: "POST",
-            path: "/api/auth/refresh".into(),
-            token: None,
-            base: obj(json!({ "refresh_token": me.refresh })),
-            fields: vec![("refresh_token", Kind::Str)],
-        },
-        Route {
-            name: "create task",
-            method: "POST",
-            path: "/api/tasks".into(),
-            token: t.clone(),
-            base: obj(json!({ "title": "new", "description": "new", "done": false })),
-            fields: vec![
-                ("title", Kind::Str),
-                ("description", Kind::OptStr),
-                ("done", Kind::OptBool),
-            ],
-        },
-        Route {
-            name: "update task",
-            method: "PATCH",
-            path: format!("/api/tasks/{}", me.tasks[0]),
-            token: t.clone(),
-            base: obj(json!({ "title": "changed", "description": "changed", "done": true })),
-            fields: vec![
-                ("title", Kind::OptStr),
-                ("description", Kind::OptStr),
-                ("done", Kind::OptBool),
-            ],
-        },
-        Route {
-            name: "change password",
-            method: "PUT",
-            path: "/api/users/me/password".into(),
-            token: t.clone(),
-            base: obj(
-                json!({ "current_password": me.password, "new_password": "a brand new password" }),
-            ),
-            fields: vec![("current_password", Kind::Str), ("new_password", Kind::Str)],
-        },
-        Route {
-            name: "delete account",
-            method: "DELETE",
-            path: "/api/users/me".into(),
-            token: t,
-            base: obj(json!({ "password": me.password })),
-            fields: vec![("password", Kind::Str)],
-        },
-    ]
+    let mut ops: Vec<&Op> = w.api.with_body().collect();
+    ops.sort_by_key(|o| known::LAST.contains(&o.name().as_str()));
+    ops.into_iter()
+        .map(|op| {
+            let base = match known::body(w, op) {
+                Some(Value::Object(m)) => m,
+                _ => op.example_body(),
+            };
+            Route {
+                op: op.clone(),
+                name: op.name(),
+                method: op.method,
+                path: w.path(op),
+                token: op.secured.then(|| w.me.access.clone()),
+                base,
+                fields: op.body.clone().unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 impl Route {
@@ -210,10 +135,7 @@ impl Route {
         Req::new(self.method, self.path.clone())
             .bearer(self.token.as_deref())
             .json_bytes(bytes)
-            .what(format!(
-                "{} {} [{}]: {what}",
-                self.method, self.path, self.name
-            ))
+            .what(format!("{} {}: {what}", self.method, self.path))
     }
 
     /// The valid body with `field` set to `value`.
@@ -241,64 +163,36 @@ impl Route {
         [a.as_bytes(), raw_value, b.as_bytes()].concat()
     }
 
-    /// What a string `value` in `field` gets, or `None` when it is a valid value.
+    /// What a string `value` in `field` gets, or `None` when it is a valid value: what
+    /// `known` says for the account routes, else what the member's schema allows.
     pub fn string_expect(&self, field: &str, value: &str) -> Option<Expect> {
-        let password_ok = (Password::MIN_BYTES..=Password::MAX_BYTES).contains(&value.len());
-        Some(match (self.name, field) {
-            ("register", "password") | ("change password", "new_password") if password_ok => {
-                return None
-            }
-            ("register", _) | ("change password", "new_password") => invalid(field),
-            // NUL may also be refused as invalid input: no account can have it.
-            ("login", "username" | "email") if value.contains('\0') => Expect::OneOf(vec![
-                (401, "invalid_credentials"),
-                (422, "validation_failed"),
-            ]),
-            ("login", _) | ("change password", _) | ("delete account", _) => {
-                Expect::Problem(401, "invalid_credentials")
-            }
-            ("refresh", _) => Expect::Problem(401, "token_invalid"),
-            (_, "done") => invalid(field),
-            // Titles and descriptions: any text is valid unless too long.
-            _ => {
-                let n = value.trim().chars().count();
-                let limit = if field == "title" {
-                    TaskTitle::MAX_CHARS
-                } else {
-                    TaskDescription::MAX_CHARS
-                };
-                if (field == "title" && n == 0) || value.chars().count() > limit {
-                    invalid(field)
-                } else {
-                    return None;
-                }
-            }
-        })
+        if let Some(expect) = known::expect(&self.op, field, value) {
+            return expect;
+        }
+        match self.op.field(field) {
+            Some(f) if f.ty == Ty::Str && f.accepts(value) => None,
+            _ => Some(invalid(field)),
+        }
     }
 }
 
-pub fn wrong_values(kind: Kind) -> Vec<Value> {
-    match kind {
-        Kind::Str | Kind::OptStr => {
-            let mut v = vec![
-                json!(0),
-                json!(-1),
-                json!(1.5),
-                json!(1e308),
-                json!(u64::MAX),
-                json!(true),
-                json!(false),
-                json!([]),
-                json!(["x"]),
-                json!({}),
-                json!({ "a": "b" }),
-            ];
-            if kind == Kind::Str {
-                v.push(Value::Null);
-            }
-            v
-        }
-        Kind::OptBool => vec![
+/// Values of the wrong JSON type for a member (`null` too, unless the member is nullable).
+pub fn wrong_values(f: &Field) -> Vec<Value> {
+    let mut v = match f.ty {
+        Ty::Str => vec![
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!(1e308),
+            json!(u64::MAX),
+            json!(true),
+            json!(false),
+            json!([]),
+            json!(["x"]),
+            json!({}),
+            json!({ "a": "b" }),
+        ],
+        Ty::Bool => vec![
             json!("true"),
             json!("false"),
             json!(""),
@@ -310,5 +204,19 @@ pub fn wrong_values(kind: Kind) -> Vec<Value> {
             json!({}),
             json!("yes"),
         ],
+        Ty::Int => vec![
+            json!("1"),
+            json!(""),
+            json!(1.5),
+            json!(1e308),
+            json!(true),
+            json!([]),
+            json!([1]),
+            json!({}),
+        ],
+    };
+    if !f.nullable {
+        v.push(Value::Null);
     }
+    v
 }

@@ -1,9 +1,12 @@
-//! Bad values everywhere else: sql_and_script_metacharacters_where_they_are_invalid_are_refused in every field, query strings, paths,
-//! Authorization headers, and passwords past bcrypt's 72 bytes.
+//! Bad values everywhere else: metacharacters in every member, query parameter and path
+//! parameter the document lists, out-of-range and repeated query parameters, foreign and
+//! malformed ids, Authorization headers on every secured operation, and passwords past
+//! bcrypt's 72 bytes.
 
 use serde_json::{json, Value};
 
-use crate::table::{routes, HOSTILE};
+use crate::spec::{Field, Op, Ty};
+use crate::table::{routes, Route, HOSTILE};
 use crate::world::{invalid, run_table, Expect, World};
 use crate::{pct, Ctx, Req};
 
@@ -11,7 +14,7 @@ pub fn sql_and_script_metacharacters_where_they_are_invalid_are_refused(ctx: &Ct
     let w = World::new(ctx);
     let mut table = Vec::new();
     for r in routes(&w) {
-        for (field, _) in &r.fields {
+        for field in r.fields.iter().map(|f| f.name.as_str()) {
             for h in HOSTILE {
                 if let Some(expect) = r.string_expect(field, h) {
                     table.push((r.set(field, json!(h)), expect));
@@ -25,31 +28,21 @@ pub fn sql_and_script_metacharacters_where_they_are_invalid_are_refused(ctx: &Ct
     }
     let access = Some(w.me.access.as_str());
     for h in HOSTILE {
-        for param in ["limit", "cursor", "done"] {
-            let path = format!("/api/tasks?{param}={}", pct(h));
+        // In every query parameter whose values the document limits.
+        for (op, param) in checked_params(&w) {
+            let path = format!("{}?{}={}", w.path(op), param.name, pct(h));
             let what = format!("GET {path}");
             table.push((
                 Req::new("GET", path).bearer(access).what(what),
-                invalid(param),
+                invalid(&param.name),
             ));
         }
-        for (method, path) in [
-            ("GET", format!("/api/tasks/{}", pct(h))),
-            ("DELETE", format!("/api/tasks/{}", pct(h))),
-            ("GET", format!("/api/users/{}", pct(h))),
-            ("DELETE", format!("/api/auth/sessions/{}", pct(h))),
-        ] {
-            table.push((
-                Req::new(method, path).bearer(access),
-                Expect::Problem(404, "not_found"),
-            ));
+        // In every path parameter.
+        for op in w.api.ops.iter().filter(|o| !o.path_params.is_empty()) {
+            let template = format!("{{{}}}", op.path_params[0].name);
+            let req = Req::new(op.method, op.path.replace(&template, &pct(h)));
+            table.push((with_base(&w, op, req), Expect::Problem(404, "not_found")));
         }
-        table.push((
-            Req::new("PATCH", format!("/api/tasks/{}", pct(h)))
-                .bearer(access)
-                .json(&json!({ "title": "hijacked" })),
-            Expect::Problem(404, "not_found"),
-        ));
         // A control byte cannot be in a header at all: that is refused below the app.
         let expect = if h.bytes().any(|b| b < 0x20) {
             Expect::Protocol
@@ -66,58 +59,129 @@ pub fn sql_and_script_metacharacters_where_they_are_invalid_are_refused(ctx: &Ct
     run_table(ctx, "metachars", &w, table);
 }
 
+/// Every `GET`'s query parameters whose every value the document limits: integers and
+/// booleans, and the keyset `cursor` (free-text parameters have no invalid value).
+fn checked_params(w: &World) -> Vec<(&Op, &Field)> {
+    let mut out = Vec::new();
+    for op in w.api.ops.iter().filter(|o| o.method == "GET") {
+        for p in &op.query {
+            if p.ty != Ty::Str || p.name == "cursor" {
+                out.push((op, p));
+            }
+        }
+    }
+    out
+}
+
+/// `req` as `op` is sent: the victim's token when it needs one, and its valid body.
+fn with_base(w: &World, op: &Op, req: Req) -> Req {
+    let req = req.bearer(op.secured.then_some(w.me.access.as_str()));
+    match routes(w).into_iter().find(|r| r.name == op.name()) {
+        Some(r) => req.json(&Value::Object(r.base)),
+        None => req,
+    }
+}
+
 pub fn out_of_range_limits_forged_cursors_and_repeated_parameters_are_422(ctx: &Ctx) {
     let w = World::new(ctx);
     let access = Some(w.me.access.as_str());
     let mut table = Vec::new();
-    let random: Vec<String> = (0..5)
-        .map(|_| {
-            let n = rand::random_range(1..60);
-            (0..n)
-                .map(|_| char::from(rand::random_range(b'!'..=b'~')))
-                .collect::<String>()
-        })
-        .collect();
-    let get = |query: &str, expect: Expect| {
-        let path = format!("/api/tasks?{query}");
-        (Req::new("GET", path).bearer(access), expect)
-    };
-    let long_digits = "9".repeat(400);
-    for limit in [
-        "0",
-        "-1",
-        "101",
-        "1000",
-        "1e9",
-        "1000000000",
-        "4294967296",
-        "4294967297",
-        "18446744073709551616",
-        &long_digits,
-        "",
-        "%20",
-        "5%20",
-        "%205",
-        "5abc",
-        "0x10",
-        "1.5",
-        "5.0",
-        "NaN",
-        "Infinity",
-        "-0",
-        "%D9%A1%D9%A2",
-        "%EF%BC%95",
-        "%FF",
-        "5%00",
-        "five",
-        "null",
-        "[5]",
-    ] {
-        table.push(get(&format!("limit={limit}"), invalid("limit")));
+    let params = checked_params(&w);
+    for (op, p) in &params {
+        let get = |query: &str, expect: Expect| {
+            let path = format!("{}?{query}", w.path(op));
+            (Req::new("GET", path).bearer(access), expect)
+        };
+        let other = w.other.items(&op.path).first().cloned().unwrap_or_default();
+        let bad = match p.ty {
+            Ty::Int => bad_integers(p),
+            Ty::Bool => [
+                "TRUE", "True", "1", "0", "yes", "", "null", "%00", "true%00", "truee",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            Ty::Str => bad_cursors(&other),
+        };
+        for value in bad {
+            table.push(get(&format!("{}={value}", p.name), invalid(&p.name)));
+        }
+        // Twice, with the same value or another valid one, and around another parameter.
+        let (a, b) = match p.ty {
+            Ty::Int => (
+                p.minimum.unwrap_or(1).to_string(),
+                p.maximum.unwrap_or(2).to_string(),
+            ),
+            Ty::Bool => ("true".into(), "false".into()),
+            Ty::Str => (other.clone(), "b".into()),
+        };
+        let repeated = Expect::Problem(422, "validation_failed");
+        let name = &p.name;
+        for query in [
+            format!("{name}={a}&{name}={b}"),
+            format!("{name}={a}&{name}={a}"),
+        ] {
+            table.push(get(&query, repeated.clone()));
+        }
+        for (_, q) in params
+            .iter()
+            .filter(|(o, q)| o.path == op.path && q.name != p.name)
+        {
+            let v = if q.ty == Ty::Bool { "true" } else { "1" };
+            table.push(get(
+                &format!("{name}={a}&{}={v}&{name}={b}", q.name),
+                repeated.clone(),
+            ));
+        }
     }
-    let other_task = w.other.tasks[0].clone();
-    let long_cursor = "a".repeat(10_000);
-    for cursor in [
+    run_table(ctx, "query", &w, table);
+}
+
+/// Integers the parameter's documented range refuses, and text that is not an integer.
+fn bad_integers(p: &Field) -> Vec<String> {
+    let (min, max) = (p.minimum.unwrap_or(0), p.maximum.unwrap_or(i64::MAX / 10));
+    let mut v: Vec<String> = vec![
+        (min - 1).to_string(),
+        (max + 1).to_string(),
+        (max * 10).to_string(),
+        "4294967296".into(),
+        "4294967297".into(),
+        "18446744073709551616".into(),
+        "9".repeat(400),
+    ];
+    if min > 0 {
+        v.extend(["-1", "-0", "0"].map(str::to_owned));
+    }
+    v.extend(
+        [
+            "",
+            "%20",
+            "5%20",
+            "%205",
+            "5abc",
+            "0x10",
+            "1.5",
+            "5.0",
+            "1e9",
+            "NaN",
+            "Infinity",
+            "%D9%A1%D9%A2",
+            "%EF%BC%95",
+            "%FF",
+            "5%00",
+            "five",
+            "null",
+            "[5]",
+        ]
+        .map(str::to_owned),
+    );
+    v.dedup();
+    v
+}
+
+/// Cursors that are not a `next_cursor` of the caller's: junk, forged and another user's
+/// item id spoiled.
+fn bad_cursors(other_item: &str) -> Vec<String> {
+    let mut v: Vec<String> = [
         "x",
         "%27%20OR%201%3D1%20--",
         "1",
@@ -125,45 +189,32 @@ pub fn out_of_range_limits_forged_cursors_and_repeated_parameters_are_422(ctx: &
         "00000000-0000-0000-0000-00000000000",
         "00000000-0000-0000-0000-0000000000000",
         "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
-        &long_cursor,
         "%00",
         "%FF",
         "null",
-        &format!("{other_task}%00"),
-        &format!("{other_task}'--"),
-        &format!("{other_task}%20OR%201%3D1"),
-    ] {
-        table.push(get(&format!("cursor={cursor}"), invalid("cursor")));
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    v.push("a".repeat(10_000));
+    if !other_item.is_empty() {
+        v.push(format!("{other_item}%00"));
+        v.push(format!("{other_item}'--"));
+        v.push(format!("{other_item}%20OR%201%3D1"));
     }
-    for cursor in &random {
-        table.push(get(&format!("cursor={}", pct(cursor)), invalid("cursor")));
+    for _ in 0..5 {
+        let n = rand::random_range(1..60);
+        let junk: String = (0..n)
+            .map(|_| char::from(rand::random_range(b'!'..=b'~')))
+            .collect();
+        v.push(pct(&junk));
     }
-    for done in [
-        "TRUE", "True", "1", "0", "yes", "", "null", "%00", "true%00", "truee",
-    ] {
-        table.push(get(&format!("done={done}"), invalid("done")));
-    }
-    let repeated = Expect::Problem(422, "validation_failed");
-    for query in [
-        "limit=5&limit=6",
-        "limit=5&limit=5",
-        "cursor=a&cursor=b",
-        &format!("cursor={other_task}&cursor={other_task}"),
-        "done=true&done=false",
-        "done=true&done=true",
-        "limit=1&done=true&limit=100",
-    ] {
-        table.push(get(query, repeated.clone()));
-    }
-    run_table(ctx, "query", &w, table);
+    v
 }
 
-pub fn invalid_and_foreign_ids_in_paths_are_404(ctx: &Ctx) {
-    let w = World::new(ctx);
-    let access = Some(w.me.access.as_str());
-    let mine = w.me.tasks[0].clone();
-    let theirs = w.other.tasks[0].clone();
-    let ids: Vec<String> = vec![
+/// Spellings of an id that name nothing: path tricks, junk, and, where the id is the
+/// caller's own kind of thing, another user's in every spelling.
+fn bad_ids(mine: &str, theirs: Option<&str>) -> Vec<String> {
+    let mut ids: Vec<String> = vec![
         "..%2F..%2Fusers%2Fme".into(),
         "..%2f".into(),
         "%2e%2e".into(),
@@ -173,7 +224,6 @@ pub fn invalid_and_foreign_ids_in_paths_are_404(ctx: &Ctx) {
         format!("{mine}%20"),
         format!("%20{mine}"),
         format!("{mine}x"),
-        format!("{mine},{theirs}"),
         "a".repeat(10_000),
         "a".repeat(60_000),
         pct("ταυ"),
@@ -185,72 +235,93 @@ pub fn invalid_and_foreign_ids_in_paths_are_404(ctx: &Ctx) {
         "00000000-0000-0000-0000-000000000000".into(),
         "0".into(),
         "-1".into(),
-        // Another user's task, as it is and in other spellings of the same UUID.
-        theirs.clone(),
+    ];
+    // Another user's (or, for a public path, a random one) as it is and in other spellings
+    // of the same UUID.
+    let random = uuid::Uuid::now_v7().to_string();
+    let theirs = theirs.unwrap_or(&random);
+    ids.push(format!("{mine},{theirs}"));
+    ids.extend([
+        theirs.to_owned(),
         theirs.to_uppercase(),
         pct(&format!("{{{theirs}}}")),
         theirs.replace('-', ""),
         pct(&format!("urn:uuid:{theirs}")),
-    ];
+    ]);
+    ids
+}
+
+pub fn invalid_and_foreign_ids_in_paths_are_404(ctx: &Ctx) {
+    let w = World::new(ctx);
+    let access = Some(w.me.access.as_str());
     let not_found = Expect::Problem(404, "not_found");
     let mut table = Vec::new();
-    for id in &ids {
-        table.push((
-            Req::new("GET", format!("/api/tasks/{id}")).bearer(access),
-            not_found.clone(),
-        ));
-        table.push((
-            Req::new("PATCH", format!("/api/tasks/{id}"))
-                .bearer(access)
-                .json(&json!({ "title": "hijacked", "done": true })),
-            not_found.clone(),
-        ));
-        table.push((
-            Req::new("DELETE", format!("/api/tasks/{id}")).bearer(access),
-            not_found.clone(),
-        ));
-        table.push((
-            Req::new("DELETE", format!("/api/auth/sessions/{id}")).bearer(access),
-            not_found.clone(),
-        ));
-        table.push((
-            Req::new("GET", format!("/api/users/{id}")).bearer(access),
-            not_found.clone(),
-        ));
+    for op in w.api.ops.iter().filter(|o| !o.path_params.is_empty()) {
+        let template = format!("{{{}}}", op.path_params[0].name);
+        let mine_path = w.path(op);
+        let mine = value_in(&op.path, &template, &mine_path);
+        let theirs = w
+            .path_for(op, &w.other)
+            .filter(|(_, owned)| *owned)
+            .map(|(p, _)| value_in(&op.path, &template, &p));
+        let send = |path: String| with_base(&w, op, Req::new(op.method, path));
+        for id in bad_ids(&mine, theirs.as_deref()) {
+            table.push((send(op.path.replace(&template, &id)), not_found.clone()));
+        }
+        // Paths the router must not normalise into this route (the victim's item must
+        // survive).
+        let (head, tail) = op.path.split_once(&template).unwrap_or((&op.path, ""));
+        let head = head.trim_end_matches('/');
+        let inner = head.trim_start_matches("/api");
+        for path in [
+            format!("{mine_path}/.."),
+            format!("{mine_path}/"),
+            format!("{head}/./{mine}{tail}"),
+            format!("/{mine_path}"),
+            format!("{head}//{mine}{tail}"),
+            format!("/api/x/..{inner}/{mine}{tail}"),
+        ] {
+            table.push((send(path), not_found.clone()));
+        }
+        if let Some(theirs) = &theirs {
+            table.push((
+                send(format!("{head}/{theirs}/../{theirs}{tail}")),
+                not_found.clone(),
+            ));
+        }
+        // Bytes a request target may not hold (RFC 9112: it is ASCII without spaces).
+        for target in [
+            format!("{head}/\u{3c4}\u{3b1}\u{3c5}{tail}").into_bytes(),
+            [format!("{head}/").as_bytes(), b"\xff\xfe"].concat(),
+            format!("{mine_path} OR 1=1").into_bytes(),
+            format!("{mine_path}\x00").into_bytes(),
+        ] {
+            table.push((Req::new(op.method, target).bearer(access), Expect::Protocol));
+        }
     }
-    // Another user's session, by its id.
-    table.push((
-        Req::new(
-            "DELETE",
-            format!("/api/auth/sessions/{}", w.other.session_id),
-        )
-        .bearer(access),
-        not_found.clone(),
-    ));
-    // Paths the router must not normalise into a route (the victim's task must survive).
-    for (method, path) in [
-        ("DELETE", format!("/api/tasks/{mine}/..")),
-        ("DELETE", format!("/api/tasks/{mine}/")),
-        ("DELETE", format!("/api/tasks/./{mine}")),
-        ("DELETE", format!("//api/tasks/{mine}")),
-        ("DELETE", format!("/api/tasks//{mine}")),
-        ("DELETE", format!("/api/x/../tasks/{mine}")),
-        ("DELETE", "/api/users/me/..".to_owned()),
-        ("GET", "/api/tasks/../users/me".to_owned()),
-        ("GET", format!("/api/tasks/{theirs}/../{theirs}")),
-    ] {
-        table.push((Req::new(method, path).bearer(access), not_found.clone()));
+    // Dot segments after a path without parameters (where `..` fills another route's
+    // parameter, that route's 405), and through a collection to another route.
+    let no_route = Expect::OneOf(vec![(404, "not_found"), (405, "method_not_allowed")]);
+    for op in w
+        .api
+        .ops
+        .iter()
+        .filter(|o| o.secured && o.path_params.is_empty())
+    {
+        let req = Req::new(op.method, format!("{}/..", op.path));
+        table.push((with_base(&w, op, req), no_route.clone()));
     }
-    // Bytes a request target may not hold (RFC 9112: it is ASCII without spaces).
-    for target in [
-        "/api/tasks/\u{3c4}\u{3b1}\u{3c5}".as_bytes().to_vec(),
-        b"/api/tasks/\xff\xfe".to_vec(),
-        format!("/api/tasks/{mine} OR 1=1").into_bytes(),
-        format!("/api/tasks/{mine}\x00").into_bytes(),
-    ] {
-        table.push((Req::new("DELETE", target).bearer(access), Expect::Protocol));
+    for c in w.api.collections() {
+        let req = Req::new("GET", format!("{}/../users/me", c.path)).bearer(access);
+        table.push((req, not_found.clone()));
     }
     run_table(ctx, "paths", &w, table);
+}
+
+/// The value that fills `template` in `path` (a filled copy of `pattern`).
+fn value_in(pattern: &str, template: &str, path: &str) -> String {
+    let (head, tail) = pattern.split_once(template).unwrap_or((pattern, ""));
+    path[head.len()..path.len() - tail.len()].to_owned()
 }
 
 pub fn hostile_authorization_headers_are_401(ctx: &Ctx) {
@@ -334,26 +405,18 @@ pub fn hostile_authorization_headers_are_401(ctx: &Ctx) {
         ("SQL".into(), b"Bearer ' OR 1=1 --".to_vec()),
         ("%00".into(), b"Bearer %00".to_vec()),
     ];
-    let targets: Vec<(&'static str, String, Option<Value>)> = vec![
-        ("GET", "/api/users/me".into(), None),
-        (
-            "POST",
-            "/api/tasks".into(),
-            Some(json!({ "title": "by a forger" })),
-        ),
-        ("POST", "/api/auth/logout".into(), None),
-        (
-            "DELETE",
-            "/api/users/me".into(),
-            Some(json!({ "password": me.password })),
-        ),
-        ("DELETE", format!("/api/tasks/{}", me.tasks[0]), None),
-    ];
+    // Every operation that needs a token, with its valid body.
+    let bodies: Vec<Route> = routes(&w);
     let mut table = Vec::new();
-    for (method, path, body) in &targets {
+    for op in w.api.ops.iter().filter(|o| o.secured) {
+        let (method, path) = (op.method, w.path(op));
+        let body = bodies
+            .iter()
+            .find(|r| r.name == op.name())
+            .map(|r| Value::Object(r.base.clone()));
         let base = || {
             let r = Req::new(method, path.clone());
-            match body {
+            match &body {
                 Some(b) => r.json(b),
                 None => r,
             }

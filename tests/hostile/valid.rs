@@ -271,7 +271,7 @@ fn another_users_task_id_as_cursor_never_leaks_their_tasks(ctx: &Ctx) {
     let me = account(ctx, 3);
     let other = account(ctx, 3);
     // Interleave more tasks so the two users' ids alternate in time.
-    let mut mine = me.tasks.clone();
+    let mut mine = me.items("/api/tasks").to_vec();
     for i in 0..3 {
         for (who, list) in [(&me, Some(&mut mine)), (&other, None)] {
             let t = ctx.send(
@@ -285,9 +285,10 @@ fn another_users_task_id_as_cursor_never_leaks_their_tasks(ctx: &Ctx) {
             }
         }
     }
-    let mut cursors: Vec<String> = other.tasks.clone();
-    cursors.push(other.tasks[0].to_uppercase());
-    cursors.push(other.tasks[0].replace('-', ""));
+    let theirs = other.items("/api/tasks");
+    let mut cursors: Vec<String> = theirs.to_vec();
+    cursors.push(theirs[0].to_uppercase());
+    cursors.push(theirs[0].replace('-', ""));
     cursors.push("00000000-0000-0000-0000-000000000000".into());
     cursors.push("ffffffff-ffff-ffff-ffff-ffffffffffff".into());
     cursors.push(other.id.clone());

@@ -1,12 +1,16 @@
-//! A case's users (the victim and another user, each with tasks and a session), snapshots
-//! of everything they own, and the check every bad request's answer must pass.
+//! A case's users (the victim and another user, each with a session and items in every
+//! collection the document lists), snapshots of everything they own, and the check every
+//! bad request's answer must pass.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::{Ctx, Req, Resp};
+use crate::spec::{item_path, Api, Op};
+use crate::{known, Ctx, Req, Resp};
 
 /// A registered, logged-in user.
 #[derive(Debug, Clone)]
@@ -18,8 +22,15 @@ pub struct Account {
     pub access: String,
     pub refresh: String,
     pub session_id: String,
-    /// The ids of the tasks made at set-up.
-    pub tasks: Vec<String>,
+    /// The ids of the items made at set-up, by collection path (`/api/tasks`).
+    pub owned: BTreeMap<String, Vec<String>>,
+}
+
+impl Account {
+    /// The ids of this user's items in `collection`.
+    pub fn items(&self, collection: &str) -> &[String] {
+        self.owned.get(collection).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// A random suffix, so parallel cases never share a user.
@@ -68,7 +79,7 @@ pub fn account_with(ctx: &Ctx, username: &str, email: &str, password: &str) -> A
         access: tokens["access_token"].as_str().unwrap().to_owned(),
         refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
         session_id: tokens["session_id"].as_str().unwrap().to_owned(),
-        tasks: Vec::new(),
+        owned: BTreeMap::new(),
     }
 }
 
@@ -82,24 +93,25 @@ pub fn login(ctx: &Ctx, username: &str, password: &str) -> Value {
     )
 }
 
-/// A fresh user with one session and `n` tasks (one with a description, one done).
+/// A fresh user with one session and `n` items in every collection, each made from the
+/// collection's example body.
 pub fn account(ctx: &Ctx, n: usize) -> Account {
     let (u, e, p) = fresh_identity();
     let mut a = account_with(ctx, &u, &e, &p);
-    for i in 0..n {
-        let body = match i % 3 {
-            0 => json!({ "title": format!("task {i}") }),
-            1 => json!({ "title": format!("task {i}"), "description": "a description" }),
-            _ => json!({ "title": format!("task {i}"), "done": true }),
-        };
-        let t = ok(
-            ctx,
-            Req::new("POST", "/api/tasks")
+    for create in ctx.api.collections() {
+        let body = Value::Object(create.example_body());
+        for _ in 0..n {
+            let req = Req::new("POST", create.path.clone())
                 .bearer(Some(&a.access))
-                .json(&body),
-            201,
-        );
-        a.tasks.push(t["id"].as_str().unwrap().to_owned());
+                .json(&body)
+                .what(format!("{} with its example body {body}", create.name()));
+            let item = ok(ctx, req, 201);
+            let id = item["id"]
+                .as_str()
+                .expect("a created item has an id")
+                .to_owned();
+            a.owned.entry(create.path.clone()).or_default().push(id);
+        }
     }
     a
 }
@@ -110,6 +122,8 @@ pub struct World {
     pub other: Account,
     /// A valid identity that is never registered (bad register bodies use it).
     pub fresh: (String, String, String),
+    /// The served document.
+    pub api: Arc<Api>,
 }
 
 impl World {
@@ -118,7 +132,36 @@ impl World {
             me: account(ctx, 3),
             other: account(ctx, 2),
             fresh: fresh_identity(),
+            api: ctx.api.clone(),
         }
+    }
+
+    /// `op`'s path with its parameter naming something of `who`'s, and whether another
+    /// user's value must be 404; `None` for a path without parameters.
+    pub fn path_for(&self, op: &Op, who: &Account) -> Option<(String, bool)> {
+        let [param] = op.path_params.as_slice() else {
+            assert!(
+                op.path_params.is_empty(),
+                "{}: the hostile suite fills one path parameter",
+                op.name()
+            );
+            return None;
+        };
+        let template = format!("{{{}}}", param.name);
+        let collection = op.path.strip_suffix(&format!("/{template}"));
+        let (value, owned) = match collection.filter(|c| item_path(c) == op.path) {
+            Some(c) if !who.items(c).is_empty() => (who.items(c)[0].clone(), true),
+            _ => known::path_value(who, &op.path).unwrap_or_else(|| {
+                panic!("{}: no value for {template}: not a collection's item, and not in known::path_value", op.name())
+            }),
+        };
+        Some((op.path.replace(&template, &value), owned))
+    }
+
+    /// `op`'s path for the victim, parameters filled.
+    pub fn path(&self, op: &Op) -> String {
+        self.path_for(op, &self.me)
+            .map_or_else(|| op.path.clone(), |(p, _)| p)
     }
 
     /// Both users' snapshots.
@@ -153,49 +196,57 @@ impl World {
     }
 }
 
-/// Everything a user owns, as the API shows it, and the task rows as the database counts
-/// them.
+/// Everything a user owns, as the API shows it (every authenticated `GET` without path
+/// parameters, page by page), and the task rows as the database counts them.
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
-    pub me: Value,
-    pub tasks: Vec<Value>,
-    pub sessions: Value,
+    pub lists: BTreeMap<String, Vec<Value>>,
     pub task_rows: i64,
 }
 
-/// The user's account, every task (page by page), and every session. An answer that is
-/// not a 200 is recorded as `{"status": n}` (so a deleted victim shows as a change, not
-/// as a panic that hides the table's failures).
+/// The user's view of every authenticated `GET` without path parameters. An answer that is
+/// not a 200 is recorded as `{"status": n}` (so a deleted victim shows as a change, not as
+/// a panic that hides the table's failures).
 pub fn snapshot(ctx: &Ctx, a: &Account) -> Snapshot {
     let get = |path: &str| {
-        let r = ctx.send(&Req::new("GET", path).bearer(Some(&a.access)));
+        let r = ctx.send(&Req::new("GET", path.to_owned()).bearer(Some(&a.access)));
         if r.status == 200 {
             r.json()
         } else {
             json!({ "status": r.status, "body": r.text() })
         }
     };
-    let mut tasks = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..1000 {
-        let path = match &cursor {
-            Some(c) => format!("/api/tasks?limit=2&cursor={c}"),
-            None => "/api/tasks?limit=2".to_owned(),
-        };
-        let page = get(&path);
-        match page["items"].as_array() {
-            Some(items) => tasks.extend(items.iter().cloned()),
-            None => tasks.push(page.clone()),
+    let mut lists = BTreeMap::new();
+    let views = ctx
+        .api
+        .ops
+        .iter()
+        .filter(|o| o.method == "GET" && o.secured && o.path_params.is_empty());
+    for op in views {
+        if !op.paged() {
+            lists.insert(op.path.clone(), vec![get(&op.path)]);
+            continue;
         }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let page = match &cursor {
+                Some(c) => get(&format!("{}?limit=2&cursor={c}", op.path)),
+                None => get(&format!("{}?limit=2", op.path)),
+            };
+            match page["items"].as_array() {
+                Some(page_items) => items.extend(page_items.iter().cloned()),
+                None => items.push(page.clone()),
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
         }
+        lists.insert(op.path.clone(), items);
     }
     Snapshot {
-        me: get("/api/users/me"),
-        tasks,
-        sessions: get("/api/auth/sessions"),
+        lists,
         task_rows: ctx.rt.block_on(ctx.tasks.count(&a.id)).unwrap_or(-1),
     }
 }

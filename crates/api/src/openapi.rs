@@ -121,6 +121,55 @@ mod tests {
         assert!(!operations().is_empty());
     }
 
+    /// The documented limits are the domain types' own: the hostile suite reads them from
+    /// the served document, so a drift here would have it test the wrong limits.
+    #[test]
+    fn documented_limits_are_the_domain_limits() {
+        use services::domain::{Email, Password, TaskDescription, TaskTitle, Username};
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let pw = (Some(Password::MIN_BYTES), Password::MAX_BYTES);
+        for (schema, field, (min, max)) in [
+            (
+                "RegisterRequest",
+                "username",
+                (Some(Username::MIN_CHARS), Username::MAX_CHARS),
+            ),
+            ("RegisterRequest", "email", (None, Email::MAX_CHARS)),
+            ("RegisterRequest", "password", pw),
+            ("ChangePasswordRequest", "new_password", pw),
+            (
+                "CreateTaskRequest",
+                "title",
+                (Some(1), TaskTitle::MAX_CHARS),
+            ),
+            (
+                "UpdateTaskRequest",
+                "title",
+                (Some(1), TaskTitle::MAX_CHARS),
+            ),
+            (
+                "CreateTaskRequest",
+                "description",
+                (None, TaskDescription::MAX_CHARS),
+            ),
+            (
+                "UpdateTaskRequest",
+                "description",
+                (None, TaskDescription::MAX_CHARS),
+            ),
+        ] {
+            let p = &doc["components"]["schemas"][schema]["properties"][field];
+            let got = (p["minLength"].as_u64(), p["maxLength"].as_u64());
+            let want = (min.map(|n| n as u64), Some(max as u64));
+            assert_eq!(got, want, "{schema}.{field}: {p}");
+        }
+        let limit = doc["paths"]["/api/tasks"]["get"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+            .map(|p| p["schema"]["maximum"].as_u64());
+        assert_eq!(limit, Some(Some(u64::from(services::paging::MAX_LIMIT))));
+    }
+
     /// Every route of the route table is in the document (the pages and the document
     /// itself aside): a route added without its `#[utoipa::path]` in `paths(...)` fails here.
     #[test]

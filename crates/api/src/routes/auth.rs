@@ -25,12 +25,17 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3-32 of a-z, 0-9, `_`, `.`, `-` (stored lower-case).
-    #[schema(example = "alice")]
+    #[schema(
+        example = "alice",
+        min_length = 3,
+        max_length = 32,
+        pattern = "^[A-Za-z0-9_.-]+$"
+    )]
     pub username: String,
-    #[schema(example = "alice@example.com")]
+    #[schema(example = "alice@example.com", format = Email, max_length = 254)]
     pub email: String,
     /// 8-72 bytes; not the username or email.
-    #[schema(example = "correct horse battery")]
+    #[schema(example = "correct horse battery", format = Password, min_length = 8, max_length = 72)]
     pub password: String,
 }
 
@@ -41,7 +46,7 @@ pub struct LoginRequest {
     #[schema(example = "alice")]
     pub username: Option<String>,
     pub email: Option<String>,
-    #[schema(example = "correct horse battery")]
+    #[schema(example = "correct horse battery", format = Password)]
     pub password: String,
 }
 

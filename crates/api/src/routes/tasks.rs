@@ -29,11 +29,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskRequest {
     /// 1-200 characters (surrounding white space is trimmed).
-    #[schema(example = "Buy milk")]
+    #[schema(example = "Buy milk", min_length = 1, max_length = 200)]
     pub title: String,
     /// At most 2000 characters.
+    #[schema(example = "Two litres", max_length = 2000)]
     pub description: Option<String>,
     /// Defaults to false.
+    #[schema(example = false)]
     pub done: Option<bool>,
 }
 
@@ -48,10 +50,12 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskRequest {
+    #[schema(example = "Buy oat milk", min_length = 1, max_length = 200)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "One litre", max_length = 2000)]
     pub description: Option<Option<String>>,
+    #[schema(example = true)]
     pub done: Option<bool>,
 }
 

@@ -24,8 +24,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[schema(format = Password)]
     pub current_password: String,
     /// 8-72 bytes; not the username or email.
+    #[schema(format = Password, min_length = 8, max_length = 72)]
     pub new_password: String,
 }
 
@@ -33,6 +35,7 @@ pub struct ChangePasswordRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountRequest {
+    #[schema(format = Password)]
     pub password: String,
 }
 

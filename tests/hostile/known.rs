@@ -1,0 +1,60 @@
+//! What the document cannot say, for the account routes only: bodies that work only with
+//! the victim's own secrets, the answers that depend on them (a wrong password is 401, not
+//! 422), and the path values that are not items of a collection. A new resource needs
+//! nothing here: its bodies come from its schema's examples and its ids from its
+//! collection.
+
+use serde_json::{json, Value};
+
+use crate::spec::Op;
+use crate::world::{Account, Expect, World};
+
+/// A body that would succeed as it is, for the routes whose members are secrets or names.
+pub fn body(w: &World, op: &Op) -> Option<Value> {
+    let me = &w.me;
+    let (fu, fe, fp) = &w.fresh;
+    Some(match (op.method, op.path.as_str()) {
+        ("POST", "/api/auth/register") => json!({ "username": fu, "email": fe, "password": fp }),
+        ("POST", "/api/auth/login") => json!({ "username": me.username, "password": me.password }),
+        ("POST", "/api/auth/refresh") => json!({ "refresh_token": me.refresh }),
+        ("PUT", "/api/users/me/password") => {
+            json!({ "current_password": me.password, "new_password": "a brand new password" })
+        }
+        ("DELETE", "/api/users/me") => json!({ "password": me.password }),
+        _ => return None,
+    })
+}
+
+/// Routes that end the victim's account or sessions when a bad variant is wrongly
+/// accepted: sent last, so that such a failure does not hide the others.
+pub const LAST: &[&str] = &["PUT /api/users/me/password", "DELETE /api/users/me"];
+
+/// What a string `value` in `field` gets where the answer is not the schema's: `Some(None)`
+/// for a valid value, `None` when the schema decides.
+pub fn expect(op: &Op, field: &str, value: &str) -> Option<Option<Expect>> {
+    let credentials = Expect::Problem(401, "invalid_credentials");
+    Some(Some(match (op.path.as_str(), field) {
+        // NUL may also be refused as invalid input: no account can have it.
+        ("/api/auth/login", "username" | "email") if value.contains('\0') => Expect::OneOf(vec![
+            (401, "invalid_credentials"),
+            (422, "validation_failed"),
+        ]),
+        ("/api/auth/login", _) => credentials,
+        ("/api/users/me/password", "current_password") | ("/api/users/me", "password") => {
+            credentials
+        }
+        ("/api/auth/refresh", _) => Expect::Problem(401, "token_invalid"),
+        _ => return None,
+    }))
+}
+
+/// The value of an operation's path parameter that names something of `who`'s, for the
+/// paths that are not items of a collection; and whether another user's value must be
+/// 404 (profiles are public).
+pub fn path_value(who: &Account, path: &str) -> Option<(String, bool)> {
+    match path {
+        "/api/auth/sessions/{id}" => Some((who.session_id.clone(), true)),
+        "/api/users/{id}" => Some((who.id.clone(), false)),
+        _ => None,
+    }
+}
