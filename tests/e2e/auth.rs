@@ -83,7 +83,14 @@ fn register_answers_201_with_location_and_the_user_without_any_password(ctx: &Ct
     let body = res.ok(201);
     assert_eq!(
         keys(&body),
-        ["created_at", "email", "id", "updated_at", "username"],
+        [
+            "created_at",
+            "email",
+            "email_verified",
+            "id",
+            "updated_at",
+            "username"
+        ],
         "a user is exactly {{id,username,email,created_at,updated_at}}: {body}"
     );
     let id = str_of(&body, "id");

@@ -51,7 +51,14 @@ fn me_returns_the_callers_account(ctx: &Ctx) {
     let me = res.ok(200);
     assert_eq!(
         keys(&me),
-        ["created_at", "email", "id", "updated_at", "username"],
+        [
+            "created_at",
+            "email",
+            "email_verified",
+            "id",
+            "updated_at",
+            "username"
+        ],
         "{me}"
     );
     assert_eq!(me["id"], user.id);

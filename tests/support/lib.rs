@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 pub mod process;
 pub mod proxy;
 pub mod redis_server;
+pub mod smtp_server;
 
 use api::{Application, Config};
 use db::testing::{SetupError, TestDatabase};
@@ -38,6 +39,10 @@ impl Env {
         m.insert("APP_ENV".into(), "test".into());
         // The suites register many accounts from 127.0.0.1; the limit has tests of its own.
         m.insert("REGISTER_MAX_PER_IP".into(), "1000000".into());
+        // Mails go to files under the temp directory unless a test gives an SMTP server.
+        let mail_dir = std::env::temp_dir().join("strata-test-mail");
+        m.insert("MAIL_DIR".into(), mail_dir.to_string_lossy().into_owned());
+        m.insert("MAIL_POLL_INTERVAL".into(), "200ms".into());
         if let Some((url, prefix)) = redis {
             m.insert("REDIS_URL".into(), url);
             m.insert("REDIS_KEY_PREFIX".into(), prefix);

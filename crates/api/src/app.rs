@@ -28,6 +28,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("mail: {0}")]
+    Mail(String),
 }
 
 /// A bound, not yet running server.
@@ -35,6 +37,9 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
+    /// Stops the outbox worker, and its task (awaited after the server stops).
+    mail_stop: tokio::sync::watch::Sender<bool>,
+    mail_worker: Option<actix_web::rt::task::JoinHandle<()>>,
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -106,6 +111,9 @@ impl Application {
             })?
             .port();
         crate::metrics::install();
+        let worker = services::OutboxWorker::new(&services.letters).map_err(StartError::Mail)?;
+        let (mail_stop, stopped) = tokio::sync::watch::channel(false);
+        let mail_worker = Some(actix_web::rt::spawn(worker.run(stopped)));
         let data = web::Data::new(services.clone());
         let proxies = web::Data::new(crate::extract::TrustedProxies(
             config.trusted_proxies.clone(),
@@ -149,6 +157,8 @@ impl Application {
             port,
             server,
             services,
+            mail_stop,
+            mail_worker,
         })
     }
 
@@ -168,7 +178,14 @@ impl Application {
     }
 
     /// Serves until SIGTERM or SIGINT, then finishes the requests in flight and returns.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The outbox worker stops after the server, at the end of its round: rows still due
+    /// wait in the outbox for the next instance to start.
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        let served = self.server.await;
+        let _ = self.mail_stop.send(true);
+        if let Some(worker) = self.mail_worker.take() {
+            let _ = worker.await;
+        }
+        served
     }
 }

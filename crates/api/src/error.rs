@@ -152,6 +152,16 @@ impl ApiError {
                         "too many failed attempts; try again later",
                     )
                 },
+                S::InvalidOrExpiredToken => map(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_or_expired_token",
+                    "this link is not valid, was already used, or has expired; ask for a new one",
+                ),
+                S::EmailUnverified => map(
+                    StatusCode::FORBIDDEN,
+                    "email_unverified",
+                    "confirm your email address first: open the link we mailed you",
+                ),
                 S::NotFound => map(StatusCode::NOT_FOUND, "not_found", "no such resource"),
                 S::Unavailable { what, .. } => Mapping {
                     retry_after: Some(RETRY_UNAVAILABLE),

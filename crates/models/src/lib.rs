@@ -5,8 +5,10 @@
 
 pub mod schema;
 
+mod mail;
 mod task;
 mod user;
 
+pub use mail::{OneTimeToken, OutboxMail};
 pub use task::{NewTask, Task, TaskChanges};
 pub use user::{NewUser, User};

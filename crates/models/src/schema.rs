@@ -6,6 +6,7 @@ diesel::table! {
         username -> Text,
         email -> Text,
         password_hash -> Text,
+        email_verified -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
@@ -23,5 +24,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    one_time_tokens (token_hash) {
+        token_hash -> Text,
+        kind -> Text,
+        user_id -> Text,
+        email -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        params -> Text,
+        sealed_token -> Nullable<Text>,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(tasks -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, tasks);
+diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, tasks, one_time_tokens, mail_outbox);

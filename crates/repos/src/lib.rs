@@ -5,6 +5,9 @@
 //! struct with secrets in it: a password hash leaves only inside [`users::Credentials`].
 
 pub mod error;
+pub mod mail;
+pub mod one_time;
+pub mod outbox;
 pub mod paging;
 pub mod tasks;
 pub mod token_store;
@@ -23,6 +26,9 @@ pub mod database {
 
 pub use clock::now_utc;
 pub use error::RepoError;
+pub use mail::{NewMail, NewOneTimeToken};
+pub use one_time::{OneTimeRepo, Verified};
+pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{

@@ -7,6 +7,8 @@ use models::schema::users;
 use models::{NewUser, User};
 
 use crate::error::one_row;
+use crate::mail::{queue, store_token, NewMail, NewOneTimeToken};
+use crate::one_time::{kind, revoke_all};
 use crate::{now_utc, RepoError};
 
 /// A user as the layers above see it: no password hash.
@@ -15,6 +17,8 @@ pub struct UserRecord {
     pub id: String,
     pub username: String,
     pub email: String,
+    /// The address was proven by a mailed token.
+    pub email_verified: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -55,6 +59,7 @@ fn split(row: User) -> Credentials {
             id: row.id,
             username: row.username,
             email: row.email,
+            email_verified: row.email_verified,
             created_at: row.created_at,
             updated_at: row.updated_at,
         },
@@ -81,13 +86,15 @@ impl UserRepo {
         Self { db }
     }
 
-    /// Inserts a user with a fresh UUID v7 id. A taken username or email is
+    /// Inserts a user with a fresh UUID v7 id, and with it, in one transaction, the
+    /// address's verification token and its mail. A taken username or email is
     /// `RepoError::Conflict` naming the column.
     pub async fn create(
         &self,
         username: &str,
         email: &str,
         password_hash: &PasswordHash,
+        verification: Option<(NewOneTimeToken, NewMail)>,
     ) -> Result<UserRecord, RepoError> {
         let now = now_utc();
         let row = User {
@@ -95,21 +102,27 @@ impl UserRepo {
             username: username.to_owned(),
             email: email.to_owned(),
             password_hash: password_hash.0.clone(),
+            email_verified: false,
             created_at: now,
             updated_at: now,
         };
         self.db
-            .write(move |conn| {
+            .transaction(move |conn| {
                 let new = NewUser {
                     id: &row.id,
                     username: &row.username,
                     email: &row.email,
                     password_hash: &row.password_hash,
+                    email_verified: row.email_verified,
                     created_at: row.created_at,
                     updated_at: row.updated_at,
                 };
                 let insert = diesel::insert_into(users::table).values(new);
                 on_backend!(conn, |c| insert.execute(c))?;
+                if let Some((token, mail)) = &verification {
+                    store_token(conn, &row.id, token)?;
+                    queue(conn, mail)?;
+                }
                 Ok(split(row).user)
             })
             .await
@@ -197,24 +210,28 @@ impl UserRepo {
 
     /// Replaces the password hash if it is still `current` (the one the caller verified):
     /// `NotFound` if the user is gone or its hash has changed meanwhile, so that a change
-    /// checked against an old password can never overwrite a newer one.
+    /// checked against an old password can never overwrite a newer one. In the same
+    /// transaction every outstanding reset token dies and `notice` is queued.
     pub async fn update_password_hash(
         &self,
         id: &str,
         current: &PasswordHash,
         new: &PasswordHash,
+        notice: Option<NewMail>,
     ) -> Result<(), RepoError> {
         let (id, current, new) = (id.to_owned(), current.0.clone(), new.0.clone());
         let now = now_utc();
         self.db
-            .write(move |conn| {
+            .transaction(move |conn| {
                 let user = users::table
                     .filter(users::id.eq(&id))
                     .filter(users::password_hash.eq(&current));
                 let update = diesel::update(user)
                     .set((users::password_hash.eq(&new), users::updated_at.eq(now)));
                 let n = on_backend!(conn, |c| update.execute(c))?;
-                one_row(n)
+                one_row(n)?;
+                revoke_all(conn, &id, kind::PASSWORD_RESET)?;
+                notice.iter().try_for_each(|m| queue(conn, m))
             })
             .await
             .map_err(RepoError::from)

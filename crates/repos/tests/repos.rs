@@ -5,49 +5,58 @@
 //! the database is dropped, also when a case failed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "repos/mail.rs"]
+mod mail;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use db::testing::{run_suite, trial, Plan, Prepared, SetupError, TestDatabase};
 use db::{Backend, PoolOptions};
 use libtest_mimic::Trial;
-use repos::{PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo, UserRecord, UserRepo};
+use repos::{
+    OneTimeRepo, OutboxRepo, PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo, UserRecord,
+    UserRepo,
+};
 use tokio::runtime::Runtime;
 
 /// What every case gets: the runtime, the repositories and the seeded users.
 #[derive(Clone)]
-struct Ctx {
+pub(crate) struct Ctx {
     rt: Arc<Runtime>,
     users: UserRepo,
     tasks: TaskRepo,
+    tokens: OneTimeRepo,
+    outbox: OutboxRepo,
     alice: UserRecord,
     bob: UserRecord,
 }
 
 impl Ctx {
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
 
     /// A user of the case's own, so cases never step on each other.
-    async fn fresh_user(&self) -> UserRecord {
+    pub(crate) async fn fresh_user(&self) -> UserRecord {
         let name = db::testing::random_name("u");
         self.users
             .create(
                 &name,
                 &format!("{name}@example.com"),
                 &PasswordHash::new("$2b$04$hash".into()),
+                None,
             )
             .await
             .expect("create user")
     }
 }
 
-fn hash(s: &str) -> PasswordHash {
+pub(crate) fn hash(s: &str) -> PasswordHash {
     PasswordHash::new(s.to_owned())
 }
 
-fn case(ctx: &Ctx, name: &str, body: fn(Ctx)) -> Trial {
+pub(crate) fn case(ctx: &Ctx, name: &str, body: fn(Ctx)) -> Trial {
     let ctx = ctx.clone();
     trial(name, move || body(ctx))
 }
@@ -184,7 +193,8 @@ fn plan(backend: Backend, label: &str) -> Plan {
             let pool = db::init_db(&database.url(), PoolOptions::default())
                 .map_err(|e| SetupError::Failed(e.to_string()))?;
             let users = UserRepo::new(pool.clone());
-            let tasks = TaskRepo::new(pool);
+            let tasks = TaskRepo::new(pool.clone());
+            let (tokens, outbox) = (OneTimeRepo::new(pool.clone()), OutboxRepo::new(pool));
             let seed = |name: &'static str| {
                 let users = users.clone();
                 rt.block_on(async move {
@@ -193,6 +203,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
                             name,
                             &format!("{name}@example.com"),
                             &hash(&format!("$2b$04${name}hash")),
+                            None,
                         )
                         .await
                 })
@@ -204,10 +215,13 @@ fn plan(backend: Backend, label: &str) -> Plan {
                 rt,
                 users,
                 tasks,
+                tokens,
+                outbox,
             };
             let mut trials = users_cases(&ctx);
             trials.extend(tasks_cases(&ctx));
             trials.extend(concurrency_cases(&ctx));
+            trials.extend(mail::cases(&ctx));
             // The pool goes before the database it points at.
             Ok(Prepared {
                 trials,
@@ -280,7 +294,7 @@ fn duplicate_username_is_a_conflict_naming_username(c: Ctx) {
     c.block_on(async {
         let err = c
             .users
-            .create("alice", "other-alice@example.com", &hash("h"))
+            .create("alice", "other-alice@example.com", &hash("h"), None)
             .await
             .unwrap_err();
         assert!(
@@ -294,7 +308,7 @@ fn duplicate_email_is_a_conflict_naming_email(c: Ctx) {
     c.block_on(async {
         let err = c
             .users
-            .create("not-alice", "alice@example.com", &hash("h"))
+            .create("not-alice", "alice@example.com", &hash("h"), None)
             .await
             .unwrap_err();
         assert!(
@@ -354,7 +368,7 @@ fn update_password_hash_replaces_it(c: Ctx) {
     c.block_on(async {
         let u = c.fresh_user().await;
         c.users
-            .update_password_hash(&u.id, &hash("$2b$04$hash"), &hash("$2b$04$new"))
+            .update_password_hash(&u.id, &hash("$2b$04$hash"), &hash("$2b$04$new"), None)
             .await
             .unwrap();
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
@@ -368,13 +382,13 @@ fn a_password_change_checked_against_an_old_hash_changes_nothing(c: Ctx) {
         let u = c.fresh_user().await;
         let (old, newer) = (hash("$2b$04$hash"), hash("$2b$04$newer"));
         c.users
-            .update_password_hash(&u.id, &old, &newer)
+            .update_password_hash(&u.id, &old, &newer, None)
             .await
             .unwrap();
         // A second change verified against the old hash arrives late.
         let late = c
             .users
-            .update_password_hash(&u.id, &old, &hash("$2b$04$late"))
+            .update_password_hash(&u.id, &old, &hash("$2b$04$late"), None)
             .await;
         assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
         let late = c.users.delete(&u.id, &old).await;
@@ -388,7 +402,7 @@ fn update_password_of_missing_user_is_not_found(c: Ctx) {
     c.block_on(async {
         let err = c
             .users
-            .update_password_hash("no-such-id", &hash("h"), &hash("h2"))
+            .update_password_hash("no-such-id", &hash("h"), &hash("h2"), None)
             .await
             .unwrap_err();
         assert!(matches!(err, RepoError::NotFound), "{err:?}");

@@ -10,6 +10,7 @@ use repos::{AnyTokenStore, NewSession, PairState, TokenStore, UserRepo};
 use crate::attempts::{address_block, Attempts, Counter};
 use crate::domain::{Checks, Email, Id, Password, Username};
 use crate::jwt::JwtKeys;
+use crate::mail::{Letters, MailKind};
 use crate::password::Passwords;
 use crate::views::{TokenPair, User};
 use crate::{AuthSettings, ServiceError};
@@ -73,6 +74,7 @@ pub(crate) struct Inner {
     pub(crate) keys: JwtKeys,
     pub(crate) settings: AuthSettings,
     pub(crate) passwords: Passwords,
+    pub(crate) letters: Letters,
     /// Failed logins and wrong current passwords, in `login_window`.
     pub(crate) attempts: Attempts,
 }
@@ -91,9 +93,11 @@ impl AuthService {
         keys: JwtKeys,
         settings: AuthSettings,
         passwords: Passwords,
+        letters: Letters,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                letters,
                 attempts: Attempts::new(store.clone(), settings.login_window),
                 users,
                 store,
@@ -102,6 +106,11 @@ impl AuthService {
                 passwords,
             }),
         }
+    }
+
+    /// The token store, for the counters of other services.
+    pub(crate) fn store(&self) -> &AnyTokenStore {
+        &self.inner.store
     }
 
     /// The settings in force (TTLs are shown in responses).
@@ -137,9 +146,16 @@ impl AuthService {
         let users = &self.inner.users;
         users.check_free(username.as_str(), email.as_str()).await?;
         let hash = self.inner.passwords.hash(&password).await?;
+        // The first mail to a new address always goes; it counts towards the hour's cap.
+        self.inner.letters.under_cap(email.as_str()).await?;
+        let verification =
+            self.inner
+                .letters
+                .with_token(MailKind::VerifyEmail, email.as_str(), username.as_str());
         let user = users
-            .create(username.as_str(), email.as_str(), &hash)
+            .create(username.as_str(), email.as_str(), &hash, Some(verification))
             .await?;
+        self.inner.letters.queued(&[MailKind::VerifyEmail]);
         tracing::info!(user_id = %user.id, "user registered");
         Ok(user.into())
     }
@@ -247,6 +263,9 @@ impl AuthService {
                 .await?
             {
                 return Ok(None);
+            }
+            if this.inner.letters.settings().require_verification && !creds.user.email_verified {
+                return Err(ServiceError::EmailUnverified);
             }
             match this.open_session(creds, client).await {
                 Ok(pair) => Ok(Some(pair)),

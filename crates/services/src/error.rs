@@ -48,6 +48,12 @@ pub enum ServiceError {
     /// Too many failed logins, or registrations from one address.
     #[error("too many attempts")]
     RateLimited { retry_after: Duration },
+    /// A mailed one-time token that is unknown, used or expired.
+    #[error("invalid or expired token")]
+    InvalidOrExpiredToken,
+    /// The right password, but the address is not verified and verification is required.
+    #[error("email address not verified")]
+    EmailUnverified,
     /// No such resource, or not the caller's.
     #[error("not found")]
     NotFound,

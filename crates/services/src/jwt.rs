@@ -68,6 +68,8 @@ fn unusable(e: jsonwebtoken::errors::Error) -> SecretError {
 /// The keys of one secret.
 struct KeySet {
     kid: String,
+    /// Seals the one-time tokens waiting in the mail outbox.
+    outbox: [u8; 32],
     access_enc: EncodingKey,
     access_dec: DecodingKey,
     refresh_enc: EncodingKey,
@@ -102,6 +104,9 @@ impl KeySet {
         let refresh = derive(&secret, "strata refresh-token key v1");
         Ok(Self {
             kid: hex::encode(&derive(&secret, "strata key id v1")[..8]),
+            outbox: derive(&secret, "strata mail outbox key v1")
+                .try_into()
+                .unwrap_or_default(),
             access_enc: EncodingKey::from_secret(&access).map_err(unusable)?,
             access_dec: DecodingKey::from_secret(&access).map_err(unusable)?,
             refresh_enc: EncodingKey::from_secret(&refresh).map_err(unusable)?,
@@ -136,6 +141,14 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
+    /// The outbox's sealing keys, the current secret's first.
+    pub(crate) fn outbox_keys(&self) -> Vec<[u8; 32]> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| k.outbox)
+            .collect()
+    }
+
     /// Derives the keys from the hex secrets. A missing, non-hex or short secret is refused.
     pub fn new(
         secret: &str,

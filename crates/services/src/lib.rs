@@ -11,8 +11,10 @@ pub mod domain;
 pub mod error;
 pub mod health;
 pub mod jwt;
+pub mod mail;
 pub mod paging;
 pub mod password;
+pub mod recovery;
 mod rfc3339;
 mod sessions;
 pub mod settings;
@@ -25,6 +27,8 @@ pub use bootstrap::{Infra, StartupError};
 pub use error::{FieldError, ServiceError};
 pub use health::{HealthService, InfraStats};
 pub use jwt::{JwtKeys, SecretError};
+pub use mail::{Delivery, MailSettings, OutboxWorker};
+pub use recovery::RecoveryService;
 pub use repos::RedisOptions;
 pub use settings::AuthSettings;
 pub use tasks::{NewTaskInput, TaskListInput, TaskPatchInput, TaskService};
@@ -35,8 +39,8 @@ pub use views::{PublicUser, SessionView, Task, TaskPage, TokenPair, User};
 /// them without naming the `repos` crate.
 pub mod infra {
     pub use repos::{
-        AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore, TaskRepo, TokenStore,
-        UserRepo,
+        AnyTokenStore, MemoryTokenStore, OneTimeRepo, OutboxRepo, RedisOptions, RedisTokenStore,
+        TaskRepo, TokenStore, UserRepo,
     };
 }
 
@@ -46,6 +50,8 @@ pub mod infra {
 pub struct Repos {
     pub users: repos::UserRepo,
     pub tasks: repos::TaskRepo,
+    pub tokens: repos::OneTimeRepo,
+    pub outbox: repos::OutboxRepo,
     pub store: repos::AnyTokenStore,
 }
 
@@ -54,7 +60,9 @@ impl Repos {
     pub fn over(database: repos::database::Database, store: repos::AnyTokenStore) -> Self {
         Self {
             users: repos::UserRepo::new(database.clone()),
-            tasks: repos::TaskRepo::new(database),
+            tasks: repos::TaskRepo::new(database.clone()),
+            tokens: repos::OneTimeRepo::new(database.clone()),
+            outbox: repos::OutboxRepo::new(database),
             store,
         }
     }
@@ -66,7 +74,10 @@ pub struct Services {
     pub auth: AuthService,
     pub users: UserService,
     pub tasks: TaskService,
+    pub recovery: RecoveryService,
     pub health: HealthService,
+    /// Builds and queues mails; [`OutboxWorker::new`] takes it to deliver them.
+    pub letters: mail::Letters,
 }
 
 impl Services {
@@ -75,15 +86,39 @@ impl Services {
         let Repos {
             users,
             tasks,
+            tokens,
+            outbox,
             store,
         } = repos;
         let passwords = password::Passwords::new(settings.bcrypt_cost, settings.password_queue);
+        let letters = mail::Letters::new(
+            settings.mail.clone(),
+            mail::Sealer::new(keys.outbox_keys()),
+            outbox,
+            store.clone(),
+        );
         let health = HealthService::new(users.clone(), store.clone());
-        let auth = AuthService::new(users.clone(), store, keys, settings, passwords.clone());
+        let auth = AuthService::new(
+            users.clone(),
+            store,
+            keys,
+            settings,
+            passwords.clone(),
+            letters.clone(),
+        );
+        let recovery = RecoveryService::new(
+            users.clone(),
+            tokens.clone(),
+            letters.clone(),
+            passwords.clone(),
+            auth.clone(),
+        );
         Self {
             health,
-            users: UserService::new(users, auth.clone(), passwords),
+            users: UserService::new(users, tokens, letters.clone(), auth.clone(), passwords),
             tasks: TaskService::new(tasks),
+            recovery,
+            letters,
             auth,
         }
     }

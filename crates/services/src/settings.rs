@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::mail::MailSettings;
+
 /// The rules' knobs, read from the environment by the api crate.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -24,6 +26,8 @@ pub struct AuthSettings {
     pub register_window: Duration,
     /// Most password checks, and most new hashes, waiting for a bcrypt slot at once.
     pub password_queue: usize,
+    /// Mails, their tokens and the outbox.
+    pub mail: MailSettings,
 }
 
 impl Default for AuthSettings {
@@ -43,6 +47,7 @@ impl Default for AuthSettings {
             register_max_per_ip: 20,
             register_window: Duration::from_secs(3600),
             password_queue: 64,
+            mail: MailSettings::default(),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The signed-in user's account: read it, change its password, delete it.
 
-use repos::{RepoError, UserRepo};
+use repos::{OneTimeRepo, RepoError, UserRepo};
 
 use crate::auth::{AuthService, Principal};
-use crate::domain::{Id, Password};
+use crate::domain::{Email, Id, Password};
+use crate::mail::{Letters, MailKind};
 use crate::password::Passwords;
 use crate::views::{PublicUser, User};
 use crate::ServiceError;
@@ -12,14 +13,24 @@ use crate::ServiceError;
 #[derive(Clone)]
 pub struct UserService {
     users: UserRepo,
+    tokens: OneTimeRepo,
+    letters: Letters,
     auth: AuthService,
     passwords: Passwords,
 }
 
 impl UserService {
-    pub(crate) fn new(users: UserRepo, auth: AuthService, passwords: Passwords) -> Self {
+    pub(crate) fn new(
+        users: UserRepo,
+        tokens: OneTimeRepo,
+        letters: Letters,
+        auth: AuthService,
+        passwords: Passwords,
+    ) -> Self {
         Self {
             users,
+            tokens,
+            letters,
             auth,
             passwords,
         }
@@ -92,18 +103,65 @@ impl UserService {
         new.check_not_identity("new_password", &user.username, &user.email)
             .map_err(|e| ServiceError::Validation(vec![e]))?;
         let hash = self.passwords.hash(&new).await?;
+        let notice = self.letters.notice(
+            MailKind::PasswordChanged,
+            &user.email,
+            serde_json::json!({ "username": user.username, "email": user.email }),
+        );
         if let Err(e) = self
             .users
-            .update_password_hash(&user.id, &creds.password_hash, &hash)
+            .update_password_hash(&user.id, &creds.password_hash, &hash, Some(notice))
             .await
         {
             return Err(self.changed_meanwhile(&user.id, e).await);
         }
+        self.letters.queued(&[MailKind::PasswordChanged]);
         let n = self
             .auth
             .revoke_all(&user.id, Some(&who.session_id))
             .await?;
         tracing::info!(user_id = %user.id, other_sessions_revoked = n, "password changed");
+        Ok(())
+    }
+
+    /// Asks to move the account to `new_email` after checking the password: a link goes to
+    /// the new address (the change happens when it is used, through `verify_email`) and
+    /// the old address is told. Whether the new address is taken is found only then, so
+    /// this answer reveals nothing about it.
+    pub async fn change_email(
+        &self,
+        who: &Principal,
+        new_email: &str,
+        password: &str,
+    ) -> Result<(), ServiceError> {
+        let new = Email::parse(new_email).map_err(|e| {
+            ServiceError::Validation(vec![crate::FieldError::new("new_email", e.message)])
+        })?;
+        let creds = self.check_password(who, password).await?;
+        let user = &creds.user;
+        if new.as_str() == user.email {
+            return Err(ServiceError::invalid(
+                "new_email",
+                "is already the account's address",
+            ));
+        }
+        if !self.letters.under_cap(new.as_str()).await? {
+            return Ok(());
+        }
+        let (token, mail) =
+            self.letters
+                .with_token(MailKind::ChangeEmail, new.as_str(), &user.username);
+        let notice = self.letters.notice(
+            MailKind::EmailChangeRequested,
+            &user.email,
+            serde_json::json!({ "username": user.username, "email": user.email, "new_email": new.as_str() }),
+        );
+        self.tokens
+            .issue(&user.id, token, vec![mail, notice])
+            .await?;
+        self.letters
+            .queued(&[MailKind::ChangeEmail, MailKind::EmailChangeRequested]);
+        tracing::info!(user_id = %user.id, "email change requested");
         Ok(())
     }
 

@@ -21,6 +21,8 @@ pub struct User {
     pub username: String,
     #[schema(example = "alice@example.com")]
     pub email: String,
+    /// The address was confirmed through a mailed link.
+    pub email_verified: bool,
     #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::rfc3339::serialize")]
@@ -33,6 +35,7 @@ impl From<repos::UserRecord> for User {
             id: u.id,
             username: u.username,
             email: u.email,
+            email_verified: u.email_verified,
             created_at: utc(u.created_at),
             updated_at: utc(u.updated_at),
         }

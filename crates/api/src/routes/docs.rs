@@ -16,7 +16,10 @@ use crate::openapi::ApiDoc;
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/openapi.json").route(web::get().to(openapi_json)))
         .service(resource("/docs").route(web::get().to(docs_page)))
-        .service(resource("/").route(web::get().to(app_page)));
+        .service(resource("/").route(web::get().to(app_page)))
+        // The mailed links open the same page, which POSTs their token: a GET changes nothing.
+        .service(resource("/verify-email").route(web::get().to(app_page)))
+        .service(resource("/reset-password").route(web::get().to(app_page)));
 }
 
 fn document() -> &'static str {

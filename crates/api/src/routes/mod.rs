@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod recovery;
 pub mod tasks;
 pub mod users;
 
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     docs::configure(cfg);
     auth::configure(cfg);
+    recovery::configure(cfg);
     users::configure(cfg);
     tasks::configure(cfg);
 }

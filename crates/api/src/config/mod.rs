@@ -1,6 +1,8 @@
 //! Configuration from the environment (and `.env`), checked once at start-up: every bad
 //! value is reported on a line of its own, and secrets never reach `Debug` or the log.
 
+mod mail;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -211,6 +213,8 @@ impl Reader<'_> {
             ),
             register_window: self.duration("REGISTER_WINDOW", d.register_window),
             password_queue: self.number("PASSWORD_QUEUE", d.password_queue, 0..=100_000),
+            // Read after the HTTP section, whose bind address is the links' default base.
+            mail: d.mail,
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -341,9 +345,10 @@ impl Config {
         });
         let database = r.database();
         let redis = r.redis(app_env);
-        let auth = r.auth();
+        let mut auth = r.auth();
         let (jwt_secret, jwt_secret_previous) = r.secrets(&auth);
         let http = r.http();
+        auth.mail = r.mail(app_env, http.bind_addr);
         let log_format = r.parse(
             "LOG_FORMAT",
             if app_env == AppEnv::Production {

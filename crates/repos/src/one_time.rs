@@ -1,0 +1,205 @@
+//! The `one_time_tokens` table: single-use tokens, stored by hash, each consumed by a
+//! conditional UPDATE so that of two racing uses only one wins. Every write here also
+//! queues its mails in the same transaction.
+
+use db::{on_backend, AnyConnection, Database, DbError};
+use diesel::prelude::*;
+use models::schema::{one_time_tokens, users};
+use models::OneTimeToken;
+
+use crate::error::one_row;
+use crate::mail::{queue, store_token, NewMail, NewOneTimeToken};
+use crate::users::PasswordHash;
+use crate::{now_utc, RepoError};
+
+/// The kinds of token.
+pub mod kind {
+    /// Proves the user reads the account's address.
+    pub const VERIFY_EMAIL: &str = "verify_email";
+    /// Proves the user reads a new address, which then becomes the account's.
+    pub const CHANGE_EMAIL: &str = "change_email";
+    /// Lets the user set a new password.
+    pub const PASSWORD_RESET: &str = "password_reset";
+}
+
+/// What a consumed verification did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub user_id: String,
+    /// The address now verified (the new one after a change).
+    pub email: String,
+    /// The address before, when this was a change.
+    pub previous: Option<String>,
+}
+
+/// Reads and writes `one_time_tokens`.
+#[derive(Debug, Clone)]
+pub struct OneTimeRepo {
+    db: Database,
+}
+
+/// Marks the token used if it is of one of `kinds`, unused and unexpired, and returns it.
+fn consume(
+    conn: &mut AnyConnection,
+    hash: &str,
+    kinds: &[&str],
+) -> Result<Option<OneTimeToken>, DbError> {
+    let now = now_utc();
+    let live = one_time_tokens::table
+        .filter(one_time_tokens::token_hash.eq(hash))
+        .filter(one_time_tokens::kind.eq_any(kinds.to_vec()))
+        .filter(one_time_tokens::used_at.is_null())
+        .filter(one_time_tokens::expires_at.gt(now));
+    let update = diesel::update(live).set(one_time_tokens::used_at.eq(Some(now)));
+    if on_backend!(conn, |c| update.execute(c))? == 0 {
+        return Ok(None);
+    }
+    let query = one_time_tokens::table.filter(one_time_tokens::token_hash.eq(hash));
+    Ok(Some(on_backend!(conn, |c| query
+        .select(OneTimeToken::as_select())
+        .first(c))?))
+}
+
+/// Marks every unused token of `kind` of the user used.
+pub(crate) fn revoke_all(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    kind: &str,
+) -> Result<(), DbError> {
+    let live = one_time_tokens::table
+        .filter(one_time_tokens::user_id.eq(user_id))
+        .filter(one_time_tokens::kind.eq(kind))
+        .filter(one_time_tokens::used_at.is_null());
+    let update = diesel::update(live).set(one_time_tokens::used_at.eq(Some(now_utc())));
+    on_backend!(conn, |c| update.execute(c))?;
+    Ok(())
+}
+
+/// Rolls the transaction back with "no such token".
+fn invalid() -> DbError {
+    DbError::Query(diesel::result::Error::NotFound)
+}
+
+impl OneTimeRepo {
+    /// A repository over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Stores `token` for the user and queues `mails`, in one transaction. `NotFound` if
+    /// the user is gone.
+    pub async fn issue(
+        &self,
+        user_id: &str,
+        token: NewOneTimeToken,
+        mails: Vec<NewMail>,
+    ) -> Result<(), RepoError> {
+        let user_id = user_id.to_owned();
+        self.db
+            .transaction(move |conn| {
+                store_token(conn, &user_id, &token)?;
+                mails.iter().try_for_each(|m| queue(conn, m))
+            })
+            .await
+            .map_err(crate::error::owned_insert_error)
+    }
+
+    /// Consumes a verification or change-of-address token and applies it: the account's
+    /// address is verified, or replaced by the new one (verified). A token for an address
+    /// the account no longer has verifies nothing. `NotFound` for a bad, used or expired
+    /// token (then nothing changes); `Conflict { email }` if the new address was taken
+    /// meanwhile (the token stays unused).
+    pub async fn verify_email(&self, hash: &str) -> Result<Verified, RepoError> {
+        let hash = hash.to_owned();
+        self.db
+            .transaction(move |conn| {
+                let kinds = [kind::VERIFY_EMAIL, kind::CHANGE_EMAIL];
+                let token = consume(conn, &hash, &kinds)?.ok_or_else(invalid)?;
+                let query = users::table
+                    .filter(users::id.eq(&token.user_id))
+                    .select(users::email);
+                let current: String = on_backend!(conn, |c| query.first(c))?;
+                let user = users::table.filter(users::id.eq(&token.user_id));
+                let now = now_utc();
+                let previous = if token.kind == kind::CHANGE_EMAIL {
+                    let update = diesel::update(user).set((
+                        users::email.eq(&token.email),
+                        users::email_verified.eq(true),
+                        users::updated_at.eq(now),
+                    ));
+                    one_row(on_backend!(conn, |c| update.execute(c))?)?;
+                    Some(current)
+                } else if current == token.email {
+                    let update = diesel::update(user)
+                        .set((users::email_verified.eq(true), users::updated_at.eq(now)));
+                    one_row(on_backend!(conn, |c| update.execute(c))?)?;
+                    None
+                } else {
+                    return Err(invalid());
+                };
+                Ok(Verified {
+                    user_id: token.user_id,
+                    email: token.email,
+                    previous,
+                })
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// Consumes a reset token and sets the password: every other reset token of the user
+    /// dies with it, and `notice` (built from the account's address) is queued, all in one
+    /// transaction. Returns the user's id; `NotFound` for a bad, used or expired token.
+    pub async fn reset_password<F>(
+        &self,
+        hash: &str,
+        new: &PasswordHash,
+        notice: F,
+    ) -> Result<String, RepoError>
+    where
+        F: FnOnce(&str) -> NewMail + Send + 'static,
+    {
+        let (hash, new) = (hash.to_owned(), new.expose().to_owned());
+        self.db
+            .transaction(move |conn| {
+                let token = consume(conn, &hash, &[kind::PASSWORD_RESET])?.ok_or_else(invalid)?;
+                let user = users::table.filter(users::id.eq(&token.user_id));
+                let update = diesel::update(user).set((
+                    users::password_hash.eq(&new),
+                    users::updated_at.eq(now_utc()),
+                ));
+                one_row(on_backend!(conn, |c| update.execute(c))?)?;
+                revoke_all(conn, &token.user_id, kind::PASSWORD_RESET)?;
+                let query = users::table
+                    .filter(users::id.eq(&token.user_id))
+                    .select(users::email);
+                let email: String = on_backend!(conn, |c| query.first(c))?;
+                queue(conn, &notice(&email))?;
+                Ok(token.user_id)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// The user a live token of `kind` belongs to, without consuming it (so that work
+    /// before the use, a password's hash, is spent only on a token that may still work).
+    pub async fn holder(
+        &self,
+        hash: &str,
+        kind: &'static str,
+    ) -> Result<Option<String>, RepoError> {
+        let hash = hash.to_owned();
+        self.db
+            .run(move |conn| {
+                let query = one_time_tokens::table
+                    .filter(one_time_tokens::token_hash.eq(&hash))
+                    .filter(one_time_tokens::kind.eq(kind))
+                    .filter(one_time_tokens::used_at.is_null())
+                    .filter(one_time_tokens::expires_at.gt(now_utc()))
+                    .select(one_time_tokens::user_id);
+                Ok(on_backend!(conn, |c| query.first::<String>(c)).optional()?)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+}

@@ -1,0 +1,161 @@
+//! Making the rows of a mail: a one-time token (32 random bytes, base64url; only its
+//! SHA-256 is stored) and the outbox row that carries it, sealed. Queuing wakes this
+//! instance's worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use repos::{AnyTokenStore, NewMail, NewOneTimeToken, OutboxRepo, TokenStore};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use super::{MailKind, MailSettings, Sealer};
+use crate::ServiceError;
+
+/// Builds and queues mails.
+#[derive(Clone)]
+pub struct Letters {
+    pub(crate) settings: Arc<MailSettings>,
+    pub(crate) sealer: Sealer,
+    pub(crate) outbox: OutboxRepo,
+    /// Counts the mails with a token per address (one atomic counter, for all instances).
+    store: AnyTokenStore,
+    /// Wakes the worker of this instance when a mail is queued.
+    pub(crate) wake: Arc<Notify>,
+}
+
+/// The SHA-256 (hex) under which a token is stored and looked up.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// "24 hours", "30 minutes", "45 seconds": a lifetime as a mail says it.
+pub(crate) fn spoken(d: Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = if s >= 3600 && s % 3600 == 0 {
+        (s / 3600, "hour")
+    } else if s >= 60 && s % 60 == 0 {
+        (s / 60, "minute")
+    } else {
+        (s, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+impl Letters {
+    pub(crate) fn new(
+        settings: MailSettings,
+        sealer: Sealer,
+        outbox: OutboxRepo,
+        store: AnyTokenStore,
+    ) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            sealer,
+            outbox,
+            store,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &MailSettings {
+        &self.settings
+    }
+
+    /// A token of `kind` for mailing to `email`, and the row to store (its hash only).
+    fn token(&self, kind: MailKind, email: &str) -> (String, NewOneTimeToken) {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let value = URL_SAFE_NO_PAD.encode(bytes);
+        let ttl = self.ttl(kind);
+        let stored = match kind {
+            MailKind::ChangeEmail => repos::one_time::kind::CHANGE_EMAIL,
+            MailKind::PasswordReset => repos::one_time::kind::PASSWORD_RESET,
+            _ => repos::one_time::kind::VERIFY_EMAIL,
+        };
+        let row = NewOneTimeToken {
+            hash: token_hash(&value),
+            kind: stored,
+            email: email.to_owned(),
+            expires_at: repos::now_utc()
+                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
+        };
+        (value, row)
+    }
+
+    fn ttl(&self, kind: MailKind) -> Duration {
+        match kind {
+            MailKind::PasswordReset => self.settings.reset_ttl,
+            _ => self.settings.verification_ttl,
+        }
+    }
+
+    /// A mail of `kind` to `to` with a new token: the token's row and the mail's row.
+    pub(crate) fn with_token(
+        &self,
+        kind: MailKind,
+        to: &str,
+        username: &str,
+    ) -> (NewOneTimeToken, NewMail) {
+        let (value, token) = self.token(kind, to);
+        let params = serde_json::json!({
+            "username": username,
+            "email": to,
+            "valid_for": spoken(self.ttl(kind)),
+        });
+        let mail = NewMail {
+            kind: kind.as_str().to_owned(),
+            recipient: to.to_owned(),
+            params: params.to_string(),
+            sealed_token: Some(self.sealer.seal(&value)),
+        };
+        (token, mail)
+    }
+
+    /// A notice of `kind` to `to`, with no token.
+    pub(crate) fn notice(&self, kind: MailKind, to: &str, params: serde_json::Value) -> NewMail {
+        NewMail {
+            kind: kind.as_str().to_owned(),
+            recipient: to.to_owned(),
+            params: params.to_string(),
+            sealed_token: None,
+        }
+    }
+
+    /// Counts a mail with a token to `to`: whether it is within the address's hourly
+    /// cap. The count is one atomic increment, so concurrent requests cannot both pass.
+    pub(crate) async fn under_cap(&self, to: &str) -> Result<bool, ServiceError> {
+        let key = format!("mail:addr:{}", to.to_lowercase());
+        let counts = self
+            .store
+            .rate_hit(std::slice::from_ref(&key), Duration::from_secs(3600))
+            .await?;
+        let n = counts.first().map_or(0, |c| c.count);
+        Ok(n <= u64::try_from(self.settings.max_per_address).unwrap_or(u64::MAX))
+    }
+
+    /// Counts mails queued and wakes the worker.
+    pub(crate) fn queued(&self, kinds: &[MailKind]) {
+        for k in kinds {
+            metrics::counter!("strata_mail_queued_total", "kind" => k.as_str()).increment(1);
+        }
+        self.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_are_spoken_in_their_largest_whole_unit() {
+        assert_eq!(spoken(Duration::from_secs(24 * 3600)), "24 hours");
+        assert_eq!(spoken(Duration::from_secs(30 * 60)), "30 minutes");
+        assert_eq!(spoken(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(spoken(Duration::from_secs(90)), "90 seconds");
+    }
+}
