@@ -6,7 +6,7 @@ SUMMARY := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/strata-test-summary.txt
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
-.PHONY: run migrate release soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help deps
+.PHONY: test-deps run migrate release soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help deps
 
 help:
 	@echo "make run | test | test-sqlite | test-postgres | test-mysql | lint | fmt | migrate"
@@ -33,6 +33,21 @@ deps:
 	echo "installing the build dependencies: $$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
+# What the mail tests need beyond the build: a real SMTP server (aiosmtpd) they start on a
+# free port. Installed like the build packages; without it the mail suite is skipped.
+TEST_PKGS := python3-aiosmtpd
+
+test-deps:
+	@command -v dpkg >/dev/null || exit 0; \
+	missing=$$(for p in $(TEST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | tr '\n' ' '); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "the mail tests need an SMTP server that is missing here (they are skipped). To run them:"; \
+	  echo "  sudo apt-get install -y $$missing"; exit 0; \
+	fi; \
+	echo "installing the test dependencies: $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+
 run: deps .env
 	$(CARGO) run -p api --bin api -- serve
 
@@ -43,7 +58,7 @@ migrate: deps .env
 # suite and backend.
 # STRATA_TEST_BACKENDS narrows the backends; STRATA_REQUIRE_ALL_BACKENDS=1 turns an
 # unreachable server from "skipped" into a failure.
-test: deps
+test: deps test-deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api  # the fault tests run the real binary
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test; status=$$?; \

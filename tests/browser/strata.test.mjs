@@ -4,7 +4,8 @@
 // and a 5 s access-token lifetime, then drives the page like a user: register, log in, add
 // tasks, wait past the first access token's expiry (the page must have refreshed it), mark a
 // task done, reload (the refresh token survives in sessionStorage), page through the list,
-// delete a task, end a second session from the sessions list, log out.
+// delete a task, end a second session from the sessions list, log out; then forget the
+// password: the reset mail is read from a real SMTP server (aiosmtpd) and its link opened.
 // Chromium is Debian's /usr/bin/chromium ($CHROMIUM overrides), driven by playwright-core.
 // Run with `make test-browser` from the repository root.
 
@@ -13,6 +14,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +33,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Starts strata and resolves with { base, proc } once it logs "listening" with its port.
-async function startStrata(dir) {
+async function startStrata(dir, smtpPort) {
   const secret = execFileSync(API_BIN, ['gen-secret'], { cwd: dir, encoding: 'utf8' }).trim();
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (/^(REDIS_|DATABASE_|JWT_|ACCESS_|REFRESH_|SESSION_|LOGIN_|CORS_)/.test(k)) delete env[k];
@@ -47,6 +49,8 @@ async function startStrata(dir) {
     JWT_LEEWAY: '0s', // so an expired access token is refused at once, not 30 s later
     HTTP_WORKERS: '2',
     SHUTDOWN_TIMEOUT: '2s',
+    SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    MAIL_POLL_INTERVAL: '200ms',
   });
   // cwd is the temporary directory, so no .env of the checkout is read.
   const proc = spawn(API_BIN, ['serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -69,6 +73,34 @@ async function startStrata(dir) {
   }).catch(async (e) => { await stopStrata(proc); throw e; })
     .finally(() => clearTimeout(timer));
   return { base: `http://127.0.0.1:${port}`, proc };
+}
+
+// An SMTP server (Debian's python3-aiosmtpd) writing what it receives to `maildir`.
+async function startSmtp(maildir) {
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+  });
+  const proc = spawn('/usr/bin/python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir],
+    { stdio: 'ignore' });
+  process.once('exit', () => proc.kill('SIGKILL'));
+  await until('the SMTP server', () => new Promise((r) => {
+    const c = net.connect(port, '127.0.0.1', () => { c.end(); r(true); }).on('error', () => r(false));
+  }));
+  return { port, proc };
+}
+
+// Every message in the Maildir, quoted-printable decoded.
+function readMail(maildir) {
+  const out = [];
+  for (const sub of ['new', 'cur']) {
+    const d = path.join(maildir, sub);
+    if (!fs.existsSync(d)) continue;
+    for (const f of fs.readdirSync(d)) {
+      out.push(fs.readFileSync(path.join(d, f), 'utf8').replace(/=\r?\n/g, '')
+        .replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))));
+    }
+  }
+  return out;
 }
 
 async function stopStrata(proc) {
@@ -102,11 +134,14 @@ async function until(what, fn, ms = 15_000) {
 test('the page at / drives the whole API in headless Chromium', { timeout: 180_000 }, async (t) => {
   fs.mkdirSync(OUT, { recursive: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-browser-'));
-  const { base, proc } = await startStrata(dir);
+  const maildir = path.join(dir, 'mail');
+  const smtp = await startSmtp(maildir);
+  const { base, proc } = await startStrata(dir, smtp.port);
   let browser = null;
   t.after(async () => {
     if (browser) await browser.close(); // first, so no keep-alive connection delays the shutdown
     await stopStrata(proc);
+    smtp.proc.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -280,6 +315,33 @@ test('the page at / drives the whole API in headless Chromium', { timeout: 180_0
   assert.ok(refreshes.slice(refreshesBefore).some((x) => x.status === 401), 'it tried one refresh');
   const list = await json(base, 'GET', '/api/tasks', undefined, third.body.access_token);
   assert.deepEqual(list.body.items.map((x) => x.title), titles.slice(0, 2), 'nothing was added');
+
+  // Forgot the password: the page asks for a link, the mail arrives over SMTP, its link
+  // opens the reset form (the GET alone changes nothing), the new password works.
+  const forgot = page.locator('#forgot');
+  await forgot.getByLabel('Email').fill(`${user}@example.com`);
+  await forgot.getByRole('button', { name: 'Mail me a reset link' }).click();
+  await until('the reset request', async () => /reset link is on its way/.test(await msg.textContent()));
+  const mail = await until('the reset mail', async () => readMail(maildir).find((m) => m.includes('Reset your')));
+  const token = (mail.match(/reset-password\?token=([A-Za-z0-9_-]+)/) || [])[1];
+  assert.ok(token, 'the mail has a reset link');
+  await page.goto(`${base}/reset-password?token=${token}`);
+  assert.ok(await page.locator('#auth').isHidden());
+  const newPassword = 'a new browser password';
+  const reset = page.locator('#reset');
+  await reset.getByLabel(/New password/).fill(newPassword);
+  await reset.getByRole('button', { name: 'Set the new password' }).click();
+  await until('the reset', async () => /password was changed/.test(await msg.textContent()));
+  assert.equal(new URL(page.url()).pathname, '/');
+  const old = await json(base, 'POST', '/api/auth/login', { username: user, password });
+  assert.equal(old.status, 401, 'the old password is gone');
+  await login.getByLabel('Username or email').fill(user);
+  await login.getByLabel('Password').fill(newPassword);
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#app').waitFor();
+  const reused = await json(base, 'POST', '/api/auth/password-reset/confirm', { token, new_password: 'yet another password' });
+  assert.equal(reused.status, 400, 'a used link is dead');
+  await until('the notice', async () => readMail(maildir).some((m) => m.includes('password was changed')));
 
   assert.deepEqual(external, [], 'nothing fetched from elsewhere');
   assert.deepEqual(problems, [], 'no script errors or dialogs');

@@ -44,6 +44,10 @@ pub fn expect(op: &Op, field: &str, value: &str) -> Option<Option<Expect>> {
             credentials
         }
         ("/api/auth/refresh", _) => Expect::Problem(401, "token_invalid"),
+        // A mailed token: anything but a live one is the same 400.
+        ("/api/auth/verify-email" | "/api/auth/password-reset/confirm", "token") => {
+            Expect::Problem(400, "invalid_or_expired_token")
+        }
         _ => return None,
     }))
 }

@@ -23,11 +23,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    /// The `token` of the mailed link.
-    #[schema(
-        example = "q0Hq3n7oXk2mYb0fV1cJ8wzR4tP6sUaLdE9gNhK5iMx",
-        max_length = 128
-    )]
+    /// The `token` of the mailed link; any other text is 400 `invalid_or_expired_token`.
+    #[schema(example = "q0Hq3n7oXk2mYb0fV1cJ8wzR4tP6sUaLdE9gNhK5iMx")]
     pub token: String,
 }
 
@@ -43,10 +40,7 @@ pub struct ResetRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirmRequest {
-    #[schema(
-        example = "q0Hq3n7oXk2mYb0fV1cJ8wzR4tP6sUaLdE9gNhK5iMx",
-        max_length = 128
-    )]
+    #[schema(example = "q0Hq3n7oXk2mYb0fV1cJ8wzR4tP6sUaLdE9gNhK5iMx")]
     pub token: String,
     /// 8-72 bytes; not the username or email.
     #[schema(example = "a brand new password", format = Password, min_length = 8, max_length = 72)]

@@ -147,7 +147,7 @@ impl Default for MailSettings {
             request_window: Duration::from_secs(3600),
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
-            max_attempts: 30,
+            max_attempts: 32,
             retention: Duration::from_secs(7 * 24 * 3600),
             poll_interval: Duration::from_secs(2),
             lease: Duration::from_secs(120),
