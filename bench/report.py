@@ -152,6 +152,13 @@ def targets(results):
                         r <= bound and f["errors"] == 0,
                         f"{ms(f['p50_us'])} vs {ms(alone['p50_us'])} ms (x{r:.2f}), p99 {ms(f['p99_us'])} ms; "
                         f"flood {flood['flood'][key]['rps']:.0f} req/s"))
+    reset = results.get("reset")
+    if reset:
+        k, u = reset["known"], reset["unknown"]
+        r = k["p50_us"] / u["p50_us"] if u["p50_us"] else float("inf")
+        out.append(("password reset: p50 of a known address within 1.2x of an unknown one, no error",
+                    r <= 1.2 and 1 / 1.2 <= r and k["errors"] == 0 and u["errors"] == 0,
+                    f"{ms(k['p50_us'])} vs {ms(u['p50_us'])} ms (x{r:.2f}); {k['rps']:,.0f} vs {u['rps']:,.0f} req/s"))
     mem = (results.get("memory") or {}).get("strata")
     if mem and max(conns) >= 128:
         first = (mem.get("snapshots") or [mem])[0]
@@ -227,6 +234,18 @@ def markdown(results):
             fl = flood["flood"].get(key)
             parts.append(f"| {key.replace('_', ' ')} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['rps']:.1f} | "
                          + (f"{fl['rps']:.0f} | {fl['errors']} |" if fl else "- | - |"))
+        parts.append("")
+    reset = results.get("reset")
+    if reset:
+        create = next((e["strata"] for e in results.get("scenarios", []) if e["key"] == "create"), None)
+        parts += ["Password-reset requests, 32 connections (strata):", "",
+                  "| address | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
+        for key in ("known", "unknown"):
+            f = reset[key]
+            parts.append(f"| {key} | {f['rps']:,.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['errors']} |")
+        if create:
+            parts.append(f"| (POST /api/tasks, for scale) | {create['rps']:,.0f} | {ms(create['p50_us'])} | "
+                         f"{ms(create['p99_us'])} | {create['errors']} |")
         parts.append("")
     scale = results.get("scale") or {}
     if scale:

@@ -9,7 +9,7 @@ Settings (environment):
   BENCH_CONNECTIONS   comma list                              (default 8,32,128)
   BENCH_LOGIN_CONNECTIONS                                     (default 8)
   BENCH_SCENARIOS     comma list of: health me tasks create refresh mixed login
-                      saturation regflood scale wire          (default all)
+                      saturation regflood reset scale wire    (default all)
   BENCH_REDIS_URL     (default redis://127.0.0.1:6379); keys under `strata-bench:`
   BENCH_POSTGRES / BENCH_MYSQL  user@host:port of the servers (defaults: local ones)
   BENCH_FLOOR_DB_MODE pool | inline                          (default inline)
@@ -45,7 +45,7 @@ from load import PerfStat, RefreshPool, Wrk, logins, run_wrk, summarize  # noqa:
 
 PREFIX = "strata-bench:"
 PASSWORD = "bench-password-1"
-ALL = "health me tasks create refresh mixed login saturation regflood scale wire".split()
+ALL = "health me tasks create refresh mixed login saturation regflood reset scale wire".split()
 
 
 def env_list(name, default):
@@ -167,6 +167,9 @@ class Bench:
             "LOGIN_MAX_FAILURES_PER_ACCOUNT": "1000000", "LOGIN_MAX_FAILURES_PER_IP": "1000000",
             # The flood below must reach bcrypt: a limit per address would stop it at once.
             "REGISTER_MAX_PER_IP": "1000000",
+            # The reset scenario must reach the lookup and the outbox, not the limits.
+            "PASSWORD_RESET_MAX_PER_ADDRESS": "1000000", "PASSWORD_RESET_MAX_PER_IP": "1000000",
+            "MAIL_MAX_PER_ADDRESS": "1000000", "MAIL_DIR": os.path.join(OUT, "mail"),
         })
         if self.redis:
             e["REDIS_URL"] = self.cfg.redis_url
@@ -365,6 +368,23 @@ class Bench:
                 f"{res['alone']['p50_us'] / 1000:.1f}), p99 {res[k]['p99_us'] / 1000:.1f} ms; flood "
                 f"{res['flood'][k]['rps']:.0f} req/s, {res['flood'][k]['errors']} non-2xx")
 
+    def reset(self):
+        """Password-reset requests for a known and an unknown address (strata only): the
+        answer must not tell them apart, in time either. A known address queues a token
+        and a mail (written to files) after the answer."""
+        cfg = self.cfg
+        out = {"known": [], "unknown": []}
+        for rep in range(cfg.repeat):
+            order = ("known", "unknown") if rep % 2 == 0 else ("unknown", "known")
+            for key in order:
+                email = "bench_writer@bench.example" if key == "known" else "nobody@bench.example"
+                out[key].append(run_wrk(self.strata.port, "reset", 32, cfg.duration, "/api/auth/password-reset",
+                                        env={"BENCH_EMAIL": email}))
+        res = {k: summarize(v) for k, v in out.items()}
+        self.results["reset"] = res
+        log(f"reset: known {res['known']['rps']:,.0f} req/s p50 {res['known']['p50_us'] / 1000:.2f} ms | "
+            f"unknown {res['unknown']['rps']:,.0f} req/s p50 {res['unknown']['p50_us'] / 1000:.2f} ms")
+
     def scale(self):
         """Size checks. `users/me` and login at 1,000 users are measured here, right before
         the tables grow, so that each comparison spans a minute of this machine's drift
@@ -500,6 +520,8 @@ class Bench:
                 self.saturation()
             if "regflood" in cfg.scenarios:
                 self.regflood()
+            if "reset" in cfg.scenarios:
+                self.reset()
             self.memory("after the load scenarios (up to 128 connections)")
             if "scale" in cfg.scenarios:
                 self.scale()  # seeds the 100,000 users and tasks itself

@@ -1,6 +1,6 @@
 -- wrk script for `make bench` (bench/run.py drives it through environment variables).
 --
--- BENCH_MODE      static | get | post_task | mixed | login | refresh | register
+-- BENCH_MODE      static | get | post_task | mixed | login | refresh | register | reset
 -- BENCH_THREADS   wrk's -t (each thread takes every n-th line of the input files)
 -- BENCH_PATH      the path for `get`
 -- BENCH_TOKENS    file of access tokens, one a line (get, post_task, mixed)
@@ -11,6 +11,7 @@
 --                 rotated them: run.py presents them again within the reuse grace)
 -- BENCH_TAKEN     register: the taken username every request asks for; unset, each
 --                 request registers a new one
+-- BENCH_EMAIL     reset: the address every password-reset request names
 -- BENCH_DELAY_MS  optional pause before each request (latency probes)
 -- BENCH_RESULT    where done() writes the summary as JSON
 --
@@ -118,6 +119,10 @@ if mode ~= "static" then
          return wrk.format("POST", "/api/auth/register", json,
             '{"username":"' .. name .. '","email":"' .. name .. registered ..
             '@bench.example","password":"flood password 1"}')
+      end
+      if mode == "reset" then
+         return wrk.format("POST", "/api/auth/password-reset", json,
+            '{"email":"' .. os.getenv("BENCH_EMAIL") .. '"}')
       end
       if mode == "refresh" then
          local k = table.remove(ready, 1)
