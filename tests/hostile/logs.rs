@@ -1,7 +1,7 @@
 //! No log line holds a secret: the real binary (JSON logs, `RUST_LOG=debug`) goes through
 //! a whole account's life, failed logins and bad requests included, and its captured log
-//! must contain none of the passwords used, no token (nor a token's signature), not the
-//! signing secret, and no bcrypt hash.
+//! must contain none of the passwords used, no token (nor a token's signature), no mailed
+//! one-time token, not the signing secret, and no bcrypt hash.
 
 use std::time::Duration;
 
@@ -11,6 +11,30 @@ use strata_e2e::process::ApiProcess;
 use crate::client;
 use crate::world::suffix;
 use crate::{Case, Ctx, Req, Resp};
+
+/// The token of the link to `page` in the first `.eml` file under `dir` that has one
+/// (waits up to 20 s for the outbox worker).
+fn mailed_token(dir: &std::path::Path, page: &str) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let mails = std::fs::read_dir(dir).into_iter().flatten().flatten();
+        for m in mails {
+            let text = std::fs::read_to_string(m.path()).unwrap_or_default();
+            let unfolded = text.replace("=\r\n", "").replace("=3D", "=");
+            if unfolded.contains(&format!("/{page}?token=")) {
+                if let Some(t) = strata_e2e::smtp_server::token(&text) {
+                    return t;
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no {page} mail in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 pub const CASES: &[Case] = &[(
     "no_log_line_holds_a_password_a_token_or_the_secret",
@@ -64,8 +88,10 @@ impl Flow {
 
 fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
     // No reuse grace: the old refresh token presented again below is reuse at once.
+    let mail_dir = std::env::temp_dir().join(format!("strata-log-mail-{}", suffix()));
     let env = ctx
         .env
+        .with("MAIL_DIR", &mail_dir.to_string_lossy())
         .with("RUST_LOG", "debug")
         .with("LOG_FORMAT", "json")
         .with("REFRESH_REUSE_GRACE", "0");
@@ -109,6 +135,25 @@ fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
     f.expect(
         Req::new("GET", "/api/auth/sessions").bearer(Some(&b_access)),
         200,
+    );
+
+    // The mailed tokens: the verification link (used), a reset link (a weak password first).
+    let verify = mailed_token(&mail_dir, "verify-email");
+    f.secret("the verification token", &verify);
+    f.expect(
+        Req::new("POST", "/api/auth/verify-email").json(&json!({ "token": verify })),
+        204,
+    );
+    f.expect(
+        Req::new("POST", "/api/auth/password-reset").json(&json!({ "email": email })),
+        202,
+    );
+    let reset = mailed_token(&mail_dir, "reset-password");
+    f.secret("the reset token", &reset);
+    f.expect(
+        Req::new("POST", "/api/auth/password-reset/confirm")
+            .json(&json!({ "token": reset, "new_password": "short" })),
+        422,
     );
 
     // Failed logins, by name, by email and for nobody.
@@ -214,6 +259,7 @@ fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
     let status = process.wait_exit(Duration::from_secs(30));
     assert!(status.is_some(), "the api did not exit after SIGTERM");
     let log = process.log_text();
+    let _ = std::fs::remove_dir_all(&mail_dir);
 
     // The log is there and covers the flow (or the check below proves nothing).
     let lines = log.lines().count();
@@ -222,6 +268,8 @@ fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
         "login",
         "password changed",
         "account deleted",
+        "mail written",
+        "email address verified",
     ] {
         assert!(
             log.contains(event),

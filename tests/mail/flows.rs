@@ -32,6 +32,10 @@ pub const CASES: &[Case] = &[
         "an_unverified_login_is_403_only_with_the_right_password_when_verification_is_required",
         an_unverified_login_is_403_only_with_the_right_password_when_verification_is_required,
     ),
+    (
+        "reset_requests_past_the_per_client_limit_mail_nothing_and_answer_the_same",
+        reset_requests_past_the_per_client_limit_mail_nothing_and_answer_the_same,
+    ),
 ];
 
 fn assert_invalid_token(ctx: &Ctx, path: &str, body: serde_json::Value) {
@@ -302,4 +306,51 @@ fn an_unverified_login_is_403_only_with_the_right_password_when_verification_is_
     );
     assert_eq!(r.status, 204);
     assert_eq!(login(&password).status, 200);
+}
+
+fn reset_requests_past_the_per_client_limit_mail_nothing_and_answer_the_same(ctx: &Ctx) {
+    // A Redis prefix of its own: the other cases' requests come from 127.0.0.1 too.
+    let prefix = format!("{}:", db::testing::random_name("strict"));
+    let env = ctx
+        .env
+        .with("PASSWORD_RESET_MAX_PER_IP", "3")
+        .with("REDIS_KEY_PREFIX", &prefix);
+    let strict = strata_e2e::TestApp::spawn(&env).unwrap();
+    let emails: Vec<String> = (0..5).map(|_| ctx.register_on(&strict.address).1).collect();
+    let mut bodies = Vec::new();
+    for e in &emails {
+        let r = ctx.send_to(
+            &strict.address,
+            "POST",
+            "/api/auth/password-reset",
+            None,
+            Some(json!({ "email": e })),
+        );
+        assert_eq!(r.status, 202);
+        bodies.push(r.body);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    // Three resets mailed, then none.
+    let resets = || -> usize {
+        emails
+            .iter()
+            .map(|e| {
+                ctx.smtp
+                    .wait_for(e, 1)
+                    .iter()
+                    .filter(|m| subject_of(m).contains("Reset your"))
+                    .count()
+            })
+            .sum()
+    };
+    let start = std::time::Instant::now();
+    while resets() < 3 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    let rows: Vec<Vec<String>> = emails
+        .iter()
+        .map(|e| crate::storage::outbox_of(ctx, e))
+        .collect();
+    assert_eq!(resets(), 3, "{rows:#?}");
 }

@@ -8,6 +8,7 @@
 
 mod flows;
 mod outage;
+mod storage;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,6 +30,10 @@ pub struct Ctx {
     /// The backend, for cases that need a database of their own.
     pub backend: Backend,
     pub redis: bool,
+    /// Runs the storage case's database reads.
+    pub rt: tokio::runtime::Runtime,
+    /// The suite's database, read when a case fails to say why.
+    pub database: db::Database,
 }
 
 /// An answer: status, headers, body.
@@ -185,7 +190,15 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
         .with("SHUTDOWN_TIMEOUT", "1");
     let app =
         TestApp::spawn(&env).map_err(|e| SetupError::Failed(format!("starting the app: {e}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SetupError::Failed(format!("tokio runtime: {e}")))?;
+    let database = db::init_db(&backing.database.url(), db::PoolOptions::default())
+        .map_err(|e| SetupError::Failed(format!("opening the test database: {e}")))?;
     let ctx = Arc::new(Ctx {
+        database,
+        rt,
         app: app.address.clone(),
         smtp,
         env,
@@ -196,6 +209,7 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
     let mut cases: Vec<Case> = Vec::new();
     cases.extend_from_slice(flows::CASES);
     cases.extend_from_slice(outage::CASES);
+    cases.extend_from_slice(storage::CASES);
     let trials = cases
         .into_iter()
         .map(|(name, body)| {

@@ -2,7 +2,10 @@
 //! Tokens are single-use and stored by hash (`repos::one_time`); a reset request answers
 //! the same, in the same time, whether or not the address has an account.
 
+use std::sync::Arc;
+
 use repos::{OneTimeRepo, RepoError, TokenStore, UserRepo};
+use tokio::sync::Semaphore;
 
 use crate::attempts::address_block;
 use crate::auth::{AuthService, ClientInfo, Principal};
@@ -19,7 +22,12 @@ pub struct RecoveryService {
     letters: Letters,
     passwords: Passwords,
     auth: AuthService,
+    /// Bounds the resets written after their answer.
+    background: Arc<Semaphore>,
 }
+
+/// Reset requests whose token and mail may be waiting to be written after their answer.
+const BACKGROUND_RESETS: usize = 256;
 
 /// The longest token accepted: ours are 43 characters; anything much longer is not one.
 const MAX_TOKEN_LEN: usize = 128;
@@ -53,6 +61,7 @@ impl RecoveryService {
             letters,
             passwords,
             auth,
+            background: Arc::new(Semaphore::new(BACKGROUND_RESETS)),
         }
     }
 
@@ -125,7 +134,7 @@ impl RecoveryService {
         metrics::counter!("strata_auth_password_resets_total", "outcome" => "requested")
             .increment(1);
         let this = self.clone();
-        tokio::spawn(async move {
+        let queue = async move {
             let queued = async {
                 if !this.letters.under_cap(&user.email).await? {
                     return Ok::<_, ServiceError>(false);
@@ -145,7 +154,18 @@ impl RecoveryService {
                     tracing::warn!(user_id = %user.id, error = %e, "password reset not queued")
                 }
             }
-        });
+        };
+        // After the answer, on a task of its own; past BACKGROUND_RESETS waiting, inline (a
+        // flood then waits for its own writes instead of piling up tasks in memory).
+        match self.background.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    queue.await;
+                    drop(permit);
+                });
+            }
+            Err(_) => queue.await,
+        }
         Ok(())
     }
 
@@ -175,6 +195,9 @@ impl RecoveryService {
             .check_not_identity("new_password", &user.username, &user.email)
             .map_err(|e| ServiceError::Validation(vec![e]))?;
         let new_hash = self.passwords.hash(&password).await?;
+        // Sessions end first, so a token-store outage stops the reset before anything
+        // changed (the token stays usable); and again after, for a login in between.
+        self.auth.revoke_all(&user.id, None).await?;
         let letters = self.letters.clone();
         let username = user.username.clone();
         let notice = move |email: &str| {
@@ -190,8 +213,10 @@ impl RecoveryService {
             .await
             .map_err(bad_token)?;
         self.letters.queued(&[MailKind::PasswordChanged]);
-        let n = self.auth.revoke_all(&user_id, None).await?;
-        tracing::info!(user_id = %user_id, sessions_revoked = n, "password reset");
+        if let Err(e) = self.auth.revoke_all(&user_id, None).await {
+            tracing::warn!(user_id = %user_id, error = %e, "sessions opened during a password reset may survive it");
+        }
+        tracing::info!(user_id = %user_id, "password reset");
         Ok(())
     }
 }

@@ -480,6 +480,33 @@ mod tests {
             errors.iter().any(|e| e.starts_with("REDIS_URL")),
             "{errors:?}"
         );
+        assert!(
+            errors.iter().any(|e| e.starts_with("SMTP_URL")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn mail_settings_are_checked_and_links_default_to_the_bind_address() {
+        let errors = config(&[
+            ("JWT_API_SECRET", SECRET),
+            ("SMTP_URL", "ftp://mail.example.com"),
+            ("MAIL_FROM", "not a mailbox <"),
+            ("PUBLIC_URL", "app.example.com"),
+            ("PASSWORD_RESET_TTL", "soon"),
+        ])
+        .err()
+        .unwrap_or_default();
+        for key in ["SMTP_URL", "MAIL_FROM", "PUBLIC_URL", "PASSWORD_RESET_TTL"] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(key)),
+                "{key}: {errors:?}"
+            );
+        }
+        let c = config(&[("JWT_API_SECRET", SECRET), ("BIND_ADDR", "127.0.0.1:9090")]);
+        let mail = c.map(|c| c.auth.mail).unwrap_or_default();
+        assert_eq!(mail.public_url, "http://127.0.0.1:9090");
+        assert_eq!(mail.reset_ttl, Duration::from_secs(30 * 60));
     }
 
     #[test]
@@ -488,9 +515,14 @@ mod tests {
             ("JWT_API_SECRET", SECRET),
             ("DATABASE_URL", "postgres://app:hunter2pw@db/app"),
             ("REDIS_URL", "redis://:redispw@cache:6379"),
+            (
+                "SMTP_URL",
+                "smtp://mailer:smtppw@mail.example.com:587?tls=required",
+            ),
         ]);
         let shown = format!("{c:?}");
-        for secret in [SECRET, "hunter2pw", "redispw"] {
+        assert!(shown.contains("mail.example.com"), "{shown}");
+        for secret in [SECRET, "hunter2pw", "redispw", "smtppw"] {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }
     }
