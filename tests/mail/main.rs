@@ -106,7 +106,7 @@ impl Ctx {
     }
 
     /// Logs in; returns the access token, or the failed answer.
-    pub fn login(&self, name: &str, password: &str) -> Result<String, Answer> {
+    pub fn login(&self, name: &str, password: &str) -> Result<String, Box<Answer>> {
         let r = self.send(
             "POST",
             "/api/auth/login",
@@ -116,7 +116,7 @@ impl Ctx {
         if r.status == 200 {
             Ok(r.body["access_token"].as_str().unwrap().to_owned())
         } else {
-            Err(r)
+            Err(Box::new(r))
         }
     }
 

@@ -147,8 +147,8 @@ impl OneTimeRepo {
             .map_err(RepoError::from)
     }
 
-    /// Consumes a reset token and sets the password: every other reset token of the user
-    /// dies with it, and `notice` (built from the account's address) is queued, all in one
+    /// Consumes a reset token and sets the password, if the token was mailed to the
+    /// account's current address: every other reset token of the user dies with it, and `notice` (built from the account's address) is queued, all in one
     /// transaction. Returns the user's id; `NotFound` for a bad, used or expired token.
     pub async fn reset_password<F>(
         &self,
@@ -163,6 +163,14 @@ impl OneTimeRepo {
         self.db
             .transaction(move |conn| {
                 let token = consume(conn, &hash, &[kind::PASSWORD_RESET])?.ok_or_else(invalid)?;
+                // A link mailed to an address the account no longer has resets nothing.
+                let query = users::table
+                    .filter(users::id.eq(&token.user_id))
+                    .select(users::email);
+                let email: String = on_backend!(conn, |c| query.first(c))?;
+                if email != token.email {
+                    return Err(invalid());
+                }
                 let user = users::table.filter(users::id.eq(&token.user_id));
                 let update = diesel::update(user).set((
                     users::password_hash.eq(&new),
@@ -170,10 +178,6 @@ impl OneTimeRepo {
                 ));
                 one_row(on_backend!(conn, |c| update.execute(c))?)?;
                 revoke_all(conn, &token.user_id, kind::PASSWORD_RESET)?;
-                let query = users::table
-                    .filter(users::id.eq(&token.user_id))
-                    .select(users::email);
-                let email: String = on_backend!(conn, |c| query.first(c))?;
                 queue(conn, &notice(&email))?;
                 Ok(token.user_id)
             })

@@ -353,7 +353,20 @@ fn a_change_of_address_to_a_taken_one_is_refused_and_leaves_the_token(c: Ctx) {
         let new = format!("new.{}", u.email);
         let free = token(&format!("f{}", &u.id[..8]), kind::CHANGE_EMAIL, &new, 600);
         c.tokens.issue(&u.id, free.clone(), vec![]).await.unwrap();
+        let reset = token(
+            &format!("r{}", &u.id[..8]),
+            kind::PASSWORD_RESET,
+            &u.email,
+            600,
+        );
+        c.tokens.issue(&u.id, reset.clone(), vec![]).await.unwrap();
         let v = c.tokens.verify_email(&free.hash).await.unwrap();
+        // A reset link mailed to the old address resets nothing now.
+        let late = c
+            .tokens
+            .reset_password(&reset.hash, &hash("$2b$04$late"), mail)
+            .await;
+        assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
         assert_eq!(
             (v.email.as_str(), v.previous.as_deref()),
             (new.as_str(), Some(u.email.as_str()))

@@ -35,9 +35,10 @@ pub(crate) fn token_hash(token: &str) -> String {
 /// "24 hours", "30 minutes", "45 seconds": a lifetime as a mail says it.
 pub(crate) fn spoken(d: Duration) -> String {
     let s = d.as_secs();
-    let (n, unit) = if s >= 3600 && s % 3600 == 0 {
+    let whole = |unit: u64| s >= unit && s / unit * unit == s;
+    let (n, unit) = if whole(3600) {
         (s / 3600, "hour")
-    } else if s >= 60 && s % 60 == 0 {
+    } else if whole(60) {
         (s / 60, "minute")
     } else {
         (s, "second")
