@@ -50,7 +50,8 @@ fn only_hashed(all: &[String], what: &str, token: &str) {
     let hash = hex::encode(Sha256::digest(token.as_bytes()));
     assert!(
         all.iter().any(|c| c.trim() == hash),
-        "the {what} token's hash is not stored"
+        "the {what} token {token}'s hash {hash} is not among the {} cells: {all:?}",
+        all.len()
     );
     let found: Vec<&String> = all.iter().filter(|c| c.contains(token)).collect();
     assert!(

@@ -31,10 +31,12 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts one on a free port and waits until it accepts connections.
     pub fn start() -> Result<SmtpServer, String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        // A random port below the kernel's ephemeral range, so a server stopped for an
+        // outage does not see its port handed to another test's server meanwhile.
+        let port = (0..100)
+            .map(|_| rand::random_range(20_000..30_000u16))
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .ok_or("no free port for the SMTP server")?;
         let dir = std::env::temp_dir().join(format!("strata-smtp-{}", uuid::Uuid::new_v4()));
         let mut server = SmtpServer {
             port,

@@ -75,6 +75,13 @@ pub(crate) fn revoke_all(
     Ok(())
 }
 
+/// Marks every unused token that could take the account over (resets and changes of
+/// address) used: after a password change, a reset, or a change of address.
+pub(crate) fn revoke_takeovers(conn: &mut AnyConnection, user_id: &str) -> Result<(), DbError> {
+    revoke_all(conn, user_id, kind::PASSWORD_RESET)?;
+    revoke_all(conn, user_id, kind::CHANGE_EMAIL)
+}
+
 /// Rolls the transaction back with "no such token".
 fn invalid() -> DbError {
     DbError::Query(diesel::result::Error::NotFound)
@@ -128,6 +135,8 @@ impl OneTimeRepo {
                         users::updated_at.eq(now),
                     ));
                     one_row(on_backend!(conn, |c| update.execute(c))?)?;
+                    // Links mailed to the old address, and other pending changes, die.
+                    revoke_takeovers(conn, &token.user_id)?;
                     Some(current)
                 } else if current == token.email {
                     let update = diesel::update(user)
@@ -177,7 +186,7 @@ impl OneTimeRepo {
                     users::updated_at.eq(now_utc()),
                 ));
                 one_row(on_backend!(conn, |c| update.execute(c))?)?;
-                revoke_all(conn, &token.user_id, kind::PASSWORD_RESET)?;
+                revoke_takeovers(conn, &token.user_id)?;
                 queue(conn, &notice(&email))?;
                 Ok(token.user_id)
             })
@@ -185,7 +194,8 @@ impl OneTimeRepo {
             .map_err(RepoError::from)
     }
 
-    /// The user a live token of `kind` belongs to, without consuming it (so that work
+    /// The user a live token of `kind`, mailed to the account's current address, belongs
+    /// to, without consuming it (so that work
     /// before the use, a password's hash, is spent only on a token that may still work).
     pub async fn holder(
         &self,
@@ -195,11 +205,14 @@ impl OneTimeRepo {
         let hash = hash.to_owned();
         self.db
             .run(move |conn| {
+                // Only for the address it was mailed to, if that is still the account's.
                 let query = one_time_tokens::table
+                    .inner_join(users::table)
                     .filter(one_time_tokens::token_hash.eq(&hash))
                     .filter(one_time_tokens::kind.eq(kind))
                     .filter(one_time_tokens::used_at.is_null())
                     .filter(one_time_tokens::expires_at.gt(now_utc()))
+                    .filter(users::email.eq(one_time_tokens::email))
                     .select(one_time_tokens::user_id);
                 Ok(on_backend!(conn, |c| query.first::<String>(c)).optional()?)
             })

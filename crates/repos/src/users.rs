@@ -8,7 +8,7 @@ use models::{NewUser, User};
 
 use crate::error::one_row;
 use crate::mail::{queue, store_token, NewMail, NewOneTimeToken};
-use crate::one_time::{kind, revoke_all};
+use crate::one_time::revoke_takeovers;
 use crate::{now_utc, RepoError};
 
 /// A user as the layers above see it: no password hash.
@@ -211,7 +211,8 @@ impl UserRepo {
     /// Replaces the password hash if it is still `current` (the one the caller verified):
     /// `NotFound` if the user is gone or its hash has changed meanwhile, so that a change
     /// checked against an old password can never overwrite a newer one. In the same
-    /// transaction every outstanding reset token dies and `notice` is queued.
+    /// transaction every outstanding reset and change-of-address token dies and `notice`
+    /// is queued.
     pub async fn update_password_hash(
         &self,
         id: &str,
@@ -230,7 +231,7 @@ impl UserRepo {
                     .set((users::password_hash.eq(&new), users::updated_at.eq(now)));
                 let n = on_backend!(conn, |c| update.execute(c))?;
                 one_row(n)?;
-                revoke_all(conn, &id, kind::PASSWORD_RESET)?;
+                revoke_takeovers(conn, &id)?;
                 notice.iter().try_for_each(|m| queue(conn, m))
             })
             .await

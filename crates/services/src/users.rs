@@ -145,6 +145,20 @@ impl UserService {
                 "is already the account's address",
             ));
         }
+        // Per account too: one account must not mail a list of strangers.
+        let s = self.letters.settings();
+        let key = format!("email-change:{}", user.id);
+        let counts = repos::TokenStore::rate_hit(
+            self.auth.store(),
+            std::slice::from_ref(&key),
+            s.request_window,
+        )
+        .await?;
+        if let Some(c) = counts.first().filter(|c| c.count > s.reset_max_per_address) {
+            return Err(ServiceError::RateLimited {
+                retry_after: c.resets_in.max(std::time::Duration::from_secs(1)),
+            });
+        }
         if !self.letters.under_cap(new.as_str()).await? {
             return Ok(());
         }

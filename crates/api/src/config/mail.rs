@@ -42,6 +42,11 @@ impl Reader<'_> {
                 Err(format!("{v:?} must start with http:// or https://"))
             }
         });
+        if app_env == AppEnv::Production && !public_url.starts_with("https://") {
+            self.errors.push(
+                "PUBLIC_URL: required when APP_ENV=production, as https://… (the links in mails carry tokens)".into(),
+            );
+        }
         let template_dir = self.parse("MAIL_TEMPLATE_DIR", None, |v| {
             let dir = PathBuf::from(v);
             if dir.is_dir() {

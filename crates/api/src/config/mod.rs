@@ -480,10 +480,12 @@ mod tests {
             errors.iter().any(|e| e.starts_with("REDIS_URL")),
             "{errors:?}"
         );
-        assert!(
-            errors.iter().any(|e| e.starts_with("SMTP_URL")),
-            "{errors:?}"
-        );
+        for key in ["SMTP_URL", "PUBLIC_URL"] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(key)),
+                "{key}: {errors:?}"
+            );
+        }
     }
 
     #[test]

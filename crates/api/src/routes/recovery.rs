@@ -139,6 +139,8 @@ pub async fn confirm_reset(
 #[utoipa::path(put, path = "/api/users/me/email", tag = "users", security(("bearer" = [])),
     request_body = ChangeEmailRequest,
     responses((status = 202, description = "A link is on its way to the new address", body = Accepted),
+        (status = 429, description = "`rate_limited`: too many changes asked for by this account (or wrong passwords)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 401, description = "`invalid_credentials` (wrong password) or a token error", body = Problem, content_type = "application/problem+json"),
         crate::openapi::BodyErrors, crate::openapi::Unavailable))]
 pub async fn change_email(

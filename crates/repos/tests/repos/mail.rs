@@ -309,7 +309,8 @@ fn a_reset_sets_the_password_kills_other_resets_and_queues_its_notice(c: Ctx) {
                 .await;
             assert!(matches!(again, Err(RepoError::NotFound)), "{again:?}");
         }
-        // A password change kills outstanding resets too.
+        // A password change kills outstanding resets, and pending changes of address (a
+        // thief's link to their own address must not outlive the owner's new password).
         let d = token(
             &format!("d{}", &u.id[..8]),
             kind::PASSWORD_RESET,
@@ -317,6 +318,9 @@ fn a_reset_sets_the_password_kills_other_resets_and_queues_its_notice(c: Ctx) {
             600,
         );
         c.tokens.issue(&u.id, d.clone(), vec![]).await.unwrap();
+        let thief = format!("thief.{}", u.email);
+        let away = token(&format!("m{}", &u.id[..8]), kind::CHANGE_EMAIL, &thief, 600);
+        c.tokens.issue(&u.id, away.clone(), vec![]).await.unwrap();
         c.users
             .update_password_hash(&u.id, &hash("$2b$04$reset"), &hash("$2b$04$changed"), None)
             .await
@@ -328,6 +332,8 @@ fn a_reset_sets_the_password_kills_other_resets_and_queues_its_notice(c: Ctx) {
                 .unwrap(),
             None
         );
+        let moved = c.tokens.verify_email(&away.hash).await;
+        assert!(matches!(moved, Err(RepoError::NotFound)), "{moved:?}");
     })
 }
 
@@ -361,7 +367,14 @@ fn a_change_of_address_to_a_taken_one_is_refused_and_leaves_the_token(c: Ctx) {
         );
         c.tokens.issue(&u.id, reset.clone(), vec![]).await.unwrap();
         let v = c.tokens.verify_email(&free.hash).await.unwrap();
-        // A reset link mailed to the old address resets nothing now.
+        // A reset link mailed to the old address resets nothing now, nor names its user.
+        assert_eq!(
+            c.tokens
+                .holder(&reset.hash, kind::PASSWORD_RESET)
+                .await
+                .unwrap(),
+            None
+        );
         let late = c
             .tokens
             .reset_password(&reset.hash, &hash("$2b$04$late"), mail)

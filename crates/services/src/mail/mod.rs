@@ -122,7 +122,8 @@ pub struct MailSettings {
     pub retention: Duration,
     /// How often the worker looks for due rows when nothing wakes it.
     pub poll_interval: Duration,
-    /// How long a claim holds a row (a worker that dies frees it after this).
+    /// How long a claim holds a row (a worker that dies frees it after this); at least a
+    /// batch of sends at `send_timeout`, or a slow batch's rows are claimed twice.
     pub lease: Duration,
     /// One SMTP conversation's limit.
     pub send_timeout: Duration,
@@ -150,7 +151,8 @@ impl Default for MailSettings {
             max_attempts: 32,
             retention: Duration::from_secs(7 * 24 * 3600),
             poll_interval: Duration::from_secs(2),
-            lease: Duration::from_secs(120),
+            // At least a batch's worth of sends at their timeout (20 x 30 s).
+            lease: Duration::from_secs(15 * 60),
             send_timeout: Duration::from_secs(30),
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lettre::message::{Mailbox, MultiPart};
+use lettre::Address;
 use lettre::Message;
 use repos::{ClaimedMail, OutboxRepo};
 use tokio::sync::{watch, Notify};
@@ -188,10 +189,12 @@ impl OutboxWorker {
             .from
             .parse()
             .map_err(|e| format!("MAIL_FROM: {e}"))?;
-        let to: Mailbox = mail
+        // The stored address alone: parsed as a mailbox, `x<victim@corp>` would go to victim.
+        let address: Address = mail
             .recipient
             .parse()
             .map_err(|e| format!("recipient: {e}"))?;
+        let to = Mailbox::new(None, address);
         Message::builder()
             .from(from)
             .to(to)
