@@ -36,10 +36,12 @@ fn cells(ctx: &Ctx, database: &db::Database) -> (Vec<String>, usize) {
     let sealed = "SELECT sealed_token AS v FROM mail_outbox WHERE sealed_token IS NOT NULL";
     ctx.rt
         .block_on(database.run(move |conn| {
-            let rows: Vec<Cell> =
-                db::on_backend!(conn, |c| diesel::sql_query(sql).load::<Cell>(c))?;
+            // The count first: rows only come while SMTP is down, so the cells read after
+            // it hold at least the rows it counted.
             let held: Vec<Cell> =
                 db::on_backend!(conn, |c| diesel::sql_query(sealed).load::<Cell>(c))?;
+            let rows: Vec<Cell> =
+                db::on_backend!(conn, |c| diesel::sql_query(sql).load::<Cell>(c))?;
             Ok((rows.into_iter().map(|r| r.v).collect(), held.len()))
         }))
         .unwrap()
