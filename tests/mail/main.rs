@@ -157,6 +157,23 @@ pub fn token_in(message: &str) -> String {
 
 pub type Case = (&'static str, fn(&Ctx));
 
+/// For a case that plays an SMTP outage: a database of its own (every instance on a
+/// database sends its whole outbox, so the suite's must not be shared), an SMTP server that
+/// is down, and the environment of apps over them, retrying fast.
+pub fn isolated(ctx: &Ctx) -> (Backing, SmtpServer, Env) {
+    let backing = Backing::create(ctx.backend, ctx.redis).unwrap();
+    let mut smtp = SmtpServer::start().unwrap();
+    smtp.stop();
+    let env = backing
+        .env
+        .with("SMTP_URL", &smtp.url())
+        .with("PUBLIC_URL", "http://strata.test")
+        .with("MAIL_RETRY_BASE", "200ms")
+        .with("MAIL_RETRY_MAX", "400ms")
+        .with("MAIL_SEND_TIMEOUT", "2s");
+    (backing, smtp, env)
+}
+
 fn main() -> ExitCode {
     run_suite(
         "mail",

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use strata_e2e::smtp_server::SmtpServer;
 use strata_e2e::TestApp;
 
 use crate::{Case, Ctx};
@@ -14,17 +13,7 @@ pub const CASES: &[Case] = &[(
 )];
 
 fn mail_queued_while_smtp_is_down_is_delivered_once_when_it_returns(ctx: &Ctx) {
-    // A database of its own: every instance on a database sends its whole outbox.
-    let backing = strata_e2e::Backing::create(ctx.backend, ctx.redis).unwrap();
-    let mut smtp = SmtpServer::start().unwrap();
-    smtp.stop();
-    let env = backing
-        .env
-        .with("SMTP_URL", &smtp.url())
-        .with("PUBLIC_URL", "http://strata.test")
-        .with("MAIL_RETRY_BASE", "200ms")
-        .with("MAIL_RETRY_MAX", "400ms")
-        .with("MAIL_SEND_TIMEOUT", "2s");
+    let (_backing, mut smtp, env) = crate::isolated(ctx);
     let apps = [TestApp::spawn(&env).unwrap(), TestApp::spawn(&env).unwrap()];
     let emails: Vec<String> = (0..6)
         .map(|i| ctx.register_on(&apps[i % 2].address).1)

@@ -8,7 +8,6 @@ use sha2::{Digest, Sha256};
 
 use std::time::Duration;
 
-use strata_e2e::smtp_server::SmtpServer;
 use strata_e2e::TestApp;
 
 use crate::{token_in, Case, Ctx};
@@ -65,14 +64,7 @@ fn only_hashed(all: &[String], what: &str, token: &str) {
 /// With SMTP down the mails wait in the outbox, carrying their tokens: the database is read
 /// then, and again once they are sent.
 fn the_database_holds_a_mailed_token_only_as_its_hash(ctx: &Ctx) {
-    let backing = strata_e2e::Backing::create(ctx.backend, ctx.redis).unwrap();
-    let mut smtp = SmtpServer::start().unwrap();
-    smtp.stop();
-    let env = backing
-        .env
-        .with("SMTP_URL", &smtp.url())
-        .with("MAIL_RETRY_BASE", "200ms")
-        .with("MAIL_RETRY_MAX", "400ms");
+    let (backing, mut smtp, env) = crate::isolated(ctx);
     let app = TestApp::spawn(&env).unwrap();
     let database = db::init_db(&backing.database.url(), db::PoolOptions::default()).unwrap();
     let (_, email, _) = ctx.register_on(&app.address);

@@ -2,6 +2,10 @@
 //! value is reported on a line of its own, and secrets never reach `Debug` or the log.
 
 mod mail;
+mod reader;
+
+pub use reader::parse_duration;
+use reader::Reader;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -64,71 +68,6 @@ pub struct Config {
     pub workers: usize,
     /// Set when `OTEL_EXPORTER_OTLP_ENDPOINT` is.
     pub otel: Option<crate::telemetry::OtelSettings>,
-}
-
-/// Parses `15m`, `7d`, `10s`, `250ms`, `2h`, or a bare number of seconds.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let s = raw.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 15m, 7d, 10s or 30"))?;
-    let secs = |m: u64| n.checked_mul(m).map(Duration::from_secs);
-    let d = match unit {
-        "" | "s" => secs(1),
-        "ms" => Some(Duration::from_millis(n)),
-        "m" => secs(60),
-        "h" => secs(3600),
-        "d" => secs(86_400),
-        _ => None,
-    };
-    d.ok_or_else(|| format!("{raw:?} is not a duration like 15m, 7d, 10s or 30"))
-}
-
-/// Reads the variables through `get`, so tests can pass a map instead of the environment.
-struct Reader<'a> {
-    get: &'a dyn Fn(&str) -> Option<String>,
-    errors: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn raw(&self, key: &str) -> Option<String> {
-        (self.get)(key)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn parse<T>(&mut self, key: &str, default: T, parse: impl Fn(&str) -> Result<T, String>) -> T {
-        match self.raw(key) {
-            None => default,
-            Some(v) => match parse(&v) {
-                Ok(x) => x,
-                Err(e) => {
-                    self.errors.push(format!("{key}: {e}"));
-                    default
-                }
-            },
-        }
-    }
-
-    fn duration(&mut self, key: &str, default: Duration) -> Duration {
-        self.parse(key, default, parse_duration)
-    }
-
-    fn number<T>(&mut self, key: &str, default: T, range: std::ops::RangeInclusive<T>) -> T
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        self.parse(key, default, |v| match v.parse::<T>() {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(format!(
-                "{v:?} must be a whole number from {} to {}",
-                range.start(),
-                range.end()
-            )),
-        })
-    }
 }
 
 impl Reader<'_> {
@@ -400,132 +339,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    const SECRET: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-
-    fn config(vars: &[(&str, &str)]) -> Result<Config, Vec<String>> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(&move |k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn durations_take_units_or_bare_seconds() {
-        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        for bad in [
-            "",
-            "m",
-            "15 minutes",
-            "-5s",
-            "1.5h",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn defaults_need_only_a_secret() {
-        let c = config(&[("JWT_API_SECRET", SECRET)]).map_err(|e| e.join("; "));
-        let c = c.as_ref().ok();
-        assert_eq!(
-            c.map(|c| c.bind_addr.to_string()).as_deref(),
-            Some("127.0.0.1:8080")
-        );
-        assert_eq!(c.map(|c| c.auth.access_ttl), Some(Duration::from_secs(900)));
-        assert!(c.is_some_and(|c| c.infra.redis.is_none()));
-    }
-
-    #[test]
-    fn every_bad_value_is_reported_on_its_own_line() {
-        let errors = config(&[
-            ("JWT_API_SECRET", "abc"),
-            ("ACCESS_TOKEN_TTL", "soon"),
-            ("BCRYPT_COST", "99"),
-            ("DATABASE_URL", "postgre://x"),
-            ("BIND_ADDR", "localhost"),
-        ])
-        .err()
-        .unwrap_or_default();
-        assert_eq!(errors.len(), 5, "{errors:?}");
-        for key in [
-            "JWT_API_SECRET",
-            "ACCESS_TOKEN_TTL",
-            "BCRYPT_COST",
-            "DATABASE_URL",
-            "BIND_ADDR",
-        ] {
-            assert!(
-                errors.iter().any(|e| e.contains(key)),
-                "{key} in {errors:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn production_refuses_the_in_memory_store() {
-        let errors = config(&[("JWT_API_SECRET", SECRET), ("APP_ENV", "production")])
-            .err()
-            .unwrap_or_default();
-        assert!(
-            errors.iter().any(|e| e.starts_with("REDIS_URL")),
-            "{errors:?}"
-        );
-        for key in ["SMTP_URL", "PUBLIC_URL"] {
-            assert!(
-                errors.iter().any(|e| e.starts_with(key)),
-                "{key}: {errors:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn mail_settings_are_checked_and_links_default_to_the_bind_address() {
-        let errors = config(&[
-            ("JWT_API_SECRET", SECRET),
-            ("SMTP_URL", "ftp://mail.example.com"),
-            ("MAIL_FROM", "not a mailbox <"),
-            ("PUBLIC_URL", "app.example.com"),
-            ("PASSWORD_RESET_TTL", "soon"),
-        ])
-        .err()
-        .unwrap_or_default();
-        for key in ["SMTP_URL", "MAIL_FROM", "PUBLIC_URL", "PASSWORD_RESET_TTL"] {
-            assert!(
-                errors.iter().any(|e| e.starts_with(key)),
-                "{key}: {errors:?}"
-            );
-        }
-        let c = config(&[("JWT_API_SECRET", SECRET), ("BIND_ADDR", "127.0.0.1:9090")]);
-        let mail = c.map(|c| c.auth.mail).unwrap_or_default();
-        assert_eq!(mail.public_url, "http://127.0.0.1:9090");
-        assert_eq!(mail.reset_ttl, Duration::from_secs(30 * 60));
-    }
-
-    #[test]
-    fn debug_hides_secrets_and_passwords() {
-        let c = config(&[
-            ("JWT_API_SECRET", SECRET),
-            ("DATABASE_URL", "postgres://app:hunter2pw@db/app"),
-            ("REDIS_URL", "redis://:redispw@cache:6379"),
-            (
-                "SMTP_URL",
-                "smtp://mailer:smtppw@mail.example.com:587?tls=required",
-            ),
-        ]);
-        let shown = format!("{c:?}");
-        assert!(shown.contains("mail.example.com"), "{shown}");
-        for secret in [SECRET, "hunter2pw", "redispw", "smtppw"] {
-            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
-        }
-    }
-}
+mod tests;
