@@ -9,6 +9,9 @@ diesel::table! {
         email_verified -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        totp_secret -> Nullable<Text>,
+        totp_pending -> Nullable<Text>,
+        totp_last_step -> BigInt,
     }
 }
 
@@ -54,6 +57,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(tasks -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, tasks, one_time_tokens, mail_outbox);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    tasks,
+    one_time_tokens,
+    mail_outbox,
+    recovery_codes
+);

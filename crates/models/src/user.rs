@@ -14,6 +14,12 @@ pub struct User {
     pub email_verified: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The sealed TOTP secret while the second factor is on.
+    pub totp_secret: Option<String>,
+    /// The sealed TOTP secret of an enrolment waiting for its first code.
+    pub totp_pending: Option<String>,
+    /// The last TOTP time step accepted: only later ones are.
+    pub totp_last_step: i64,
 }
 
 /// What an insert into `users` binds.

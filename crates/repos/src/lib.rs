@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod mail;
+pub mod mfa;
 pub mod one_time;
 pub mod outbox;
 pub mod paging;
@@ -27,12 +28,13 @@ pub mod database {
 pub use clock::now_utc;
 pub use error::RepoError;
 pub use mail::{NewMail, NewOneTimeToken};
+pub use mfa::MfaRepo;
 pub use one_time::{OneTimeRepo, Verified};
 pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
-    AnyTokenStore, MemoryTokenStore, NewSession, PairState, RedisOptions, RedisStats,
+    AnyTokenStore, MemoryTokenStore, MfaChallenge, NewSession, PairState, RedisOptions, RedisStats,
     RedisTokenStore, Rotation, RotationRequest, SessionInfo, TokenStore,
 };
-pub use users::{Credentials, PasswordHash, UserRecord, UserRepo};
+pub use users::{Credentials, PasswordHash, TotpState, UserRecord, UserRepo};

@@ -19,6 +19,8 @@ pub struct UserRecord {
     pub email: String,
     /// The address was proven by a mailed token.
     pub email_verified: bool,
+    /// Sign-in needs a second factor (a TOTP code or a recovery code).
+    pub mfa_enabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -45,11 +47,35 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
-/// A user together with the password hash, for the few calls that must verify a password.
+/// An account's TOTP state as stored: the secrets sealed by the services layer. `Debug`
+/// does not print them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TotpState {
+    /// The secret in force while the second factor is on.
+    pub secret: Option<String>,
+    /// The secret of an enrolment waiting for its first code.
+    pub pending: Option<String>,
+    /// The last time step accepted; a code is accepted only for a later one.
+    pub last_step: i64,
+}
+
+impl std::fmt::Debug for TotpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpState")
+            .field("enabled", &self.secret.is_some())
+            .field("pending", &self.pending.is_some())
+            .field("last_step", &self.last_step)
+            .finish()
+    }
+}
+
+/// A user together with the password hash and the second factor, for the few calls that
+/// must verify them.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub user: UserRecord,
     pub password_hash: PasswordHash,
+    pub totp: TotpState,
 }
 
 fn split(row: User) -> Credentials {
@@ -60,8 +86,14 @@ fn split(row: User) -> Credentials {
             username: row.username,
             email: row.email,
             email_verified: row.email_verified,
+            mfa_enabled: row.totp_secret.is_some(),
             created_at: row.created_at,
             updated_at: row.updated_at,
+        },
+        totp: TotpState {
+            secret: row.totp_secret,
+            pending: row.totp_pending,
+            last_step: row.totp_last_step,
         },
     }
 }
@@ -105,6 +137,9 @@ impl UserRepo {
             email_verified: false,
             created_at: now,
             updated_at: now,
+            totp_secret: None,
+            totp_pending: None,
+            totp_last_step: 0,
         };
         self.db
             .transaction(move |conn| {

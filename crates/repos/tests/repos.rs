@@ -7,6 +7,8 @@
 
 #[path = "repos/mail.rs"]
 mod mail;
+#[path = "repos/mfa.rs"]
+mod mfa;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,8 +17,8 @@ use db::testing::{run_suite, trial, Plan, Prepared, SetupError, TestDatabase};
 use db::{Backend, PoolOptions};
 use libtest_mimic::Trial;
 use repos::{
-    OneTimeRepo, OutboxRepo, PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo, UserRecord,
-    UserRepo,
+    MfaRepo, OneTimeRepo, OutboxRepo, PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo,
+    UserRecord, UserRepo,
 };
 use tokio::runtime::Runtime;
 
@@ -28,6 +30,7 @@ pub(crate) struct Ctx {
     tasks: TaskRepo,
     tokens: OneTimeRepo,
     outbox: OutboxRepo,
+    mfa: MfaRepo,
     alice: UserRecord,
     bob: UserRecord,
 }
@@ -194,7 +197,8 @@ fn plan(backend: Backend, label: &str) -> Plan {
                 .map_err(|e| SetupError::Failed(e.to_string()))?;
             let users = UserRepo::new(pool.clone());
             let tasks = TaskRepo::new(pool.clone());
-            let (tokens, outbox) = (OneTimeRepo::new(pool.clone()), OutboxRepo::new(pool));
+            let (tokens, mfa) = (OneTimeRepo::new(pool.clone()), MfaRepo::new(pool.clone()));
+            let outbox = OutboxRepo::new(pool);
             let seed = |name: &'static str| {
                 let users = users.clone();
                 rt.block_on(async move {
@@ -217,11 +221,13 @@ fn plan(backend: Backend, label: &str) -> Plan {
                 tasks,
                 tokens,
                 outbox,
+                mfa,
             };
             let mut trials = users_cases(&ctx);
             trials.extend(tasks_cases(&ctx));
             trials.extend(concurrency_cases(&ctx));
             trials.extend(mail::cases(&ctx));
+            trials.extend(mfa::cases(&ctx));
             // The pool goes before the database it points at.
             Ok(Prepared {
                 trials,

@@ -15,8 +15,8 @@ use deadpool_redis::redis::{self, aio::MultiplexedConnection};
 use libtest_mimic::Trial;
 use repos::token_store::RateCount;
 use repos::{
-    AnyTokenStore, MemoryTokenStore, NewSession, PairState, RedisOptions, RedisTokenStore,
-    RepoError, Rotation, RotationRequest, SessionInfo, TokenStore,
+    AnyTokenStore, MemoryTokenStore, MfaChallenge, NewSession, PairState, RedisOptions,
+    RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo, TokenStore,
 };
 use tokio::runtime::Runtime;
 
@@ -325,6 +325,22 @@ fn contract(s: &Suite) -> Vec<Trial> {
             "another_users_or_an_unknown_token_ends_nothing",
             another_users_or_an_unknown_token_ends_nothing,
         ),
+        s.case(
+            "a_challenge_counts_its_tries_and_dies_past_the_limit",
+            a_challenge_counts_its_tries_and_dies_past_the_limit,
+        ),
+        s.case(
+            "twenty_concurrent_tries_of_a_challenge_get_only_its_limit",
+            twenty_concurrent_tries_of_a_challenge_get_only_its_limit,
+        ),
+        s.case(
+            "of_twenty_concurrent_takes_of_a_challenge_one_wins",
+            of_twenty_concurrent_takes_of_a_challenge_one_wins,
+        ),
+        s.case(
+            "a_challenge_ends_with_its_lifetime",
+            a_challenge_ends_with_its_lifetime,
+        ),
     ]
 }
 
@@ -369,6 +385,7 @@ fn login_at(user_id: &str, issued_at: i64) -> NewSession {
         expires_at: issued_at + SESSION_MAX,
         user_agent: Some("Mozilla/5.0 (contract test)".into()),
         ip: Some("203.0.113.7".into()),
+        second_factor: false,
     }
 }
 
@@ -486,6 +503,7 @@ async fn list_returns_the_users_live_sessions_oldest_first(store: AnyTokenStore)
     let mut middle = login_at(&user, now - 200);
     middle.user_agent = Some("curl/8.5".into());
     middle.ip = Some("2001:db8::1".into());
+    middle.second_factor = true;
     let mut newest = login_at(&user, now - 100);
     newest.user_agent = None;
     newest.ip = None;
@@ -506,6 +524,7 @@ async fn list_returns_the_users_live_sessions_oldest_first(store: AnyTokenStore)
             expires_at: s.expires_at,
             user_agent: s.user_agent.clone(),
             ip: s.ip.clone(),
+            second_factor: s.second_factor,
         })
         .collect();
     assert_eq!(listed, expected);
@@ -1605,4 +1624,84 @@ async fn counters_past_the_cap_are_refused_until_expired_ones_are_swept() {
         .await
         .expect("room once expired counters go");
     assert_eq!(store.len().1, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// challenge:: (sign-ins waiting for their second factor)
+
+fn challenge() -> (String, MfaChallenge) {
+    let c = MfaChallenge {
+        user_id: id(),
+        proof: id(),
+    };
+    (id().replace('-', ""), c)
+}
+
+async fn a_challenge_counts_its_tries_and_dies_past_the_limit(store: AnyTokenStore) {
+    let (key, c) = challenge();
+    assert_eq!(
+        store.challenge_try(&key, 3).await.expect("try"),
+        None,
+        "unknown"
+    );
+    store.challenge_put(&key, &c, WINDOW).await.expect("put");
+    for n in 1..=3 {
+        let got = store.challenge_try(&key, 3).await.expect("try");
+        assert_eq!(got, Some((c.clone(), n)));
+    }
+    assert_eq!(
+        store.challenge_try(&key, 3).await.expect("try"),
+        None,
+        "spent"
+    );
+    assert_eq!(
+        store.challenge_try(&key, 3).await.expect("try"),
+        None,
+        "and gone"
+    );
+    assert!(!store.challenge_take(&key).await.expect("take"));
+}
+
+async fn twenty_concurrent_tries_of_a_challenge_get_only_its_limit(store: AnyTokenStore) {
+    let (key, c) = challenge();
+    store.challenge_put(&key, &c, WINDOW).await.expect("put");
+    let tries = (0..20).map(|_| {
+        let (store, key) = (store.clone(), key.clone());
+        tokio::spawn(async move { store.challenge_try(&key, 5).await })
+    });
+    let mut granted = Vec::new();
+    for t in tries.collect::<Vec<_>>() {
+        if let Some((_, n)) = t.await.expect("join").expect("try") {
+            granted.push(n);
+        }
+    }
+    granted.sort_unstable();
+    assert_eq!(granted, vec![1, 2, 3, 4, 5]);
+}
+
+async fn of_twenty_concurrent_takes_of_a_challenge_one_wins(store: AnyTokenStore) {
+    let (key, c) = challenge();
+    store.challenge_put(&key, &c, WINDOW).await.expect("put");
+    let takes = (0..20).map(|_| {
+        let (store, key) = (store.clone(), key.clone());
+        tokio::spawn(async move { store.challenge_take(&key).await })
+    });
+    let mut wins = 0;
+    for t in takes.collect::<Vec<_>>() {
+        wins += usize::from(t.await.expect("join").expect("take"));
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.challenge_try(&key, 5).await.expect("try"), None);
+}
+
+async fn a_challenge_ends_with_its_lifetime(store: AnyTokenStore) {
+    let (key, c) = challenge();
+    store
+        .challenge_put(&key, &c, Duration::from_millis(300))
+        .await
+        .expect("put");
+    assert!(store.challenge_try(&key, 5).await.expect("try").is_some());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.challenge_try(&key, 5).await.expect("try"), None);
+    assert!(!store.challenge_take(&key).await.expect("take"));
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{
-    counter_digest, pair_expiry, NewSession, PairState, RateCount, Rotation, RotationRequest,
-    SessionInfo, TokenStore,
+    counter_digest, pair_expiry, MfaChallenge, NewSession, PairState, RateCount, Rotation,
+    RotationRequest, SessionInfo, TokenStore,
 };
 use crate::RepoError;
 
@@ -34,7 +34,11 @@ struct Session {
     ip: Option<String>,
     /// The access token a refresh replaced, for a logout racing that refresh.
     previous_access_jti: Option<String>,
+    second_factor: bool,
 }
+
+/// A sign-in waiting for its second factor: the tries so far, and when it ends.
+type Challenge = (MfaChallenge, u64, Instant);
 
 /// A counter: its count and when its window ends.
 type Counter = (u64, Instant);
@@ -45,6 +49,8 @@ struct Inner {
     by_user: HashMap<String, HashSet<String>>,
     /// Keyed by [`counter_digest`], so a counter's size does not depend on its name.
     rates: HashMap<String, Counter>,
+    /// Held to the same cap as the counters.
+    challenges: HashMap<String, Challenge>,
     max_counters: usize,
     last_sweep: Instant,
 }
@@ -81,6 +87,7 @@ impl MemoryTokenStore {
                 sessions: HashMap::new(),
                 by_user: HashMap::new(),
                 rates: HashMap::new(),
+                challenges: HashMap::new(),
                 max_counters,
                 last_sweep: Instant::now(),
             })),
@@ -124,6 +131,7 @@ impl Inner {
         }
         let instant = Instant::now();
         self.rates.retain(|_, (_, until)| *until > instant);
+        self.challenges.retain(|_, (_, _, until)| *until > instant);
         self.last_sweep = instant;
     }
 
@@ -188,6 +196,7 @@ impl TokenStore for MemoryTokenStore {
                 user_agent: s.user_agent.clone(),
                 ip: s.ip.clone(),
                 previous_access_jti: None,
+                second_factor: s.second_factor,
             },
         );
         Ok(())
@@ -319,6 +328,7 @@ impl TokenStore for MemoryTokenStore {
                 expires_at: s.expires_at,
                 user_agent: s.user_agent.clone(),
                 ip: s.ip.clone(),
+                second_factor: s.second_factor,
             })
             .collect();
         out.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
@@ -389,6 +399,59 @@ impl TokenStore for MemoryTokenStore {
             }
         }
         Ok(())
+    }
+
+    async fn challenge_put(
+        &self,
+        key: &str,
+        challenge: &MfaChallenge,
+        ttl: Duration,
+    ) -> Result<(), RepoError> {
+        let mut inner = self.lock();
+        if inner.challenges.len() >= inner.max_counters {
+            if inner.last_sweep.elapsed() >= FULL_SWEEP_EVERY {
+                inner.sweep();
+            }
+            if inner.challenges.len() >= inner.max_counters {
+                return Err(RepoError::Unavailable {
+                    what: "token store",
+                    detail: format!(
+                        "{} sign-ins waiting for a second factor",
+                        inner.challenges.len()
+                    ),
+                });
+            }
+        }
+        let until = Instant::now() + ttl;
+        inner
+            .challenges
+            .insert(key.to_owned(), (challenge.clone(), 0, until));
+        Ok(())
+    }
+
+    async fn challenge_try(
+        &self,
+        key: &str,
+        max_tries: u64,
+    ) -> Result<Option<(MfaChallenge, u64)>, RepoError> {
+        let mut inner = self.lock();
+        let Some((challenge, tries, until)) = inner.challenges.get_mut(key) else {
+            return Ok(None);
+        };
+        *tries += 1;
+        if *until <= Instant::now() || *tries > max_tries {
+            inner.challenges.remove(key);
+            return Ok(None);
+        }
+        Ok(Some((challenge.clone(), *tries)))
+    }
+
+    async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
+        let mut inner = self.lock();
+        Ok(inner
+            .challenges
+            .remove(key)
+            .is_some_and(|(_, _, until)| until > Instant::now()))
     }
 
     async fn ping(&self) -> Result<(), RepoError> {

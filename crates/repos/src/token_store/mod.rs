@@ -1,5 +1,6 @@
 //! The token store: one record per login session (who, which access and refresh token ids
-//! are current, the previous refresh id and when it was rotated), plus failed-login counters.
+//! are current, the previous refresh id and when it was rotated), failed-login counters,
+//! and sign-ins waiting for their second factor.
 //!
 //! Two implementations pass one contract suite: [`RedisTokenStore`] for any number of
 //! processes, [`MemoryTokenStore`] for a single process. [`AnyTokenStore`] picks one at run
@@ -40,6 +41,8 @@ pub struct NewSession {
     pub expires_at: i64,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The sign-in proved a second factor as well as the password.
+    pub second_factor: bool,
 }
 
 /// A live session as listed to its owner.
@@ -55,6 +58,24 @@ pub struct SessionInfo {
     pub expires_at: i64,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    pub second_factor: bool,
+}
+
+/// A sign-in whose password was right, waiting for its second factor.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MfaChallenge {
+    pub user_id: String,
+    /// A digest of the password hash the sign-in proved: once the password changes, the
+    /// challenge no longer matches the account.
+    pub proof: String,
+}
+
+impl std::fmt::Debug for MfaChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaChallenge")
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A refresh: the presented refresh token id and the ids of the pair that replaces it.
@@ -179,6 +200,26 @@ pub trait TokenStore: Send + Sync {
         window: u64,
     ) -> impl Future<Output = Result<(), RepoError>> + Send;
 
+    /// Stores a sign-in waiting for its second factor under `key` (a digest of its token)
+    /// for `ttl`.
+    fn challenge_put(
+        &self,
+        key: &str,
+        challenge: &MfaChallenge,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+
+    /// Counts one try at the challenge and returns it with the tries so far; `None` when
+    /// it is gone, or when this try is past `max_tries` (the challenge is then deleted).
+    fn challenge_try(
+        &self,
+        key: &str,
+        max_tries: u64,
+    ) -> impl Future<Output = Result<Option<(MfaChallenge, u64)>, RepoError>> + Send;
+
+    /// Deletes the challenge; says whether this call did, so that one success wins.
+    fn challenge_take(&self, key: &str) -> impl Future<Output = Result<bool, RepoError>> + Send;
+
     /// Proves the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), RepoError>> + Send;
 }
@@ -265,6 +306,24 @@ impl TokenStore for AnyTokenStore {
     }
     async fn rate_forgive(&self, key: &str, window: u64) -> Result<(), RepoError> {
         delegate!(self, rate_forgive(key, window))
+    }
+    async fn challenge_put(
+        &self,
+        key: &str,
+        challenge: &MfaChallenge,
+        ttl: Duration,
+    ) -> Result<(), RepoError> {
+        delegate!(self, challenge_put(key, challenge, ttl))
+    }
+    async fn challenge_try(
+        &self,
+        key: &str,
+        max_tries: u64,
+    ) -> Result<Option<(MfaChallenge, u64)>, RepoError> {
+        delegate!(self, challenge_try(key, max_tries))
+    }
+    async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
+        delegate!(self, challenge_take(key))
     }
     async fn ping(&self) -> Result<(), RepoError> {
         delegate!(self, ping())

@@ -30,6 +30,7 @@ const REVOKE: &str = include_str!("../lua/revoke.lua");
 const LOGOUT: &str = include_str!("../lua/logout.lua");
 const HIT: &str = include_str!("../lua/rate_hit.lua");
 const FORGIVE: &str = include_str!("../lua/rate_forgive.lua");
+const CHALLENGE: &str = include_str!("../lua/challenge_try.lua");
 
 /// Connection settings for [`RedisTokenStore`].
 #[derive(Clone)]
@@ -64,6 +65,7 @@ pub struct RedisTokenStore {
     revoke: Arc<Script>,
     logout: Arc<Script>,
     forgive: Arc<Script>,
+    challenge: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -84,6 +86,7 @@ impl RedisTokenStore {
             revoke: Arc::new(Script::new(REVOKE)),
             logout: Arc::new(Script::new(LOGOUT)),
             forgive: Arc::new(Script::new(FORGIVE)),
+            challenge: Arc::new(Script::new(CHALLENGE)),
         })
     }
 
@@ -99,6 +102,10 @@ impl RedisTokenStore {
     /// `<prefix>rate:{<digest of the name>}`: fixed-size, whatever the name.
     fn rate_key(&self, name: &str) -> String {
         self.key(&["rate:{", &super::counter_digest(name), "}"])
+    }
+
+    fn challenge_key(&self, digest: &str) -> String {
+        self.key(&["mfa:{", digest, "}"])
     }
 
     fn key(&self, parts: &[&str]) -> String {

@@ -7,7 +7,7 @@ use deadpool_redis::redis;
 
 use super::{parse_i64, parse_pair, rate_count, secs, RedisTokenStore, HIT};
 use crate::token_store::{
-    NewSession, RateCount, Rotation, RotationRequest, SessionInfo, TokenStore,
+    MfaChallenge, NewSession, RateCount, Rotation, RotationRequest, SessionInfo, TokenStore,
 };
 use crate::RepoError;
 
@@ -65,6 +65,8 @@ impl TokenStore for RedisTokenStore {
             .arg(s.user_agent.as_deref().unwrap_or(""))
             .arg("ip")
             .arg(s.ip.as_deref().unwrap_or(""))
+            .arg("mfa")
+            .arg(u8::from(s.second_factor))
             .ignore()
             .cmd("PEXPIREAT")
             .arg(&session_key)
@@ -246,9 +248,10 @@ impl TokenStore for RedisTokenStore {
         for id in &ids {
             pipe.cmd("HMGET")
                 .arg(self.session_key(id))
-                .arg(&["uid", "created", "iat", "cap", "ua", "ip"]);
+                .arg(&["uid", "created", "iat", "cap", "ua", "ip", "mfa"]);
         }
         type Fields = (
+            Option<String>,
             Option<String>,
             Option<String>,
             Option<String>,
@@ -263,7 +266,7 @@ impl TokenStore for RedisTokenStore {
             )
             .await?;
         let mut out = Vec::new();
-        for (id, (uid, created, iat, cap, ua, ip)) in ids.into_iter().zip(rows) {
+        for (id, (uid, created, iat, cap, ua, ip, mfa)) in ids.into_iter().zip(rows) {
             if uid.as_deref() != Some(user_id) {
                 continue; // expired or revoked since the index was read
             }
@@ -275,6 +278,7 @@ impl TokenStore for RedisTokenStore {
                 expires_at: parse_i64(cap.as_ref())?,
                 user_agent: ua.filter(|v| !v.is_empty()),
                 ip: ip.filter(|v| !v.is_empty()),
+                second_factor: mfa.as_deref() == Some("1"),
             });
         }
         out.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
@@ -351,6 +355,70 @@ impl TokenStore for RedisTokenStore {
         })
         .await
         .map(drop)
+    }
+
+    async fn challenge_put(
+        &self,
+        key: &str,
+        challenge: &MfaChallenge,
+        ttl: Duration,
+    ) -> Result<(), RepoError> {
+        let key = self.challenge_key(key);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSET")
+            .arg(&key)
+            .arg("uid")
+            .arg(&challenge.user_id)
+            .arg("proof")
+            .arg(&challenge.proof)
+            .arg("tries")
+            .arg(0)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ttl_ms)
+            .ignore();
+        self.run("challenge_put", |mut c| async move {
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    async fn challenge_try(
+        &self,
+        key: &str,
+        max_tries: u64,
+    ) -> Result<Option<(MfaChallenge, u64)>, RepoError> {
+        let key = self.challenge_key(key);
+        let script = Arc::clone(&self.challenge);
+        let reply: Vec<String> = self
+            .run("challenge_try", |mut c| async move {
+                script.key(&key).arg(max_tries).invoke_async(&mut c).await
+            })
+            .await?;
+        match reply.as_slice() {
+            [] => Ok(None),
+            [user_id, proof, tries] => Ok(Some((
+                MfaChallenge {
+                    user_id: user_id.clone(),
+                    proof: proof.clone(),
+                },
+                tries.parse().unwrap_or(u64::MAX),
+            ))),
+            _ => Err(RepoError::TokenStore("malformed challenge record".into())),
+        }
+    }
+
+    async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
+        let key = self.challenge_key(key);
+        let deleted: i64 = self
+            .run("challenge_take", |mut c| async move {
+                redis::cmd("DEL").arg(&key).query_async(&mut c).await
+            })
+            .await?;
+        Ok(deleted > 0)
     }
 
     async fn ping(&self) -> Result<(), RepoError> {
