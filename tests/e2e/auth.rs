@@ -88,10 +88,11 @@ fn register_answers_201_with_location_and_the_user_without_any_password(ctx: &Ct
             "email",
             "email_verified",
             "id",
+            "mfa_enabled",
             "updated_at",
             "username"
         ],
-        "a user is exactly {{id,username,email,created_at,updated_at}}: {body}"
+        "a user is exactly {{id,username,email,email_verified,mfa_enabled,created_at,updated_at}}: {body}"
     );
     let id = str_of(&body, "id");
     assert!(!id.is_empty());

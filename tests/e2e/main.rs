@@ -12,6 +12,7 @@ mod docs;
 mod errors;
 mod forge;
 mod http;
+mod mfa;
 mod sessions;
 mod tasks;
 mod tokens;
@@ -133,6 +134,7 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
         tasks::CASES,
         errors::CASES,
         attacks::CASES,
+        mfa::CASES,
     ] {
         cases.extend_from_slice(group);
     }

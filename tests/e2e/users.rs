@@ -56,6 +56,7 @@ fn me_returns_the_callers_account(ctx: &Ctx) {
             "email",
             "email_verified",
             "id",
+            "mfa_enabled",
             "updated_at",
             "username"
         ],

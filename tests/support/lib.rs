@@ -10,6 +10,7 @@ pub mod process;
 pub mod proxy;
 pub mod redis_server;
 pub mod smtp_server;
+pub mod totp;
 
 use api::{Application, Config};
 use db::testing::{SetupError, TestDatabase};

@@ -32,6 +32,12 @@ pub struct Problem {
     /// Dependency states, for `/ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<serde_json::Value>,
+    /// For `mfa_required`: the token of the sign-in, for `POST /api/auth/mfa`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// For `mfa_required`: seconds the `mfa_token` lives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
 }
 
 /// Everything a handler or an extractor can fail with.
@@ -78,6 +84,8 @@ struct Mapping {
     retry_after: Option<Duration>,
     /// `WWW-Authenticate` value for 401s.
     challenge: Option<&'static str>,
+    /// `mfa_token` and `expires_in` of an `mfa_required`.
+    mfa: Option<(String, u64)>,
 }
 
 fn map(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Mapping {
@@ -88,6 +96,7 @@ fn map(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Map
         errors: None,
         retry_after: None,
         challenge: None,
+        mfa: None,
     }
 }
 
@@ -161,6 +170,39 @@ impl ApiError {
                     StatusCode::FORBIDDEN,
                     "email_unverified",
                     "confirm your email address first: open the link we mailed you",
+                ),
+                S::MfaRequired { token, expires_in } => Mapping {
+                    mfa: Some((token.expose().to_owned(), expires_in.as_secs())),
+                    ..map(
+                        StatusCode::FORBIDDEN,
+                        "mfa_required",
+                        "the password is right; now send a code of the second factor with mfa_token to POST /api/auth/mfa",
+                    )
+                },
+                S::InvalidMfaCode => map(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_mfa_code",
+                    "that code is wrong, old or already used",
+                ),
+                S::InvalidMfaToken => map(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_mfa_token",
+                    "this sign-in is unknown, finished, expired or had too many wrong codes; log in again",
+                ),
+                S::MfaAlreadyEnabled => map(
+                    StatusCode::CONFLICT,
+                    "mfa_already_enabled",
+                    "the second factor is already on; turn it off first to enrol another device",
+                ),
+                S::MfaNotEnabled => map(
+                    StatusCode::CONFLICT,
+                    "mfa_not_enabled",
+                    "the second factor is not on",
+                ),
+                S::MfaNotPending => map(
+                    StatusCode::CONFLICT,
+                    "mfa_not_pending",
+                    "no enrolment was started; POST /api/users/me/mfa/totp first",
                 ),
                 S::NotFound => map(StatusCode::NOT_FOUND, "not_found", "no such resource"),
                 S::Unavailable { what, .. } => Mapping {
@@ -266,7 +308,10 @@ impl ResponseError for ApiError {
 }
 
 fn problem_response(m: Mapping, checks: Option<serde_json::Value>) -> HttpResponse {
+    let (mfa_token, expires_in) = m.mfa.unzip();
     let body = Problem {
+        mfa_token,
+        expires_in,
         status: m.status.as_u16(),
         title: m.status.canonical_reason().unwrap_or("Error").to_owned(),
         code: m.code,
@@ -343,6 +388,11 @@ mod tests {
                 "rate_limited",
             ),
             (S::NotFound.into(), 404, "not_found"),
+            (S::InvalidMfaCode.into(), 401, "invalid_mfa_code"),
+            (S::InvalidMfaToken.into(), 401, "invalid_mfa_token"),
+            (S::MfaAlreadyEnabled.into(), 409, "mfa_already_enabled"),
+            (S::MfaNotEnabled.into(), 409, "mfa_not_enabled"),
+            (S::MfaNotPending.into(), 409, "mfa_not_pending"),
             (
                 S::Unavailable {
                     what: "token store",

@@ -52,6 +52,11 @@ async fn serve() -> ExitCode {
             "REDIS_URL is not set: using the in-memory token store, which serves one process only"
         );
     }
+    if config.auth.mfa.keys.is_none() {
+        tracing::warn!(
+            "MFA_ENCRYPTION_KEY is not set: TOTP secrets are sealed under a key derived from JWT_API_SECRET; set a key of their own before production"
+        );
+    }
     let addr = config.bind_addr;
     let app = match Application::build(config).await {
         Ok(app) => app,

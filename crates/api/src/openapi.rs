@@ -74,6 +74,7 @@ impl Modify for BearerAuth {
         routes::auth::logout_all, routes::auth::sessions, routes::auth::revoke_session,
         routes::recovery::verify_email, routes::recovery::resend, routes::recovery::request_reset,
         routes::recovery::confirm_reset, routes::recovery::change_email,
+        routes::mfa::login, routes::mfa::begin, routes::mfa::confirm, routes::mfa::regenerate, routes::mfa::disable,
         routes::users::me, routes::users::change_password, routes::users::delete_me, routes::users::profile,
         routes::tasks::create, routes::tasks::list, routes::tasks::get, routes::tasks::update, routes::tasks::delete,
     ),
@@ -128,6 +129,7 @@ mod tests {
     #[test]
     fn documented_limits_are_the_domain_limits() {
         use services::domain::{Email, Password, TaskDescription, TaskTitle, Username};
+        use services::mfa::CODE_MAX_CHARS;
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
         let pw = (Some(Password::MIN_BYTES), Password::MAX_BYTES);
         for (schema, field, (min, max)) in [
@@ -139,6 +141,9 @@ mod tests {
             ("RegisterRequest", "email", (None, Email::MAX_CHARS)),
             ("RegisterRequest", "password", pw),
             ("ChangePasswordRequest", "new_password", pw),
+            ("MfaCodeRequest", "code", (None, CODE_MAX_CHARS)),
+            ("MfaProofRequest", "code", (None, CODE_MAX_CHARS)),
+            ("MfaLoginRequest", "code", (None, CODE_MAX_CHARS)),
             (
                 "CreateTaskRequest",
                 "title",

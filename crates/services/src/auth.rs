@@ -11,6 +11,7 @@ use crate::attempts::{address_block, Attempts, Counter};
 use crate::domain::{Checks, Email, Id, Password, Username};
 use crate::jwt::JwtKeys;
 use crate::mail::{Letters, MailKind};
+use crate::mfa::SecondFactor;
 use crate::password::Passwords;
 use crate::views::{TokenPair, User};
 use crate::{AuthSettings, ServiceError};
@@ -50,7 +51,7 @@ fn count(name: &'static str, label: &'static str, value: &'static str, n: u64) {
     metrics::counter!(name, label => value).increment(n);
 }
 
-fn login_outcome(outcome: &'static str) {
+pub(crate) fn login_outcome(outcome: &'static str) {
     count("strata_auth_logins_total", "outcome", outcome, 1);
 }
 
@@ -75,8 +76,10 @@ pub(crate) struct Inner {
     pub(crate) settings: AuthSettings,
     pub(crate) passwords: Passwords,
     pub(crate) letters: Letters,
-    /// Failed logins and wrong current passwords, in `login_window`.
+    /// Failed logins, wrong current passwords and wrong codes, in `login_window`.
     pub(crate) attempts: Attempts,
+    /// Redeems second-factor codes.
+    pub(crate) factor: SecondFactor,
 }
 
 /// Registration, login and sessions.
@@ -94,10 +97,12 @@ impl AuthService {
         settings: AuthSettings,
         passwords: Passwords,
         letters: Letters,
+        factor: SecondFactor,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 letters,
+                factor,
                 attempts: Attempts::new(store.clone(), settings.login_window),
                 users,
                 store,
@@ -111,6 +116,11 @@ impl AuthService {
     /// The token store, for the counters of other services.
     pub(crate) fn store(&self) -> &AnyTokenStore {
         &self.inner.store
+    }
+
+    /// The second factor's checker, shared with enrolment.
+    pub(crate) fn second_factor(&self) -> &SecondFactor {
+        &self.inner.factor
     }
 
     /// The settings in force (TTLs are shown in responses).
@@ -198,7 +208,10 @@ impl AuthService {
     }
 
     /// Checks the password and opens a session. An unknown user and a wrong password give
-    /// the same answer in about the same time; too many failures give `RateLimited`.
+    /// the same answer in about the same time; too many failures give `RateLimited`. For an
+    /// account with the second factor on, the right password gives `MfaRequired` instead
+    /// (its token goes to `login_second_factor`), which leaves the failure counters as
+    /// they were: only the second factor clears them.
     pub async fn login(
         &self,
         input: LoginInput,
@@ -267,7 +280,10 @@ impl AuthService {
             if this.inner.letters.settings().require_verification && !creds.user.email_verified {
                 return Err(ServiceError::EmailUnverified);
             }
-            match this.open_session(creds, client).await {
+            if creds.user.mfa_enabled {
+                return Err(this.ask_second_factor(&creds).await);
+            }
+            match this.open_session(creds, client, false).await {
                 Ok(pair) => Ok(Some(pair)),
                 Err(ServiceError::InvalidCredentials) => Ok(None),
                 Err(e) => Err(e),
@@ -288,11 +304,13 @@ impl AuthService {
         }
     }
 
-    /// Opens a session for an account whose password was just proven.
-    async fn open_session(
+    /// Opens a session for an account whose password (and `second_factor`, if true) was
+    /// just proven.
+    pub(crate) async fn open_session(
         &self,
         creds: repos::Credentials,
         client: ClientInfo,
+        second_factor: bool,
     ) -> Result<TokenPair, ServiceError> {
         let s = &self.inner.settings;
         let (user, proven) = (creds.user, creds.password_hash);
@@ -315,6 +333,7 @@ impl AuthService {
                 expires_at,
                 user_agent: client.user_agent.map(|ua| ua.chars().take(256).collect()),
                 ip: client.ip,
+                second_factor,
             })
             .await?;
         self.confirm_still_current(&user.id, &session_id, &proven)

@@ -54,6 +54,28 @@ pub enum ServiceError {
     /// The right password, but the address is not verified and verification is required.
     #[error("email address not verified")]
     EmailUnverified,
+    /// The right password for an account with the second factor on: the sign-in goes on
+    /// at `POST /api/auth/mfa` with this token, which lives `expires_in`.
+    #[error("second factor required")]
+    MfaRequired {
+        token: crate::mfa::MfaToken,
+        expires_in: Duration,
+    },
+    /// A wrong, old or already used second-factor code.
+    #[error("invalid second-factor code")]
+    InvalidMfaCode,
+    /// An `mfa_token` that is unknown, used, expired, or spent by wrong codes.
+    #[error("invalid or expired mfa_token")]
+    InvalidMfaToken,
+    /// Enrolment was asked for with the second factor already on.
+    #[error("second factor already enabled")]
+    MfaAlreadyEnabled,
+    /// The second factor is off.
+    #[error("second factor not enabled")]
+    MfaNotEnabled,
+    /// A confirm with no enrolment started.
+    #[error("no second-factor enrolment started")]
+    MfaNotPending,
     /// No such resource, or not the caller's.
     #[error("not found")]
     NotFound,

@@ -70,6 +70,8 @@ struct KeySet {
     kid: String,
     /// Seals the one-time tokens waiting in the mail outbox.
     outbox: [u8; 32],
+    /// Seals TOTP secrets when `MFA_ENCRYPTION_KEY` is not set (never in production).
+    mfa: [u8; 32],
     access_enc: EncodingKey,
     access_dec: DecodingKey,
     refresh_enc: EncodingKey,
@@ -105,6 +107,9 @@ impl KeySet {
         Ok(Self {
             kid: hex::encode(&derive(&secret, "strata key id v1")[..8]),
             outbox: derive(&secret, "strata mail outbox key v1")
+                .try_into()
+                .unwrap_or_default(),
+            mfa: derive(&secret, "strata mfa secret key v1")
                 .try_into()
                 .unwrap_or_default(),
             access_enc: EncodingKey::from_secret(&access).map_err(unusable)?,
@@ -146,6 +151,15 @@ impl JwtKeys {
         std::iter::once(&self.current)
             .chain(&self.previous)
             .map(|k| k.outbox)
+            .collect()
+    }
+
+    /// The keys TOTP secrets are sealed under when `MFA_ENCRYPTION_KEY` is not set,
+    /// derived from the signing secrets, the current one's first.
+    pub(crate) fn derived_mfa_keys(&self) -> Vec<[u8; 32]> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| k.mfa)
             .collect()
     }
 

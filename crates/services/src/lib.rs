@@ -12,10 +12,12 @@ pub mod error;
 pub mod health;
 pub mod jwt;
 pub mod mail;
+pub mod mfa;
 pub mod paging;
 pub mod password;
 pub mod recovery;
 mod rfc3339;
+mod seal;
 mod sessions;
 pub mod settings;
 pub mod tasks;
@@ -28,19 +30,22 @@ pub use error::{FieldError, ServiceError};
 pub use health::{HealthService, InfraStats};
 pub use jwt::{JwtKeys, SecretError};
 pub use mail::{Delivery, MailSettings, OutboxWorker};
+pub use mfa::{MfaService, MfaSettings};
 pub use recovery::RecoveryService;
 pub use repos::RedisOptions;
 pub use settings::AuthSettings;
 pub use tasks::{NewTaskInput, TaskListInput, TaskPatchInput, TaskService};
 pub use users::UserService;
-pub use views::{PublicUser, SessionView, Task, TaskPage, TokenPair, User};
+pub use views::{
+    Enrolment, PublicUser, RecoveryCodes, SessionView, Task, TaskPage, TokenPair, User,
+};
 
 /// The repositories and stores the services run on, re-exported so the binary can build
 /// them without naming the `repos` crate.
 pub mod infra {
     pub use repos::{
-        AnyTokenStore, MemoryTokenStore, OneTimeRepo, OutboxRepo, RedisOptions, RedisTokenStore,
-        TaskRepo, TokenStore, UserRepo,
+        AnyTokenStore, MemoryTokenStore, MfaRepo, OneTimeRepo, OutboxRepo, RedisOptions,
+        RedisTokenStore, TaskRepo, TokenStore, UserRepo,
     };
 }
 
@@ -52,6 +57,7 @@ pub struct Repos {
     pub tasks: repos::TaskRepo,
     pub tokens: repos::OneTimeRepo,
     pub outbox: repos::OutboxRepo,
+    pub mfa: repos::MfaRepo,
     pub store: repos::AnyTokenStore,
 }
 
@@ -62,7 +68,8 @@ impl Repos {
             users: repos::UserRepo::new(database.clone()),
             tasks: repos::TaskRepo::new(database.clone()),
             tokens: repos::OneTimeRepo::new(database.clone()),
-            outbox: repos::OutboxRepo::new(database),
+            outbox: repos::OutboxRepo::new(database.clone()),
+            mfa: repos::MfaRepo::new(database),
             store,
         }
     }
@@ -75,6 +82,7 @@ pub struct Services {
     pub users: UserService,
     pub tasks: TaskService,
     pub recovery: RecoveryService,
+    pub mfa: MfaService,
     pub health: HealthService,
     /// Builds and queues mails; [`OutboxWorker::new`] takes it to deliver them.
     pub letters: mail::Letters,
@@ -88,6 +96,7 @@ impl Services {
             tasks,
             tokens,
             outbox,
+            mfa,
             store,
         } = repos;
         let passwords = password::Passwords::new(settings.bcrypt_cost, settings.password_queue);
@@ -98,6 +107,9 @@ impl Services {
             store.clone(),
         );
         let health = HealthService::new(users.clone(), store.clone());
+        let mfa_keys = (settings.mfa.keys.clone()).unwrap_or_else(|| keys.derived_mfa_keys());
+        let factor = mfa::SecondFactor::new(mfa.clone(), mfa_keys);
+        let issuer = settings.mfa.issuer.clone();
         let auth = AuthService::new(
             users.clone(),
             store,
@@ -105,7 +117,9 @@ impl Services {
             settings,
             passwords.clone(),
             letters.clone(),
+            factor,
         );
+        let mfa = MfaService::new(users.clone(), mfa, auth.clone(), letters.clone(), issuer);
         let recovery = RecoveryService::new(
             users.clone(),
             tokens.clone(),
@@ -118,6 +132,7 @@ impl Services {
             users: UserService::new(users, tokens, letters.clone(), auth.clone(), passwords),
             tasks: TaskService::new(tasks),
             recovery,
+            mfa,
             letters,
             auth,
         }

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use crate::mail::MailSettings;
+use crate::mfa::MfaSettings;
 
 /// The rules' knobs, read from the environment by the api crate.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct AuthSettings {
     pub password_queue: usize,
     /// Mails, their tokens and the outbox.
     pub mail: MailSettings,
+    /// The second factor.
+    pub mfa: MfaSettings,
 }
 
 impl Default for AuthSettings {
@@ -48,6 +51,7 @@ impl Default for AuthSettings {
             register_window: Duration::from_secs(3600),
             password_queue: 64,
             mail: MailSettings::default(),
+            mfa: MfaSettings::default(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct User {
     pub email: String,
     /// The address was confirmed through a mailed link.
     pub email_verified: bool,
+    /// Sign-in asks for a second factor after the password.
+    pub mfa_enabled: bool,
     #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::rfc3339::serialize")]
@@ -36,6 +38,7 @@ impl From<repos::UserRecord> for User {
             username: u.username,
             email: u.email,
             email_verified: u.email_verified,
+            mfa_enabled: u.mfa_enabled,
             created_at: utc(u.created_at),
             updated_at: utc(u.updated_at),
         }
@@ -135,6 +138,8 @@ pub struct SessionView {
     pub expires_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The sign-in proved a second factor as well as the password.
+    pub second_factor: bool,
     /// True for the session of the token that asked.
     pub current: bool,
 }
@@ -149,6 +154,41 @@ impl SessionView {
             expires_at: utc_secs(s.expires_at),
             user_agent: s.user_agent,
             ip: s.ip,
+            second_factor: s.second_factor,
         }
+    }
+}
+
+/// A started enrolment: the secret for an authenticator app, as text, as a key URI and as a
+/// QR code of that URI.
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Enrolment {
+    /// Base32 (RFC 6238: SHA-1, 30 s, 6 digits).
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    pub secret: String,
+    #[schema(
+        example = "otpauth://totp/strata:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=strata&algorithm=SHA1&digits=6&period=30"
+    )]
+    pub otpauth_uri: String,
+    /// The URI as a QR code, an SVG document drawn by the server.
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment(***)")
+    }
+}
+
+/// A new set of recovery codes, shown this once; each works once in place of a TOTP code.
+#[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    #[schema(example = json!(["abcd-efgh-ijkl-mnop"]))]
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecoveryCodes({} codes)", self.recovery_codes.len())
     }
 }

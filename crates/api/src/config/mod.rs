@@ -2,6 +2,7 @@
 //! value is reported on a line of its own, and secrets never reach `Debug` or the log.
 
 mod mail;
+mod mfa;
 mod reader;
 
 pub use reader::parse_duration;
@@ -154,6 +155,7 @@ impl Reader<'_> {
             password_queue: self.number("PASSWORD_QUEUE", d.password_queue, 0..=100_000),
             // Read after the HTTP section, whose bind address is the links' default base.
             mail: d.mail,
+            mfa: d.mfa,
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -288,6 +290,7 @@ impl Config {
         let (jwt_secret, jwt_secret_previous) = r.secrets(&auth);
         let http = r.http();
         auth.mail = r.mail(app_env, http.bind_addr);
+        auth.mfa = r.mfa(app_env);
         let log_format = r.parse(
             "LOG_FORMAT",
             if app_env == AppEnv::Production {

@@ -92,6 +92,7 @@ pub async fn register(
     responses(
         (status = 200, description = "A new session's tokens", body = TokenPair),
         (status = 401, description = "`invalid_credentials`: unknown user or wrong password, told apart by neither body nor timing", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`mfa_required`: the right password for an account with a second factor; no session yet. `mfa_token` and `expires_in` go to `POST /api/auth/mfa`. Or `email_unverified`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many failures for this account or address", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         crate::openapi::BodyErrors, crate::openapi::Unavailable,

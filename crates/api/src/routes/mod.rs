@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod mfa;
 pub mod recovery;
 pub mod tasks;
 pub mod users;
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     docs::configure(cfg);
     auth::configure(cfg);
     recovery::configure(cfg);
+    mfa::configure(cfg);
     users::configure(cfg);
     tasks::configure(cfg);
 }

@@ -3,7 +3,6 @@
 //! worker that delivers the outbox.
 
 pub(crate) mod letters;
-mod seal;
 mod templates;
 mod transport;
 mod worker;
@@ -11,8 +10,8 @@ mod worker;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use crate::seal::Sealer;
 pub use letters::Letters;
-pub(crate) use seal::Sealer;
 pub use templates::{TemplateError, Templates};
 pub use transport::{check_mailbox, check_smtp_url, Transport};
 pub use worker::OutboxWorker;
@@ -30,15 +29,21 @@ pub enum MailKind {
     PasswordReset,
     /// Tells the account's address that its password changed.
     PasswordChanged,
+    /// Tells the account's address that sign-in now needs a second factor.
+    MfaEnabled,
+    /// Tells the account's address that the second factor was turned off.
+    MfaDisabled,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 5] = [
+    pub const ALL: [MailKind; 7] = [
         MailKind::VerifyEmail,
         MailKind::ChangeEmail,
         MailKind::EmailChangeRequested,
         MailKind::PasswordReset,
         MailKind::PasswordChanged,
+        MailKind::MfaEnabled,
+        MailKind::MfaDisabled,
     ];
 
     /// The stored name, also the metrics label.
@@ -49,6 +54,8 @@ impl MailKind {
             MailKind::EmailChangeRequested => "email_change_requested",
             MailKind::PasswordReset => "password_reset",
             MailKind::PasswordChanged => "password_changed",
+            MailKind::MfaEnabled => "mfa_enabled",
+            MailKind::MfaDisabled => "mfa_disabled",
         }
     }
 

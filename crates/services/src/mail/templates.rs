@@ -47,6 +47,8 @@ fn built_in(kind: MailKind, part: &str) -> &'static str {
         MailKind::EmailChangeRequested => file!("email_change_requested"),
         MailKind::PasswordReset => file!("password_reset"),
         MailKind::PasswordChanged => file!("password_changed"),
+        MailKind::MfaEnabled => file!("mfa_enabled"),
+        MailKind::MfaDisabled => file!("mfa_disabled"),
     }
 }
 

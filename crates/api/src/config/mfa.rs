@@ -1,0 +1,63 @@
+//! The second-factor section: the issuer authenticator apps show, and the keys TOTP secrets
+//! are sealed under.
+
+use services::MfaSettings;
+
+use super::{AppEnv, Reader};
+
+/// A 32-byte key written as 64 hex digits.
+fn key(v: &str) -> Result<[u8; 32], String> {
+    hex::decode(v)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| "must be 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`".into())
+}
+
+impl Reader<'_> {
+    /// `MFA_ISSUER`, `MFA_ENCRYPTION_KEY` (required in production) and
+    /// `MFA_ENCRYPTION_KEY_PREVIOUS` (still opens what it sealed, after a rotation).
+    pub(super) fn mfa(&mut self, app_env: AppEnv) -> MfaSettings {
+        let d = MfaSettings::default();
+        let issuer = self.parse("MFA_ISSUER", d.issuer.clone(), |v| {
+            if v.chars().count() > 64 || v.contains(':') {
+                Err("must be at most 64 characters, without ':'".into())
+            } else {
+                Ok(v.to_owned())
+            }
+        });
+        let current = self.raw("MFA_ENCRYPTION_KEY").map(|v| key(&v));
+        let previous = self.raw("MFA_ENCRYPTION_KEY_PREVIOUS").map(|v| key(&v));
+        let keys = match (current, previous) {
+            (Some(Ok(current)), previous) => {
+                let previous = match previous {
+                    Some(Ok(k)) => Some(k),
+                    Some(Err(e)) => {
+                        self.errors
+                            .push(format!("MFA_ENCRYPTION_KEY_PREVIOUS: {e}"));
+                        None
+                    }
+                    None => None,
+                };
+                Some(std::iter::once(current).chain(previous).collect())
+            }
+            (Some(Err(e)), _) => {
+                self.errors.push(format!("MFA_ENCRYPTION_KEY: {e}"));
+                None
+            }
+            (None, Some(_)) => {
+                self.errors
+                    .push("MFA_ENCRYPTION_KEY_PREVIOUS: set without MFA_ENCRYPTION_KEY".into());
+                None
+            }
+            (None, None) => {
+                if app_env == AppEnv::Production {
+                    self.errors.push(
+                        "MFA_ENCRYPTION_KEY: required when APP_ENV=production (64 hex digits; TOTP secrets are sealed under it)".into(),
+                    );
+                }
+                None
+            }
+        };
+        MfaSettings { issuer, keys, ..d }
+    }
+}

@@ -1,0 +1,217 @@
+//! Turning the second factor on and off, and replacing the recovery codes. Each step but
+//! the confirm asks for the password again, so a stolen access token alone can neither
+//! enrol a device of its own nor remove the owner's; wrong codes count against the account.
+
+use repos::{Credentials, MfaRepo, UserRepo};
+
+use super::{codes, totp, SecondFactor};
+use crate::auth::{AuthService, Principal};
+use crate::mail::{Letters, MailKind};
+use crate::views::{Enrolment, RecoveryCodes};
+use crate::ServiceError;
+
+/// Enrolment and removal of the second factor.
+#[derive(Clone)]
+pub struct MfaService {
+    users: UserRepo,
+    repo: MfaRepo,
+    factor: SecondFactor,
+    auth: AuthService,
+    letters: Letters,
+    issuer: String,
+}
+
+impl MfaService {
+    pub(crate) fn new(
+        users: UserRepo,
+        repo: MfaRepo,
+        auth: AuthService,
+        letters: Letters,
+        issuer: String,
+    ) -> Self {
+        Self {
+            factor: auth.second_factor().clone(),
+            users,
+            repo,
+            auth,
+            letters,
+            issuer,
+        }
+    }
+
+    async fn credentials(&self, who: &Principal) -> Result<Credentials, ServiceError> {
+        self.users
+            .credentials_by_id(&who.user_id)
+            .await?
+            .ok_or(ServiceError::TokenRevoked)
+    }
+
+    /// Starts an enrolment: a new secret, kept until its first code confirms it (a second
+    /// call replaces it). The second factor is not on yet.
+    pub async fn begin(&self, who: &Principal, password: &str) -> Result<Enrolment, ServiceError> {
+        let creds = self.credentials(who).await?;
+        if creds.user.mfa_enabled {
+            return Err(ServiceError::MfaAlreadyEnabled);
+        }
+        self.auth
+            .confirm_password(&creds.user.id, password, &creds.password_hash)
+            .await?;
+        let secret = totp::TotpSecret::generate();
+        let sealed = self.factor.seal(&creds.user.id, &secret);
+        if !self.repo.start(&creds.user.id, &sealed).await? {
+            return Err(ServiceError::MfaAlreadyEnabled);
+        }
+        let uri = totp::otpauth_uri(&self.issuer, &creds.user.username, &secret);
+        tracing::info!(user_id = %creds.user.id, "second factor enrolment started");
+        Ok(Enrolment {
+            qr_svg: totp::qr_svg(&uri).unwrap_or_default(),
+            secret: secret.base32(),
+            otpauth_uri: uri,
+        })
+    }
+
+    /// Turns the second factor on with the first code of the enrolment's secret, and
+    /// returns the recovery codes (shown this once). The code's time step is spent.
+    pub async fn confirm(
+        &self,
+        who: &Principal,
+        code: &str,
+    ) -> Result<RecoveryCodes, ServiceError> {
+        let code = super::checked_code(code)?;
+        let creds = self.credentials(who).await?;
+        if creds.user.mfa_enabled {
+            return Err(ServiceError::MfaAlreadyEnabled);
+        }
+        let Some(pending) = creds.totp.pending.clone() else {
+            return Err(ServiceError::MfaNotPending);
+        };
+        let (this, code) = (self.clone(), code.to_owned());
+        let check = async move {
+            let (secret, _) = this.factor.open(&creds.user.id, &pending)?;
+            let step = totp::looks_like_totp(&code)
+                .then(|| SecondFactor::step_of(&secret, &code))
+                .flatten()
+                .filter(|step| *step > creds.totp.last_step);
+            let Some(step) = step else {
+                return Ok(None);
+            };
+            let set = codes::generate();
+            let hashes = set
+                .iter()
+                .filter_map(|c| codes::normalise(c))
+                .map(|c| codes::hash(&c));
+            let notice = this.notice(MailKind::MfaEnabled, &creds);
+            let on = this
+                .repo
+                .enable(
+                    &creds.user.id,
+                    &pending,
+                    step,
+                    hashes.collect(),
+                    Some(notice),
+                )
+                .await?;
+            Ok(on.then_some(set))
+        };
+        let set = self.counted(&who.user_id, check).await?;
+        self.letters.queued(&[MailKind::MfaEnabled]);
+        tracing::info!(user_id = %who.user_id, "second factor turned on");
+        Ok(RecoveryCodes {
+            recovery_codes: set,
+        })
+    }
+
+    /// Replaces the recovery codes (the old ones stop working), on the password and a code.
+    pub async fn regenerate(
+        &self,
+        who: &Principal,
+        password: &str,
+        code: &str,
+    ) -> Result<RecoveryCodes, ServiceError> {
+        let creds = self.proven(who, password, code).await?;
+        let set = codes::generate();
+        let hashes = set
+            .iter()
+            .filter_map(|c| codes::normalise(c))
+            .map(|c| codes::hash(&c));
+        if !self
+            .repo
+            .replace_codes(&creds.user.id, hashes.collect())
+            .await?
+        {
+            return Err(ServiceError::MfaNotEnabled);
+        }
+        tracing::info!(user_id = %who.user_id, "recovery codes replaced");
+        Ok(RecoveryCodes {
+            recovery_codes: set,
+        })
+    }
+
+    /// Turns the second factor off, on the password and a code (a recovery code will do).
+    pub async fn disable(
+        &self,
+        who: &Principal,
+        password: &str,
+        code: &str,
+    ) -> Result<(), ServiceError> {
+        let creds = self.proven(who, password, code).await?;
+        let notice = self.notice(MailKind::MfaDisabled, &creds);
+        if !self.repo.disable(&creds.user.id, Some(notice)).await? {
+            return Err(ServiceError::MfaNotEnabled);
+        }
+        self.letters.queued(&[MailKind::MfaDisabled]);
+        tracing::info!(user_id = %who.user_id, "second factor turned off");
+        Ok(())
+    }
+
+    /// The account, once its password and a code of its second factor are proven.
+    async fn proven(
+        &self,
+        who: &Principal,
+        password: &str,
+        code: &str,
+    ) -> Result<Credentials, ServiceError> {
+        let code = super::checked_code(code)?;
+        let creds = self.credentials(who).await?;
+        if !creds.user.mfa_enabled {
+            return Err(ServiceError::MfaNotEnabled);
+        }
+        self.auth
+            .confirm_password(&creds.user.id, password, &creds.password_hash)
+            .await?;
+        let (factor, code, account) = (self.factor.clone(), code.to_owned(), creds.clone());
+        let check = async move { factor.redeem(&account, &code).await };
+        self.counted(&who.user_id, check).await?;
+        Ok(creds)
+    }
+
+    /// Runs a code check counted against the account (`InvalidMfaCode` when wrong).
+    async fn counted<T, F>(&self, user_id: &str, check: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<Option<T>, ServiceError>> + Send + 'static,
+    {
+        let counters = self.auth.code_counters(user_id, None);
+        match self.auth.inner.attempts.check(counters, check).await {
+            Ok(Some(v)) => {
+                super::signin::code_check("ok");
+                Ok(v)
+            }
+            Ok(None) => {
+                super::signin::code_check("failed");
+                Err(ServiceError::InvalidMfaCode)
+            }
+            Err(e) => {
+                if matches!(e, ServiceError::RateLimited { .. }) {
+                    super::signin::code_check("limited");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn notice(&self, kind: MailKind, creds: &Credentials) -> repos::NewMail {
+        let params = serde_json::json!({ "username": creds.user.username });
+        self.letters.notice(kind, &creds.user.email, params)
+    }
+}

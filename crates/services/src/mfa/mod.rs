@@ -1,0 +1,160 @@
+//! The second factor: TOTP (RFC 6238) with recovery codes. Enrolment is in `enrol`, the
+//! sign-in step after the password in `signin`; both redeem codes through [`SecondFactor`],
+//! where every code is accepted at most once.
+
+mod codes;
+mod enrol;
+mod signin;
+mod totp;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use repos::{Credentials, MfaRepo};
+
+use crate::seal::Sealer;
+use crate::ServiceError;
+
+pub use enrol::MfaService;
+pub(crate) use signin::MfaToken;
+use totp::TotpSecret;
+
+/// Longest `code` accepted; a longer one is a 422 (no code is near it).
+pub const CODE_MAX_CHARS: usize = 64;
+
+/// A code as sent: trimmed, and refused (422) when empty or too long to be one.
+pub(crate) fn checked_code(code: &str) -> Result<&str, ServiceError> {
+    let code = code.trim();
+    if code.is_empty() {
+        return Err(ServiceError::invalid("code", "is required"));
+    }
+    if code.chars().count() > CODE_MAX_CHARS {
+        return Err(ServiceError::invalid(
+            "code",
+            format!("must be at most {CODE_MAX_CHARS} characters"),
+        ));
+    }
+    Ok(code)
+}
+
+/// The second factor's settings.
+#[derive(Clone)]
+pub struct MfaSettings {
+    /// The issuer authenticator apps show (`MFA_ISSUER`).
+    pub issuer: String,
+    /// `MFA_ENCRYPTION_KEY` then `MFA_ENCRYPTION_KEY_PREVIOUS`; `None`: derived from
+    /// `JWT_API_SECRET` (not in production).
+    pub keys: Option<Vec<[u8; 32]>>,
+    /// How long a sign-in waits for its second factor.
+    pub challenge_ttl: Duration,
+    /// Wrong codes one sign-in may try.
+    pub max_tries: u64,
+}
+
+impl std::fmt::Debug for MfaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaSettings")
+            .field("issuer", &self.issuer)
+            .field(
+                "keys",
+                &self.keys.as_ref().map(|k| format!("{} key(s)", k.len())),
+            )
+            .field("challenge_ttl", &self.challenge_ttl)
+            .field("max_tries", &self.max_tries)
+            .finish()
+    }
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "strata".into(),
+            keys: None,
+            challenge_ttl: Duration::from_secs(5 * 60),
+            max_tries: 5,
+        }
+    }
+}
+
+/// What a redeemed code was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Redeemed {
+    Totp,
+    RecoveryCode,
+}
+
+/// Checks codes and spends them: a TOTP code's time step, once accepted, is the account's
+/// last, so neither it nor an earlier one is accepted again; a recovery code is marked used.
+/// Both are one conditional UPDATE: of racing requests with one code, one wins.
+#[derive(Clone)]
+pub(crate) struct SecondFactor {
+    repo: MfaRepo,
+    sealer: Sealer,
+}
+
+impl SecondFactor {
+    pub(crate) fn new(repo: MfaRepo, keys: Vec<[u8; 32]>) -> Self {
+        Self {
+            repo,
+            sealer: Sealer::new(keys),
+        }
+    }
+
+    /// Seals a secret for the account `user_id`.
+    fn seal(&self, user_id: &str, secret: &TotpSecret) -> String {
+        self.sealer.seal_bound(&secret.base32(), user_id.as_bytes())
+    }
+
+    /// Opens the account's sealed secret; also says whether an old key sealed it.
+    fn open(&self, user_id: &str, sealed: &str) -> Result<(TotpSecret, bool), ServiceError> {
+        self.sealer
+            .open_bound(sealed, user_id.as_bytes())
+            .and_then(|o| Some((TotpSecret::from_base32(&o.plain)?, o.stale)))
+            .ok_or_else(|| {
+                ServiceError::Internal(
+                    "a TOTP secret that no MFA key opens (was MFA_ENCRYPTION_KEY changed without MFA_ENCRYPTION_KEY_PREVIOUS?)".into(),
+                )
+            })
+    }
+
+    /// The time step a code belongs to under `secret`, now.
+    fn step_of(secret: &TotpSecret, code: &str) -> Option<i64> {
+        let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
+        secret.step_of(code, now)
+    }
+
+    /// Redeems `code` (a current TOTP code or an unused recovery code) for the account:
+    /// `None` when it is wrong, already used, or the second factor is off.
+    pub(crate) async fn redeem(
+        &self,
+        creds: &Credentials,
+        code: &str,
+    ) -> Result<Option<Redeemed>, ServiceError> {
+        let user_id = &creds.user.id;
+        let Some(sealed) = &creds.totp.secret else {
+            return Ok(None);
+        };
+        let code = code.trim();
+        if totp::looks_like_totp(code) {
+            let (secret, stale) = self.open(user_id, sealed)?;
+            let Some(step) = Self::step_of(&secret, code) else {
+                return Ok(None);
+            };
+            if step <= creds.totp.last_step {
+                return Ok(None);
+            }
+            // A secret an old key sealed is sealed again under the current one as it is used.
+            let reseal = stale.then(|| self.seal(user_id, &secret));
+            let won = self.repo.accept_step(user_id, sealed, step, reseal).await?;
+            return Ok(won.then_some(Redeemed::Totp));
+        }
+        let Some(normal) = codes::normalise(code) else {
+            return Ok(None);
+        };
+        let won = self
+            .repo
+            .use_recovery_code(user_id, &codes::hash(&normal))
+            .await?;
+        Ok(won.then_some(Redeemed::RecoveryCode))
+    }
+}
