@@ -246,8 +246,71 @@ fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
         204,
     );
 
+    // The second factor: enrol, sign in with a code and with a recovery code, a wrong one.
+    let (m_access, _) = f.login(json!({ "username": username, "password": pw2 }), "enrol");
+    let e = f.expect(
+        Req::new("POST", "/api/users/me/mfa/totp")
+            .bearer(Some(&m_access))
+            .json(&json!({ "password": pw2 })),
+        200,
+    );
+    let totp = e["secret"].as_str().unwrap_or_default().to_owned();
+    f.secret("the TOTP secret", &totp);
+    let step = strata_e2e::totp::current_step();
+    let first = strata_e2e::totp::code_at(&totp, step);
+    f.secret("the confirm's code", &first);
+    let codes = f.expect(
+        Req::new("POST", "/api/users/me/mfa/totp/confirm")
+            .bearer(Some(&m_access))
+            .json(&json!({ "code": first })),
+        200,
+    );
+    let codes: Vec<String> = codes["recovery_codes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    for (n, c) in codes.iter().enumerate() {
+        f.secret(&format!("recovery code {n}"), c);
+        f.secret(&format!("recovery code {n}, undashed"), &c.replace('-', ""));
+    }
+    let challenge = |f: &mut Flow, what: &str| {
+        let r = f.expect(
+            Req::new("POST", "/api/auth/login")
+                .json(&json!({ "username": username, "password": pw2 })),
+            403,
+        );
+        let token = r["mfa_token"].as_str().unwrap_or_default().to_owned();
+        f.secret(what, &token);
+        token
+    };
+    let mfa1 = challenge(&mut f, "an mfa_token");
+    f.expect(
+        Req::new("POST", "/api/auth/mfa").json(&json!({ "mfa_token": mfa1, "code": "000000" })),
+        401,
+    );
+    let next = strata_e2e::totp::code_at(&totp, step + 1);
+    f.secret("a sign-in code", &next);
+    let t = f.expect(
+        Req::new("POST", "/api/auth/mfa").json(&json!({ "mfa_token": mfa1, "code": next })),
+        200,
+    );
+    f.tokens(&t, "second factor");
+    let mfa2 = challenge(&mut f, "another mfa_token");
+    let t = f.expect(
+        Req::new("POST", "/api/auth/mfa").json(&json!({ "mfa_token": mfa2, "code": codes[0] })),
+        200,
+    );
+    f.tokens(&t, "recovery code");
+
     // Delete the account.
-    let (d_access, _) = f.login(json!({ "username": username, "password": pw2 }), "last");
+    let mfa3 = challenge(&mut f, "the last mfa_token");
+    let t = f.expect(
+        Req::new("POST", "/api/auth/mfa").json(&json!({ "mfa_token": mfa3, "code": codes[1] })),
+        200,
+    );
+    let (d_access, _) = f.tokens(&t, "last");
     f.expect(
         Req::new("DELETE", "/api/users/me")
             .bearer(Some(&d_access))
@@ -270,6 +333,8 @@ fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
         "account deleted",
         "mail written",
         "email address verified",
+        "second factor turned on",
+        "second factor proven",
     ] {
         assert!(
             log.contains(event),

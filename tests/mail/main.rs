@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod flows;
+mod mfa;
 mod outage;
 mod storage;
 
@@ -227,6 +228,7 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
     cases.extend_from_slice(flows::CASES);
     cases.extend_from_slice(outage::CASES);
     cases.extend_from_slice(storage::CASES);
+    cases.extend_from_slice(mfa::CASES);
     let trials = cases
         .into_iter()
         .map(|(name, body)| {
