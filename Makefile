@@ -11,11 +11,13 @@ export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 help:
 	@echo "make run | test | test-sqlite | test-postgres | test-mysql | lint | fmt | migrate"
 
-# A fresh clone has no .env: make one from .env.example with a new random secret.
+# A fresh clone has no .env: make one from .env.example with new random secrets.
 .env:
 	@secret=$$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n'); \
-	sed "s/^JWT_API_SECRET=.*/JWT_API_SECRET=$$secret/" .env.example > .env; \
-	echo "created .env with a fresh JWT_API_SECRET"
+	mfa=$$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n'); \
+	sed -e "s/^JWT_API_SECRET=.*/JWT_API_SECRET=$$secret/" \
+	    -e "s/^MFA_ENCRYPTION_KEY=.*/MFA_ENCRYPTION_KEY=$$mfa/" .env.example > .env; \
+	echo "created .env with a fresh JWT_API_SECRET and MFA_ENCRYPTION_KEY"
 
 # The C libraries the database drivers link against (Debian package names). A new machine
 # of this kind has all but libmariadb-dev; as root they are installed, otherwise the one

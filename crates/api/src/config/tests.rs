@@ -77,7 +77,7 @@ fn production_refuses_the_in_memory_store() {
         errors.iter().any(|e| e.starts_with("REDIS_URL")),
         "{errors:?}"
     );
-    for key in ["SMTP_URL", "PUBLIC_URL"] {
+    for key in ["SMTP_URL", "PUBLIC_URL", "MFA_ENCRYPTION_KEY"] {
         assert!(
             errors.iter().any(|e| e.starts_with(key)),
             "{key}: {errors:?}"
@@ -106,6 +106,57 @@ fn mail_settings_are_checked_and_links_default_to_the_bind_address() {
     let mail = c.map(|c| c.auth.mail).unwrap_or_default();
     assert_eq!(mail.public_url, "http://127.0.0.1:9090");
     assert_eq!(mail.reset_ttl, Duration::from_secs(30 * 60));
+}
+
+#[test]
+fn the_mfa_key_is_64_hex_digits_with_an_optional_previous_one() {
+    let mfa = |vars: &[(&str, &str)]| {
+        let mut all = vec![("JWT_API_SECRET", SECRET)];
+        all.extend_from_slice(vars);
+        config(&all).map(|c| c.auth.mfa)
+    };
+    let key = "ab".repeat(32);
+    let old = "cd".repeat(32);
+    let both = mfa(&[
+        ("MFA_ENCRYPTION_KEY", &key),
+        ("MFA_ENCRYPTION_KEY_PREVIOUS", &old),
+    ]);
+    let keys = both.ok().and_then(|m| m.keys).unwrap_or_default();
+    assert_eq!(keys, vec![[0xab; 32], [0xcd; 32]]);
+    assert_eq!(mfa(&[]).ok().map(|m| m.keys.is_none()), Some(true));
+    for (vars, line) in [
+        (vec![("MFA_ENCRYPTION_KEY", "abcd")], "MFA_ENCRYPTION_KEY:"),
+        (
+            vec![("MFA_ENCRYPTION_KEY", &"zz".repeat(32))],
+            "MFA_ENCRYPTION_KEY:",
+        ),
+        (
+            vec![
+                ("MFA_ENCRYPTION_KEY", &key),
+                ("MFA_ENCRYPTION_KEY_PREVIOUS", "nope"),
+            ],
+            "MFA_ENCRYPTION_KEY_PREVIOUS:",
+        ),
+        (
+            vec![("MFA_ENCRYPTION_KEY_PREVIOUS", &old)],
+            "MFA_ENCRYPTION_KEY_PREVIOUS:",
+        ),
+        (vec![("MFA_ISSUER", "a:b")], "MFA_ISSUER:"),
+    ] {
+        let errors = mfa(&vars).err().unwrap_or_default();
+        assert!(
+            errors.len() == 1 && errors[0].starts_with(line),
+            "{vars:?}: {errors:?}"
+        );
+    }
+    let shown = format!(
+        "{:?}",
+        config(&[("JWT_API_SECRET", SECRET), ("MFA_ENCRYPTION_KEY", &key)])
+    );
+    assert!(
+        !shown.contains(&key) && !shown.contains("171, 171"),
+        "{shown}"
+    );
 }
 
 #[test]
