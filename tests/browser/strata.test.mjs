@@ -6,12 +6,15 @@
 // task done, reload (the refresh token survives in sessionStorage), page through the list,
 // delete a task, end a second session from the sessions list, log out; then forget the
 // password: the reset mail is read from a real SMTP server (aiosmtpd) and its link opened.
+// A second test turns on two-step sign-in from the page (the TOTP codes are computed here,
+// RFC 6238), signs in with a code, makes new recovery codes and turns it off again.
 // Chromium is Debian's /usr/bin/chromium ($CHROMIUM overrides), driven by playwright-core.
 // Run with `make test-browser` from the repository root.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -131,7 +134,34 @@ async function until(what, fn, ms = 15_000) {
   }
 }
 
-test('the page at / drives the whole API in headless Chromium', { timeout: 180_000 }, async (t) => {
+// RFC 6238 as an authenticator app computes it: HMAC-SHA-1 of the 30 s time step, dynamic
+// truncation, 6 digits. `secret` is base32 (RFC 4648, no padding needed).
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const out = [];
+  let bits = 0, value = 0;
+  for (const ch of text.replace(/[\s=]/g, '').toUpperCase()) {
+    const i = alphabet.indexOf(ch);
+    if (i < 0) throw new Error(`not base32: ${ch}`);
+    value = ((value << 5) | i) & 0xffff;
+    bits += 5;
+    if (bits >= 8) { out.push((value >>> (bits - 8)) & 0xff); bits -= 8; }
+  }
+  return Buffer.from(out);
+}
+const TOTP_STEP_S = 30;
+const totpStep = (ms = Date.now()) => Math.floor(ms / 1000 / TOTP_STEP_S);
+function totp(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const o = h[h.length - 1] & 0x0f;
+  const bin = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(bin % 1_000_000).padStart(6, '0');
+}
+
+// A fresh SMTP server, strata and Chromium page for one test, all stopped after it.
+async function launch(t) {
   fs.mkdirSync(OUT, { recursive: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-browser-'));
   const maildir = path.join(dir, 'mail');
@@ -154,6 +184,14 @@ test('the page at / drives the whole API in headless Chromium', { timeout: 180_0
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('dialog', (d) => { problems.push(`dialog opened: ${d.message()}`); d.dismiss(); });
   page.on('console', (m) => { if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  // The page is served and fetches nothing from elsewhere.
+  const external = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
+  return { base, maildir, page, problems, external };
+}
+
+test('the page at / drives the whole API in headless Chromium', { timeout: 180_000 }, async (t) => {
+  const { base, maildir, page, problems, external } = await launch(t);
   // Every refresh the page makes, and the first access token it got.
   const refreshes = [];
   const logins = []; // the page's login responses
@@ -170,9 +208,6 @@ test('the page at / drives the whole API in headless Chromium', { timeout: 180_0
   const user = `browser${Date.now() % 1e8}`;
   const password = 'correct horse battery';
 
-  // The page is served and fetches nothing from elsewhere.
-  const external = [];
-  page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
   await page.goto(`${base}/?limit=2`);
   await assert.doesNotReject(page.locator('#login').waitFor());
 
@@ -342,6 +377,171 @@ test('the page at / drives the whole API in headless Chromium', { timeout: 180_0
   const reused = await json(base, 'POST', '/api/auth/password-reset/confirm', { token, new_password: 'yet another password' });
   assert.equal(reused.status, 400, 'a used link is dead');
   await until('the notice', async () => readMail(maildir).some((m) => m.includes('password was changed')));
+
+  assert.deepEqual(external, [], 'nothing fetched from elsewhere');
+  assert.deepEqual(problems, [], 'no script errors or dialogs');
+});
+
+test('two-step sign-in: enrol from the page, sign in with a code, new recovery codes, turn off', { timeout: 120_000 }, async (t) => {
+  // The RFC 6238 test vector (SHA-1, T = 59 s), so a wrong code below is the test's fault.
+  assert.equal(totp('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ', 1), '287082');
+  const { base, page, problems, external } = await launch(t);
+  // What the page's logins were answered: a 403 mfa_required carries no token pair.
+  const logins = [];
+  const mfaLogins = [];
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/api/auth/login')) logins.push({ status: r.status(), body: await r.json().catch(() => null) });
+    if (r.url().endsWith('/api/auth/mfa')) mfaLogins.push(r.status());
+  });
+
+  const msg = page.locator('#msg');
+  const app = page.locator('#app');
+  const login = page.locator('#login');
+  const step2 = page.locator('#mfa-login');
+  const user = `mfa${Date.now() % 1e8}`;
+  const password = 'two factors are better';
+  const reg = await json(base, 'POST', '/api/auth/register', { username: user, email: `${user}@example.com`, password });
+  assert.equal(reg.status, 201);
+
+  await page.goto(base);
+  await login.getByLabel('Username or email').fill(user);
+  await login.getByLabel('Password').fill(password);
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await app.waitFor();
+  const section = page.locator('section[aria-labelledby=mfa-h]');
+  await until('the second factor shown off', async () => /^Off/.test(await page.locator('#mfa-state').textContent()));
+  assert.ok(await page.locator('#mfa-on').isHidden(), 'no turn-off form while it is off');
+
+  // Enrol: a wrong password first, then the right one shows the QR code and the key.
+  const enrol = page.locator('#mfa-enrol');
+  await enrol.getByLabel('Your password').fill('not my password');
+  await page.locator('#mfa-start').click();
+  await until('the password error', async () => (await page.locator('#mfa-password-err').textContent()).length > 0);
+  assert.ok(await page.locator('#mfa-setup').isHidden());
+  await enrol.getByLabel('Your password').fill(password);
+  await page.locator('#mfa-start').click();
+  await page.locator('#mfa-setup').waitFor();
+  assert.ok(await enrol.isHidden(), 'the password form gives way to the setup');
+  const qr = section.getByRole('img', { name: /QR code/ });
+  assert.ok(await qr.isVisible());
+  const src = await qr.getAttribute('src');
+  assert.ok(src.startsWith('data:image/svg+xml;base64,'), src.slice(0, 40));
+  assert.match(Buffer.from(src.split(',')[1], 'base64').toString('utf8'), /<svg[\s>]/);
+  assert.ok(await qr.evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code image loaded (CSP allows data:)');
+  assert.equal(await page.locator('#mfa-svg, #mfa-setup svg').count(), 0, 'the SVG is not put into the page');
+  const secret = (await page.locator('#mfa-secret').textContent()).trim();
+  assert.match(secret, /^[A-Z2-7]{16,}=*$/, 'a base32 key for typing by hand');
+
+  // Confirm with a wrong code (refused, stays off), then with the code of now.
+  const confirm = page.locator('#mfa-confirm');
+  const now = totpStep();
+  const near = new Set([-1, 0, 1, 2].map((d) => totp(secret, now + d)));
+  let wrong = 0;
+  while (near.has(String(wrong).padStart(6, '0'))) wrong += 1;
+  const wrongCode = String(wrong).padStart(6, '0');
+  await confirm.getByLabel(/code/).fill(wrongCode);
+  await page.locator('#mfa-confirm-submit').click();
+  await until('the code error', async () => (await page.locator('#mfa-code-err').textContent()).length > 0);
+  assert.ok(await page.locator('#mfa-codes-box').isHidden());
+  const confirmStep = totpStep();
+  await confirm.getByLabel(/code/).fill(totp(secret, confirmStep));
+  await page.locator('#mfa-confirm-submit').click();
+  await page.locator('#mfa-codes-box').waitFor();
+  const codes = page.locator('#mfa-codes > li');
+  assert.equal(await codes.count(), 10);
+  const recovery = await codes.allTextContents();
+  for (const c of recovery) assert.match(c, /^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/);
+  assert.match(await page.locator('#mfa-codes-note').textContent(), /store these codes now/i);
+  assert.match(await page.locator('#mfa-state').textContent(), /^On/);
+  assert.ok(await page.locator('#mfa-setup').isHidden());
+  assert.equal(await page.locator('#mfa-secret').textContent(), '', 'the key is no longer shown');
+  assert.ok(await page.locator('#mfa-on').isVisible());
+  await page.screenshot({ path: path.join(OUT, 'strata-mfa.png'), fullPage: true });
+  await page.locator('#mfa-codes-done').click();
+  assert.ok(await page.locator('#mfa-codes-box').isHidden());
+  assert.equal(await codes.count(), 0, 'the codes are gone from the page');
+  const asked = await json(base, 'POST', '/api/auth/login', { username: user, password });
+  assert.equal(asked.status, 403, 'the account now asks for a second factor');
+
+  // Sign out, then in again: the password is not enough; no token pair, no app.
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
+  await login.waitFor();
+  await login.getByLabel('Username or email').fill(user);
+  await login.getByLabel('Password').fill(password);
+  const seen = logins.length;
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await step2.waitFor();
+  assert.ok(await login.isHidden(), 'the login form gives way to the second step');
+  assert.ok(await app.isHidden(), 'not signed in yet');
+  assert.equal(logins.length, seen + 1);
+  const answer = logins[seen];
+  assert.equal(answer.status, 403);
+  assert.equal(answer.body.code, 'mfa_required');
+  assert.equal(answer.body.access_token, undefined, 'no access token before the second factor');
+  assert.equal(answer.body.refresh_token, undefined);
+  const mfaToken = answer.body.mfa_token;
+  assert.ok(mfaToken);
+  const kept = await page.evaluate(() => [sessionStorage.length, localStorage.length, location.href]);
+  assert.deepEqual(kept.slice(0, 2), [0, 0], 'nothing stored during the second step');
+  assert.ok(!kept[2].includes(mfaToken), 'the mfa_token is not in the URL');
+  assert.equal(await login.getByLabel('Password').inputValue(), '', 'the password is not kept in the form');
+  const codeInput = step2.getByLabel('Code');
+  assert.equal(await codeInput.getAttribute('autocomplete'), 'one-time-code');
+
+  // A wrong code is refused and the same sign-in can be retried; the code of the NEXT time
+  // step (the confirm spent the one of now; one step of skew is allowed) signs in.
+  await codeInput.fill(wrongCode);
+  await step2.getByRole('button', { name: 'Verify' }).click();
+  await until('the wrong-code error', async () => (await page.locator('#mfa-login-code-err').textContent()).length > 0);
+  assert.ok(await app.isHidden());
+  await codeInput.fill(totp(secret, Math.max(totpStep(), confirmStep) + 1));
+  await step2.getByRole('button', { name: 'Verify' }).click();
+  await app.waitFor();
+  assert.deepEqual(mfaLogins, [401, 200]);
+  assert.ok(await step2.isHidden());
+  await until('the user name', async () => (await page.locator('#me').textContent()) === user);
+  assert.match(await page.locator('#mfa-state').textContent(), /^On/);
+  await page.getByRole('button', { name: 'Show sessions' }).click();
+  const current = page.locator('#sessions > li.current');
+  await current.waitFor();
+  assert.match(await current.textContent(), /2-step/);
+  const used = await json(base, 'POST', '/api/auth/mfa', { mfa_token: mfaToken, code: recovery[9] });
+  assert.equal(used.status, 401, 'the mfa_token opened one session only');
+  assert.equal(used.body.code, 'invalid_mfa_token');
+
+  // New recovery codes, proved with a recovery code of the first set.
+  const regen = page.locator('#mfa-regen');
+  await regen.getByLabel('Your password').fill(password);
+  await regen.getByLabel(/code/).fill(recovery[0].toUpperCase()); // typed in any case
+  await page.locator('#mfa-regen-submit').click();
+  await page.locator('#mfa-codes-box').waitFor();
+  assert.equal(await codes.count(), 10);
+  const fresh = await codes.allTextContents();
+  assert.ok(fresh.every((c) => !recovery.includes(c)), 'a new set');
+  assert.match(await msg.textContent(), /new recovery codes/i);
+
+  // Turn it off with a code of the new set; the next login needs the password only.
+  const off = page.locator('#mfa-off');
+  await off.getByLabel('Your password').fill(password);
+  await off.getByLabel(/code/).fill(recovery[1]); // the old set is dead
+  await page.locator('#mfa-off-submit').click();
+  await until('the code error', async () => (await page.locator('#mfa-off-code-err').textContent()).length > 0);
+  assert.match(await page.locator('#mfa-state').textContent(), /^On/);
+  await off.getByLabel('Your password').fill(password);
+  await off.getByLabel(/code/).fill(fresh[0]);
+  await page.locator('#mfa-off-submit').click();
+  await until('the second factor off', async () => /^Off/.test(await page.locator('#mfa-state').textContent()));
+  assert.match(await msg.textContent(), /is off/);
+  assert.ok(await page.locator('#mfa-on').isHidden());
+  assert.ok(await page.locator('#mfa-codes-box').isHidden());
+  assert.ok(await page.locator('#mfa-enrol').isVisible(), 'it can be turned on again');
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
+  await login.waitFor();
+  await login.getByLabel('Username or email').fill(user);
+  await login.getByLabel('Password').fill(password);
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await app.waitFor();
+  assert.equal(logins.at(-1).status, 200);
 
   assert.deepEqual(external, [], 'nothing fetched from elsewhere');
   assert.deepEqual(problems, [], 'no script errors or dialogs');
