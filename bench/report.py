@@ -159,6 +159,12 @@ def targets(results):
         out.append(("password reset: p50 of a known address within 1.2x of an unknown one, no error",
                     r <= 1.2 and 1 / 1.2 <= r and k["errors"] == 0 and u["errors"] == 0,
                     f"{ms(k['p50_us'])} vs {ms(u['p50_us'])} ms (x{r:.2f}); {k['rps']:,.0f} vs {u['rps']:,.0f} req/s"))
+    two = results.get("mfa")
+    if two:
+        out.append(("two-step sign-in: every POST /api/auth/mfa opens a session, every login of an account without MFA too",
+                    two["mfa"]["errors"] == 0 and two["login"]["errors"] == 0,
+                    f"{two['mfa']['requests']} + {two['login']['requests']} requests; "
+                    f"{two['mfa']['rps']:,.0f} vs {two['login']['rps']:,.0f} req/s"))
     mem = (results.get("memory") or {}).get("strata")
     if mem and max(conns) >= 128:
         first = (mem.get("snapshots") or [mem])[0]
@@ -249,6 +255,15 @@ def markdown(results):
         if create:
             parts.append(f"| POST /api/tasks, 32 conns | {create['rps']:,.0f} | {ms(create['p50_us'])} | "
                          f"{ms(create['p99_us'])} | {create['errors']} |")
+        parts.append("")
+    two = results.get("mfa")
+    if two:
+        parts += ["Two-step sign-in (strata): the second step against a login without a second factor, "
+                  "accounts at bcrypt cost 4, one Python client of 8 connections:", "",
+                  "| requests | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
+        for key, label in (("mfa", "POST /api/auth/mfa (recovery code)"), ("login", "POST /api/auth/login, no MFA")):
+            f = two[key]
+            parts.append(f"| {label} | {f['rps']:,.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['errors']} |")
         parts.append("")
     scale = results.get("scale") or {}
     if scale:

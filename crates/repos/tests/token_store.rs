@@ -326,6 +326,10 @@ fn contract(s: &Suite) -> Vec<Trial> {
             another_users_or_an_unknown_token_ends_nothing,
         ),
         s.case(
+            "settle_clears_some_counters_and_forgives_others_at_once",
+            settle_clears_some_counters_and_forgives_others_at_once,
+        ),
+        s.case(
             "a_challenge_counts_its_tries_and_dies_past_the_limit",
             a_challenge_counts_its_tries_and_dies_past_the_limit,
         ),
@@ -1048,6 +1052,27 @@ async fn clear_resets_the_counter(store: AnyTokenStore) {
         .rate_clear(&id())
         .await
         .expect("clearing an unknown key");
+}
+
+async fn settle_clears_some_counters_and_forgives_others_at_once(store: AnyTokenStore) {
+    let (a, b, c, later) = (id(), id(), id(), id());
+    let keys = [a.clone(), b.clone(), c.clone()];
+    store.rate_hit(&keys, WINDOW).await.expect("rate_hit");
+    let hits = store.rate_hit(&keys, WINDOW).await.expect("rate_hit");
+    store
+        .rate_settle(
+            std::slice::from_ref(&a),
+            &[(b.clone(), hits[1].window), (later.clone(), hits[2].window)],
+        )
+        .await
+        .expect("rate_settle");
+    let got = store.rate_peek(&[a, b, c, later]).await.expect("rate_peek");
+    assert_eq!(
+        counts(&got),
+        vec![0, 1, 2, 0],
+        "cleared, forgiven once, untouched, never counted"
+    );
+    store.rate_settle(&[], &[]).await.expect("settling nothing");
 }
 
 async fn forgive_takes_back_one_hit_and_keeps_the_window(store: AnyTokenStore) {

@@ -118,19 +118,12 @@ impl Attempts {
 }
 
 /// Clears the counters `clear` and takes one attempt back from each of `forgive` (if it is
-/// still in the window the attempt was counted in). Best effort: the attempt's outcome
-/// stands whatever happens here; a failure is logged and leaves at most one attempt too
-/// many counted.
+/// still in the window the attempt was counted in), in one token-store round trip. Best
+/// effort: the attempt's outcome stands whatever happens here; a failure is logged and
+/// leaves at most one attempt too many counted.
 async fn settle(store: &AnyTokenStore, clear: &[String], forgive: &[(String, u64)]) {
-    for name in clear {
-        if let Err(e) = store.rate_clear(name).await {
-            tracing::warn!(error = %e, "could not clear a failed-attempt counter");
-        }
-    }
-    for (name, window) in forgive {
-        if let Err(e) = store.rate_forgive(name, *window).await {
-            tracing::warn!(error = %e, "could not take an attempt back from a counter");
-        }
+    if let Err(e) = store.rate_settle(clear, forgive).await {
+        tracing::warn!(error = %e, "could not settle an attempt's failed-attempt counters");
     }
 }
 

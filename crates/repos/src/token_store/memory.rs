@@ -401,6 +401,20 @@ impl TokenStore for MemoryTokenStore {
         Ok(())
     }
 
+    async fn rate_settle(
+        &self,
+        clear: &[String],
+        forgive: &[(String, u64)],
+    ) -> Result<(), RepoError> {
+        for k in clear {
+            self.rate_clear(k).await?;
+        }
+        for (k, window) in forgive {
+            self.rate_forgive(k, *window).await?;
+        }
+        Ok(())
+    }
+
     async fn challenge_put(
         &self,
         key: &str,

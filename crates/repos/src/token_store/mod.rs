@@ -200,6 +200,15 @@ pub trait TokenStore: Send + Sync {
         window: u64,
     ) -> impl Future<Output = Result<(), RepoError>> + Send;
 
+    /// Clears the counters `clear` and takes one hit back from each of `forgive` (a name and
+    /// the window its hit was counted in), as `rate_clear` and `rate_forgive` do, in one
+    /// round trip: how an attempt is settled once its check has run.
+    fn rate_settle(
+        &self,
+        clear: &[String],
+        forgive: &[(String, u64)],
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+
     /// Stores a sign-in waiting for its second factor under `key` (a digest of its token)
     /// for `ttl`.
     fn challenge_put(
@@ -306,6 +315,13 @@ impl TokenStore for AnyTokenStore {
     }
     async fn rate_forgive(&self, key: &str, window: u64) -> Result<(), RepoError> {
         delegate!(self, rate_forgive(key, window))
+    }
+    async fn rate_settle(
+        &self,
+        clear: &[String],
+        forgive: &[(String, u64)],
+    ) -> Result<(), RepoError> {
+        delegate!(self, rate_settle(clear, forgive))
     }
     async fn challenge_put(
         &self,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use deadpool_redis::redis;
 
-use super::{parse_i64, parse_pair, rate_count, secs, RedisTokenStore, HIT};
+use super::{parse_i64, parse_pair, rate_count, secs, RedisTokenStore, FORGIVE, HIT};
 use crate::token_store::{
     MfaChallenge, NewSession, RateCount, Rotation, RotationRequest, SessionInfo, TokenStore,
 };
@@ -355,6 +355,33 @@ impl TokenStore for RedisTokenStore {
         })
         .await
         .map(drop)
+    }
+
+    async fn rate_settle(
+        &self,
+        clear: &[String],
+        forgive: &[(String, u64)],
+    ) -> Result<(), RepoError> {
+        if clear.is_empty() && forgive.is_empty() {
+            return Ok(());
+        }
+        // One command per counter (each is its own hash slot), all in one pipeline.
+        let mut pipe = redis::pipe();
+        for k in clear {
+            pipe.cmd("DEL").arg(self.rate_key(k)).ignore();
+        }
+        for (k, window) in forgive {
+            pipe.cmd("EVAL")
+                .arg(FORGIVE)
+                .arg(1)
+                .arg(self.rate_key(k))
+                .arg(*window)
+                .ignore();
+        }
+        self.run("rate_settle", |mut c| async move {
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await
     }
 
     async fn challenge_put(
