@@ -63,6 +63,18 @@ pub const CASES: &[Case] = &[
         "malformed_codes_are_422_and_made_up_mfa_tokens_401",
         malformed_codes_are_422_and_made_up_mfa_tokens_401,
     ),
+    (
+        "turning_it_on_ends_every_other_session",
+        turning_it_on_ends_every_other_session,
+    ),
+    (
+        "an_account_has_at_most_twenty_sign_ins_waiting",
+        an_account_has_at_most_twenty_sign_ins_waiting,
+    ),
+    (
+        "a_replayed_code_is_refused_but_not_counted_as_a_guess",
+        a_replayed_code_is_refused_but_not_counted_as_a_guess,
+    ),
 ];
 
 /// An account with the second factor on. `step`: the time step its confirm spent.
@@ -316,10 +328,20 @@ fn concurrent_codes_on_one_mfa_token_open_one_session(ctx: &Ctx) {
         1,
         "{statuses:?}"
     );
+    // The others waited (429: codes on one sign-in are checked one at a time), so their
+    // codes are not spent.
     assert!(
-        statuses.iter().all(|s| [200, 401].contains(s)),
+        statuses.iter().all(|s| [200, 429].contains(s)),
         "{statuses:?}"
     );
+    let spent = codes
+        .iter()
+        .filter(|c| {
+            let t = mfa_token(&api, &e.user);
+            second_step(&api, &t, c).status != 200
+        })
+        .count();
+    assert_eq!(spent, 1, "only the winner's code is spent");
 }
 
 fn wrong_codes_count_against_the_account_and_a_right_password_does_not_clear_them(ctx: &Ctx) {
@@ -478,4 +500,50 @@ fn malformed_codes_are_422_and_made_up_mfa_tokens_401(ctx: &Ctx) {
     }
     // None of that spent the real one.
     second_step(&api, &token, &e.codes[0]).ok(200);
+}
+
+fn turning_it_on_ends_every_other_session(ctx: &Ctx) {
+    let api = ctx.api();
+    let (user, t) = api.user_with_session();
+    let other = api.login(&user);
+    let secret = str_of(&begin(&api, &user, &t.access), "secret");
+    api.post(
+        "/api/users/me/mfa/totp/confirm",
+        Some(&t.access),
+        json!({ "code": code_at(&secret, current_step()) }),
+    )
+    .ok(200);
+    api.me(&other.access).unauthorized("token_revoked");
+    api.refresh(&other.refresh).unauthorized("token_revoked");
+    api.me(&t.access).ok(200);
+}
+
+fn an_account_has_at_most_twenty_sign_ins_waiting(ctx: &Ctx) {
+    let api = ctx.api();
+    let e = enrolled(&api);
+    for _ in 0..20 {
+        mfa_token(&api, &e.user);
+    }
+    let res = api.post(
+        "/api/auth/login",
+        None,
+        json!({ "username": e.user.username, "password": e.user.password }),
+    );
+    let body = res.problem(429, "rate_limited");
+    assert!(body.get("mfa_token").is_none(), "{body}");
+    assert!(res.header("retry-after").is_some());
+}
+
+fn a_replayed_code_is_refused_but_not_counted_as_a_guess(ctx: &Ctx) {
+    // The limited app allows 3 failures per account and address.
+    let e = enrolled(&ctx.api());
+    let api = ctx.on(&ctx.limited);
+    let token = mfa_token(&api, &e.user);
+    let used = code_at(&e.secret, e.step);
+    for _ in 0..5 {
+        second_step(&api, &token, &used).problem(401, "invalid_mfa_code");
+    }
+    // Five refusals, none counted: the fresh sign-in and the next code still go through.
+    let token = mfa_token(&api, &e.user);
+    second_step(&api, &token, &code_at(&e.secret, e.step + 1)).ok(200);
 }

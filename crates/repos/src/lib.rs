@@ -34,7 +34,7 @@ pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
-    AnyTokenStore, MemoryTokenStore, MfaChallenge, NewSession, PairState, RedisOptions, RedisStats,
-    RedisTokenStore, Rotation, RotationRequest, SessionInfo, TokenStore,
+    AnyTokenStore, ChallengeTry, MemoryTokenStore, MfaChallenge, NewSession, PairState,
+    RedisOptions, RedisStats, RedisTokenStore, Rotation, RotationRequest, SessionInfo, TokenStore,
 };
 pub use users::{Credentials, PasswordHash, TotpState, UserRecord, UserRepo};

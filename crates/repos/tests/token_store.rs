@@ -15,8 +15,8 @@ use deadpool_redis::redis::{self, aio::MultiplexedConnection};
 use libtest_mimic::Trial;
 use repos::token_store::RateCount;
 use repos::{
-    AnyTokenStore, MemoryTokenStore, MfaChallenge, NewSession, PairState, RedisOptions,
-    RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo, TokenStore,
+    AnyTokenStore, ChallengeTry, MemoryTokenStore, MfaChallenge, NewSession, PairState,
+    RedisOptions, RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo, TokenStore,
 };
 use tokio::runtime::Runtime;
 
@@ -330,12 +330,16 @@ fn contract(s: &Suite) -> Vec<Trial> {
             settle_clears_some_counters_and_forgives_others_at_once,
         ),
         s.case(
-            "a_challenge_counts_its_tries_and_dies_past_the_limit",
-            a_challenge_counts_its_tries_and_dies_past_the_limit,
+            "a_challenge_grants_its_tries_one_at_a_time_then_refuses",
+            a_challenge_grants_its_tries_one_at_a_time_then_refuses,
         ),
         s.case(
-            "twenty_concurrent_tries_of_a_challenge_get_only_its_limit",
-            twenty_concurrent_tries_of_a_challenge_get_only_its_limit,
+            "a_granted_try_can_take_the_challenge_even_when_the_tries_are_spent",
+            a_granted_try_can_take_the_challenge_even_when_the_tries_are_spent,
+        ),
+        s.case(
+            "of_twenty_concurrent_tries_one_is_granted_and_the_rest_wait",
+            of_twenty_concurrent_tries_one_is_granted_and_the_rest_wait,
         ),
         s.case(
             "of_twenty_concurrent_takes_of_a_challenge_one_wins",
@@ -1662,46 +1666,67 @@ fn challenge() -> (String, MfaChallenge) {
     (id().replace('-', ""), c)
 }
 
-async fn a_challenge_counts_its_tries_and_dies_past_the_limit(store: AnyTokenStore) {
+async fn try_(store: &AnyTokenStore, key: &str, max: u64) -> ChallengeTry {
+    store.challenge_try(key, max).await.expect("challenge_try")
+}
+
+async fn a_challenge_grants_its_tries_one_at_a_time_then_refuses(store: AnyTokenStore) {
     let (key, c) = challenge();
-    assert_eq!(
-        store.challenge_try(&key, 3).await.expect("try"),
-        None,
-        "unknown"
-    );
+    assert_eq!(try_(&store, &key, 3).await, ChallengeTry::Gone, "unknown");
     store.challenge_put(&key, &c, WINDOW).await.expect("put");
     for n in 1..=3 {
-        let got = store.challenge_try(&key, 3).await.expect("try");
-        assert_eq!(got, Some((c.clone(), n)));
+        assert_eq!(
+            try_(&store, &key, 3).await,
+            ChallengeTry::Granted(c.clone(), n)
+        );
+        assert_eq!(
+            try_(&store, &key, 3).await,
+            ChallengeTry::Busy,
+            "one at a time"
+        );
+        store.challenge_release(&key).await.expect("release");
     }
+    assert_eq!(try_(&store, &key, 3).await, ChallengeTry::Gone, "spent");
     assert_eq!(
-        store.challenge_try(&key, 3).await.expect("try"),
-        None,
-        "spent"
+        try_(&store, &key, 3).await,
+        ChallengeTry::Gone,
+        "still spent"
     );
-    assert_eq!(
-        store.challenge_try(&key, 3).await.expect("try"),
-        None,
-        "and gone"
-    );
+    store
+        .challenge_release(&id())
+        .await
+        .expect("releasing an unknown challenge");
+}
+
+async fn a_granted_try_can_take_the_challenge_even_when_the_tries_are_spent(store: AnyTokenStore) {
+    let (key, c) = challenge();
+    store.challenge_put(&key, &c, WINDOW).await.expect("put");
+    assert_eq!(try_(&store, &key, 1).await, ChallengeTry::Granted(c, 1));
+    assert_eq!(try_(&store, &key, 1).await, ChallengeTry::Busy);
+    assert!(store.challenge_take(&key).await.expect("take"));
+    assert_eq!(try_(&store, &key, 1).await, ChallengeTry::Gone);
     assert!(!store.challenge_take(&key).await.expect("take"));
 }
 
-async fn twenty_concurrent_tries_of_a_challenge_get_only_its_limit(store: AnyTokenStore) {
+async fn of_twenty_concurrent_tries_one_is_granted_and_the_rest_wait(store: AnyTokenStore) {
     let (key, c) = challenge();
     store.challenge_put(&key, &c, WINDOW).await.expect("put");
     let tries = (0..20).map(|_| {
         let (store, key) = (store.clone(), key.clone());
         tokio::spawn(async move { store.challenge_try(&key, 5).await })
     });
-    let mut granted = Vec::new();
+    let mut granted = 0;
     for t in tries.collect::<Vec<_>>() {
-        if let Some((_, n)) = t.await.expect("join").expect("try") {
-            granted.push(n);
+        match t.await.expect("join").expect("try") {
+            ChallengeTry::Granted(_, n) => {
+                assert_eq!(n, 1);
+                granted += 1;
+            }
+            ChallengeTry::Busy => {}
+            ChallengeTry::Gone => panic!("a live challenge with tries left"),
         }
     }
-    granted.sort_unstable();
-    assert_eq!(granted, vec![1, 2, 3, 4, 5]);
+    assert_eq!(granted, 1);
 }
 
 async fn of_twenty_concurrent_takes_of_a_challenge_one_wins(store: AnyTokenStore) {
@@ -1716,7 +1741,7 @@ async fn of_twenty_concurrent_takes_of_a_challenge_one_wins(store: AnyTokenStore
         wins += usize::from(t.await.expect("join").expect("take"));
     }
     assert_eq!(wins, 1);
-    assert_eq!(store.challenge_try(&key, 5).await.expect("try"), None);
+    assert_eq!(try_(&store, &key, 5).await, ChallengeTry::Gone);
 }
 
 async fn a_challenge_ends_with_its_lifetime(store: AnyTokenStore) {
@@ -1725,8 +1750,21 @@ async fn a_challenge_ends_with_its_lifetime(store: AnyTokenStore) {
         .challenge_put(&key, &c, Duration::from_millis(300))
         .await
         .expect("put");
-    assert!(store.challenge_try(&key, 5).await.expect("try").is_some());
+    assert!(matches!(
+        try_(&store, &key, 5).await,
+        ChallengeTry::Granted(..)
+    ));
+    store.challenge_release(&key).await.expect("release");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(store.challenge_try(&key, 5).await.expect("try"), None);
+    assert_eq!(try_(&store, &key, 5).await, ChallengeTry::Gone);
+    store
+        .challenge_release(&key)
+        .await
+        .expect("release after the end");
+    assert_eq!(
+        try_(&store, &key, 5).await,
+        ChallengeTry::Gone,
+        "a release brings nothing back"
+    );
     assert!(!store.challenge_take(&key).await.expect("take"));
 }

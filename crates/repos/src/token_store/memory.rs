@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{
-    counter_digest, pair_expiry, MfaChallenge, NewSession, PairState, RateCount, Rotation,
-    RotationRequest, SessionInfo, TokenStore,
+    counter_digest, pair_expiry, ChallengeTry, MfaChallenge, NewSession, PairState, RateCount,
+    Rotation, RotationRequest, SessionInfo, TokenStore,
 };
 use crate::RepoError;
 
@@ -37,8 +37,9 @@ struct Session {
     second_factor: bool,
 }
 
-/// A sign-in waiting for its second factor: the tries so far, and when it ends.
-type Challenge = (MfaChallenge, u64, Instant);
+/// A sign-in waiting for its second factor: the tries so far, whether one is being
+/// checked, and when it ends.
+type Challenge = (MfaChallenge, u64, bool, Instant);
 
 /// A counter: its count and when its window ends.
 type Counter = (u64, Instant);
@@ -131,7 +132,8 @@ impl Inner {
         }
         let instant = Instant::now();
         self.rates.retain(|_, (_, until)| *until > instant);
-        self.challenges.retain(|_, (_, _, until)| *until > instant);
+        self.challenges
+            .retain(|_, (_, _, _, until)| *until > instant);
         self.last_sweep = instant;
     }
 
@@ -439,25 +441,35 @@ impl TokenStore for MemoryTokenStore {
         let until = Instant::now() + ttl;
         inner
             .challenges
-            .insert(key.to_owned(), (challenge.clone(), 0, until));
+            .insert(key.to_owned(), (challenge.clone(), 0, false, until));
         Ok(())
     }
 
-    async fn challenge_try(
-        &self,
-        key: &str,
-        max_tries: u64,
-    ) -> Result<Option<(MfaChallenge, u64)>, RepoError> {
+    async fn challenge_try(&self, key: &str, max_tries: u64) -> Result<ChallengeTry, RepoError> {
         let mut inner = self.lock();
-        let Some((challenge, tries, until)) = inner.challenges.get_mut(key) else {
-            return Ok(None);
+        let Some((challenge, tries, busy, until)) = inner.challenges.get_mut(key) else {
+            return Ok(ChallengeTry::Gone);
         };
-        *tries += 1;
-        if *until <= Instant::now() || *tries > max_tries {
+        if *until <= Instant::now() {
             inner.challenges.remove(key);
-            return Ok(None);
+            return Ok(ChallengeTry::Gone);
         }
-        Ok(Some((challenge.clone(), *tries)))
+        if *busy {
+            return Ok(ChallengeTry::Busy);
+        }
+        if *tries >= max_tries {
+            return Ok(ChallengeTry::Gone);
+        }
+        *tries += 1;
+        *busy = true;
+        Ok(ChallengeTry::Granted(challenge.clone(), *tries))
+    }
+
+    async fn challenge_release(&self, key: &str) -> Result<(), RepoError> {
+        if let Some((_, _, busy, _)) = self.lock().challenges.get_mut(key) {
+            *busy = false;
+        }
+        Ok(())
     }
 
     async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
@@ -465,7 +477,7 @@ impl TokenStore for MemoryTokenStore {
         Ok(inner
             .challenges
             .remove(key)
-            .is_some_and(|(_, _, until)| until > Instant::now()))
+            .is_some_and(|(_, _, _, until)| until > Instant::now()))
     }
 
     async fn ping(&self) -> Result<(), RepoError> {

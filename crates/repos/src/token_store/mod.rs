@@ -78,6 +78,18 @@ impl std::fmt::Debug for MfaChallenge {
     }
 }
 
+/// What a try at a challenge found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChallengeTry {
+    /// This try may check a code: the challenge, and the tries so far (this one included).
+    /// The challenge is busy until [`TokenStore::challenge_release`] or a take.
+    Granted(MfaChallenge, u64),
+    /// Another try on the same challenge is being checked.
+    Busy,
+    /// No such challenge, or its tries are spent.
+    Gone,
+}
+
 /// A refresh: the presented refresh token id and the ids of the pair that replaces it.
 #[derive(Debug, Clone)]
 pub struct RotationRequest {
@@ -218,13 +230,16 @@ pub trait TokenStore: Send + Sync {
         ttl: Duration,
     ) -> impl Future<Output = Result<(), RepoError>> + Send;
 
-    /// Counts one try at the challenge and returns it with the tries so far; `None` when
-    /// it is gone, or when this try is past `max_tries` (the challenge is then deleted).
+    /// Counts one try at the challenge, at most `max_tries` in all and one at a time: a
+    /// granted try holds the challenge until it is released (a wrong code) or taken.
     fn challenge_try(
         &self,
         key: &str,
         max_tries: u64,
-    ) -> impl Future<Output = Result<Option<(MfaChallenge, u64)>, RepoError>> + Send;
+    ) -> impl Future<Output = Result<ChallengeTry, RepoError>> + Send;
+
+    /// Lets the next try at the challenge in, after a wrong code.
+    fn challenge_release(&self, key: &str) -> impl Future<Output = Result<(), RepoError>> + Send;
 
     /// Deletes the challenge; says whether this call did, so that one success wins.
     fn challenge_take(&self, key: &str) -> impl Future<Output = Result<bool, RepoError>> + Send;
@@ -331,12 +346,11 @@ impl TokenStore for AnyTokenStore {
     ) -> Result<(), RepoError> {
         delegate!(self, challenge_put(key, challenge, ttl))
     }
-    async fn challenge_try(
-        &self,
-        key: &str,
-        max_tries: u64,
-    ) -> Result<Option<(MfaChallenge, u64)>, RepoError> {
+    async fn challenge_try(&self, key: &str, max_tries: u64) -> Result<ChallengeTry, RepoError> {
         delegate!(self, challenge_try(key, max_tries))
+    }
+    async fn challenge_release(&self, key: &str) -> Result<(), RepoError> {
+        delegate!(self, challenge_release(key))
     }
     async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
         delegate!(self, challenge_take(key))

@@ -71,7 +71,8 @@ impl MfaService {
     }
 
     /// Turns the second factor on with the first code of the enrolment's secret, and
-    /// returns the recovery codes (shown this once). The code's time step is spent.
+    /// returns the recovery codes (shown this once). The code's time step is spent, and
+    /// every other session of the account ends: whoever enrols may suspect one of them.
     pub async fn confirm(
         &self,
         who: &Principal,
@@ -115,7 +116,12 @@ impl MfaService {
         };
         let set = self.counted(&who.user_id, check).await?;
         self.letters.queued(&[MailKind::MfaEnabled]);
-        tracing::info!(user_id = %who.user_id, "second factor turned on");
+        let ended = self
+            .auth
+            .revoke_all(&who.user_id, Some(&who.session_id))
+            .await?;
+        crate::auth::revoked("mfa_enabled", ended);
+        tracing::info!(user_id = %who.user_id, sessions_ended = ended, "second factor turned on");
         Ok(RecoveryCodes {
             recovery_codes: set,
         })
@@ -180,7 +186,14 @@ impl MfaService {
             .confirm_password(&creds.user.id, password, &creds.password_hash)
             .await?;
         let (factor, code, account) = (self.factor.clone(), code.to_owned(), creds.clone());
-        let check = async move { factor.redeem(&account, &code).await };
+        let check = async move {
+            match factor.redeem(&account, &code).await? {
+                super::Redeem::Accepted(_) => Ok(Some(())),
+                // Refused, but not counted: no guess.
+                super::Redeem::Replayed => Err(ServiceError::InvalidMfaCode),
+                super::Redeem::Wrong => Ok(None),
+            }
+        };
         self.counted(&who.user_id, check).await?;
         Ok(creds)
     }

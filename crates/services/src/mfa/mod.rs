@@ -83,6 +83,18 @@ pub(crate) enum Redeemed {
     RecoveryCode,
 }
 
+/// What a code turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Redeem {
+    /// Right, and now spent.
+    Accepted(Redeemed),
+    /// A right TOTP code of a step already accepted (sent twice, or a race lost): refused,
+    /// but no guess, so it does not count against the account.
+    Replayed,
+    /// Wrong, or the second factor is off.
+    Wrong,
+}
+
 /// Checks codes and spends them: a TOTP code's time step, once accepted, is the account's
 /// last, so neither it nor an earlier one is accepted again; a recovery code is marked used.
 /// Both are one conditional UPDATE: of racing requests with one code, one wins.
@@ -123,38 +135,45 @@ impl SecondFactor {
         secret.step_of(code, now)
     }
 
-    /// Redeems `code` (a current TOTP code or an unused recovery code) for the account:
-    /// `None` when it is wrong, already used, or the second factor is off.
+    /// Redeems `code` (a current TOTP code or an unused recovery code) for the account.
     pub(crate) async fn redeem(
         &self,
         creds: &Credentials,
         code: &str,
-    ) -> Result<Option<Redeemed>, ServiceError> {
+    ) -> Result<Redeem, ServiceError> {
         let user_id = &creds.user.id;
         let Some(sealed) = &creds.totp.secret else {
-            return Ok(None);
+            return Ok(Redeem::Wrong);
         };
         let code = code.trim();
         if totp::looks_like_totp(code) {
             let (secret, stale) = self.open(user_id, sealed)?;
             let Some(step) = Self::step_of(&secret, code) else {
-                return Ok(None);
+                return Ok(Redeem::Wrong);
             };
             if step <= creds.totp.last_step {
-                return Ok(None);
+                return Ok(Redeem::Replayed);
             }
             // A secret an old key sealed is sealed again under the current one as it is used.
             let reseal = stale.then(|| self.seal(user_id, &secret));
             let won = self.repo.accept_step(user_id, sealed, step, reseal).await?;
-            return Ok(won.then_some(Redeemed::Totp));
+            return Ok(if won {
+                Redeem::Accepted(Redeemed::Totp)
+            } else {
+                Redeem::Replayed
+            });
         }
         let Some(normal) = codes::normalise(code) else {
-            return Ok(None);
+            return Ok(Redeem::Wrong);
         };
         let won = self
             .repo
             .use_recovery_code(user_id, &codes::hash(&normal))
             .await?;
-        Ok(won.then_some(Redeemed::RecoveryCode))
+        Ok(if won {
+            Redeem::Accepted(Redeemed::RecoveryCode)
+        } else {
+            Redeem::Wrong
+        })
     }
 }

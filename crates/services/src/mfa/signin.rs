@@ -6,13 +6,21 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use repos::{Credentials, MfaChallenge, PasswordHash, TokenStore};
+use std::time::Duration;
+
+use repos::{ChallengeTry, Credentials, MfaChallenge, PasswordHash, TokenStore};
 use sha2::{Digest, Sha256};
 
+use super::Redeem;
 use crate::attempts::{address_block, Counter};
 use crate::auth::{AuthService, ClientInfo};
 use crate::views::TokenPair;
 use crate::ServiceError;
+
+/// Most sign-ins one account may have waiting for a second factor in one challenge
+/// lifetime: a password holder looping the login can neither fill the store nor, with
+/// the in-memory store's cap, lock every other account out.
+pub(crate) const MAX_LIVE_CHALLENGES: u64 = 20;
 
 /// The opaque token of a sign-in waiting for its second factor. `Debug` does not print it.
 #[derive(Clone, PartialEq, Eq)]
@@ -84,6 +92,23 @@ impl AuthService {
         rand::rng().fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let mfa = &self.inner.settings.mfa;
+        let issued = format!("mfa:issued:{}", creds.user.id);
+        match self
+            .inner
+            .store
+            .rate_hit(std::slice::from_ref(&issued), mfa.challenge_ttl)
+            .await
+        {
+            Err(e) => return e.into(),
+            Ok(counts) => {
+                if let Some(c) = counts.first().filter(|c| c.count > MAX_LIVE_CHALLENGES) {
+                    crate::auth::login_outcome("limited");
+                    return ServiceError::RateLimited {
+                        retry_after: c.resets_in.max(Duration::from_secs(1)),
+                    };
+                }
+            }
+        }
         let challenge = MfaChallenge {
             user_id: creds.user.id.clone(),
             proof: proof(&creds.password_hash),
@@ -118,8 +143,16 @@ impl AuthService {
         }
         let key = digest(mfa_token);
         let max = self.inner.settings.mfa.max_tries;
-        let Some((challenge, tries)) = self.inner.store.challenge_try(&key, max).await? else {
-            return Err(ServiceError::InvalidMfaToken);
+        let challenge = match self.inner.store.challenge_try(&key, max).await? {
+            ChallengeTry::Granted(challenge, _) => challenge,
+            // Codes sent at once on one sign-in are checked one at a time, so that they
+            // cannot spend each other.
+            ChallengeTry::Busy => {
+                return Err(ServiceError::RateLimited {
+                    retry_after: Duration::from_secs(1),
+                })
+            }
+            ChallengeTry::Gone => return Err(ServiceError::InvalidMfaToken),
         };
         let counters = self.code_counters(&challenge.user_id, Some(&client));
         let (this, code) = (self.clone(), code.to_owned());
@@ -131,12 +164,16 @@ impl AuthService {
                 .await?
                 .filter(|c| proof(&c.password_hash) == challenge.proof)
                 .ok_or(ServiceError::InvalidMfaToken)?;
-            let Some(redeemed) = this.inner.factor.redeem(&creds, &code).await? else {
-                if tries >= max {
-                    // The last try was wrong: the challenge goes now rather than at the next.
-                    this.inner.store.challenge_take(&key).await?;
+            let redeemed = match this.inner.factor.redeem(&creds, &code).await {
+                Ok(Redeem::Accepted(redeemed)) => redeemed,
+                outcome => {
+                    this.inner.store.challenge_release(&key).await?;
+                    return match outcome? {
+                        // A code already accepted is no guess: the owner sent it twice.
+                        Redeem::Replayed => Err(ServiceError::InvalidMfaCode),
+                        _ => Ok(None),
+                    };
                 }
-                return Ok(None);
             };
             if !this.inner.store.challenge_take(&key).await? {
                 // A concurrent request with this token won.

@@ -1,14 +1,19 @@
 -- One try at a sign-in's second factor. KEYS[1]: the challenge; ARGV[1]: the most tries.
--- Returns {} when the challenge is gone or its tries are spent (then it is deleted), else
--- {user id, proof, tries so far}. Counted before the code is checked, so tries sent at
--- once are counted at once.
+-- Replies {} when the challenge is gone or its tries are spent, {'busy'} while another
+-- try is being checked, else {user id, proof, tries so far} and marks the challenge busy
+-- until that try is released or takes the challenge. Counted before the code is checked,
+-- and one at a time, so that codes sent at once neither get more tries nor spend each
+-- other. A spent challenge stays until it expires: it only refuses.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {}
 end
-local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
-if tries > tonumber(ARGV[1]) then
-  redis.call('DEL', KEYS[1])
+local f = redis.call('HMGET', KEYS[1], 'uid', 'proof', 'tries', 'busy')
+if f[4] == '1' then
+  return {'busy'}
+end
+if (tonumber(f[3]) or 0) >= tonumber(ARGV[1]) then
   return {}
 end
-local f = redis.call('HMGET', KEYS[1], 'uid', 'proof')
+local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
+redis.call('HSET', KEYS[1], 'busy', '1')
 return {f[1], f[2], tostring(tries)}

@@ -7,9 +7,14 @@ use deadpool_redis::redis;
 
 use super::{parse_i64, parse_pair, rate_count, secs, RedisTokenStore, FORGIVE, HIT};
 use crate::token_store::{
-    MfaChallenge, NewSession, RateCount, Rotation, RotationRequest, SessionInfo, TokenStore,
+    ChallengeTry, MfaChallenge, NewSession, RateCount, Rotation, RotationRequest, SessionInfo,
+    TokenStore,
 };
 use crate::RepoError;
+
+/// Lets the next try at a challenge in, if the challenge is still there.
+const RELEASE: &str =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'busy', '0') end";
 
 impl TokenStore for RedisTokenStore {
     async fn create_session(&self, s: &NewSession) -> Result<(), RepoError> {
@@ -413,11 +418,7 @@ impl TokenStore for RedisTokenStore {
         .await
     }
 
-    async fn challenge_try(
-        &self,
-        key: &str,
-        max_tries: u64,
-    ) -> Result<Option<(MfaChallenge, u64)>, RepoError> {
+    async fn challenge_try(&self, key: &str, max_tries: u64) -> Result<ChallengeTry, RepoError> {
         let key = self.challenge_key(key);
         let script = Arc::clone(&self.challenge);
         let reply: Vec<String> = self
@@ -426,16 +427,31 @@ impl TokenStore for RedisTokenStore {
             })
             .await?;
         match reply.as_slice() {
-            [] => Ok(None),
-            [user_id, proof, tries] => Ok(Some((
+            [] => Ok(ChallengeTry::Gone),
+            [busy] if busy == "busy" => Ok(ChallengeTry::Busy),
+            [user_id, proof, tries] => Ok(ChallengeTry::Granted(
                 MfaChallenge {
                     user_id: user_id.clone(),
                     proof: proof.clone(),
                 },
                 tries.parse().unwrap_or(u64::MAX),
-            ))),
+            )),
             _ => Err(RepoError::TokenStore("malformed challenge record".into())),
         }
+    }
+
+    async fn challenge_release(&self, key: &str) -> Result<(), RepoError> {
+        let key = self.challenge_key(key);
+        // HSET on a key that expired meanwhile would bring it back without an expiry.
+        self.run("challenge_release", |mut c| async move {
+            redis::cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(&key)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
     }
 
     async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
