@@ -123,8 +123,8 @@ fn plan_redis() -> Plan {
             let mut trials = contract(&suite);
             let (u, p) = (url.clone(), prefix.clone());
             trials.push(suite.case(
-                "keys_carry_the_prefix_and_the_session_hash_tag",
-                move |store| keys_carry_the_prefix_and_the_session_hash_tag(store, u, p),
+                "keys_carry_the_prefix_and_the_users_hash_tag",
+                move |store| keys_carry_the_prefix_and_the_users_hash_tag(store, u, p),
             ));
             trials.push(suite.case(
                 "a_dropped_stores_connection_closes_when_the_thread_next_connects",
@@ -289,6 +289,14 @@ fn contract(s: &Suite) -> Vec<Trial> {
             "revoke_all_counts_only_live_sessions",
             revoke_all_counts_only_live_sessions,
         ),
+        s.case(
+            "a_login_begun_before_a_revoke_all_stores_no_session_after_it",
+            a_login_begun_before_a_revoke_all_stores_no_session_after_it,
+        ),
+        s.case(
+            "twenty_logins_racing_a_revoke_all_leave_only_those_begun_after_it",
+            twenty_logins_racing_a_revoke_all_leave_only_those_begun_after_it,
+        ),
         s.case("hits_count_up_per_key", hits_count_up_per_key),
         s.case("peek_does_not_count", peek_does_not_count),
         s.case(
@@ -394,6 +402,7 @@ fn login_at(user_id: &str, issued_at: i64) -> NewSession {
         user_agent: Some("Mozilla/5.0 (contract test)".into()),
         ip: Some("203.0.113.7".into()),
         second_factor: false,
+        generation: 0,
     }
 }
 
@@ -405,13 +414,15 @@ async fn logged_in(store: &AnyTokenStore) -> NewSession {
 }
 
 async fn create(store: &AnyTokenStore, session: &NewSession) {
-    store.create_session(session).await.expect("create_session");
+    let stored = store.create_session(session).await.expect("create_session");
+    assert!(stored, "no revoke-all ran: the session is stored");
 }
 
-/// A refresh of `session_id` presenting `presented` at `now_ms`, with fresh new jtis.
-fn refresh(session_id: &str, presented: &str, now_ms: i64, grace: Duration) -> RotationRequest {
+/// A refresh of session `s` presenting `presented` at `now_ms`, with fresh new jtis.
+fn refresh(s: &NewSession, presented: &str, now_ms: i64, grace: Duration) -> RotationRequest {
     RotationRequest {
-        session_id: session_id.to_owned(),
+        user_id: s.user_id.clone(),
+        session_id: s.session_id.clone(),
         presented_jti: presented.to_owned(),
         new_access_jti: id(),
         new_refresh_jti: id(),
@@ -434,9 +445,9 @@ async fn rotated(store: &AnyTokenStore, request: &RotationRequest) -> PairState 
     }
 }
 
-async fn auth(store: &AnyTokenStore, session_id: &str, access_jti: &str) -> Option<String> {
+async fn auth(store: &AnyTokenStore, s: &NewSession, access_jti: &str) -> Option<String> {
     store
-        .authenticate(session_id, access_jti)
+        .authenticate(&s.user_id, &s.session_id, access_jti)
         .await
         .expect("authenticate")
 }
@@ -459,37 +470,31 @@ async fn ping_answers(store: AnyTokenStore) {
 async fn created_session_authenticates_with_its_access_jti(store: AnyTokenStore) {
     let s = logged_in(&store).await;
     assert_eq!(
-        auth(&store, &s.session_id, &s.pair.access_jti).await,
+        auth(&store, &s, &s.pair.access_jti).await,
         Some(s.user_id.clone())
     );
     // Authenticating changes nothing.
-    assert_eq!(
-        auth(&store, &s.session_id, &s.pair.access_jti).await,
-        Some(s.user_id)
-    );
+    assert_eq!(auth(&store, &s, &s.pair.access_jti).await, Some(s.user_id));
 }
 
 async fn wrong_jti_does_not_authenticate(store: AnyTokenStore) {
     let s = logged_in(&store).await;
-    assert_eq!(auth(&store, &s.session_id, &id()).await, None);
+    assert_eq!(auth(&store, &s, &id()).await, None);
     assert_eq!(
-        auth(&store, &s.session_id, &s.pair.refresh_jti).await,
+        auth(&store, &s, &s.pair.refresh_jti).await,
         None,
         "a refresh jti is not an access jti"
     );
-    assert_eq!(auth(&store, &s.session_id, "").await, None);
+    assert_eq!(auth(&store, &s, "").await, None);
     // Another session's access jti does not open this one.
     let other = logged_in(&store).await;
-    assert_eq!(
-        auth(&store, &s.session_id, &other.pair.access_jti).await,
-        None
-    );
+    assert_eq!(auth(&store, &s, &other.pair.access_jti).await, None);
 }
 
 async fn unknown_session_does_not_authenticate(store: AnyTokenStore) {
     let s = logged_in(&store).await;
-    assert_eq!(auth(&store, &id(), &s.pair.access_jti).await, None);
-    assert_eq!(auth(&store, &id(), &id()).await, None);
+    assert_eq!(auth(&store, &login(&id()), &s.pair.access_jti).await, None);
+    assert_eq!(auth(&store, &login(&id()), &id()).await, None);
 }
 
 async fn session_past_its_refresh_expiry_is_gone(store: AnyTokenStore) {
@@ -498,9 +503,9 @@ async fn session_past_its_refresh_expiry_is_gone(store: AnyTokenStore) {
     s.pair.access_expires_at = now - 1800;
     s.pair.refresh_expires_at = now - 10;
     create(&store, &s).await;
-    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+    assert_eq!(auth(&store, &s, &s.pair.access_jti).await, None);
     assert!(list(&store, &s.user_id).await.is_empty());
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    let r = refresh(&s, &s.pair.refresh_jti, now_ms(), GRACE);
     assert_eq!(rotate(&store, &r).await, Rotation::Missing);
 }
 
@@ -558,14 +563,9 @@ async fn list_omits_revoked_sessions(store: AnyTokenStore) {
         vec![a.session_id.as_str(), c.session_id.as_str()]
     );
     // A session revoked by reuse disappears too.
-    let r1 = refresh(&c.session_id, &c.pair.refresh_jti, now_ms(), Duration::ZERO);
+    let r1 = refresh(&c, &c.pair.refresh_jti, now_ms(), Duration::ZERO);
     rotated(&store, &r1).await;
-    let replay = refresh(
-        &c.session_id,
-        &c.pair.refresh_jti,
-        now_ms() + 1000,
-        Duration::ZERO,
-    );
+    let replay = refresh(&c, &c.pair.refresh_jti, now_ms() + 1000, Duration::ZERO);
     assert!(matches!(
         rotate(&store, &replay).await,
         Rotation::Reused { .. }
@@ -577,7 +577,7 @@ async fn list_shows_the_last_refresh_and_keeps_the_end(store: AnyTokenStore) {
     let user = id();
     let s = login_at(&user, now_s() - 60);
     create(&store, &s).await;
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    let r = refresh(&s, &s.pair.refresh_jti, now_ms(), GRACE);
     let pair = rotated(&store, &r).await;
     let listed = list(&store, &user).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
@@ -592,7 +592,7 @@ async fn list_shows_the_last_refresh_and_keeps_the_end(store: AnyTokenStore) {
 async fn current_refresh_jti_rotates_to_the_new_pair(store: AnyTokenStore) {
     let s = logged_in(&store).await;
     let at = now_ms();
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE);
+    let r = refresh(&s, &s.pair.refresh_jti, at, GRACE);
     let iat = at.div_euclid(1000);
     assert_eq!(
         rotate(&store, &r).await,
@@ -608,7 +608,7 @@ async fn current_refresh_jti_rotates_to_the_new_pair(store: AnyTokenStore) {
         }
     );
     // The new refresh jti rotates in turn.
-    let r2 = refresh(&s.session_id, &r.new_refresh_jti, now_ms(), GRACE);
+    let r2 = refresh(&s, &r.new_refresh_jti, now_ms(), GRACE);
     let pair = rotated(&store, &r2).await;
     assert_eq!(pair.access_jti, r2.new_access_jti);
     assert_eq!(pair.refresh_jti, r2.new_refresh_jti);
@@ -622,14 +622,14 @@ async fn new_expiries_are_capped_by_the_session_end(store: AnyTokenStore) {
     s.pair.refresh_expires_at = now + 120;
     create(&store, &s).await;
     let at = now_ms();
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE);
+    let r = refresh(&s, &s.pair.refresh_jti, at, GRACE);
     let pair = rotated(&store, &r).await;
     assert_eq!(pair.issued_at, at.div_euclid(1000));
     assert_eq!(pair.access_expires_at, s.expires_at);
     assert_eq!(pair.refresh_expires_at, s.expires_at);
 
     // Only the part past the end is cut: a short access lifetime is kept.
-    let mut r2 = refresh(&s.session_id, &pair.refresh_jti, now_ms(), GRACE);
+    let mut r2 = refresh(&s, &pair.refresh_jti, now_ms(), GRACE);
     r2.access_ttl = Duration::from_secs(30);
     let pair2 = rotated(&store, &r2).await;
     assert_eq!(pair2.access_expires_at, pair2.issued_at + 30);
@@ -638,23 +638,16 @@ async fn new_expiries_are_capped_by_the_session_end(store: AnyTokenStore) {
 
 async fn only_the_new_access_jti_authenticates_after_rotation(store: AnyTokenStore) {
     let s = logged_in(&store).await;
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    let r = refresh(&s, &s.pair.refresh_jti, now_ms(), GRACE);
     let pair = rotated(&store, &r).await;
-    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
-    assert_eq!(
-        auth(&store, &s.session_id, &pair.access_jti).await,
-        Some(s.user_id)
-    );
+    assert_eq!(auth(&store, &s, &s.pair.access_jti).await, None);
+    assert_eq!(auth(&store, &s, &pair.access_jti).await, Some(s.user_id));
 }
 
 async fn previous_refresh_jti_within_grace_returns_the_current_pair(store: AnyTokenStore) {
     let s = logged_in(&store).await;
     let at = now_ms();
-    let pair = rotated(
-        &store,
-        &refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE),
-    )
-    .await;
+    let pair = rotated(&store, &refresh(&s, &s.pair.refresh_jti, at, GRACE)).await;
     let expected = Rotation::Grace {
         user_id: s.user_id.clone(),
         pair: pair.clone(),
@@ -662,7 +655,7 @@ async fn previous_refresh_jti_within_grace_returns_the_current_pair(store: AnyTo
     // A second tab, a moment later and at the very end of the grace: the same pair, not
     // the new jtis it asked for.
     for later in [at, at + 1, at + 5_000, at + 10_000] {
-        let replay = refresh(&s.session_id, &s.pair.refresh_jti, later, GRACE);
+        let replay = refresh(&s, &s.pair.refresh_jti, later, GRACE);
         assert_eq!(
             rotate(&store, &replay).await,
             expected,
@@ -672,36 +665,28 @@ async fn previous_refresh_jti_within_grace_returns_the_current_pair(store: AnyTo
     }
     // Nothing changed: the current pair still works, the first one still does not.
     assert_eq!(
-        auth(&store, &s.session_id, &pair.access_jti).await,
+        auth(&store, &s, &pair.access_jti).await,
         Some(s.user_id.clone())
     );
-    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
-    let next = rotated(
-        &store,
-        &refresh(&s.session_id, &pair.refresh_jti, now_ms(), GRACE),
-    )
-    .await;
+    assert_eq!(auth(&store, &s, &s.pair.access_jti).await, None);
+    let next = rotated(&store, &refresh(&s, &pair.refresh_jti, now_ms(), GRACE)).await;
     assert_ne!(next, pair);
 }
 
 async fn previous_refresh_jti_after_grace_is_reuse_and_revokes_the_session(store: AnyTokenStore) {
     let s = logged_in(&store).await;
     let at = now_ms();
-    let pair = rotated(
-        &store,
-        &refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE),
-    )
-    .await;
+    let pair = rotated(&store, &refresh(&s, &s.pair.refresh_jti, at, GRACE)).await;
     let grace_ms = i64::try_from(GRACE.as_millis()).expect("grace");
-    let late = refresh(&s.session_id, &s.pair.refresh_jti, at + grace_ms + 1, GRACE);
+    let late = refresh(&s, &s.pair.refresh_jti, at + grace_ms + 1, GRACE);
     assert_eq!(
         rotate(&store, &late).await,
         Rotation::Reused {
             user_id: s.user_id.clone()
         }
     );
-    assert_eq!(auth(&store, &s.session_id, &pair.access_jti).await, None);
-    let current = refresh(&s.session_id, &pair.refresh_jti, now_ms(), GRACE);
+    assert_eq!(auth(&store, &s, &pair.access_jti).await, None);
+    let current = refresh(&s, &pair.refresh_jti, now_ms(), GRACE);
     assert_eq!(rotate(&store, &current).await, Rotation::Missing);
     assert!(list(&store, &s.user_id).await.is_empty());
 }
@@ -709,61 +694,48 @@ async fn previous_refresh_jti_after_grace_is_reuse_and_revokes_the_session(store
 async fn with_zero_grace_a_replay_a_second_later_is_reuse(store: AnyTokenStore) {
     let s = logged_in(&store).await;
     let at = now_ms();
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, at, Duration::ZERO);
+    let r = refresh(&s, &s.pair.refresh_jti, at, Duration::ZERO);
     let pair = rotated(&store, &r).await;
-    let replay = refresh(
-        &s.session_id,
-        &s.pair.refresh_jti,
-        at + 1000,
-        Duration::ZERO,
-    );
+    let replay = refresh(&s, &s.pair.refresh_jti, at + 1000, Duration::ZERO);
     assert_eq!(
         rotate(&store, &replay).await,
         Rotation::Reused {
             user_id: s.user_id.clone()
         }
     );
-    assert_eq!(auth(&store, &s.session_id, &pair.access_jti).await, None);
-    let current = refresh(&s.session_id, &pair.refresh_jti, now_ms(), Duration::ZERO);
+    assert_eq!(auth(&store, &s, &pair.access_jti).await, None);
+    let current = refresh(&s, &pair.refresh_jti, now_ms(), Duration::ZERO);
     assert_eq!(rotate(&store, &current).await, Rotation::Missing);
 }
 
 async fn refresh_jti_two_rotations_back_is_reuse_and_revokes_the_session(store: AnyTokenStore) {
     let s = logged_in(&store).await;
     let at = now_ms();
-    let first = rotated(
-        &store,
-        &refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE),
-    )
-    .await;
-    let second = rotated(
-        &store,
-        &refresh(&s.session_id, &first.refresh_jti, at + 1, GRACE),
-    )
-    .await;
+    let first = rotated(&store, &refresh(&s, &s.pair.refresh_jti, at, GRACE)).await;
+    let second = rotated(&store, &refresh(&s, &first.refresh_jti, at + 1, GRACE)).await;
     // Well within the grace of the last rotation, yet two rotations back.
-    let replay = refresh(&s.session_id, &s.pair.refresh_jti, at + 2, GRACE);
+    let replay = refresh(&s, &s.pair.refresh_jti, at + 2, GRACE);
     assert_eq!(
         rotate(&store, &replay).await,
         Rotation::Reused {
             user_id: s.user_id.clone()
         }
     );
-    assert_eq!(auth(&store, &s.session_id, &second.access_jti).await, None);
-    let current = refresh(&s.session_id, &second.refresh_jti, at + 3, GRACE);
+    assert_eq!(auth(&store, &s, &second.access_jti).await, None);
+    let current = refresh(&s, &second.refresh_jti, at + 3, GRACE);
     assert_eq!(rotate(&store, &current).await, Rotation::Missing);
 }
 
 async fn refresh_jti_the_session_never_had_is_reuse(store: AnyTokenStore) {
     let s = logged_in(&store).await;
-    let r = refresh(&s.session_id, &id(), now_ms(), GRACE);
+    let r = refresh(&s, &id(), now_ms(), GRACE);
     assert_eq!(
         rotate(&store, &r).await,
         Rotation::Reused {
             user_id: s.user_id.clone()
         }
     );
-    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+    assert_eq!(auth(&store, &s, &s.pair.access_jti).await, None);
 }
 
 async fn concurrent_rotations_yield_one_rotation_and_grace_for_the_rest(store: AnyTokenStore) {
@@ -772,7 +744,7 @@ async fn concurrent_rotations_yield_one_rotation_and_grace_for_the_rest(store: A
     let handles: Vec<_> = (0..20)
         .map(|_| {
             let store = store.clone();
-            let r = refresh(&s.session_id, &s.pair.refresh_jti, at, GRACE);
+            let r = refresh(&s, &s.pair.refresh_jti, at, GRACE);
             tokio::spawn(async move { (store.rotate(&r).await, r) })
         })
         .collect();
@@ -807,7 +779,7 @@ async fn concurrent_rotations_yield_one_rotation_and_grace_for_the_rest(store: A
         .count();
     assert_eq!(graces, 19);
     assert_eq!(
-        auth(&store, &s.session_id, &pair.access_jti).await,
+        auth(&store, &s, &pair.access_jti).await,
         Some(s.user_id.clone())
     );
 }
@@ -822,7 +794,7 @@ async fn session_past_its_end_cannot_be_rotated(store: AnyTokenStore) {
         s.pair.refresh_expires_at = now + 60;
         create(&store, &s).await;
         let r = refresh(
-            &s.session_id,
+            &s,
             &s.pair.refresh_jti,
             s.expires_at * 1000 + past_end_ms,
             GRACE,
@@ -838,12 +810,12 @@ async fn session_past_its_end_cannot_be_rotated(store: AnyTokenStore) {
     let mut s = login_at(&id(), now - 100);
     s.expires_at = now - 1;
     create(&store, &s).await;
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    let r = refresh(&s, &s.pair.refresh_jti, now_ms(), GRACE);
     assert_eq!(rotate(&store, &r).await, Rotation::Missing);
 }
 
 async fn unknown_session_is_missing(store: AnyTokenStore) {
-    let r = refresh(&id(), &id(), now_ms(), GRACE);
+    let r = refresh(&login(&id()), &id(), now_ms(), GRACE);
     assert_eq!(rotate(&store, &r).await, Rotation::Missing);
 }
 
@@ -856,8 +828,8 @@ async fn owner_revokes_a_session_for_good(store: AnyTokenStore) {
         .revoke(&s.user_id, &s.session_id)
         .await
         .expect("revoke"));
-    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    assert_eq!(auth(&store, &s, &s.pair.access_jti).await, None);
+    let r = refresh(&s, &s.pair.refresh_jti, now_ms(), GRACE);
     assert_eq!(rotate(&store, &r).await, Rotation::Missing);
     assert!(
         !store
@@ -877,7 +849,7 @@ async fn another_user_cannot_revoke_a_session(store: AnyTokenStore) {
         .await
         .expect("revoke"));
     assert_eq!(
-        auth(&store, &s.session_id, &s.pair.access_jti).await,
+        auth(&store, &s, &s.pair.access_jti).await,
         Some(s.user_id.clone())
     );
     assert_eq!(
@@ -910,26 +882,20 @@ async fn revoke_all_deletes_every_session_but_keep(store: AnyTokenStore) {
     assert_eq!(n, 2);
     for s in &sessions {
         let expected = (s.session_id == keep.session_id).then(|| user.clone());
-        assert_eq!(
-            auth(&store, &s.session_id, &s.pair.access_jti).await,
-            expected
-        );
+        assert_eq!(auth(&store, s, &s.pair.access_jti).await, expected);
     }
     assert_eq!(
         ids(&list(&store, &user).await),
         vec![keep.session_id.as_str()]
     );
     assert_eq!(
-        auth(&store, &other.session_id, &other.pair.access_jti).await,
+        auth(&store, &other, &other.pair.access_jti).await,
         Some(other.user_id.clone()),
         "another user's session is untouched"
     );
 
     assert_eq!(store.revoke_all(&user, None).await.expect("revoke_all"), 1);
-    assert_eq!(
-        auth(&store, &keep.session_id, &keep.pair.access_jti).await,
-        None
-    );
+    assert_eq!(auth(&store, keep, &keep.pair.access_jti).await, None);
     assert_eq!(store.revoke_all(&user, None).await.expect("revoke_all"), 0);
     assert_eq!(store.revoke_all(&id(), None).await.expect("revoke_all"), 0);
     assert_eq!(
@@ -954,17 +920,14 @@ async fn revoke_all_counts_only_live_sessions(store: AnyTokenStore) {
         .revoke(&user, &revoked.session_id)
         .await
         .expect("revoke"));
-    let bogus = refresh(&reused.session_id, &id(), now_ms(), GRACE);
+    let bogus = refresh(&reused, &id(), now_ms(), GRACE);
     assert!(matches!(
         rotate(&store, &bogus).await,
         Rotation::Reused { .. }
     ));
 
     assert_eq!(store.revoke_all(&user, None).await.expect("revoke_all"), 1);
-    assert_eq!(
-        auth(&store, &live.session_id, &live.pair.access_jti).await,
-        None
-    );
+    assert_eq!(auth(&store, &live, &live.pair.access_jti).await, None);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1056,6 +1019,51 @@ async fn clear_resets_the_counter(store: AnyTokenStore) {
         .rate_clear(&id())
         .await
         .expect("clearing an unknown key");
+}
+
+async fn a_login_begun_before_a_revoke_all_stores_no_session_after_it(store: AnyTokenStore) {
+    let user = id();
+    let before = store.generation(&user).await.expect("generation");
+    let mut late = login(&user);
+    late.generation = before;
+    store.revoke_all(&user, None).await.expect("revoke_all");
+    assert!(
+        !store.create_session(&late).await.expect("create_session"),
+        "a login that began before the revoke-all"
+    );
+    assert!(list(&store, &user).await.is_empty());
+    assert_eq!(auth(&store, &late, &late.pair.access_jti).await, None);
+    // A login that begins afterwards reads the new generation and is stored.
+    let mut fresh = login(&user);
+    fresh.generation = store.generation(&user).await.expect("generation");
+    assert_ne!(fresh.generation, before);
+    create(&store, &fresh).await;
+    assert_eq!(ids(&list(&store, &user).await), [fresh.session_id.as_str()]);
+}
+
+async fn twenty_logins_racing_a_revoke_all_leave_only_those_begun_after_it(store: AnyTokenStore) {
+    let user = id();
+    let before = store.generation(&user).await.expect("generation");
+    let logins = (0..20).map(|_| {
+        let (store, mut s) = (store.clone(), login(&user));
+        s.generation = before;
+        tokio::spawn(async move { store.create_session(&s).await.map(|stored| (stored, s)) })
+    });
+    let revoke = {
+        let (store, user) = (store.clone(), user.clone());
+        tokio::spawn(async move { store.revoke_all(&user, None).await })
+    };
+    let mut sessions = Vec::new();
+    for l in logins.collect::<Vec<_>>() {
+        sessions.push(l.await.expect("join").expect("create_session"));
+    }
+    revoke.await.expect("join").expect("revoke_all");
+    // Every login began before the revoke-all: whether it was stored before (and then
+    // revoked) or refused after, none survives it.
+    assert!(list(&store, &user).await.is_empty());
+    for (_, s) in &sessions {
+        assert_eq!(auth(&store, s, &s.pair.access_jti).await, None);
+    }
 }
 
 async fn settle_clears_some_counters_and_forgives_others_at_once(store: AnyTokenStore) {
@@ -1179,7 +1187,7 @@ async fn short_window_expires(store: AnyTokenStore) {
 // ---------------------------------------------------------------------------------------
 // redis:: (Redis only)
 
-async fn keys_carry_the_prefix_and_the_session_hash_tag(
+async fn keys_carry_the_prefix_and_the_users_hash_tag(
     store: AnyTokenStore,
     url: String,
     prefix: String,
@@ -1192,7 +1200,8 @@ async fn keys_carry_the_prefix_and_the_session_hash_tag(
         .await
         .expect("rate_hit");
 
-    let session_key = format!("{prefix}session:{{{}}}", s.session_id);
+    // One hash tag per user: their sessions and their index share a slot.
+    let session_key = format!("{prefix}user:{{{}}}:session:{}", s.user_id, s.session_id);
     let user_key = format!("{prefix}user:{{{}}}:sessions", s.user_id);
     let rate_key = format!(
         "{prefix}rate:{{{}}}",
@@ -1212,17 +1221,16 @@ async fn keys_carry_the_prefix_and_the_session_hash_tag(
     }
     // Nothing about this session, user or counter lives outside the prefix.
     let digest = repos::token_store::counter_digest(&rate);
-    for (needle, key) in [
-        (&s.session_id, &session_key),
-        (&s.user_id, &user_key),
-        (&digest, &rate_key),
+    for (needle, keys) in [
+        (&s.session_id, vec![session_key.clone()]),
+        (&s.user_id, vec![session_key.clone(), user_key.clone()]),
+        (&digest, vec![rate_key.clone()]),
     ] {
-        let found = scan(&mut c, &format!("*{needle}*")).await.expect("SCAN");
-        assert_eq!(
-            found.as_slice(),
-            std::slice::from_ref(key),
-            "keys naming {needle}"
-        );
+        let mut found = scan(&mut c, &format!("*{needle}*")).await.expect("SCAN");
+        found.sort();
+        let mut want = keys;
+        want.sort();
+        assert_eq!(found, want, "keys naming {needle}");
     }
 
     // Keys expire with the session: the record with its refresh token, the index with its end.
@@ -1238,7 +1246,7 @@ async fn keys_carry_the_prefix_and_the_session_hash_tag(
         .expect("PTTL");
     assert!(rate_pttl > 0, "a counter expires with its window");
 
-    let r = refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE);
+    let r = refresh(&s, &s.pair.refresh_jti, now_ms(), GRACE);
     let pair = rotated(&store, &r).await;
     assert_eq!(
         pexpiretime(&mut c, &session_key).await,
@@ -1436,7 +1444,7 @@ async fn a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them
             &format!("rotate during {refuse:?}"),
             store
                 .rotate(&refresh(
-                    &live.session_id,
+                    &live,
                     &live.pair.refresh_jti,
                     now_ms(),
                     Duration::from_secs(10),
@@ -1446,7 +1454,7 @@ async fn a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them
         admin(&server, restore).await;
         let after = logged_in(&store).await;
         assert_eq!(
-            auth(&store, &after.session_id, &after.pair.access_jti).await,
+            auth(&store, &after, &after.pair.access_jti).await,
             Some(after.user_id.clone()),
             "writes work again after {restore:?}"
         );
@@ -1460,7 +1468,7 @@ async fn fails_closed_while_the_server_is_down_and_recovers_after_a_restart() {
     store.ping().await.expect("ping before the outage");
     let before = logged_in(&store).await;
     assert_eq!(
-        auth(&store, &before.session_id, &before.pair.access_jti).await,
+        auth(&store, &before, &before.pair.access_jti).await,
         Some(before.user_id.clone())
     );
 
@@ -1470,16 +1478,11 @@ async fn fails_closed_while_the_server_is_down_and_recovers_after_a_restart() {
         "authenticate",
         bounded(
             "authenticate",
-            store.authenticate(&before.session_id, &before.pair.access_jti),
+            store.authenticate(&before.user_id, &before.session_id, &before.pair.access_jti),
         )
         .await,
     );
-    let r = refresh(
-        &before.session_id,
-        &before.pair.refresh_jti,
-        now_ms(),
-        GRACE,
-    );
+    let r = refresh(&before, &before.pair.refresh_jti, now_ms(), GRACE);
     assert_unavailable("rotate", bounded("rotate", store.rotate(&r)).await);
     assert_unavailable(
         "create_session",
@@ -1509,14 +1512,11 @@ async fn fails_closed_while_the_server_is_down_and_recovers_after_a_restart() {
     }
     let after = logged_in(&store).await;
     assert_eq!(
-        auth(&store, &after.session_id, &after.pair.access_jti).await,
+        auth(&store, &after, &after.pair.access_jti).await,
         Some(after.user_id.clone())
     );
     // The killed server kept nothing (no persistence): the old session is simply gone.
-    assert_eq!(
-        auth(&store, &before.session_id, &before.pair.access_jti).await,
-        None
-    );
+    assert_eq!(auth(&store, &before, &before.pair.access_jti).await, None);
 }
 
 async fn a_counter_forgiven_back_to_zero_is_deleted(store: AnyTokenStore) {
@@ -1551,7 +1551,7 @@ async fn logout(store: &AnyTokenStore, s: &NewSession, access_jti: &str, grace: 
 async fn the_current_access_token_ends_the_session(store: AnyTokenStore) {
     let s = logged_in(&store).await;
     assert!(logout(&store, &s, &s.pair.access_jti, GRACE).await);
-    assert_eq!(auth(&store, &s.session_id, &s.pair.access_jti).await, None);
+    assert_eq!(auth(&store, &s, &s.pair.access_jti).await, None);
     assert!(list(&store, &s.user_id).await.is_empty(), "unindexed too");
     assert!(
         !logout(&store, &s, &s.pair.access_jti, GRACE).await,
@@ -1563,24 +1563,16 @@ async fn the_access_token_a_refresh_replaced_ends_the_session_within_the_grace(
     store: AnyTokenStore,
 ) {
     let s = logged_in(&store).await;
-    let pair = rotated(
-        &store,
-        &refresh(&s.session_id, &s.pair.refresh_jti, now_ms(), GRACE),
-    )
-    .await;
+    let pair = rotated(&store, &refresh(&s, &s.pair.refresh_jti, now_ms(), GRACE)).await;
     assert_eq!(
-        auth(&store, &s.session_id, &s.pair.access_jti).await,
+        auth(&store, &s, &s.pair.access_jti).await,
         None,
         "the old access token no longer authenticates"
     );
     assert!(logout(&store, &s, &s.pair.access_jti, GRACE).await);
-    assert_eq!(auth(&store, &s.session_id, &pair.access_jti).await, None);
+    assert_eq!(auth(&store, &s, &pair.access_jti).await, None);
     assert_eq!(
-        rotate(
-            &store,
-            &refresh(&s.session_id, &pair.refresh_jti, now_ms(), GRACE)
-        )
-        .await,
+        rotate(&store, &refresh(&s, &pair.refresh_jti, now_ms(), GRACE)).await,
         Rotation::Missing
     );
 }
@@ -1589,14 +1581,12 @@ async fn a_replaced_access_token_after_the_grace_ends_nothing(store: AnyTokenSto
     let s = logged_in(&store).await;
     let pair = rotated(
         &store,
-        &refresh(&s.session_id, &s.pair.refresh_jti, now_ms() - 60_000, GRACE),
+        &refresh(&s, &s.pair.refresh_jti, now_ms() - 60_000, GRACE),
     )
     .await;
     assert!(!logout(&store, &s, &s.pair.access_jti, GRACE).await);
     assert_eq!(
-        auth(&store, &s.session_id, &pair.access_jti)
-            .await
-            .as_deref(),
+        auth(&store, &s, &pair.access_jti).await.as_deref(),
         Some(s.user_id.as_str()),
         "the session lives on"
     );
@@ -1617,9 +1607,7 @@ async fn another_users_or_an_unknown_token_ends_nothing(store: AnyTokenStore) {
     };
     assert!(!logout(&store, &unknown, &s.pair.access_jti, GRACE).await);
     assert_eq!(
-        auth(&store, &s.session_id, &s.pair.access_jti)
-            .await
-            .as_deref(),
+        auth(&store, &s, &s.pair.access_jti).await.as_deref(),
         Some(s.user_id.as_str())
     );
 }
@@ -1662,6 +1650,7 @@ fn challenge() -> (String, MfaChallenge) {
     let c = MfaChallenge {
         user_id: id(),
         proof: id(),
+        generation: 3,
     };
     (id().replace('-', ""), c)
 }

@@ -269,6 +269,9 @@ impl AuthService {
                 this.inner.passwords.verify_dummy(&password).await?;
                 return Ok(None);
             };
+            // Read before the password is checked: a logout-all from now on moves it on,
+            // and this login's session is then not stored.
+            let generation = this.inner.store.generation(&creds.user.id).await?;
             if !this
                 .inner
                 .passwords
@@ -281,9 +284,9 @@ impl AuthService {
                 return Err(ServiceError::EmailUnverified);
             }
             if creds.user.mfa_enabled {
-                return Err(this.ask_second_factor(&creds).await);
+                return Err(this.ask_second_factor(&creds, generation).await);
             }
-            match this.open_session(creds, client, false).await {
+            match this.open_session(creds, client, false, generation).await {
                 Ok(pair) => Ok(Some(pair)),
                 Err(ServiceError::InvalidCredentials) => Ok(None),
                 Err(e) => Err(e),
@@ -305,12 +308,14 @@ impl AuthService {
     }
 
     /// Opens a session for an account whose password (and `second_factor`, if true) was
-    /// just proven.
+    /// just proven, unless a logout-all ran since the sign-in read the user's `generation`
+    /// (`TokenRevoked`: the user asked for every session to end).
     pub(crate) async fn open_session(
         &self,
         creds: repos::Credentials,
         client: ClientInfo,
         second_factor: bool,
+        generation: u64,
     ) -> Result<TokenPair, ServiceError> {
         let s = &self.inner.settings;
         let (user, proven) = (creds.user, creds.password_hash);
@@ -324,7 +329,8 @@ impl AuthService {
             access_expires_at: now.saturating_add(secs(s.access_ttl)).min(expires_at),
             refresh_expires_at: now.saturating_add(secs(s.refresh_ttl)).min(expires_at),
         };
-        self.inner
+        let stored = self
+            .inner
             .store
             .create_session(&NewSession {
                 session_id: session_id.clone(),
@@ -334,8 +340,19 @@ impl AuthService {
                 user_agent: client.user_agent.map(|ua| ua.chars().take(256).collect()),
                 ip: client.ip,
                 second_factor,
+                generation,
             })
             .await?;
+        if !stored {
+            // A logout-all came first (a password change or an account deletion ends every
+            // session that way too: then the password given is no longer the account's).
+            login_outcome("superseded");
+            let current = self.inner.users.credentials_by_id(&user.id).await?;
+            return Err(match current {
+                Some(c) if c.password_hash == proven => ServiceError::TokenRevoked,
+                _ => ServiceError::InvalidCredentials,
+            });
+        }
         self.confirm_still_current(&user.id, &session_id, &proven)
             .await?;
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");

@@ -58,6 +58,7 @@ impl AuthService {
             .inner
             .store
             .rotate(&RotationRequest {
+                user_id: claims.sub.clone(),
                 session_id: claims.sid.clone(),
                 presented_jti: claims.jti,
                 new_access_jti: Id::random().to_string(),
@@ -95,7 +96,7 @@ impl AuthService {
         match self
             .inner
             .store
-            .authenticate(&claims.sid, &claims.jti)
+            .authenticate(&claims.sub, &claims.sid, &claims.jti)
             .await?
         {
             Some(user_id) if user_id == claims.sub => Ok(Principal {

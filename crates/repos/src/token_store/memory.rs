@@ -52,6 +52,8 @@ struct Inner {
     rates: HashMap<String, Counter>,
     /// Held to the same cap as the counters.
     challenges: HashMap<String, Challenge>,
+    /// Each user's generation, moved on by every revoke-all (absent: 0).
+    generations: HashMap<String, u64>,
     max_counters: usize,
     last_sweep: Instant,
 }
@@ -89,6 +91,7 @@ impl MemoryTokenStore {
                 by_user: HashMap::new(),
                 rates: HashMap::new(),
                 challenges: HashMap::new(),
+                generations: HashMap::new(),
                 max_counters,
                 last_sweep: Instant::now(),
             })),
@@ -179,8 +182,15 @@ impl Inner {
 }
 
 impl TokenStore for MemoryTokenStore {
-    async fn create_session(&self, s: &NewSession) -> Result<(), RepoError> {
+    async fn generation(&self, user_id: &str) -> Result<u64, RepoError> {
+        Ok(self.lock().generations.get(user_id).copied().unwrap_or(0))
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<bool, RepoError> {
         let mut inner = self.lock();
+        if inner.generations.get(&s.user_id).copied().unwrap_or(0) != s.generation {
+            return Ok(false);
+        }
         inner
             .by_user
             .entry(s.user_id.clone())
@@ -201,24 +211,25 @@ impl TokenStore for MemoryTokenStore {
                 second_factor: s.second_factor,
             },
         );
-        Ok(())
+        Ok(true)
     }
 
     async fn authenticate(
         &self,
+        user_id: &str,
         session_id: &str,
         access_jti: &str,
     ) -> Result<Option<String>, RepoError> {
         let mut inner = self.lock();
         Ok(inner
             .live(session_id)
-            .filter(|s| s.pair.access_jti == access_jti)
+            .filter(|s| s.user_id == user_id && s.pair.access_jti == access_jti)
             .map(|s| s.user_id.clone()))
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<Rotation, RepoError> {
         let mut inner = self.lock();
-        let Some(s) = inner.live(&r.session_id) else {
+        let Some(s) = inner.live(&r.session_id).filter(|s| s.user_id == r.user_id) else {
             return Ok(Rotation::Missing);
         };
         if s.pair.refresh_jti == r.presented_jti {
@@ -291,6 +302,7 @@ impl TokenStore for MemoryTokenStore {
 
     async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
         let mut inner = self.lock();
+        *inner.generations.entry(user_id.to_owned()).or_default() += 1;
         let ids: Vec<String> = inner
             .by_user
             .get(user_id)

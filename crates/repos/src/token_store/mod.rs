@@ -43,6 +43,9 @@ pub struct NewSession {
     pub ip: Option<String>,
     /// The sign-in proved a second factor as well as the password.
     pub second_factor: bool,
+    /// The user's generation when the login began ([`TokenStore::generation`]): a
+    /// revoke-all since then moved it on, and the session is not stored.
+    pub generation: u64,
 }
 
 /// A live session as listed to its owner.
@@ -68,6 +71,8 @@ pub struct MfaChallenge {
     /// A digest of the password hash the sign-in proved: once the password changes, the
     /// challenge no longer matches the account.
     pub proof: String,
+    /// The user's generation when the sign-in began, for the session it opens.
+    pub generation: u64,
 }
 
 impl std::fmt::Debug for MfaChallenge {
@@ -93,6 +98,8 @@ pub enum ChallengeTry {
 /// A refresh: the presented refresh token id and the ids of the pair that replaces it.
 #[derive(Debug, Clone)]
 pub struct RotationRequest {
+    /// The user the refresh token names (its `sub`): the session is kept under them.
+    pub user_id: String,
     pub session_id: String,
     pub presented_jti: String,
     pub new_access_jti: String,
@@ -128,19 +135,25 @@ pub struct RateCount {
     pub window: u64,
 }
 
-/// The operations of a token store. Each costs one round trip to Redis, except listing
-/// and revoking every session of a user.
+/// The operations of a token store. Each costs one round trip to Redis, and each that
+/// touches a user's sessions is atomic on that user (their keys share one hash tag).
 pub trait TokenStore: Send + Sync {
-    /// Stores a new session and indexes it under its user.
+    /// The user's generation: it moves on with every revoke-all. A login reads it when it
+    /// begins and hands it to [`TokenStore::create_session`].
+    fn generation(&self, user_id: &str) -> impl Future<Output = Result<u64, RepoError>> + Send;
+
+    /// Stores a new session and indexes it under its user; `false` (and nothing stored)
+    /// when a revoke-all of the user ran since the login read `session.generation`.
     fn create_session(
         &self,
         session: &NewSession,
-    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
 
-    /// The session's user id if the session is alive and `access_jti` is its current
-    /// access token; `None` otherwise.
+    /// The session's user id if the session of `user_id` is alive and `access_jti` is its
+    /// current access token; `None` otherwise.
     fn authenticate(
         &self,
+        user_id: &str,
         session_id: &str,
         access_jti: &str,
     ) -> impl Future<Output = Result<Option<String>, RepoError>> + Send;
@@ -170,7 +183,8 @@ pub trait TokenStore: Send + Sync {
         now_ms: i64,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
 
-    /// Deletes every session of `user_id` except `keep`; returns how many went.
+    /// Deletes every session of `user_id` except `keep`, and moves the user's generation
+    /// on, so that no login under way stores its session afterwards; returns how many went.
     fn revoke_all(
         &self,
         user_id: &str,
@@ -283,15 +297,19 @@ macro_rules! delegate {
 }
 
 impl TokenStore for AnyTokenStore {
-    async fn create_session(&self, session: &NewSession) -> Result<(), RepoError> {
+    async fn generation(&self, user_id: &str) -> Result<u64, RepoError> {
+        delegate!(self, generation(user_id))
+    }
+    async fn create_session(&self, session: &NewSession) -> Result<bool, RepoError> {
         delegate!(self, create_session(session))
     }
     async fn authenticate(
         &self,
+        user_id: &str,
         session_id: &str,
         access_jti: &str,
     ) -> Result<Option<String>, RepoError> {
-        delegate!(self, authenticate(session_id, access_jti))
+        delegate!(self, authenticate(user_id, session_id, access_jti))
     }
     async fn rotate(&self, request: &RotationRequest) -> Result<Rotation, RepoError> {
         delegate!(self, rotate(request))

@@ -87,7 +87,11 @@ impl AuthService {
 
     /// The answer to a right password for an account with the second factor on: a new
     /// challenge, as `MfaRequired` (or the store's error).
-    pub(crate) async fn ask_second_factor(&self, creds: &Credentials) -> ServiceError {
+    pub(crate) async fn ask_second_factor(
+        &self,
+        creds: &Credentials,
+        generation: u64,
+    ) -> ServiceError {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
@@ -112,6 +116,7 @@ impl AuthService {
         let challenge = MfaChallenge {
             user_id: creds.user.id.clone(),
             proof: proof(&creds.password_hash),
+            generation,
         };
         let put = self
             .inner
@@ -180,7 +185,10 @@ impl AuthService {
                 return Err(ServiceError::InvalidMfaToken);
             }
             tracing::info!(user_id = %creds.user.id, method = ?redeemed, "second factor proven");
-            match this.open_session(creds, client, true).await {
+            match this
+                .open_session(creds, client, true, challenge.generation)
+                .await
+            {
                 Ok(pair) => Ok(Some(pair)),
                 Err(ServiceError::InvalidCredentials) => Err(ServiceError::InvalidMfaToken),
                 Err(e) => Err(e),

@@ -1,6 +1,6 @@
 -- Rotates a refresh token: the one-key script behind POST /api/auth/refresh.
--- KEYS[1] session; ARGV: presented jti, new access jti, new refresh jti, now (ms),
--- grace (ms), access ttl (s), refresh ttl (s).
+-- KEYS: session, the user's index; ARGV: presented jti, new access jti, new refresh jti,
+-- now (ms), grace (ms), access ttl (s), refresh ttl (s), session id.
 -- Replies {'rotated'|'grace', uid, ajti, rjti, iat, aexp, rexp}, {'reused', uid} or {'missing'}.
 local s = redis.call('HMGET', KEYS[1], 'rjti', 'prjti', 'rot', 'ajti', 'iat', 'aexp', 'rexp', 'cap', 'uid')
 if not s[1] then return {'missing'} end
@@ -10,6 +10,7 @@ if s[1] == ARGV[1] then
   local iat = math.floor(now_ms / 1000)
   if iat >= cap then
     redis.call('DEL', KEYS[1])
+    redis.call('ZREM', KEYS[2], ARGV[8])
     return {'missing'}
   end
   local aexp = math.min(iat + tonumber(ARGV[6]), cap)
@@ -24,4 +25,5 @@ if s[2] == ARGV[1] and now_ms - tonumber(s[3]) <= tonumber(ARGV[5]) then
   return {'grace', s[9], s[4], s[1], s[5], s[6], s[7]}
 end
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[8])
 return {'reused', s[9]}

@@ -31,6 +31,13 @@ const LOGOUT: &str = include_str!("../lua/logout.lua");
 const HIT: &str = include_str!("../lua/rate_hit.lua");
 const FORGIVE: &str = include_str!("../lua/rate_forgive.lua");
 const CHALLENGE: &str = include_str!("../lua/challenge_try.lua");
+const CREATE: &str = include_str!("../lua/create_session.lua");
+const REVOKE_ALL: &str = include_str!("../lua/revoke_all.lua");
+const LIST: &str = include_str!("../lua/list.lua");
+
+/// How long a user's generation is kept after a revoke-all: far longer than any login or
+/// sign-in waiting for its second factor (5 minutes) takes.
+const GENERATION_TTL_MS: u64 = 3_600_000;
 
 /// Connection settings for [`RedisTokenStore`].
 #[derive(Clone)]
@@ -66,6 +73,9 @@ pub struct RedisTokenStore {
     logout: Arc<Script>,
     forgive: Arc<Script>,
     challenge: Arc<Script>,
+    create: Arc<Script>,
+    revoke_all: Arc<Script>,
+    list: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -87,16 +97,32 @@ impl RedisTokenStore {
             logout: Arc::new(Script::new(LOGOUT)),
             forgive: Arc::new(Script::new(FORGIVE)),
             challenge: Arc::new(Script::new(CHALLENGE)),
+            create: Arc::new(Script::new(CREATE)),
+            revoke_all: Arc::new(Script::new(REVOKE_ALL)),
+            list: Arc::new(Script::new(LIST)),
         })
     }
 
-    /// `<prefix>session:{<id>}`, built without `format!` (every request makes one).
-    fn session_key(&self, session_id: &str) -> String {
-        self.key(&["session:{", session_id, "}"])
+    // Every key of one user carries the user's hash tag, `{<user id>}`: their sessions,
+    // the index of them, and their generation live in one slot, so each operation on a
+    // user's sessions is one atomic script, on one Redis or on a cluster.
+
+    /// `<prefix>user:{<uid>}:session:<sid>`, built without `format!` (every request makes one).
+    fn session_key(&self, user_id: &str, session_id: &str) -> String {
+        self.key(&["user:{", user_id, "}:session:", session_id])
+    }
+
+    /// What a session key of the user starts with (the scripts append the id).
+    fn session_prefix(&self, user_id: &str) -> String {
+        self.key(&["user:{", user_id, "}:session:"])
     }
 
     fn user_key(&self, user_id: &str) -> String {
         self.key(&["user:{", user_id, "}:sessions"])
+    }
+
+    fn generation_key(&self, user_id: &str) -> String {
+        self.key(&["user:{", user_id, "}:generation"])
     }
 
     /// `<prefix>rate:{<digest of the name>}`: fixed-size, whatever the name.
@@ -161,26 +187,6 @@ impl RedisTokenStore {
         Fut: Future<Output = RedisResult<T>>,
     {
         self.conn.run(op, f).await
-    }
-}
-
-impl RedisTokenStore {
-    /// Drops a deleted session from its user's index.
-    async fn unindex(
-        &self,
-        user_id: &str,
-        session_id: &str,
-        op: &'static str,
-    ) -> Result<(), RepoError> {
-        let user_key = self.user_key(user_id);
-        self.run(op, |mut c| async move {
-            redis::cmd("ZREM")
-                .arg(&user_key)
-                .arg(session_id)
-                .query_async::<()>(&mut c)
-                .await
-        })
-        .await
     }
 }
 

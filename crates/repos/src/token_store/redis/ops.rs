@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use deadpool_redis::redis;
 
-use super::{parse_i64, parse_pair, rate_count, secs, RedisTokenStore, FORGIVE, HIT};
+use super::{
+    parse_i64, parse_pair, rate_count, secs, RedisTokenStore, FORGIVE, GENERATION_TTL_MS, HIT,
+};
 use crate::token_store::{
     ChallengeTry, MfaChallenge, NewSession, RateCount, Rotation, RotationRequest, SessionInfo,
     TokenStore,
@@ -17,78 +19,73 @@ const RELEASE: &str =
     "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'busy', '0') end";
 
 impl TokenStore for RedisTokenStore {
-    async fn create_session(&self, s: &NewSession) -> Result<(), RepoError> {
-        let session_key = self.session_key(&s.session_id);
-        let user_key = self.user_key(&s.user_id);
-        let end_ms = s.expires_at.saturating_mul(1000);
-        let mut pipe = redis::pipe();
-        // The index first: if the connection dies half-way, no session exists that
-        // revoke-all could miss.
-        pipe.cmd("ZREMRANGEBYSCORE")
-            .arg(&user_key)
-            .arg("-inf")
-            .arg(s.pair.issued_at)
-            .ignore()
-            .cmd("ZADD")
-            .arg(&user_key)
-            .arg(s.expires_at)
-            .arg(&s.session_id)
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&user_key)
-            .arg(end_ms)
-            .arg("NX")
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&user_key)
-            .arg(end_ms)
-            .arg("GT")
-            .ignore()
-            .cmd("HSET")
-            .arg(&session_key)
-            .arg("uid")
-            .arg(&s.user_id)
-            .arg("ajti")
-            .arg(&s.pair.access_jti)
-            .arg("rjti")
-            .arg(&s.pair.refresh_jti)
-            .arg("prjti")
-            .arg("")
-            .arg("rot")
-            .arg(0)
-            .arg("iat")
-            .arg(s.pair.issued_at)
-            .arg("aexp")
-            .arg(s.pair.access_expires_at)
-            .arg("rexp")
-            .arg(s.pair.refresh_expires_at)
-            .arg("cap")
-            .arg(s.expires_at)
-            .arg("created")
-            .arg(s.pair.issued_at)
-            .arg("ua")
-            .arg(s.user_agent.as_deref().unwrap_or(""))
-            .arg("ip")
-            .arg(s.ip.as_deref().unwrap_or(""))
-            .arg("mfa")
-            .arg(u8::from(s.second_factor))
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&session_key)
-            .arg(s.pair.refresh_expires_at.saturating_mul(1000))
-            .ignore();
-        self.run("create_session", |mut c| async move {
-            pipe.query_async::<()>(&mut c).await
-        })
-        .await
+    async fn generation(&self, user_id: &str) -> Result<u64, RepoError> {
+        let key = self.generation_key(user_id);
+        let n: Option<u64> = self
+            .run("generation", |mut c| async move {
+                redis::cmd("GET").arg(&key).query_async(&mut c).await
+            })
+            .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<bool, RepoError> {
+        let keys = [
+            self.session_key(&s.user_id, &s.session_id),
+            self.user_key(&s.user_id),
+            self.generation_key(&s.user_id),
+        ];
+        let script = Arc::clone(&self.create);
+        let stored: i64 = self
+            .run("create_session", |mut c| async move {
+                script
+                    .key(&keys[..])
+                    .arg(s.generation)
+                    .arg(&s.session_id)
+                    .arg(s.pair.issued_at)
+                    .arg(s.expires_at)
+                    .arg(s.expires_at.saturating_mul(1000))
+                    .arg(s.pair.refresh_expires_at.saturating_mul(1000))
+                    .arg("uid")
+                    .arg(&s.user_id)
+                    .arg("ajti")
+                    .arg(&s.pair.access_jti)
+                    .arg("rjti")
+                    .arg(&s.pair.refresh_jti)
+                    .arg("prjti")
+                    .arg("")
+                    .arg("rot")
+                    .arg(0)
+                    .arg("iat")
+                    .arg(s.pair.issued_at)
+                    .arg("aexp")
+                    .arg(s.pair.access_expires_at)
+                    .arg("rexp")
+                    .arg(s.pair.refresh_expires_at)
+                    .arg("cap")
+                    .arg(s.expires_at)
+                    .arg("created")
+                    .arg(s.pair.issued_at)
+                    .arg("ua")
+                    .arg(s.user_agent.as_deref().unwrap_or(""))
+                    .arg("ip")
+                    .arg(s.ip.as_deref().unwrap_or(""))
+                    .arg("mfa")
+                    .arg(u8::from(s.second_factor))
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(stored == 1)
     }
 
     async fn authenticate(
         &self,
+        user_id: &str,
         session_id: &str,
         access_jti: &str,
     ) -> Result<Option<String>, RepoError> {
-        let key = self.session_key(session_id);
+        let key = self.session_key(user_id, session_id);
         let (uid, ajti): (Option<String>, Option<String>) = self
             .run("authenticate", |mut c| async move {
                 redis::cmd("HMGET")
@@ -106,13 +103,16 @@ impl TokenStore for RedisTokenStore {
     }
 
     async fn rotate(&self, r: &RotationRequest) -> Result<Rotation, RepoError> {
-        let key = self.session_key(&r.session_id);
+        let keys = [
+            self.session_key(&r.user_id, &r.session_id),
+            self.user_key(&r.user_id),
+        ];
         let grace_ms = u64::try_from(r.grace.as_millis()).unwrap_or(u64::MAX);
         let script = Arc::clone(&self.rotate);
         let reply: Vec<String> = self
             .run("rotate", |mut c| async move {
                 script
-                    .key(&key)
+                    .key(&keys[..])
                     .arg(&r.presented_jti)
                     .arg(&r.new_access_jti)
                     .arg(&r.new_refresh_jti)
@@ -120,6 +120,7 @@ impl TokenStore for RedisTokenStore {
                     .arg(grace_ms)
                     .arg(secs(r.access_ttl))
                     .arg(secs(r.refresh_ttl))
+                    .arg(&r.session_id)
                     .invoke_async(&mut c)
                     .await
             })
@@ -132,25 +133,9 @@ impl TokenStore for RedisTokenStore {
             Some("grace") => {
                 parse_pair(&reply).map(|(user_id, pair)| Rotation::Grace { user_id, pair })
             }
-            Some("reused") => {
-                let user_id = reply.get(1).cloned().unwrap_or_default();
-                // The session is gone; tidy the index (a hint only, so a failure is logged, not fatal).
-                let user_key = self.user_key(&user_id);
-                let sid = r.session_id.clone();
-                if let Err(e) = self
-                    .run("rotate", |mut c| async move {
-                        redis::cmd("ZREM")
-                            .arg(&user_key)
-                            .arg(&sid)
-                            .query_async::<()>(&mut c)
-                            .await
-                    })
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not drop a reused session from its user's index");
-                }
-                Ok(Rotation::Reused { user_id })
-            }
+            Some("reused") => Ok(Rotation::Reused {
+                user_id: reply.get(1).cloned().unwrap_or_default(),
+            }),
             _ => Err(RepoError::TokenStore(format!(
                 "unexpected rotate reply {reply:?}"
             ))),
@@ -158,16 +143,21 @@ impl TokenStore for RedisTokenStore {
     }
 
     async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, RepoError> {
-        let key = self.session_key(session_id);
+        let keys = [
+            self.session_key(user_id, session_id),
+            self.user_key(user_id),
+        ];
         let script = Arc::clone(&self.revoke);
         let deleted: i64 = self
             .run("revoke", |mut c| async move {
-                script.key(&key).arg(user_id).invoke_async(&mut c).await
+                script
+                    .key(&keys[..])
+                    .arg(user_id)
+                    .arg(session_id)
+                    .invoke_async(&mut c)
+                    .await
             })
             .await?;
-        if deleted > 0 {
-            self.unindex(user_id, session_id, "revoke").await?;
-        }
         Ok(deleted > 0)
     }
 
@@ -179,111 +169,77 @@ impl TokenStore for RedisTokenStore {
         grace: Duration,
         now_ms: i64,
     ) -> Result<bool, RepoError> {
-        let key = self.session_key(session_id);
+        let keys = [
+            self.session_key(user_id, session_id),
+            self.user_key(user_id),
+        ];
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         let script = Arc::clone(&self.logout);
         let deleted: i64 = self
             .run("logout", |mut c| async move {
                 script
-                    .key(&key)
+                    .key(&keys[..])
                     .arg(user_id)
                     .arg(access_jti)
                     .arg(grace_ms)
                     .arg(now_ms)
+                    .arg(session_id)
                     .invoke_async(&mut c)
                     .await
             })
             .await?;
-        if deleted > 0 {
-            self.unindex(user_id, session_id, "logout").await?;
-        }
         Ok(deleted > 0)
     }
 
     async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
-        let user_key = self.user_key(user_id);
-        let ids: Vec<String> = {
-            let key = user_key.clone();
-            self.run("revoke_all", |mut c| async move {
-                redis::cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut c)
+        let keys = [self.user_key(user_id), self.generation_key(user_id)];
+        let prefix = self.session_prefix(user_id);
+        let script = Arc::clone(&self.revoke_all);
+        let deleted: u64 = self
+            .run("revoke_all", |mut c| async move {
+                script
+                    .key(&keys[..])
+                    .arg(keep.unwrap_or(""))
+                    .arg(&prefix)
+                    .arg(GENERATION_TTL_MS)
+                    .invoke_async(&mut c)
                     .await
             })
-            .await?
-        };
-        let doomed: Vec<&String> = ids.iter().filter(|id| Some(id.as_str()) != keep).collect();
-        if doomed.is_empty() {
-            return Ok(0);
-        }
-        let mut pipe = redis::pipe();
-        for id in &doomed {
-            // One DEL per key: keys of different sessions may live on different cluster nodes.
-            pipe.cmd("DEL").arg(self.session_key(id));
-        }
-        for id in &doomed {
-            pipe.cmd("ZREM").arg(&user_key).arg(id.as_str()).ignore();
-        }
-        let deleted: Vec<i64> = self
-            .run("revoke_all", |mut c| async move {
-                pipe.query_async(&mut c).await
-            })
             .await?;
-        Ok(deleted.iter().filter(|n| **n > 0).count())
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 
     async fn list(&self, user_id: &str, now: i64) -> Result<Vec<SessionInfo>, RepoError> {
-        let user_key = self.user_key(user_id);
-        let ids: Vec<String> = self
+        let key = self.user_key(user_id);
+        let prefix = self.session_prefix(user_id);
+        let script = Arc::clone(&self.list);
+        let flat: Vec<String> = self
             .run("list", |mut c| async move {
-                redis::cmd("ZRANGEBYSCORE")
-                    .arg(&user_key)
-                    .arg(format!("({now}"))
-                    .arg("+inf")
-                    .query_async(&mut c)
+                script
+                    .key(&key)
+                    .arg(now)
+                    .arg(&prefix)
+                    .invoke_async(&mut c)
                     .await
             })
             .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.cmd("HMGET")
-                .arg(self.session_key(id))
-                .arg(&["uid", "created", "iat", "cap", "ua", "ip", "mfa"]);
-        }
-        type Fields = (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let rows: Vec<Fields> = self
-            .run(
-                "list",
-                |mut c| async move { pipe.query_async(&mut c).await },
-            )
-            .await?;
         let mut out = Vec::new();
-        for (id, (uid, created, iat, cap, ua, ip, mfa)) in ids.into_iter().zip(rows) {
-            if uid.as_deref() != Some(user_id) {
-                continue; // expired or revoked since the index was read
+        for row in flat.chunks(8) {
+            let [id, uid, created, iat, cap, ua, ip, mfa] = row else {
+                return Err(RepoError::TokenStore("short session list reply".into()));
+            };
+            if uid != user_id {
+                continue;
             }
             out.push(SessionInfo {
-                session_id: id,
+                session_id: id.clone(),
                 user_id: user_id.to_owned(),
-                created_at: parse_i64(created.as_ref())?,
-                refreshed_at: parse_i64(iat.as_ref())?,
-                expires_at: parse_i64(cap.as_ref())?,
-                user_agent: ua.filter(|v| !v.is_empty()),
-                ip: ip.filter(|v| !v.is_empty()),
-                second_factor: mfa.as_deref() == Some("1"),
+                created_at: parse_i64(Some(created))?,
+                refreshed_at: parse_i64(Some(iat))?,
+                expires_at: parse_i64(Some(cap))?,
+                user_agent: Some(ua.clone()).filter(|v| !v.is_empty()),
+                ip: Some(ip.clone()).filter(|v| !v.is_empty()),
+                second_factor: mfa == "1",
             });
         }
         out.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
@@ -405,6 +361,8 @@ impl TokenStore for RedisTokenStore {
             .arg(&challenge.user_id)
             .arg("proof")
             .arg(&challenge.proof)
+            .arg("gen")
+            .arg(challenge.generation)
             .arg("tries")
             .arg(0)
             .ignore()
@@ -429,10 +387,11 @@ impl TokenStore for RedisTokenStore {
         match reply.as_slice() {
             [] => Ok(ChallengeTry::Gone),
             [busy] if busy == "busy" => Ok(ChallengeTry::Busy),
-            [user_id, proof, tries] => Ok(ChallengeTry::Granted(
+            [user_id, proof, generation, tries] => Ok(ChallengeTry::Granted(
                 MfaChallenge {
                     user_id: user_id.clone(),
                     proof: proof.clone(),
+                    generation: generation.parse().unwrap_or(u64::MAX),
                 },
                 tries.parse().unwrap_or(u64::MAX),
             )),
