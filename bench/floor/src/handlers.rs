@@ -282,6 +282,7 @@ pub async fn refresh(st: Data, body: web::Json<RefreshBody>) -> HttpResponse {
     let rotation = st
         .store
         .rotate(&Rotate {
+            uid: &claims.sub,
             sid: &claims.sid,
             presented: &claims.jti,
             new_access: &new_access.to_string(),

@@ -1,6 +1,6 @@
 //! The token store, as little of it as strata's routes need: one `HMGET` per authenticated
 //! request, one pipeline per login, one script per refresh, on strata's key layout
-//! (`<prefix>session:{<sid>}`, `<prefix>user:{<uid>}:sessions`).
+//! (`<prefix>user:{<uid>}:session:<sid>`, `<prefix>user:{<uid>}:sessions`).
 //!
 //! Redis connections: `shared` is one multiplexed connection made at start-up (driven on
 //! the main thread), as strata does; `per-worker` gives each actix worker its own, made on
@@ -39,6 +39,7 @@ pub enum Rotation {
 
 /// A rotation request.
 pub struct Rotate<'a> {
+    pub uid: &'a str,
     pub sid: &'a str,
     pub presented: &'a str,
     pub new_access: &'a str,
@@ -150,7 +151,7 @@ impl Store {
             } => {
                 let mut c = Self::conn(client, shared).await?;
                 let (uid, ajti): (Option<String>, Option<String>) = redis::cmd("HMGET")
-                    .arg(format!("{prefix}session:{{{sid}}}"))
+                    .arg(format!("{prefix}user:{{{sub}}}:session:{sid}"))
                     .arg("uid")
                     .arg("ajti")
                     .query_async(&mut c)
@@ -196,7 +197,7 @@ impl Store {
                 ..
             } => {
                 let mut c = Self::conn(client, shared).await?;
-                let session_key = format!("{prefix}session:{{{sid}}}");
+                let session_key = format!("{prefix}user:{{{uid}}}:session:{sid}");
                 let user_key = format!("{prefix}user:{{{uid}}}:sessions");
                 let mut pipe = redis::pipe();
                 pipe.cmd("ZREMRANGEBYSCORE")
@@ -272,7 +273,8 @@ impl Store {
             } => {
                 let mut c = Self::conn(client, shared).await?;
                 let reply: Vec<String> = rotate
-                    .key(format!("{prefix}session:{{{}}}", r.sid))
+                    .key(format!("{prefix}user:{{{}}}:session:{}", r.uid, r.sid))
+                    .key(format!("{prefix}user:{{{}}}:sessions", r.uid))
                     .arg(r.presented)
                     .arg(r.new_access)
                     .arg(r.new_refresh)
@@ -280,6 +282,7 @@ impl Store {
                     .arg(r.grace_ms)
                     .arg(r.access_ttl)
                     .arg(r.refresh_ttl)
+                    .arg(r.sid)
                     .invoke_async(&mut c)
                     .await
                     .map_err(err)?;
