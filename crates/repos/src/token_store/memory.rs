@@ -19,6 +19,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// Redis refuses it: attempts fail closed and memory stays bounded.
 pub const MAX_COUNTERS: usize = 100_000;
 
+/// How long a user's generation is kept after a revoke-all (as on Redis).
+const GENERATION_KEPT: Duration = Duration::from_secs(3600);
+
 /// How often a full store may sweep to make room.
 const FULL_SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -52,8 +55,9 @@ struct Inner {
     rates: HashMap<String, Counter>,
     /// Held to the same cap as the counters.
     challenges: HashMap<String, Challenge>,
-    /// Each user's generation, moved on by every revoke-all (absent: 0).
-    generations: HashMap<String, u64>,
+    /// Each user's generation, moved on by every revoke-all (absent: 0), and until when it
+    /// is kept: as on Redis, an hour after the last revoke-all, far longer than a login.
+    generations: HashMap<String, (u64, Instant)>,
     max_counters: usize,
     last_sweep: Instant,
 }
@@ -137,7 +141,16 @@ impl Inner {
         self.rates.retain(|_, (_, until)| *until > instant);
         self.challenges
             .retain(|_, (_, _, _, until)| *until > instant);
+        self.generations.retain(|_, (_, until)| *until > instant);
         self.last_sweep = instant;
+    }
+
+    /// The user's generation (0 when none is kept).
+    fn generation(&self, user_id: &str) -> u64 {
+        match self.generations.get(user_id) {
+            Some((n, until)) if *until > Instant::now() => *n,
+            _ => 0,
+        }
     }
 
     /// The session if it has not expired.
@@ -183,12 +196,12 @@ impl Inner {
 
 impl TokenStore for MemoryTokenStore {
     async fn generation(&self, user_id: &str) -> Result<u64, RepoError> {
-        Ok(self.lock().generations.get(user_id).copied().unwrap_or(0))
+        Ok(self.lock().generation(user_id))
     }
 
     async fn create_session(&self, s: &NewSession) -> Result<bool, RepoError> {
         let mut inner = self.lock();
-        if inner.generations.get(&s.user_id).copied().unwrap_or(0) != s.generation {
+        if inner.generation(&s.user_id) != s.generation {
             return Ok(false);
         }
         inner
@@ -302,7 +315,9 @@ impl TokenStore for MemoryTokenStore {
 
     async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
         let mut inner = self.lock();
-        *inner.generations.entry(user_id.to_owned()).or_default() += 1;
+        let next = inner.generation(user_id) + 1;
+        let until = Instant::now() + GENERATION_KEPT;
+        inner.generations.insert(user_id.to_owned(), (next, until));
         let ids: Vec<String> = inner
             .by_user
             .get(user_id)
