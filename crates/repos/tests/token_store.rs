@@ -126,6 +126,11 @@ fn plan_redis() -> Plan {
                 "keys_carry_the_prefix_and_the_users_hash_tag",
                 move |store| keys_carry_the_prefix_and_the_users_hash_tag(store, u, p),
             ));
+            let u = url.clone();
+            trials.push(suite.case(
+                "a_generation_whose_key_expired_never_comes_back",
+                move |store| a_generation_whose_key_expired_never_comes_back(store, u),
+            ));
             trials.push(suite.case(
                 "a_dropped_stores_connection_closes_when_the_thread_next_connects",
                 |_| a_dropped_stores_connection_closes_when_the_thread_next_connects(),
@@ -296,6 +301,10 @@ fn contract(s: &Suite) -> Vec<Trial> {
         s.case(
             "twenty_logins_racing_a_revoke_all_leave_only_those_begun_after_it",
             twenty_logins_racing_a_revoke_all_leave_only_those_begun_after_it,
+        ),
+        s.case(
+            "every_revoke_all_moves_the_generation_to_a_value_never_held_before",
+            every_revoke_all_moves_the_generation_to_a_value_never_held_before,
         ),
         s.case("hits_count_up_per_key", hits_count_up_per_key),
         s.case("peek_does_not_count", peek_does_not_count),
@@ -1041,6 +1050,17 @@ async fn a_login_begun_before_a_revoke_all_stores_no_session_after_it(store: Any
     assert_eq!(ids(&list(&store, &user).await), [fresh.session_id.as_str()]);
 }
 
+async fn every_revoke_all_moves_the_generation_to_a_value_never_held_before(store: AnyTokenStore) {
+    let (user, other) = (id(), id());
+    let mut seen = vec![store.generation(&user).await.expect("generation")];
+    for u in [&user, &other, &user, &user] {
+        store.revoke_all(u, None).await.expect("revoke_all");
+        seen.push(store.generation(&user).await.expect("generation"));
+    }
+    let moved: Vec<bool> = seen.windows(2).map(|w| w[1] > w[0]).collect();
+    assert_eq!(moved, [true, false, true, true], "{seen:?}");
+}
+
 async fn twenty_logins_racing_a_revoke_all_leave_only_those_begun_after_it(store: AnyTokenStore) {
     let user = id();
     let before = store.generation(&user).await.expect("generation");
@@ -1186,6 +1206,30 @@ async fn short_window_expires(store: AnyTokenStore) {
 
 // ---------------------------------------------------------------------------------------
 // redis:: (Redis only)
+
+async fn a_generation_whose_key_expired_never_comes_back(store: AnyTokenStore, url: String) {
+    let user = id();
+    store.revoke_all(&user, None).await.expect("revoke_all");
+    let held = store.generation(&user).await.expect("generation");
+    // A login holds `held`; the key expires (here: is deleted); a logout-all follows.
+    let mut c = raw_connection(&url).await.expect("raw connection");
+    let keys = scan(&mut c, &format!("*{user}}}:generation"))
+        .await
+        .expect("SCAN");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    redis::cmd("DEL")
+        .arg(&keys[0])
+        .query_async::<()>(&mut c)
+        .await
+        .expect("DEL");
+    store.revoke_all(&user, None).await.expect("revoke_all");
+    let mut late = login(&user);
+    late.generation = held;
+    assert!(
+        !store.create_session(&late).await.expect("create_session"),
+        "a login holding the generation from before the key expired"
+    );
+}
 
 async fn keys_carry_the_prefix_and_the_users_hash_tag(
     store: AnyTokenStore,
@@ -1431,6 +1475,7 @@ async fn a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them
         ),
     ];
     for (refuse, restore) in refusals {
+        let doomed = logged_in(&store).await;
         admin(&server, refuse).await;
         assert_unavailable(
             &format!("create_session during {refuse:?}"),
@@ -1451,6 +1496,15 @@ async fn a_server_refusing_writes_is_unavailable_and_recovers_when_it_takes_them
                 ))
                 .await,
         );
+        let out_of_memory = refuse.contains(&"maxmemory");
+        let revoked = store.revoke_all(&doomed.user_id, None).await;
+        if out_of_memory {
+            // Ending sessions frees memory: a password change must still end the others.
+            assert_eq!(revoked.expect("revoke_all while out of memory"), 1);
+            assert_eq!(auth(&store, &doomed, &doomed.pair.access_jti).await, None);
+        } else {
+            assert_unavailable(&format!("revoke_all during {refuse:?}"), revoked);
+        }
         admin(&server, restore).await;
         let after = logged_in(&store).await;
         assert_eq!(

@@ -266,6 +266,11 @@ impl AuthService {
         let password = input.password;
         let check = async move {
             let Some(creds) = creds else {
+                // The same token-store read as a known user's, then the dummy hash.
+                this.inner
+                    .store
+                    .generation(&Id::random().to_string())
+                    .await?;
                 this.inner.passwords.verify_dummy(&password).await?;
                 return Ok(None);
             };
@@ -353,7 +358,7 @@ impl AuthService {
                 _ => ServiceError::InvalidCredentials,
             });
         }
-        self.confirm_still_current(&user.id, &session_id, &proven)
+        self.confirm_still_current(&user.id, &session_id, &proven, second_factor)
             .await?;
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");
         login_outcome("ok");
@@ -373,9 +378,13 @@ impl AuthService {
         user_id: &str,
         session_id: &str,
         proven: &repos::PasswordHash,
+        second_factor: bool,
     ) -> Result<(), ServiceError> {
         let current = self.inner.users.credentials_by_id(user_id).await;
-        if matches!(&current, Ok(Some(c)) if c.password_hash == *proven) {
+        // A second factor turned on since the account was read is owed too.
+        if matches!(&current, Ok(Some(c)) if c.password_hash == *proven
+            && (second_factor || !c.user.mfa_enabled))
+        {
             return Ok(());
         }
         if let Err(e) = self.inner.store.revoke(user_id, session_id).await {

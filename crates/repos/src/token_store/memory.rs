@@ -58,6 +58,9 @@ struct Inner {
     /// Each user's generation, moved on by every revoke-all (absent: 0), and until when it
     /// is kept: as on Redis, an hour after the last revoke-all, far longer than a login.
     generations: HashMap<String, (u64, Instant)>,
+    /// The last generation handed out, to any user: values are never reused, even after
+    /// a user's entry is swept.
+    last_generation: u64,
     max_counters: usize,
     last_sweep: Instant,
 }
@@ -96,6 +99,7 @@ impl MemoryTokenStore {
                 rates: HashMap::new(),
                 challenges: HashMap::new(),
                 generations: HashMap::new(),
+                last_generation: 0,
                 max_counters,
                 last_sweep: Instant::now(),
             })),
@@ -315,7 +319,8 @@ impl TokenStore for MemoryTokenStore {
 
     async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, RepoError> {
         let mut inner = self.lock();
-        let next = inner.generation(user_id) + 1;
+        inner.last_generation += 1;
+        let next = inner.last_generation;
         let until = Instant::now() + GENERATION_KEPT;
         inner.generations.insert(user_id.to_owned(), (next, until));
         let ids: Vec<String> = inner

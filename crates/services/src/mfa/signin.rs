@@ -169,6 +169,11 @@ impl AuthService {
                 .await?
                 .filter(|c| proof(&c.password_hash) == challenge.proof)
                 .ok_or(ServiceError::InvalidMfaToken)?;
+            // After a logout-all the session would be refused anyway: spend no code on it.
+            if this.inner.store.generation(&creds.user.id).await? != challenge.generation {
+                this.inner.store.challenge_take(&key).await?;
+                return Err(ServiceError::InvalidMfaToken);
+            }
             let redeemed = match this.inner.factor.redeem(&creds, &code).await {
                 Ok(Redeem::Accepted(redeemed)) => redeemed,
                 outcome => {
