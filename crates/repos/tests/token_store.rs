@@ -20,13 +20,50 @@ use repos::{
 };
 use tokio::runtime::Runtime;
 
+#[path = "token_store/cluster.rs"]
+mod cluster;
+use cluster::PrivateCluster;
+
 const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 const REFRESH_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 const SESSION_MAX: i64 = 30 * 24 * 3600;
 const GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
-    run_suite("token store", vec![plan_memory(), plan_redis()])
+    run_suite(
+        "token store",
+        vec![plan_memory(), plan_redis(), plan_cluster()],
+    )
+}
+
+/// The contract on a private Redis Cluster of 3 primaries with a replica each.
+fn plan_cluster() -> Plan {
+    Plan {
+        label: "redis cluster".to_owned(),
+        before_suite: Box::new(|| {
+            let rt = runtime()?;
+            let cluster = PrivateCluster::start().map_err(SetupError::Unreachable)?;
+            let store = RedisTokenStore::new(&RedisOptions {
+                url: String::new(),
+                cluster_urls: cluster.urls(),
+                key_prefix: format!("{}:", random_name("strata_test")),
+                connect_timeout: Duration::from_secs(2),
+                command_timeout: Duration::from_secs(2),
+            })
+            .map_err(|e| SetupError::Failed(e.to_string()))?;
+            rt.block_on(store.ping())
+                .map_err(|e| SetupError::Failed(format!("the private cluster: {e}")))?;
+            let suite = Suite {
+                label: "redis cluster",
+                rt,
+                store: AnyTokenStore::Redis(store),
+            };
+            Ok(Prepared {
+                trials: contract(&suite),
+                guard: Box::new(cluster),
+            })
+        }),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -97,6 +134,7 @@ fn plan_redis() -> Plan {
             let prefix = format!("{}:", random_name("strata_test"));
             let store = RedisTokenStore::new(&RedisOptions {
                 url: url.clone(),
+                cluster_urls: Vec::new(),
                 key_prefix: prefix.clone(),
                 connect_timeout: Duration::from_secs(2),
                 command_timeout: Duration::from_secs(2),
@@ -1413,6 +1451,7 @@ fn store_on(server: &PrivateRedis, timeout: Duration) -> AnyTokenStore {
     AnyTokenStore::Redis(
         RedisTokenStore::new(&RedisOptions {
             url: server.url(),
+            cluster_urls: Vec::new(),
             key_prefix: format!("{}:", random_name("strata_test")),
             connect_timeout: timeout,
             command_timeout: timeout,

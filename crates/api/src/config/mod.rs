@@ -106,17 +106,43 @@ impl Reader<'_> {
                     .push("REDIS_URL: must start with redis://, rediss:// or unix://".into());
             }
         }
+        let cluster_urls: Vec<String> = self
+            .raw("REDIS_CLUSTER_URLS")
+            .map(|v| {
+                v.split(',')
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if cluster_urls
+            .iter()
+            .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+        {
+            self.errors.push(
+                "REDIS_CLUSTER_URLS: a comma-separated list of redis:// or rediss:// seed nodes"
+                    .into(),
+            );
+        }
+        if redis_url.is_some() && !cluster_urls.is_empty() {
+            self.errors
+                .push("REDIS_CLUSTER_URLS: set either it or REDIS_URL, not both".into());
+        }
         let redis_key_prefix = self
             .raw("REDIS_KEY_PREFIX")
             .unwrap_or_else(|| "strata:".into());
         let redis_timeout = self.duration("REDIS_TIMEOUT", Duration::from_secs(2));
-        if app_env == AppEnv::Production && redis_url.is_none() {
+        if app_env == AppEnv::Production && redis_url.is_none() && cluster_urls.is_empty() {
             self.errors.push(
                     "REDIS_URL: required when APP_ENV=production (the in-memory token store serves one process only)".into(),
                 );
         }
-        redis_url.map(|url| RedisOptions {
-            url,
+        if redis_url.is_none() && cluster_urls.is_empty() {
+            return None;
+        }
+        Some(RedisOptions {
+            url: redis_url.unwrap_or_default(),
+            cluster_urls,
             key_prefix: redis_key_prefix,
             connect_timeout: redis_timeout,
             command_timeout: redis_timeout,

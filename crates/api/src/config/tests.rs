@@ -109,6 +109,54 @@ fn mail_settings_are_checked_and_links_default_to_the_bind_address() {
 }
 
 #[test]
+fn a_cluster_is_its_seed_nodes_and_excludes_redis_url() {
+    let c = config(&[
+        ("JWT_API_SECRET", SECRET),
+        (
+            "REDIS_CLUSTER_URLS",
+            "redis://10.0.0.1:7000, redis://:pw@10.0.0.2:7000",
+        ),
+    ]);
+    let redis = c.ok().and_then(|c| c.infra.redis);
+    assert_eq!(
+        redis.map(|r| r.cluster_urls),
+        Some(vec![
+            "redis://10.0.0.1:7000".to_owned(),
+            "redis://:pw@10.0.0.2:7000".to_owned()
+        ])
+    );
+    for (vars, line) in [
+        (
+            vec![
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+                ("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000"),
+            ],
+            "REDIS_CLUSTER_URLS:",
+        ),
+        (
+            vec![("REDIS_CLUSTER_URLS", "10.0.0.1:7000")],
+            "REDIS_CLUSTER_URLS:",
+        ),
+    ] {
+        let mut all = vec![("JWT_API_SECRET", SECRET)];
+        all.extend(vars);
+        let errors = config(&all).err().unwrap_or_default();
+        assert!(
+            errors.len() == 1 && errors[0].starts_with(line),
+            "{errors:?}"
+        );
+    }
+    let shown = format!(
+        "{:?}",
+        config(&[
+            ("JWT_API_SECRET", SECRET),
+            ("REDIS_CLUSTER_URLS", "redis://:clusterpw@10.0.0.2:7000")
+        ])
+    );
+    assert!(!shown.contains("clusterpw"), "{shown}");
+}
+
+#[test]
 fn the_mfa_key_is_64_hex_digits_with_an_optional_previous_one() {
     let mfa = |vars: &[(&str, &str)]| {
         let mut all = vec![("JWT_API_SECRET", SECRET)];

@@ -10,20 +10,69 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{AsyncConnectionConfig, RedisError, RedisResult};
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
+use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::{
+    AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
+};
 use deadpool_redis::{Manager, Pool, Runtime};
 use tracing::Instrument;
 
 use super::RedisOptions;
 use crate::RepoError;
 
+/// A connection to one Redis, or to a Redis Cluster (which follows MOVED and ASK, and
+/// refreshes its slot map when a node says it no longer serves a slot).
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// How a thread's connection is made.
+#[derive(Clone)]
+enum Maker {
+    /// deadpool-redis makes it, with its timeouts; the pool is never asked per request.
+    Single(Pool),
+    /// The cluster client makes it (one connection per node, multiplexed).
+    Cluster(Box<ClusterClient>),
+}
+
 /// One thread's connection to one store.
 struct ThreadConnection {
     /// Tells this connection from a newer one, so that a failing request only drops the
     /// connection it used.
     generation: u64,
-    conn: MultiplexedConnection,
+    conn: Conn,
     /// The store's counters while the store lives: a connection whose store is gone is
     /// closed the next time the thread makes one.
     store: Weak<Counters>,
@@ -39,7 +88,8 @@ thread_local! {
 /// The connections of one store: how they are made, and each thread's current one.
 #[derive(Clone)]
 pub(super) struct Connections {
-    pool: Pool,
+    maker: Maker,
+    connect_timeout: Duration,
     /// Tells this store's connections apart from another store's on the same thread.
     id: u64,
     command_timeout: Duration,
@@ -104,6 +154,31 @@ fn is_outage_reply(e: &RedisError) -> bool {
 
 impl Connections {
     pub(super) fn new(options: &RedisOptions) -> Result<Self, RepoError> {
+        let maker = if options.cluster_urls.is_empty() {
+            Maker::Single(Self::pool(options)?)
+        } else {
+            let client = ClusterClientBuilder::new(options.cluster_urls.clone())
+                .connection_timeout(options.connect_timeout)
+                .response_timeout(options.command_timeout)
+                .build()
+                .map_err(|e| RepoError::TokenStore(format!("invalid REDIS_CLUSTER_URLS: {e}")))?;
+            Maker::Cluster(Box::new(client))
+        };
+        Ok(Self {
+            maker,
+            connect_timeout: options.connect_timeout,
+            id: rand_generation(),
+            command_timeout: options.command_timeout,
+            stats: Arc::new(Counters::default()),
+        })
+    }
+
+    /// True on a Redis Cluster: a pipeline must then stay within one slot.
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.maker, Maker::Cluster(_))
+    }
+
+    fn pool(options: &RedisOptions) -> Result<Pool, RepoError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.command_timeout));
@@ -117,12 +192,28 @@ impl Connections {
             .recycle_timeout(Some(options.command_timeout))
             .build()
             .map_err(|e| RepoError::TokenStore(format!("cannot build the Redis pool: {e}")))?;
-        Ok(Self {
-            pool,
-            id: rand_generation(),
-            command_timeout: options.command_timeout,
-            stats: Arc::new(Counters::default()),
-        })
+        Ok(pool)
+    }
+
+    /// A new connection, within the connect timeout.
+    async fn make(&self) -> Result<Conn, RepoError> {
+        match &self.maker {
+            Maker::Single(pool) => {
+                let made = pool.get().await.map_err(unavailable)?;
+                Ok(Conn::Single(deadpool_redis::Connection::take(made)))
+            }
+            Maker::Cluster(client) => {
+                match tokio::time::timeout(self.connect_timeout, client.get_async_connection())
+                    .await
+                {
+                    Ok(made) => Ok(Conn::Cluster(made.map_err(unavailable)?)),
+                    Err(_) => Err(unavailable(format!(
+                        "no cluster connection within {:?}",
+                        self.connect_timeout
+                    ))),
+                }
+            }
+        }
     }
 
     /// How the connection is used right now.
@@ -135,7 +226,7 @@ impl Connections {
     }
 
     /// This thread's connection, made (through the pool's timeouts) if there is none.
-    async fn connection(&self) -> Result<(u64, MultiplexedConnection), RepoError> {
+    async fn connection(&self) -> Result<(u64, Conn), RepoError> {
         // Only the generation and the connection: cloning the `Weak` too would touch the
         // store's shared reference counts on every command.
         let current = CONNECTIONS.with(|c| {
@@ -147,9 +238,9 @@ impl Connections {
             return Ok(current);
         }
         self.stats.waiting.fetch_add(1, Ordering::Relaxed);
-        let made = self.pool.get().await;
+        let made = self.make().await;
         self.stats.waiting.fetch_sub(1, Ordering::Relaxed);
-        let fresh = deadpool_redis::Connection::take(made.map_err(unavailable)?);
+        let fresh = made?;
         let generation = rand_generation();
         let kept = CONNECTIONS.with(|c| {
             let mut map = c.borrow_mut();
@@ -190,7 +281,7 @@ impl Connections {
     /// drops the connection if the failure was the connection's.
     pub(super) async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, RepoError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         // DEBUG: a child span in exported traces; no cost when nothing exports them.

@@ -12,7 +12,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, RedisResult, Script};
 
 use super::{PairState, RateCount};
@@ -21,8 +20,8 @@ use crate::RepoError;
 mod connection;
 mod ops;
 
-use connection::Connections;
 pub use connection::RedisStats;
+use connection::{Conn, Connections};
 
 /// The Lua scripts, one file each under `lua/`: each runs atomically on one key.
 const ROTATE: &str = include_str!("../lua/rotate.lua");
@@ -44,6 +43,8 @@ const GENERATION_TTL_MS: u64 = 3_600_000;
 pub struct RedisOptions {
     /// `redis://` or `rediss://` URL (may hold a password: never logged).
     pub url: String,
+    /// Seed nodes of a Redis Cluster; when set, `url` is not used.
+    pub cluster_urls: Vec<String>,
     /// Prefix of every key, e.g. `strata:`.
     pub key_prefix: String,
     /// Longest wait for a new connection.
@@ -56,6 +57,14 @@ impl std::fmt::Debug for RedisOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisOptions")
             .field("url", &db::redact_url(&self.url))
+            .field(
+                "cluster_urls",
+                &self
+                    .cluster_urls
+                    .iter()
+                    .map(|u| db::redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
@@ -183,7 +192,7 @@ impl RedisTokenStore {
     /// Runs one command on this thread's connection (see [`Connections::run`]).
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, RepoError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         self.conn.run(op, f).await

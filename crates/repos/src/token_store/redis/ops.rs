@@ -247,21 +247,31 @@ impl TokenStore for RedisTokenStore {
     }
 
     async fn rate_peek(&self, keys: &[String]) -> Result<Vec<RateCount>, RepoError> {
-        let mut pipe = redis::pipe();
-        for k in keys {
-            let key = self.rate_key(k);
-            pipe.cmd("GET")
-                .arg(&key)
-                .cmd("PTTL")
-                .arg(&key)
-                .cmd("PEXPIRETIME")
-                .arg(&key);
+        // One pipeline, or on a cluster one per counter (a cluster pipeline stays in a slot).
+        let groups: Vec<&[String]> = if self.conn.is_cluster() {
+            keys.chunks(1).collect()
+        } else {
+            vec![keys]
+        };
+        let mut replies: Vec<(Option<u64>, i64, i64)> = Vec::with_capacity(keys.len());
+        for group in groups {
+            let mut pipe = redis::pipe();
+            for k in group {
+                let key = self.rate_key(k);
+                pipe.cmd("GET")
+                    .arg(&key)
+                    .cmd("PTTL")
+                    .arg(&key)
+                    .cmd("PEXPIRETIME")
+                    .arg(&key);
+            }
+            let got: Vec<(Option<u64>, i64, i64)> = self
+                .run("rate_peek", |mut c| async move {
+                    pipe.query_async(&mut c).await
+                })
+                .await?;
+            replies.extend(got);
         }
-        let replies: Vec<(Option<u64>, i64, i64)> = self
-            .run("rate_peek", |mut c| async move {
-                pipe.query_async(&mut c).await
-            })
-            .await?;
         Ok(replies
             .into_iter()
             .map(|(count, ttl, ends)| rate_count(count.unwrap_or(0), ttl, ends))
@@ -284,12 +294,32 @@ impl TokenStore for RedisTokenStore {
                 .arg(self.rate_key(k))
                 .arg(window_ms);
         }
-        let replies: Vec<(u64, i64, i64)> = self
-            .run(
+        let replies: Vec<(u64, i64, i64)> = if self.conn.is_cluster() {
+            // Each counter is its own slot, and a cluster pipeline stays within one.
+            let mut replies = Vec::with_capacity(keys.len());
+            for k in keys {
+                let key = self.rate_key(k);
+                replies.push(
+                    self.run("rate_hit", |mut c| async move {
+                        redis::cmd("EVAL")
+                            .arg(HIT)
+                            .arg(1)
+                            .arg(&key)
+                            .arg(window_ms)
+                            .query_async(&mut c)
+                            .await
+                    })
+                    .await?,
+                );
+            }
+            replies
+        } else {
+            self.run(
                 "rate_hit",
                 |mut c| async move { pipe.query_async(&mut c).await },
             )
-            .await?;
+            .await?
+        };
         Ok(replies
             .into_iter()
             .map(|(count, ttl, ends)| rate_count(count, ttl, ends))
@@ -324,6 +354,16 @@ impl TokenStore for RedisTokenStore {
         forgive: &[(String, u64)],
     ) -> Result<(), RepoError> {
         if clear.is_empty() && forgive.is_empty() {
+            return Ok(());
+        }
+        if self.conn.is_cluster() {
+            // Each counter is its own slot, and a cluster pipeline stays within one.
+            for k in clear {
+                self.rate_clear(k).await?;
+            }
+            for (k, window) in forgive {
+                self.rate_forgive(k, *window).await?;
+            }
             return Ok(());
         }
         // One command per counter (each is its own hash slot), all in one pipeline.
