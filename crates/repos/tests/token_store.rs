@@ -53,13 +53,25 @@ fn plan_cluster() -> Plan {
             .map_err(|e| SetupError::Failed(e.to_string()))?;
             rt.block_on(store.ping())
                 .map_err(|e| SetupError::Failed(format!("the private cluster: {e}")))?;
+            let version_check = store.clone();
             let suite = Suite {
                 label: "redis cluster",
                 rt,
                 store: AnyTokenStore::Redis(store),
             };
+            let mut trials = contract(&suite);
+            trials.push(suite.case(
+                "the_start_up_version_check_reads_every_primary",
+                move |_| async move {
+                    // INFO on a cluster answers a map of every primary to its text.
+                    version_check
+                        .check_server_version()
+                        .await
+                        .expect("Redis 7 on every primary");
+                },
+            ));
             Ok(Prepared {
-                trials: contract(&suite),
+                trials,
                 guard: Box::new(cluster),
             })
         }),

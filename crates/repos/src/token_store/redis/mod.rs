@@ -156,11 +156,12 @@ impl RedisTokenStore {
     /// A server that does not say its version (`INFO` renamed away, a look-alike) is let
     /// through with a warning.
     pub async fn check_server_version(&self) -> Result<(), RepoError> {
+        // On a cluster the client asks every primary and answers a map of node to text.
         let info = self
             .run("info", |mut c| async move {
                 redis::cmd("INFO")
                     .arg("server")
-                    .query_async::<String>(&mut c)
+                    .query_async::<redis::Value>(&mut c)
                     .await
             })
             .await;
@@ -172,16 +173,28 @@ impl RedisTokenStore {
             }
             Err(e) => return Err(e),
         };
-        match server_major_version(&info) {
-            Some((major, _)) if major >= 7 => Ok(()),
-            Some((_, version)) => Err(RepoError::TokenStore(format!(
-                "Redis {version} is too old: strata needs Redis 7 or later (PEXPIRE NX/GT)"
-            ))),
-            None => {
-                tracing::warn!("Redis did not say its version; it must be 7 or later");
-                Ok(())
+        let texts: Vec<String> = match info {
+            redis::Value::Map(nodes) => nodes
+                .into_iter()
+                .filter_map(|(_, text)| redis::from_redis_value(text).ok())
+                .collect(),
+            one => redis::from_redis_value(one).ok().into_iter().collect(),
+        };
+        if texts.is_empty() {
+            tracing::warn!("Redis did not say its version; it must be 7 or later");
+        }
+        for info in &texts {
+            match server_major_version(info) {
+                Some((major, _)) if major >= 7 => {}
+                Some((_, version)) => {
+                    return Err(RepoError::TokenStore(format!(
+                        "Redis {version} is too old: strata needs Redis 7 or later (PEXPIRE NX/GT)"
+                    )))
+                }
+                None => tracing::warn!("Redis did not say its version; it must be 7 or later"),
             }
         }
+        Ok(())
     }
 
     /// How the connection is used right now.
