@@ -136,9 +136,13 @@ fn keep_logging_in(
                     };
                     match auth.login(input, ClientInfo::default()).await {
                         Ok(tokens) => won.push(tokens),
-                        // The old password or a deleted user (and soon too often).
+                        // The old password or a deleted user (and soon too often), or a
+                        // login that began before the change's (or deletion's) end of
+                        // every session, refused by it.
                         Err(
-                            ServiceError::InvalidCredentials | ServiceError::RateLimited { .. },
+                            ServiceError::InvalidCredentials
+                            | ServiceError::RateLimited { .. }
+                            | ServiceError::TokenRevoked,
                         ) => {}
                         Err(e) => panic!("login: {e:?}"),
                     }
