@@ -15,10 +15,18 @@ pub struct MfaRepo {
     db: Database,
 }
 
-/// Replaces the user's recovery codes with `hashes` (SHA-256, hex).
+/// Replaces the user's recovery codes with `hashes` (SHA-256, hex). The old rows are
+/// deleted by primary key: a DELETE by `user_id` takes InnoDB gap locks, and two accounts
+/// enrolling at once then deadlocked on MariaDB.
 fn store_codes(conn: &mut AnyConnection, user_id: &str, hashes: &[String]) -> Result<(), DbError> {
-    let old = recovery_codes::table.filter(recovery_codes::user_id.eq(user_id));
-    on_backend!(conn, |c| diesel::delete(old).execute(c))?;
+    let mine = recovery_codes::table
+        .filter(recovery_codes::user_id.eq(user_id))
+        .select(recovery_codes::code_hash);
+    let old: Vec<String> = on_backend!(conn, |c| mine.load::<String>(c))?;
+    if !old.is_empty() {
+        let rows = recovery_codes::table.filter(recovery_codes::code_hash.eq_any(old));
+        on_backend!(conn, |c| diesel::delete(rows).execute(c))?;
+    }
     let now = now_utc();
     for hash in hashes {
         let insert = diesel::insert_into(recovery_codes::table).values((
