@@ -11,6 +11,8 @@ use super::{
 };
 use crate::RepoError;
 
+mod challenges;
+
 /// How often expired entries are swept out, so memory stays flat.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
@@ -455,61 +457,20 @@ impl TokenStore for MemoryTokenStore {
         challenge: &MfaChallenge,
         ttl: Duration,
     ) -> Result<(), RepoError> {
-        let mut inner = self.lock();
-        if inner.challenges.len() >= inner.max_counters {
-            if inner.last_sweep.elapsed() >= FULL_SWEEP_EVERY {
-                inner.sweep();
-            }
-            if inner.challenges.len() >= inner.max_counters {
-                return Err(RepoError::Unavailable {
-                    what: "token store",
-                    detail: format!(
-                        "{} sign-ins waiting for a second factor",
-                        inner.challenges.len()
-                    ),
-                });
-            }
-        }
-        let until = Instant::now() + ttl;
-        inner
-            .challenges
-            .insert(key.to_owned(), (challenge.clone(), 0, false, until));
-        Ok(())
+        self.put_challenge(key, challenge, ttl)
     }
 
     async fn challenge_try(&self, key: &str, max_tries: u64) -> Result<ChallengeTry, RepoError> {
-        let mut inner = self.lock();
-        let Some((challenge, tries, busy, until)) = inner.challenges.get_mut(key) else {
-            return Ok(ChallengeTry::Gone);
-        };
-        if *until <= Instant::now() {
-            inner.challenges.remove(key);
-            return Ok(ChallengeTry::Gone);
-        }
-        if *busy {
-            return Ok(ChallengeTry::Busy);
-        }
-        if *tries >= max_tries {
-            return Ok(ChallengeTry::Gone);
-        }
-        *tries += 1;
-        *busy = true;
-        Ok(ChallengeTry::Granted(challenge.clone(), *tries))
+        Ok(self.try_challenge(key, max_tries))
     }
 
     async fn challenge_release(&self, key: &str) -> Result<(), RepoError> {
-        if let Some((_, _, busy, _)) = self.lock().challenges.get_mut(key) {
-            *busy = false;
-        }
+        self.release_challenge(key);
         Ok(())
     }
 
     async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
-        let mut inner = self.lock();
-        Ok(inner
-            .challenges
-            .remove(key)
-            .is_some_and(|(_, _, _, until)| until > Instant::now()))
+        Ok(self.take_challenge(key))
     }
 
     async fn ping(&self) -> Result<(), RepoError> {
