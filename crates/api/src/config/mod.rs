@@ -131,6 +131,11 @@ impl Reader<'_> {
         let redis_key_prefix = self
             .raw("REDIS_KEY_PREFIX")
             .unwrap_or_else(|| "strata:".into());
+        if redis_key_prefix.contains(['{', '}']) {
+            // A hash tag in the prefix would put every key in one cluster slot.
+            self.errors
+                .push("REDIS_KEY_PREFIX: may not hold { or } (they mark a key's hash tag)".into());
+        }
         let redis_timeout = self.duration("REDIS_TIMEOUT", Duration::from_secs(2));
         if app_env == AppEnv::Production && redis_url.is_none() && cluster_urls.is_empty() {
             self.errors.push(

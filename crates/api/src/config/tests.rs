@@ -137,6 +137,13 @@ fn a_cluster_is_its_seed_nodes_and_excludes_redis_url() {
             vec![("REDIS_CLUSTER_URLS", "10.0.0.1:7000")],
             "REDIS_CLUSTER_URLS:",
         ),
+        (
+            vec![
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+                ("REDIS_KEY_PREFIX", "app{1}:"),
+            ],
+            "REDIS_KEY_PREFIX:",
+        ),
     ] {
         let mut all = vec![("JWT_API_SECRET", SECRET)];
         all.extend(vars);

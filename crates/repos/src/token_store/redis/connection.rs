@@ -13,6 +13,7 @@ use std::time::Duration;
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use deadpool_redis::redis::{
     AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
 };
@@ -54,6 +55,25 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// Sends `cmd` to the cluster node at `host:port` (to the one server off a cluster).
+    pub(super) async fn query_node(
+        &mut self,
+        cmd: &Cmd,
+        host: String,
+        port: u16,
+    ) -> RedisResult<Value> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                let to = SingleNodeRoutingInfo::ByAddress { host, port };
+                c.route_command(cmd.clone(), RoutingInfo::SingleNode(to))
+                    .await
+            }
         }
     }
 }
@@ -264,7 +284,13 @@ impl Connections {
         Ok(kept)
     }
 
+    /// Drops this thread's connection if it is still `generation`. Not on a cluster: its
+    /// client reconnects each node by itself, and a new one would make every slot wait
+    /// for a node that is down.
     fn discard(&self, generation: u64) {
+        if self.is_cluster() {
+            return;
+        }
         CONNECTIONS.with(|c| {
             let mut map = c.borrow_mut();
             if map

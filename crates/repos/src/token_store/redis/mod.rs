@@ -1,12 +1,16 @@
 //! The Redis token store: the store and its keys here, the connections in `connection`,
 //! the operations in `ops`, each Lua script in a file of its own under `lua/`.
 //!
-//! Keys (`P` is the configured prefix):
-//! - `P session:{<sid>}`: a hash with the session record; it expires with the refresh token.
+//! Keys (`P` is the configured prefix); every key of one user carries the user's hash tag:
+//! - `P user:{<uid>}:session:<sid>`: a hash with the session record; it expires with the
+//!   refresh token.
 //! - `P user:{<uid>}:sessions`: a sorted set of the user's session ids, scored by their end.
-//! - `P rate:{<digest>}`: a failed-attempt counter, named by a digest of its name.
+//! - `P user:{<uid>}:generation`: raised by every revoke-all; a login begun before it may
+//!   not create its session.
+//! - `P rate:{<digest>}` and `P mfa:{<digest>}`: a counter and a waiting sign-in, each in
+//!   a slot of its own.
 //!
-//! Each atomic operation touches one key, so the layout works unchanged on Redis Cluster.
+//! Each atomic operation touches one slot, so the layout works unchanged on Redis Cluster.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use crate::RepoError;
 
 mod connection;
 mod ops;
+mod primaries;
 
 pub use connection::RedisStats;
 use connection::{Conn, Connections};
@@ -156,30 +161,20 @@ impl RedisTokenStore {
     /// A server that does not say its version (`INFO` renamed away, a look-alike) is let
     /// through with a warning.
     pub async fn check_server_version(&self) -> Result<(), RepoError> {
-        // On a cluster the client asks every primary and answers a map of node to text.
-        let info = self
-            .run("info", |mut c| async move {
-                redis::cmd("INFO")
-                    .arg("server")
-                    .query_async::<redis::Value>(&mut c)
-                    .await
-            })
-            .await;
-        let info = match info {
-            Ok(info) => info,
+        let mut info = redis::cmd("INFO");
+        info.arg("server");
+        let replies = match self.on_every_primary("info", info).await {
+            Ok(replies) => replies,
             Err(RepoError::TokenStore(e)) => {
                 tracing::warn!(error = %e, "cannot ask Redis its version; it must be 7 or later");
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
-        let texts: Vec<String> = match info {
-            redis::Value::Map(nodes) => nodes
-                .into_iter()
-                .filter_map(|(_, text)| redis::from_redis_value(text).ok())
-                .collect(),
-            one => redis::from_redis_value(one).ok().into_iter().collect(),
-        };
+        let texts: Vec<String> = replies
+            .into_iter()
+            .filter_map(|text| redis::from_redis_value(text).ok())
+            .collect();
         if texts.is_empty() {
             tracing::warn!("Redis did not say its version; it must be 7 or later");
         }

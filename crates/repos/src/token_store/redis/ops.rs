@@ -463,10 +463,10 @@ impl TokenStore for RedisTokenStore {
         Ok(deleted > 0)
     }
 
+    /// On a cluster, every primary of its slot map must answer.
     async fn ping(&self) -> Result<(), RepoError> {
-        self.run("ping", |mut c| async move {
-            redis::cmd("PING").query_async::<()>(&mut c).await
-        })
-        .await
+        self.on_every_primary("ping", redis::cmd("PING"))
+            .await
+            .map(drop)
     }
 }
