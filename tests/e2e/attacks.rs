@@ -405,14 +405,16 @@ fn refused_logins_with_made_up_names_leave_no_counters_behind(ctx: &Ctx) {
         login_via(ctx, &[&ip], &format!("nobody_{n}"), "wrong password")
             .problem(401, "invalid_credentials");
     }
-    let (keys_before, bytes_before) = strata_e2e::redis_footprint(&pattern).expect("footprint");
+    let (keys_before, bytes_before) =
+        strata_e2e::redis_footprint(&ctx.redis_nodes, &pattern).expect("footprint");
     for n in 0..500 {
         let long = format!("{n}{}", "n".repeat(10_000));
         login_via(ctx, &[&ip], &long, "wrong password").problem(429, "rate_limited");
         let plausible = format!("nobody_{n}_{}", crate::http::random_suffix());
         login_via(ctx, &[&ip], &plausible, "wrong password").problem(429, "rate_limited");
     }
-    let (keys_after, bytes_after) = strata_e2e::redis_footprint(&pattern).expect("footprint");
+    let (keys_after, bytes_after) =
+        strata_e2e::redis_footprint(&ctx.redis_nodes, &pattern).expect("footprint");
     // Other cases on this app may add a few counters of their own meanwhile.
     assert!(
         keys_after <= keys_before + 20,

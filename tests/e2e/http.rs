@@ -28,6 +28,8 @@ pub struct Ctx {
     pub guarded: String,
     /// The guarded app's own Redis key prefix (Redis plans only).
     pub guarded_prefix: Option<String>,
+    /// The Redis primaries holding the apps' keys (one server, or a cluster's primaries).
+    pub redis_nodes: Vec<String>,
     /// The tasks table, read directly where HTTP cannot look.
     pub tasks: repos::TaskRepo,
 }

@@ -38,6 +38,10 @@ fn main() -> ExitCode {
             plan(Backend::Sqlite, "sqlite + memory store", false),
             plan(Backend::Postgres, "postgres + redis", true),
             plan(Backend::Mysql, "mysql + redis", true),
+            Plan {
+                label: "postgres + redis cluster".to_owned(),
+                before_suite: Box::new(|| start(Backing::on_cluster(Backend::Postgres)?)),
+            },
         ],
     )
 }
@@ -45,7 +49,7 @@ fn main() -> ExitCode {
 fn plan(backend: Backend, label: &str, redis: bool) -> Plan {
     Plan {
         label: label.to_owned(),
-        before_suite: Box::new(move || before_suite(backend, redis)),
+        before_suite: Box::new(move || start(Backing::create(backend, redis)?)),
     }
 }
 
@@ -62,8 +66,8 @@ fn spawn(env: &Env) -> Result<TestApp, SetupError> {
     TestApp::spawn(env).map_err(|e| SetupError::Failed(format!("starting a test app: {e}")))
 }
 
-fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
-    let backing = Backing::create(backend, redis)?;
+fn start(backing: Backing) -> Result<Prepared, SetupError> {
+    let redis = backing.redis_prefix().is_some();
     // A short graceful stop: AfterSuite should not wait for idle keep-alive connections.
     let env = backing
         .env
@@ -121,6 +125,7 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
         rotated: rotated.address.clone(),
         guarded: guarded.address.clone(),
         guarded_prefix,
+        redis_nodes: backing.redis_nodes(),
         tasks: repos::TaskRepo::new(database),
     });
 

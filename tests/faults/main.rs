@@ -1,11 +1,12 @@
-//! Fault tests against the real `api` binary: Redis dying, the database cut off, SIGTERM
-//! with requests in flight, and start-ups that must fail fast and say why.
+//! Fault tests against the real `api` binary: Redis dying, a cluster primary killed, the
+//! database cut off, SIGTERM with requests in flight, and start-ups that must fail fast and say why.
 //!
 //! Every fault is private to the test: a redis-server of its own, a TCP proxy in front of
 //! the shared database. Recovery is awaited with a generous bound and the time it took is
 //! printed (RELIABILITY.md reports it); no case asserts on speed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
+mod failover;
 mod outage;
 mod races;
 mod startup;
@@ -126,7 +127,10 @@ fn sqlite_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
         ),
     ];
     v.extend(startup::cases());
-    v.extend(races::cases(backend));
+    v.extend(races::cases(races::On {
+        backend,
+        cluster: false,
+    }));
     v
 }
 
@@ -135,7 +139,23 @@ fn server_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
         "outage_answers_503_then_recovers_and_loses_no_write",
         move || outage::outage_answers_503_then_recovers_and_loses_no_write(backend),
     )];
-    v.extend(races::cases(backend));
+    v.extend(races::cases(races::On {
+        backend,
+        cluster: false,
+    }));
+    v
+}
+
+/// A private Redis Cluster per case: a primary killed under traffic, and the races.
+fn cluster_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
+    let mut v = vec![trial(
+        "a_killed_primary_costs_only_its_own_sessions_503s_until_its_replica_takes_over",
+        failover::a_killed_primary_costs_only_its_own_sessions_503s_until_its_replica_takes_over,
+    )];
+    v.extend(races::cases(races::On {
+        backend,
+        cluster: true,
+    }));
     v
 }
 
@@ -150,6 +170,11 @@ fn main() -> ExitCode {
                 server_cases,
             ),
             plan("mysql (proxied) + redis", Backend::Mysql, server_cases),
+            plan(
+                "sqlite + private redis cluster",
+                Backend::Sqlite,
+                cluster_cases,
+            ),
         ],
     )
 }

@@ -13,8 +13,19 @@ use strata_e2e::Backing;
 
 use crate::{client, name, register_login, s, PASSWORD};
 
-fn start(backend: Backend) -> (Backing, ApiProcess) {
-    let backing = Backing::create(backend, backend != Backend::Sqlite).unwrap();
+/// Where a case runs: its database, and a private Redis Cluster instead of the shared Redis.
+#[derive(Clone, Copy)]
+pub struct On {
+    pub backend: Backend,
+    pub cluster: bool,
+}
+
+fn start(on: On) -> (Backing, ApiProcess) {
+    let backing = if on.cluster {
+        Backing::on_cluster(on.backend).unwrap()
+    } else {
+        Backing::create(on.backend, on.backend != Backend::Sqlite).unwrap()
+    };
     let app = ApiProcess::start(&backing.env, Duration::from_secs(60)).unwrap();
     (backing, app)
 }
@@ -53,8 +64,8 @@ fn at_once<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + '
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
-fn fifty_concurrent_refreshes_of_one_token_yield_one_pair(backend: Backend) {
-    let (_b, app) = start(backend);
+fn fifty_concurrent_refreshes_of_one_token_yield_one_pair(on: On) {
+    let (_b, app) = start(on);
     let base = app.address.clone();
     let tokens = register_login(&client(), &base, &name());
     let presented = s(&tokens, "refresh_token");
@@ -81,8 +92,8 @@ fn fifty_concurrent_refreshes_of_one_token_yield_one_pair(backend: Backend) {
     );
 }
 
-fn after_logout_returns_no_token_of_the_session_works(backend: Backend) {
-    let (_b, app) = start(backend);
+fn after_logout_returns_no_token_of_the_session_works(on: On) {
+    let (_b, app) = start(on);
     let base = app.address.clone();
     let user = name();
     let c = client();
@@ -148,8 +159,8 @@ fn after_logout_returns_no_token_of_the_session_works(backend: Backend) {
     }
 }
 
-fn password_change_ends_other_sessions_despite_racing_requests(backend: Backend) {
-    let (_b, app) = start(backend);
+fn password_change_ends_other_sessions_despite_racing_requests(on: On) {
+    let (_b, app) = start(on);
     let base = app.address.clone();
     let user = name();
     let c = client();
@@ -194,19 +205,19 @@ fn password_change_ends_other_sessions_despite_racing_requests(backend: Backend)
     );
 }
 
-pub fn cases(backend: Backend) -> Vec<Trial> {
+pub fn cases(on: On) -> Vec<Trial> {
     vec![
         db::testing::trial(
             "fifty_concurrent_refreshes_of_one_token_yield_one_pair",
-            move || fifty_concurrent_refreshes_of_one_token_yield_one_pair(backend),
+            move || fifty_concurrent_refreshes_of_one_token_yield_one_pair(on),
         ),
         db::testing::trial(
             "after_logout_returns_no_token_of_the_session_works",
-            move || after_logout_returns_no_token_of_the_session_works(backend),
+            move || after_logout_returns_no_token_of_the_session_works(on),
         ),
         db::testing::trial(
             "password_change_ends_other_sessions_despite_racing_requests",
-            move || password_change_ends_other_sessions_despite_racing_requests(backend),
+            move || password_change_ends_other_sessions_despite_racing_requests(on),
         ),
     ]
 }

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 pub mod process;
 pub mod proxy;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod smtp_server;
 pub mod totp;
@@ -133,6 +134,8 @@ pub struct Backing {
     pub database: TestDatabase,
     pub env: Env,
     redis_prefix: Option<String>,
+    /// The private cluster the apps use instead of the shared Redis, if any.
+    pub cluster: Option<redis_cluster::PrivateCluster>,
 }
 
 impl Backing {
@@ -151,7 +154,40 @@ impl Backing {
             database,
             env,
             redis_prefix: prefix,
+            cluster: None,
         })
+    }
+
+    /// Creates the database for `backend` and a private Redis Cluster of 3 primaries with a
+    /// replica each, which the apps reach through `REDIS_CLUSTER_URLS`.
+    pub fn on_cluster(backend: Backend) -> Result<Backing, SetupError> {
+        let database = TestDatabase::create(backend)?;
+        let cluster = redis_cluster::PrivateCluster::start().map_err(SetupError::Unreachable)?;
+        let prefix = format!("{}:", db::testing::random_name("strata_e2e"));
+        let mut env = Env::new(database.url_string(), None)
+            .with("REDIS_CLUSTER_URLS", &cluster.urls().join(","))
+            .with("REDIS_KEY_PREFIX", &prefix);
+        // A node's loss is noticed within this; the cluster's own failover takes ~2-4 s.
+        env = env.with("REDIS_TIMEOUT", "1s");
+        Ok(Backing {
+            database,
+            env,
+            redis_prefix: Some(prefix),
+            cluster: Some(cluster),
+        })
+    }
+
+    /// The Redis primaries the apps' keys live on, as `redis://` URLs (none without Redis).
+    pub fn redis_nodes(&self) -> Vec<String> {
+        match (&self.cluster, &self.redis_prefix) {
+            (Some(cluster), _) => cluster
+                .primaries()
+                .into_iter()
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+                .collect(),
+            (None, Some(_)) => vec![redis_url()],
+            (None, None) => Vec::new(),
+        }
     }
 }
 
@@ -194,20 +230,25 @@ impl Backing {
     }
 }
 
-/// How many keys match `pattern` on the test Redis, and the bytes they take (`MEMORY USAGE`).
-pub fn redis_footprint(pattern: &str) -> Result<(u64, u64), String> {
+/// How many keys match `pattern` on the Redis primaries `nodes`, and the bytes they take
+/// (`MEMORY USAGE`).
+pub fn redis_footprint(nodes: &[String], pattern: &str) -> Result<(u64, u64), String> {
     let script = "local n,b=0,0 for _,k in ipairs(redis.call('KEYS', ARGV[1])) do n=n+1 b=b+(redis.call('MEMORY','USAGE',k) or 0) end return {n,b}";
-    let reply = redis_eval(&redis_url(), script, pattern)?;
-    // `*2\r\n:<n>\r\n:<b>\r\n`
-    let numbers: Vec<u64> = reply
-        .lines()
-        .filter_map(|l| l.strip_prefix(':'))
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
-    match numbers.as_slice() {
-        [n, b] => Ok((*n, *b)),
-        _ => Err(format!("unexpected reply {reply:?}")),
+    let (mut keys, mut bytes) = (0, 0);
+    for node in nodes {
+        let reply = redis_eval(node, script, pattern)?;
+        // `*2\r\n:<n>\r\n:<b>\r\n`
+        let numbers: Vec<u64> = reply
+            .lines()
+            .filter_map(|l| l.strip_prefix(':'))
+            .filter_map(|n| n.trim().parse().ok())
+            .collect();
+        match numbers.as_slice() {
+            [n, b] => (keys, bytes) = (keys + n, bytes + b),
+            _ => return Err(format!("unexpected reply {reply:?}")),
+        }
     }
+    Ok((keys, bytes))
 }
 
 /// Runs a script with one argument over a plain connection; returns the raw reply.
@@ -242,7 +283,8 @@ impl Drop for Backing {
     fn drop(&mut self) {
         // Keys under the prefix expire on their own (sessions, counters); delete them now
         // so a run leaves nothing behind.
-        if let Some(prefix) = &self.redis_prefix {
+        // A private cluster's keys go with its processes.
+        if let (Some(prefix), None) = (&self.redis_prefix, &self.cluster) {
             if let Err(e) = redis_delete_prefix(&redis_url(), prefix) {
                 eprintln!("could not clean Redis keys {prefix}*: {e}");
             }

@@ -1,6 +1,7 @@
-//! A private Redis Cluster for the contract suite: 3 primaries with one replica each, on
-//! free loopback ports below 55536 (each node's bus port is its port + 10000), created
-//! with `redis-cli --cluster create` and removed when dropped.
+//! A private Redis Cluster: 3 primaries with one replica each, on free loopback ports below
+//! 55536 (each node's bus port is its port + 10000), created with `redis-cli --cluster
+//! create` and removed when dropped. The token-store contract, the e2e suite and the
+//! failover test run on it; a test may kill a primary and wait for its replica's promotion.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use db::testing::random_name;
 /// Six `redis-server --cluster-enabled yes` processes forming one cluster.
 pub struct PrivateCluster {
     pub ports: Vec<u16>,
-    children: Vec<Child>,
+    children: Vec<(u16, Child)>,
     dir: PathBuf,
 }
 
@@ -33,7 +34,8 @@ fn six_ports() -> Result<Vec<u16>, String> {
     Err("no six free loopback ports for a cluster".into())
 }
 
-fn cli(port: u16, args: &[&str]) -> Result<String, String> {
+/// One `redis-cli` command against the node on `port`; its output.
+pub fn cli(port: u16, args: &[&str]) -> Result<String, String> {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
@@ -81,6 +83,8 @@ impl PrivateCluster {
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                // A primary's loss leaves the other slots served (the README advises it).
+                .args(["--cluster-require-full-coverage", "no"])
                 .arg("--cluster-config-file")
                 .arg(cluster.dir.join(format!("nodes-{port}.conf")))
                 .args(["--save", "", "--appendonly", "no"])
@@ -90,7 +94,7 @@ impl PrivateCluster {
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| format!("redis-server: {e}"))?;
-            cluster.children.push(child);
+            cluster.children.push((*port, child));
         }
         for port in &ports {
             wait("a PING answer", Duration::from_secs(10), || {
@@ -124,6 +128,80 @@ impl PrivateCluster {
         Ok(cluster)
     }
 
+    /// The nodes still running.
+    fn alive(&self) -> Vec<u16> {
+        self.children.iter().map(|(p, _)| *p).collect()
+    }
+
+    /// The running nodes that are primaries now.
+    pub fn primaries(&self) -> Vec<u16> {
+        self.alive()
+            .into_iter()
+            .filter(|p| cli(*p, &["INFO", "replication"]).is_ok_and(|r| r.contains("role:master")))
+            .collect()
+    }
+
+    /// The port of the primary serving `key`'s slot, as the cluster's own map says.
+    pub fn owner_of(&self, key: &str) -> Option<u16> {
+        let node = *self.alive().first()?;
+        let slot: u16 = cli(node, &["CLUSTER", "KEYSLOT", key])
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let nodes = cli(node, &["CLUSTER", "NODES"]).ok()?;
+        nodes.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let primary = fields.get(2)?.contains("master") && !fields.get(2)?.contains("fail");
+            let serves = fields.iter().skip(8).any(|range| {
+                let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+                matches!((lo.parse::<u16>(), hi.parse::<u16>()), (Ok(lo), Ok(hi)) if (lo..=hi).contains(&slot))
+            });
+            let port = fields.get(1)?.split(['@', ':']).nth(1)?.parse().ok()?;
+            (primary && serves).then_some(port)
+        })
+    }
+
+    /// Waits until the primary on `port` has no write its replica lacks (replication is
+    /// asynchronous: what a primary acknowledged may not have reached its replica yet).
+    pub fn wait_replicated(&self, port: u16) -> Result<(), String> {
+        wait("its replica caught up", Duration::from_secs(10), || {
+            let Ok(info) = cli(port, &["INFO", "replication"]) else {
+                return false;
+            };
+            let field = |name: &str| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            let own = field("master_repl_offset:");
+            let replica = field("slave0:").and_then(|v| {
+                v.split(',')
+                    .find_map(|kv| kv.strip_prefix("offset=").map(str::to_owned))
+            });
+            own.is_some() && own == replica
+        })
+    }
+
+    /// Kills the node on `port` (SIGKILL: no goodbye to its clients or its replica).
+    pub fn kill(&mut self, port: u16) {
+        if let Some(i) = self.children.iter().position(|(p, _)| *p == port) {
+            let (_, mut child) = self.children.remove(i);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits until the surviving nodes agree the cluster is whole again (every slot served).
+    pub fn wait_healed(&self, limit: Duration) -> Result<(), String> {
+        let alive = self.alive();
+        wait("cluster_state:ok on every node", limit, || {
+            alive.iter().all(|p| {
+                cli(*p, &["CLUSTER", "INFO"]).is_ok_and(|r| r.contains("cluster_state:ok"))
+            })
+        })
+    }
+
     /// The seed nodes, as `REDIS_CLUSTER_URLS` would list them.
     pub fn urls(&self) -> Vec<String> {
         self.ports
@@ -135,7 +213,7 @@ impl PrivateCluster {
 
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
-        for child in &mut self.children {
+        for (_, child) in &mut self.children {
             if let Err(e) = child.kill() {
                 eprintln!("could not kill a cluster node: {e}");
             }

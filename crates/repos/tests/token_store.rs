@@ -20,7 +20,9 @@ use repos::{
 };
 use tokio::runtime::Runtime;
 
-#[path = "token_store/cluster.rs"]
+// The harness the e2e and fault suites use too (the root package's tests/support).
+#[path = "../../../tests/support/redis_cluster.rs"]
+#[allow(dead_code)]
 mod cluster;
 use cluster::PrivateCluster;
 
@@ -70,6 +72,12 @@ fn plan_cluster() -> Plan {
                         .expect("Redis 7 on every primary");
                 },
             ));
+            let ports = cluster.ports.clone();
+            trials.push(
+                suite.case("scripts_run_on_nodes_that_forgot_them", move |store| {
+                    scripts_run_on_nodes_that_forgot_them(store, ports)
+                }),
+            );
             Ok(Prepared {
                 trials,
                 guard: Box::new(cluster),
@@ -198,6 +206,35 @@ fn plan_redis() -> Plan {
                 guard: Box::new(guard),
             })
         }),
+    }
+}
+
+/// A freshly promoted replica has no script loaded: `SCRIPT FLUSH` on every node stands for
+/// it, and every scripted operation still runs (loaded again on NOSCRIPT).
+async fn scripts_run_on_nodes_that_forgot_them(store: AnyTokenStore, ports: Vec<u16>) {
+    let users: Vec<NewSession> = (0..6).map(|_| login(&id())).collect();
+    for s in &users {
+        create(&store, s).await;
+    }
+    for port in &ports {
+        let flushed = cluster::cli(*port, &["SCRIPT", "FLUSH"]).expect("redis-cli");
+        assert!(flushed.contains("OK"), "SCRIPT FLUSH on {port}: {flushed}");
+    }
+    for s in &users {
+        let r = refresh(s, &s.pair.refresh_jti, now_ms(), GRACE);
+        let pair = rotated(&store, &r).await;
+        assert_eq!(
+            auth(&store, s, &pair.access_jti).await.as_deref(),
+            Some(s.user_id.as_str())
+        );
+        assert_eq!(
+            ids(&list(&store, &s.user_id).await),
+            vec![s.session_id.as_str()]
+        );
+        assert!(store
+            .revoke(&s.user_id, &s.session_id)
+            .await
+            .expect("revoke"));
     }
 }
 
