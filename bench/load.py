@@ -92,7 +92,7 @@ def summarize(runs):
     if not runs:
         return None
     extra = {}
-    for k in ("cpu_us_per_req", "cs_per_req"):
+    for k in ("cpu_us_per_req", "cs_per_req", "redis_cpu_us_per_req"):
         vals = [r[k] for r in runs if k in r]
         if vals:
             extra[k] = statistics.median(vals)

@@ -159,6 +159,24 @@ def targets(results):
         out.append(("password reset: p50 of a known address within 1.2x of an unknown one, no error",
                     r <= 1.2 and 1 / 1.2 <= r and k["errors"] == 0 and u["errors"] == 0,
                     f"{ms(k['p50_us'])} vs {ms(u['p50_us'])} ms (x{r:.2f}); {k['rps']:,.0f} vs {u['rps']:,.0f} req/s"))
+    cl = results.get("cluster")
+    if cl:
+        for name, entry in cl["figures"].items():
+            one, many = entry["strata"], entry["strata-cluster"]
+            r = ratio(many["rps"], one["rps"])
+            out.append((f"Redis Cluster {name}: req/s >= 0.9 x single Redis, no error",
+                        r is not None and r >= 0.9 and many["errors"] == 0,
+                        f"{many['rps']:,.0f} / {one['rps']:,.0f} = {r or 0:.2f}"))
+        w = cl["wire_me"]
+        out.append(("Redis Cluster GET /api/users/me: exactly one command per request (on the wire)",
+                    w["commands"] == w["requests"] and w["statuses"] == {200: w["requests"]},
+                    f"{w['commands']} commands for {w['requests']} requests {w['by_command']}, "
+                    f"over {w['primaries_used']} primaries"))
+        fo = cl["failover"]
+        out.append(("Redis Cluster failover: other slots unaffected while a primary is down",
+                    fo["other_slots_errors"] == 0,
+                    f"503s for {fo['interrupted_s']:.2f} s on the killed primary's slots, "
+                    f"200 again {fo['back_after_kill_s']:.2f} s after the kill"))
     two = results.get("mfa")
     if two:
         out.append(("two-step sign-in: every POST /api/auth/mfa opens a session, every login of an account without MFA too",
@@ -265,6 +283,20 @@ def markdown(results):
             f = two[key]
             parts.append(f"| {label} | {f['rps']:,.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['errors']} |")
         parts.append("")
+    cl = results.get("cluster")
+    if cl:
+        parts += ["strata on a Redis Cluster (3 primaries, a replica each) against strata on the single Redis, "
+                  "same run, same database:", "",
+                  "| figure | single req/s | single p99 ms | cluster req/s | cluster p99 ms | cluster / single |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name, e in cl["figures"].items():
+            one, many = e["strata"], e["strata-cluster"]
+            parts.append(f"| {name} | {one['rps']:,.0f} | {ms(one['p99_us'])} | {many['rps']:,.0f} | "
+                         f"{ms(many['p99_us'])} | {ratio(many['rps'], one['rps']) or 0:.2f} |")
+        fo = cl["failover"]
+        parts += ["", f"A primary killed: its slots answered 503 for {fo['interrupted_s']:.2f} s and 200 again "
+                  f"{fo['back_after_kill_s']:.2f} s after the kill (cluster-node-timeout 2000 ms); "
+                  f"errors on other slots meanwhile: {fo['other_slots_errors']}.", ""]
     scale = results.get("scale") or {}
     if scale:
         parts += ["Cost against size (strata):", "", "| figure | req/s | p50 ms | p99 ms | errors |",

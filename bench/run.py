@@ -9,7 +9,7 @@ Settings (environment):
   BENCH_CONNECTIONS   comma list                              (default 8,32,128)
   BENCH_LOGIN_CONNECTIONS                                     (default 8)
   BENCH_SCENARIOS     comma list of: health me tasks create refresh mixed login
-                      saturation regflood reset mfa scale wire (default all)
+                      saturation regflood reset mfa cluster scale wire (default all)
   BENCH_REDIS_URL     (default redis://127.0.0.1:6379); keys under `strata-bench:`
   BENCH_POSTGRES / BENCH_MYSQL  user@host:port of the servers (defaults: local ones)
   BENCH_FLOOR_DB_MODE pool | inline                          (default inline)
@@ -38,6 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import cluster  # noqa: E402
 import mfa  # noqa: E402
 import report  # noqa: E402
 import wire  # noqa: E402
@@ -46,7 +47,7 @@ from load import PerfStat, RefreshPool, Wrk, logins, run_wrk, summarize  # noqa:
 
 PREFIX = "strata-bench:"
 PASSWORD = "bench-password-1"
-ALL = "health me tasks create refresh mixed login saturation regflood reset mfa scale wire".split()
+ALL = "health me tasks create refresh mixed login saturation regflood reset mfa cluster scale wire".split()
 
 
 def env_list(name, default):
@@ -539,6 +540,8 @@ class Bench:
                 self.reset()
             if "mfa" in cfg.scenarios:
                 mfa.run(self, PASSWORD)
+            if "cluster" in cfg.scenarios:
+                cluster.run(self, PASSWORD, PREFIX)
             self.memory("after the load scenarios (up to 128 connections)")
             if "scale" in cfg.scenarios:
                 self.scale()  # seeds the 100,000 users and tasks itself
