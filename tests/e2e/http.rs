@@ -30,8 +30,14 @@ pub struct Ctx {
     pub guarded_prefix: Option<String>,
     /// The Redis primaries holding the apps' keys (one server, or a cluster's primaries).
     pub redis_nodes: Vec<String>,
+    /// `PASSWORD_HASH=argon2id` ([`crate::passwords::ARGON2`]).
+    pub argon2: String,
+    /// `BCRYPT_COST=5` (the others have 4).
+    pub bcrypt5: String,
     /// The tasks table, read directly where HTTP cannot look.
     pub tasks: repos::TaskRepo,
+    /// The users table, read directly (a stored password hash).
+    pub users: repos::UserRepo,
 }
 
 impl Ctx {

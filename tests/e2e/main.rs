@@ -13,6 +13,7 @@ mod errors;
 mod forge;
 mod http;
 mod mfa;
+mod passwords;
 mod sessions;
 mod tasks;
 mod tokens;
@@ -94,6 +95,12 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         guarded_env = guarded_env.with("REDIS_KEY_PREFIX", prefix);
     }
     let guarded = spawn(&guarded_env)?;
+    let argon2 = spawn(
+        &passwords::ARGON2
+            .iter()
+            .fold(env.clone(), |e, (k, v)| e.with(k, v)),
+    )?;
+    let bcrypt5 = spawn(&env.with("BCRYPT_COST", "5"))?;
 
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
@@ -126,7 +133,10 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         guarded: guarded.address.clone(),
         guarded_prefix,
         redis_nodes: backing.redis_nodes(),
-        tasks: repos::TaskRepo::new(database),
+        argon2: argon2.address.clone(),
+        bcrypt5: bcrypt5.address.clone(),
+        tasks: repos::TaskRepo::new(database.clone()),
+        users: repos::UserRepo::new(database),
     });
 
     let mut cases: Vec<Case> = Vec::new();
@@ -140,6 +150,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         errors::CASES,
         attacks::CASES,
         mfa::CASES,
+        passwords::CASES,
     ] {
         cases.extend_from_slice(group);
     }
@@ -155,7 +166,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         })
         .collect();
 
-    let mut apps = vec![main, limited, no_grace, rotated, guarded];
+    let mut apps = vec![main, limited, no_grace, rotated, guarded, argon2, bcrypt5];
     apps.extend(second);
     Ok(Prepared {
         trials,

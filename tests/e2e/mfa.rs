@@ -78,11 +78,11 @@ pub const CASES: &[Case] = &[
 ];
 
 /// An account with the second factor on. `step`: the time step its confirm spent.
-struct Enrolled {
-    user: User,
+pub(crate) struct Enrolled {
+    pub user: User,
     tokens: Tokens,
     secret: String,
-    codes: Vec<String>,
+    pub codes: Vec<String>,
     step: u64,
 }
 
@@ -96,7 +96,7 @@ fn begin(api: &Api<'_>, user: &User, access: &str) -> Value {
 }
 
 /// Registers, logs in, enrols and confirms with the code of the current step.
-fn enrolled(api: &Api<'_>) -> Enrolled {
+pub(crate) fn enrolled(api: &Api<'_>) -> Enrolled {
     let (user, tokens) = api.user_with_session();
     let secret = str_of(&begin(api, &user, &tokens.access), "secret");
     let step = current_step();
@@ -123,7 +123,7 @@ fn enrolled(api: &Api<'_>) -> Enrolled {
 }
 
 /// Logs in with the right password; asserts 403 `mfa_required` and returns the token.
-fn mfa_token(api: &Api<'_>, user: &User) -> String {
+pub(crate) fn mfa_token(api: &Api<'_>, user: &User) -> String {
     let res = api.post(
         "/api/auth/login",
         None,
@@ -135,7 +135,7 @@ fn mfa_token(api: &Api<'_>, user: &User) -> String {
     str_of(&body, "mfa_token")
 }
 
-fn second_step(api: &Api<'_>, token: &str, code: &str) -> crate::Resp {
+pub(crate) fn second_step(api: &Api<'_>, token: &str, code: &str) -> crate::Resp {
     api.post(
         "/api/auth/mfa",
         None,

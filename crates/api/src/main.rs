@@ -52,6 +52,9 @@ async fn serve() -> ExitCode {
             "REDIS_URL is not set: using the in-memory token store, which serves one process only"
         );
     }
+    if let Some(line) = config.auth.password_hash.below_owasp_minimum() {
+        tracing::warn!("{line}: fine for tests, too weak for production (which refuses it)");
+    }
     if config.auth.mfa.keys.is_none() {
         tracing::warn!(
             "MFA_ENCRYPTION_KEY is not set: TOTP secrets are sealed under a key derived from JWT_API_SECRET; set a key of their own before production"

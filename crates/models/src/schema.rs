@@ -12,6 +12,7 @@ diesel::table! {
         totp_secret -> Nullable<Text>,
         totp_pending -> Nullable<Text>,
         totp_last_step -> BigInt,
+        password_version -> BigInt,
     }
 }
 

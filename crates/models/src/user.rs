@@ -20,6 +20,8 @@ pub struct User {
     pub totp_pending: Option<String>,
     /// The last TOTP time step accepted: only later ones are.
     pub totp_last_step: i64,
+    /// Moves on with every change of password, not with a rehash of the same one.
+    pub password_version: i64,
 }
 
 /// What an insert into `users` binds.

@@ -183,6 +183,7 @@ impl OneTimeRepo {
                 let user = users::table.filter(users::id.eq(&token.user_id));
                 let update = diesel::update(user).set((
                     users::password_hash.eq(&new),
+                    users::password_version.eq(users::password_version + 1),
                     users::updated_at.eq(now_utc()),
                 ));
                 one_row(on_backend!(conn, |c| update.execute(c))?)?;

@@ -25,7 +25,8 @@ pub struct UserRecord {
     pub updated_at: NaiveDateTime,
 }
 
-/// A bcrypt hash. `Debug` does not print it.
+/// A password hash (bcrypt or argon2id, naming its own parameters). `Debug` does not
+/// print it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(String);
 
@@ -35,7 +36,7 @@ impl PasswordHash {
         Self(hash)
     }
 
-    /// The hash text, for bcrypt to verify against.
+    /// The hash text, to verify against.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -75,12 +76,16 @@ impl std::fmt::Debug for TotpState {
 pub struct Credentials {
     pub user: UserRecord,
     pub password_hash: PasswordHash,
+    /// Moves on with every change of password, not with a rehash of the same one: what
+    /// tells "the password proven a moment ago is still the account's".
+    pub password_version: i64,
     pub totp: TotpState,
 }
 
 fn split(row: User) -> Credentials {
     Credentials {
         password_hash: PasswordHash(row.password_hash),
+        password_version: row.password_version,
         user: UserRecord {
             id: row.id,
             username: row.username,
@@ -140,6 +145,7 @@ impl UserRepo {
             totp_secret: None,
             totp_pending: None,
             totp_last_step: 0,
+            password_version: 0,
         };
         self.db
             .transaction(move |conn| {
@@ -243,27 +249,31 @@ impl UserRepo {
         self.find(Key::Email, email).await
     }
 
-    /// Replaces the password hash if it is still `current` (the one the caller verified):
-    /// `NotFound` if the user is gone or its hash has changed meanwhile, so that a change
-    /// checked against an old password can never overwrite a newer one. In the same
+    /// Sets a new password if the account's password is still version `current` (the one
+    /// the caller verified): `NotFound` if the user is gone or its password has changed
+    /// meanwhile, so that a change checked against an old password can never overwrite a
+    /// newer one (a rehash of the same password does not stand in its way). In the same
     /// transaction every outstanding reset and change-of-address token dies and `notice`
     /// is queued.
     pub async fn update_password_hash(
         &self,
         id: &str,
-        current: &PasswordHash,
+        current: i64,
         new: &PasswordHash,
         notice: Option<NewMail>,
     ) -> Result<(), RepoError> {
-        let (id, current, new) = (id.to_owned(), current.0.clone(), new.0.clone());
+        let (id, new) = (id.to_owned(), new.0.clone());
         let now = now_utc();
         self.db
             .transaction(move |conn| {
                 let user = users::table
                     .filter(users::id.eq(&id))
-                    .filter(users::password_hash.eq(&current));
-                let update = diesel::update(user)
-                    .set((users::password_hash.eq(&new), users::updated_at.eq(now)));
+                    .filter(users::password_version.eq(current));
+                let update = diesel::update(user).set((
+                    users::password_hash.eq(&new),
+                    users::password_version.eq(current + 1),
+                    users::updated_at.eq(now),
+                ));
                 let n = on_backend!(conn, |c| update.execute(c))?;
                 one_row(n)?;
                 revoke_takeovers(conn, &id)?;
@@ -273,16 +283,38 @@ impl UserRepo {
             .map_err(RepoError::from)
     }
 
-    /// Deletes the user if its password hash is still `current` (the one the caller
-    /// verified); `NotFound` if the user is gone or its hash has changed meanwhile. The
-    /// database deletes their tasks with them (ON DELETE CASCADE).
-    pub async fn delete(&self, id: &str, current: &PasswordHash) -> Result<(), RepoError> {
-        let (id, current) = (id.to_owned(), current.0.clone());
+    /// Replaces an out-of-date hash of the same password (a login just proved it) with
+    /// `new`, if the stored hash is still `old`: a password change or another login's
+    /// rehash that came first wins. The password's version stays. Says whether it did.
+    pub async fn rehash(
+        &self,
+        id: &str,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, RepoError> {
+        let (id, old, new) = (id.to_owned(), old.0.clone(), new.0.clone());
         self.db
             .write(move |conn| {
                 let user = users::table
                     .filter(users::id.eq(&id))
-                    .filter(users::password_hash.eq(&current));
+                    .filter(users::password_hash.eq(&old));
+                let update = diesel::update(user).set(users::password_hash.eq(&new));
+                Ok(on_backend!(conn, |c| update.execute(c))? == 1)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// Deletes the user if its password is still version `current` (the one the caller
+    /// verified); `NotFound` if the user is gone or its password has changed meanwhile.
+    /// The database deletes their tasks with them (ON DELETE CASCADE).
+    pub async fn delete(&self, id: &str, current: i64) -> Result<(), RepoError> {
+        let id = id.to_owned();
+        self.db
+            .write(move |conn| {
+                let user = users::table
+                    .filter(users::id.eq(&id))
+                    .filter(users::password_version.eq(current));
                 let delete = diesel::delete(user);
                 let n = on_backend!(conn, |c| delete.execute(c))?;
                 one_row(n)

@@ -108,6 +108,11 @@ fn users_cases(ctx: &Ctx) -> Vec<Trial> {
         ),
         case(
             ctx,
+            "a_rehash_replaces_only_the_hash_it_read_and_keeps_the_version",
+            a_rehash_replaces_only_the_hash_it_read_and_keeps_the_version,
+        ),
+        case(
+            ctx,
             "a_password_change_checked_against_an_old_hash_changes_nothing",
             a_password_change_checked_against_an_old_hash_changes_nothing,
         ),
@@ -374,11 +379,12 @@ fn update_password_hash_replaces_it(c: Ctx) {
     c.block_on(async {
         let u = c.fresh_user().await;
         c.users
-            .update_password_hash(&u.id, &hash("$2b$04$hash"), &hash("$2b$04$new"), None)
+            .update_password_hash(&u.id, 0, &hash("$2b$04$new"), None)
             .await
             .unwrap();
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
         assert_eq!(creds.password_hash.expose(), "$2b$04$new");
+        assert_eq!(creds.password_version, 1, "a change moves the version on");
         assert!(creds.user.updated_at >= u.updated_at);
     })
 }
@@ -386,21 +392,55 @@ fn update_password_hash_replaces_it(c: Ctx) {
 fn a_password_change_checked_against_an_old_hash_changes_nothing(c: Ctx) {
     c.block_on(async {
         let u = c.fresh_user().await;
-        let (old, newer) = (hash("$2b$04$hash"), hash("$2b$04$newer"));
+        let newer = hash("$2b$04$newer");
         c.users
-            .update_password_hash(&u.id, &old, &newer, None)
+            .update_password_hash(&u.id, 0, &newer, None)
             .await
             .unwrap();
-        // A second change verified against the old hash arrives late.
+        // A second change verified against the old password arrives late.
         let late = c
             .users
-            .update_password_hash(&u.id, &old, &hash("$2b$04$late"), None)
+            .update_password_hash(&u.id, 0, &hash("$2b$04$late"), None)
             .await;
         assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
-        let late = c.users.delete(&u.id, &old).await;
+        let late = c.users.delete(&u.id, 0).await;
         assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
         assert_eq!(creds.password_hash, newer);
+    })
+}
+
+fn a_rehash_replaces_only_the_hash_it_read_and_keeps_the_version(c: Ctx) {
+    c.block_on(async {
+        let u = c.fresh_user().await;
+        let (old, upgraded) = (
+            hash("$2b$04$hash"),
+            hash("$argon2id$v=19$m=19456,t=2,p=1$up"),
+        );
+        assert!(c.users.rehash(&u.id, &old, &upgraded).await.unwrap());
+        let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
+        assert_eq!(creds.password_hash, upgraded);
+        assert_eq!(creds.password_version, 0, "the same password: no change");
+        // A second login's rehash of the old hash comes too late and changes nothing.
+        assert!(!c
+            .users
+            .rehash(&u.id, &old, &hash("$2b$04$other"))
+            .await
+            .unwrap());
+        // A password change verified before the rehash still lands: its version holds.
+        c.users
+            .update_password_hash(&u.id, 0, &hash("$2b$04$changed"), None)
+            .await
+            .unwrap();
+        // A rehash of the password from before the change finds its hash gone.
+        assert!(!c
+            .users
+            .rehash(&u.id, &upgraded, &hash("$2b$04$stale"))
+            .await
+            .unwrap());
+        let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
+        assert_eq!(creds.password_hash.expose(), "$2b$04$changed");
+        assert_eq!(creds.password_version, 1);
     })
 }
 
@@ -408,7 +448,7 @@ fn update_password_of_missing_user_is_not_found(c: Ctx) {
     c.block_on(async {
         let err = c
             .users
-            .update_password_hash("no-such-id", &hash("h"), &hash("h2"), None)
+            .update_password_hash("no-such-id", 0, &hash("h2"), None)
             .await
             .unwrap_err();
         assert!(matches!(err, RepoError::NotFound), "{err:?}");
@@ -419,7 +459,7 @@ fn delete_removes_the_user_and_their_tasks(c: Ctx) {
     c.block_on(async {
         let u = c.fresh_user().await;
         let t = c.tasks.create(&u.id, "doomed", None, false).await.unwrap();
-        c.users.delete(&u.id, &hash("$2b$04$hash")).await.unwrap();
+        c.users.delete(&u.id, 0).await.unwrap();
         assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), None);
         assert!(matches!(
             c.tasks.get(&u.id, &t.id).await,
@@ -427,7 +467,7 @@ fn delete_removes_the_user_and_their_tasks(c: Ctx) {
         ));
         assert_eq!(c.tasks.count(&u.id).await.unwrap(), 0);
         assert!(matches!(
-            c.users.delete(&u.id, &hash("$2b$04$hash")).await,
+            c.users.delete(&u.id, 0).await,
             Err(RepoError::NotFound)
         ));
     })

@@ -285,6 +285,7 @@ impl AuthService {
             {
                 return Ok(None);
             }
+            this.upgrade_in_background(&creds, &password);
             if this.inner.letters.settings().require_verification && !creds.user.email_verified {
                 return Err(ServiceError::EmailUnverified);
             }
@@ -312,6 +313,38 @@ impl AuthService {
         }
     }
 
+    /// Hashes a password just proven against an out-of-date hash (another algorithm, or
+    /// older parameters) by the current setting, and stores it if the account still holds
+    /// the old hash. Off the request's path: the login goes on meanwhile, and a rehash that
+    /// fails or finds no free slot is tried again at the next login.
+    fn upgrade_in_background(&self, creds: &repos::Credentials, password: &str) {
+        let passwords = &self.inner.passwords;
+        if !passwords.is_out_of_date(&creds.password_hash) {
+            return;
+        }
+        let (passwords, users) = (passwords.clone(), self.inner.users.clone());
+        let (id, old, password) = (
+            creds.user.id.clone(),
+            creds.password_hash.clone(),
+            password.to_owned(),
+        );
+        tokio::spawn(async move {
+            let stored = match passwords.rehash(&password).await {
+                Ok(new) => users
+                    .rehash(&id, &old, &new)
+                    .await
+                    .map_err(ServiceError::from),
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(true) => tracing::info!(user_id = %id, "password hash upgraded"),
+                // A password change, or another login's rehash, came first.
+                Ok(false) => {}
+                Err(e) => tracing::warn!(user_id = %id, error = %e, "password hash not upgraded"),
+            }
+        });
+    }
+
     /// Opens a session for an account whose password (and `second_factor`, if true) was
     /// just proven, unless a logout-all ran since the sign-in read the user's `generation`
     /// (`TokenRevoked`: the user asked for every session to end).
@@ -323,7 +356,7 @@ impl AuthService {
         generation: u64,
     ) -> Result<TokenPair, ServiceError> {
         let s = &self.inner.settings;
-        let (user, proven) = (creds.user, creds.password_hash);
+        let (user, proven) = (creds.user, creds.password_version);
         let now = Utc::now().timestamp();
         let session_id = Id::random().to_string();
         let expires_at = now.saturating_add(secs(s.session_max_lifetime));
@@ -354,11 +387,11 @@ impl AuthService {
             login_outcome("superseded");
             let current = self.inner.users.credentials_by_id(&user.id).await?;
             return Err(match current {
-                Some(c) if c.password_hash == proven => ServiceError::TokenRevoked,
+                Some(c) if c.password_version == proven => ServiceError::TokenRevoked,
                 _ => ServiceError::InvalidCredentials,
             });
         }
-        self.confirm_still_current(&user.id, &session_id, &proven, second_factor)
+        self.confirm_still_current(&user.id, &session_id, proven, second_factor)
             .await?;
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");
         login_outcome("ok");
@@ -377,12 +410,12 @@ impl AuthService {
         &self,
         user_id: &str,
         session_id: &str,
-        proven: &repos::PasswordHash,
+        proven: i64,
         second_factor: bool,
     ) -> Result<(), ServiceError> {
         let current = self.inner.users.credentials_by_id(user_id).await;
         // A second factor turned on since the account was read is owed too.
-        if matches!(&current, Ok(Some(c)) if c.password_hash == *proven
+        if matches!(&current, Ok(Some(c)) if c.password_version == proven
             && (second_factor || !c.user.mfa_enabled))
         {
             return Ok(());

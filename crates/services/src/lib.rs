@@ -31,6 +31,7 @@ pub use health::{HealthService, InfraStats};
 pub use jwt::{JwtKeys, SecretError};
 pub use mail::{Delivery, MailSettings, OutboxWorker};
 pub use mfa::{MfaService, MfaSettings};
+pub use password::PasswordScheme;
 pub use recovery::RecoveryService;
 pub use repos::RedisOptions;
 pub use settings::AuthSettings;
@@ -99,7 +100,11 @@ impl Services {
             mfa,
             store,
         } = repos;
-        let passwords = password::Passwords::new(settings.bcrypt_cost, settings.password_queue);
+        let passwords = password::Passwords::new(
+            settings.password_hash,
+            settings.password_memory_budget_kib,
+            settings.password_queue,
+        );
         let letters = mail::Letters::new(
             settings.mail.clone(),
             mail::Sealer::new(keys.outbox_keys()),

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use crate::mail::MailSettings;
 use crate::mfa::MfaSettings;
+use crate::password::PasswordScheme;
 
 /// The rules' knobs, read from the environment by the api crate.
 #[derive(Debug, Clone)]
@@ -16,7 +17,11 @@ pub struct AuthSettings {
     pub refresh_reuse_grace: Duration,
     /// Clock-skew allowance when checking `exp`, `nbf` and `iat`.
     pub leeway: Duration,
-    pub bcrypt_cost: u32,
+    /// How new passwords are hashed (any stored hash still verifies).
+    pub password_hash: PasswordScheme,
+    /// Most memory (KiB) the argon2id hashes running at once may take: fewer run at once
+    /// than there are cores if they would take more.
+    pub password_memory_budget_kib: u64,
     /// Failed logins allowed per account and client IP in one window.
     pub login_max_per_account: u64,
     /// Failed logins allowed per client IP in one window.
@@ -25,7 +30,7 @@ pub struct AuthSettings {
     /// Registrations allowed per client IP in one window.
     pub register_max_per_ip: u64,
     pub register_window: Duration,
-    /// Most password checks, and most new hashes, waiting for a bcrypt slot at once.
+    /// Most password checks, and most new hashes, waiting for a hash slot at once.
     pub password_queue: usize,
     /// Mails, their tokens and the outbox.
     pub mail: MailSettings,
@@ -43,7 +48,8 @@ impl Default for AuthSettings {
             session_max_lifetime: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_grace: Duration::from_secs(10),
             leeway: Duration::from_secs(30),
-            bcrypt_cost: 12,
+            password_hash: PasswordScheme::default(),
+            password_memory_budget_kib: 256 * 1024,
             login_max_per_account: 10,
             login_max_per_ip: 100,
             login_window: Duration::from_secs(15 * 60),

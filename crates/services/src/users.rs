@@ -110,7 +110,7 @@ impl UserService {
         );
         if let Err(e) = self
             .users
-            .update_password_hash(&user.id, &creds.password_hash, &hash, Some(notice))
+            .update_password_hash(&user.id, creds.password_version, &hash, Some(notice))
             .await
         {
             return Err(self.changed_meanwhile(&user.id, e).await);
@@ -193,7 +193,7 @@ impl UserService {
         let creds = self.check_password(who, password).await?;
         let user = &creds.user;
         let n = self.auth.revoke_all(&user.id, None).await?;
-        if let Err(e) = self.users.delete(&user.id, &creds.password_hash).await {
+        if let Err(e) = self.users.delete(&user.id, creds.password_version).await {
             return Err(self.changed_meanwhile(&user.id, e).await);
         }
         // The account is gone whatever happens now, so a failure here is logged, not

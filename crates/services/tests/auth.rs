@@ -530,7 +530,7 @@ async fn count_after_abandoning(
 async fn a_right_password_abandoned_while_it_is_checked_counts_for_nothing() {
     // One attempt per address; bcrypt slow enough to abandon a login in the middle of it.
     let fx = init_with(AuthSettings {
-        bcrypt_cost: 8,
+        password_hash: services::PasswordScheme::Bcrypt { cost: 8 },
         ..limited(100, 1)
     })
     .await;
@@ -545,7 +545,7 @@ async fn a_right_password_abandoned_while_it_is_checked_counts_for_nothing() {
 async fn a_wrong_password_abandoned_while_it_is_checked_still_counts() {
     // Hanging up mid-check must not buy an uncounted guess (nor uncounted bcrypt work).
     let fx = init_with(AuthSettings {
-        bcrypt_cost: 8,
+        password_hash: services::PasswordScheme::Bcrypt { cost: 8 },
         ..limited(100, 1)
     })
     .await;

@@ -211,7 +211,7 @@ async fn creating_a_task_after_the_account_was_deleted_is_token_revoked() {
     // after: refused like a revoked session, not a 500.
     let creds = fx.users_repo.credentials_by_id(&alice.id).await.unwrap();
     fx.users_repo
-        .delete(&alice.id, &creds.unwrap().password_hash)
+        .delete(&alice.id, creds.unwrap().password_version)
         .await
         .unwrap();
     let r = fx.services.tasks.create(&who, new("orphan")).await;

@@ -3,6 +3,7 @@
 
 mod mail;
 mod mfa;
+mod password;
 mod reader;
 
 pub use reader::parse_duration;
@@ -165,7 +166,9 @@ impl Reader<'_> {
             session_max_lifetime: self.duration("SESSION_MAX_LIFETIME", d.session_max_lifetime),
             refresh_reuse_grace: self.duration("REFRESH_REUSE_GRACE", d.refresh_reuse_grace),
             leeway: self.duration("JWT_LEEWAY", d.leeway),
-            bcrypt_cost: self.number("BCRYPT_COST", d.bcrypt_cost, 4..=31),
+            // Read with the environment, below.
+            password_hash: d.password_hash,
+            password_memory_budget_kib: d.password_memory_budget_kib,
             login_max_per_account: self.number(
                 "LOGIN_MAX_FAILURES_PER_ACCOUNT",
                 d.login_max_per_account,
@@ -322,6 +325,7 @@ impl Config {
         let http = r.http();
         auth.mail = r.mail(app_env, http.bind_addr);
         auth.mfa = r.mfa(app_env);
+        (auth.password_hash, auth.password_memory_budget_kib) = r.password(app_env);
         let log_format = r.parse(
             "LOG_FORMAT",
             if app_env == AppEnv::Production {

@@ -231,3 +231,80 @@ fn debug_hides_secrets_and_passwords() {
         assert!(!shown.contains(secret), "{secret} leaked: {shown}");
     }
 }
+
+#[test]
+fn the_password_hash_is_bcrypt_unless_argon2id_is_chosen() {
+    let scheme = |vars: &[(&str, &str)]| {
+        let mut all = vec![("JWT_API_SECRET", SECRET)];
+        all.extend_from_slice(vars);
+        config(&all).map(|c| c.auth.password_hash)
+    };
+    assert_eq!(
+        scheme(&[]).ok(),
+        Some(services::PasswordScheme::Bcrypt { cost: 12 })
+    );
+    assert_eq!(
+        scheme(&[("PASSWORD_HASH", "argon2id")]).ok(),
+        Some(services::PasswordScheme::ARGON2ID_OWASP)
+    );
+    assert_eq!(
+        scheme(&[
+            ("PASSWORD_HASH", "argon2id"),
+            ("ARGON2_MEMORY_KIB", "65536"),
+            ("ARGON2_ITERATIONS", "3"),
+            ("ARGON2_PARALLELISM", "2"),
+        ])
+        .ok(),
+        Some(services::PasswordScheme::Argon2id {
+            memory_kib: 65536,
+            iterations: 3,
+            parallelism: 2
+        })
+    );
+}
+
+#[test]
+fn a_password_hash_below_owasp_or_past_the_memory_budget_is_one_line() {
+    for (vars, line) in [
+        (vec![("PASSWORD_HASH", "scrypt")], "PASSWORD_HASH:"),
+        (
+            vec![
+                ("PASSWORD_HASH", "argon2id"),
+                ("ARGON2_MEMORY_KIB", "1048576"),
+            ],
+            "ARGON2_MEMORY_KIB:",
+        ),
+        (
+            vec![("APP_ENV", "production"), ("BCRYPT_COST", "9")],
+            "BCRYPT_COST=9",
+        ),
+        (
+            vec![
+                ("APP_ENV", "production"),
+                ("PASSWORD_HASH", "argon2id"),
+                ("ARGON2_MEMORY_KIB", "4096"),
+            ],
+            "ARGON2_MEMORY_KIB=4096",
+        ),
+    ] {
+        let mut all = vec![
+            ("JWT_API_SECRET", SECRET),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("PUBLIC_URL", "https://strata.example"),
+            (
+                "MFA_ENCRYPTION_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            ),
+        ];
+        all.extend(vars.iter().copied());
+        let errors = config(&all).err().unwrap_or_default();
+        assert!(
+            errors.len() == 1 && errors[0].starts_with(line),
+            "{vars:?}: {errors:?}"
+        );
+    }
+    // Below OWASP's minimum outside production: a warning at start-up, not an error.
+    let c = config(&[("JWT_API_SECRET", SECRET), ("BCRYPT_COST", "4")]);
+    assert!(c.is_ok(), "{:?}", c.err());
+}

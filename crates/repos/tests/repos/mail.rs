@@ -321,8 +321,17 @@ fn a_reset_sets_the_password_kills_other_resets_and_queues_its_notice(c: Ctx) {
         let thief = format!("thief.{}", u.email);
         let away = token(&format!("m{}", &u.id[..8]), kind::CHANGE_EMAIL, &thief, 600);
         c.tokens.issue(&u.id, away.clone(), vec![]).await.unwrap();
+        // The reset above moved the password's version on, as a change does.
+        let version = c
+            .users
+            .credentials_by_id(&u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_version;
+        assert_eq!(version, 1);
         c.users
-            .update_password_hash(&u.id, &hash("$2b$04$reset"), &hash("$2b$04$changed"), None)
+            .update_password_hash(&u.id, version, &hash("$2b$04$changed"), None)
             .await
             .unwrap();
         assert_eq!(

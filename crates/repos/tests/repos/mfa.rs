@@ -183,7 +183,7 @@ fn a_password_change_leaves_the_second_factor_on(c: Ctx) {
         let (u, secret, codes) = enrolled(&c).await;
         let old = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
         c.users
-            .update_password_hash(&u.id, &old.password_hash, &hash("$2b$04$new"), None)
+            .update_password_hash(&u.id, old.password_version, &hash("$2b$04$new"), None)
             .await
             .unwrap();
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();

@@ -8,7 +8,7 @@ use base64::Engine;
 use rand::RngCore;
 use std::time::Duration;
 
-use repos::{ChallengeTry, Credentials, MfaChallenge, PasswordHash, TokenStore};
+use repos::{ChallengeTry, Credentials, MfaChallenge, TokenStore};
 use sha2::{Digest, Sha256};
 
 use super::Redeem;
@@ -49,9 +49,10 @@ fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// What a challenge keeps of the password hash the sign-in proved.
-fn proof(hash: &PasswordHash) -> String {
-    hex::encode(&Sha256::digest(hash.expose().as_bytes())[..16])
+/// What a challenge keeps of the password the sign-in proved: its version, which a change
+/// or reset moves on and a rehash of the same password keeps.
+fn proof(creds: &Credentials) -> String {
+    creds.password_version.to_string()
 }
 
 /// Whether `token` has the shape of ours (32 bytes, base64url): anything else is refused
@@ -115,7 +116,7 @@ impl AuthService {
         }
         let challenge = MfaChallenge {
             user_id: creds.user.id.clone(),
-            proof: proof(&creds.password_hash),
+            proof: proof(creds),
             generation,
         };
         let put = self
@@ -167,7 +168,7 @@ impl AuthService {
                 .users
                 .credentials_by_id(&challenge.user_id)
                 .await?
-                .filter(|c| proof(&c.password_hash) == challenge.proof)
+                .filter(|c| proof(c) == challenge.proof)
                 .ok_or(ServiceError::InvalidMfaToken)?;
             // After a logout-all the session would be refused anyway: spend no code on it.
             if this.inner.store.generation(&creds.user.id).await? != challenge.generation {

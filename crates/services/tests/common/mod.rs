@@ -24,7 +24,7 @@ pub const PASSWORD: &str = "correct horse battery";
 /// hashing does not dominate the run.
 pub fn test_settings() -> AuthSettings {
     AuthSettings {
-        bcrypt_cost: 4,
+        password_hash: services::PasswordScheme::Bcrypt { cost: 4 },
         // Helpers register many accounts from one (unknown) address.
         register_max_per_ip: 1_000_000,
         ..Default::default()

@@ -1,68 +1,30 @@
-//! bcrypt hashing on its own bounded pool, on the blocking threads, so password work can
-//! neither stall the async workers nor queue database work behind it.
+//! Password hashing (bcrypt or argon2id, `scheme`) on its own bounded pool, on the blocking
+//! threads, so password work can neither stall the async workers nor queue database work
+//! behind it.
 //!
-//! At most one hash per core runs at a time. Work comes in two lanes: *checks* (a login,
-//! the current password of an account operation) and *new hashes* (registration, a password
-//! change). New hashes may hold at most half the slots, so a flood of registrations cannot
-//! starve logins. Each lane has a bounded queue: past it the answer is `Overloaded` at
-//! once (503 with `Retry-After`), never an ever longer wait.
+//! At most one hash per core runs at a time, and under argon2id no more than its memory
+//! budget allows. Work comes in two lanes: *checks* (a login, the current password of an
+//! account operation) and *new hashes* (registration, a password change, the upgrade of an
+//! out-of-date hash). New hashes may hold at most half the slots, so a flood of
+//! registrations cannot starve logins. Each lane has a bounded queue: past it the answer is
+//! `Overloaded` at once (503 with `Retry-After`), never an ever longer wait.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod lanes;
+mod scheme;
+
 use std::sync::Arc;
 
-use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OnceCell;
 
 use crate::domain::Password;
 use crate::ServiceError;
+use lanes::Lane;
 use repos::PasswordHash;
+pub use scheme::{PasswordScheme, OWASP_BCRYPT_COST};
 
-/// bcrypt's input limit; longer passwords are refused at registration and never match.
+/// bcrypt's input limit, kept for argon2id too; longer passwords are refused at
+/// registration and never match.
 const MAX_BYTES: usize = Password::MAX_BYTES;
-
-/// Slots and a bounded queue for one kind of password work.
-struct Lane {
-    slots: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    max_waiting: usize,
-}
-
-/// One place in a lane's queue, given back however the wait ends (a slot, or the request
-/// dropped while it waited).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Lane {
-    fn new(slots: usize, max_waiting: usize) -> Self {
-        Self {
-            slots: Arc::new(Semaphore::new(slots)),
-            waiting: AtomicUsize::new(0),
-            max_waiting,
-        }
-    }
-
-    /// A slot of this lane: at once if one is free, after a wait if fewer than
-    /// `max_waiting` are already waiting, `Overloaded` otherwise. The slot is owned, so it
-    /// can go with the work to the blocking thread and is freed only when the work ends.
-    async fn enter(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
-        if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
-            return Ok(permit);
-        }
-        let place = Waiting(&self.waiting);
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            drop(place);
-            metrics::counter!("strata_password_work_refused_total").increment(1);
-            return Err(ServiceError::Overloaded);
-        }
-        let permit = Arc::clone(&self.slots).acquire_owned().await;
-        drop(place);
-        permit.map_err(|e| ServiceError::Internal(format!("bcrypt pool closed: {e}")))
-    }
-}
 
 /// Which lane a piece of work runs in.
 #[derive(Clone, Copy)]
@@ -76,33 +38,43 @@ enum Work {
 /// Hashes and verifies passwords.
 #[derive(Clone)]
 pub struct Passwords {
-    cost: u32,
-    /// Every hash runs in one of these: one per core.
+    scheme: PasswordScheme,
+    /// Every hash runs in one of these: one per core, within the memory budget.
     all: Arc<Lane>,
-    /// New hashes pass this first: at most half the cores.
+    /// New hashes pass this first: at most half of them.
     new_hashes: Arc<Lane>,
     dummy: Arc<OnceCell<PasswordHash>>,
 }
 
 impl Passwords {
-    /// A hasher at bcrypt `cost`, running as many hashes at once as there are cores, with
-    /// at most `max_waiting` waiting in each lane.
-    pub fn new(cost: u32, max_waiting: usize) -> Self {
+    /// A hasher by `scheme`, running as many hashes at once as there are cores (fewer if
+    /// argon2id's memory times the cores would pass `memory_budget_kib`), with at most
+    /// `max_waiting` waiting in each lane.
+    pub fn new(scheme: PasswordScheme, memory_budget_kib: u64, max_waiting: usize) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        Self::with_slots(cost, cores, max_waiting)
+        Self::with_slots(
+            scheme,
+            slots_within(cores, scheme, memory_budget_kib),
+            max_waiting,
+        )
     }
 
     /// As [`Passwords::new`], with `slots` hashes at once.
-    pub fn with_slots(cost: u32, slots: usize, max_waiting: usize) -> Self {
-        let slots = slots.max(2);
+    pub fn with_slots(scheme: PasswordScheme, slots: usize, max_waiting: usize) -> Self {
+        let slots = slots.max(1);
         Self {
-            cost,
+            scheme,
             all: Arc::new(Lane::new(slots, max_waiting)),
-            new_hashes: Arc::new(Lane::new(slots / 2, max_waiting)),
+            new_hashes: Arc::new(Lane::new((slots / 2).max(1), max_waiting)),
             dummy: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// How many hashes may run at once.
+    pub fn slots(&self) -> usize {
+        self.all.capacity()
     }
 
     async fn run<T: Send + 'static>(
@@ -117,26 +89,31 @@ impl Passwords {
             Work::Check => None,
         };
         let slot = self.all.enter().await?;
-        // The slots go with the work: a request dropped while bcrypt runs (its client
+        // The slots go with the work: a request dropped while the hash runs (its client
         // gone) does not free them before the hash is done.
         tokio::task::spawn_blocking(move || {
             let _held = (lane, slot);
             f()
         })
         .await
-        .map_err(|e| ServiceError::Internal(format!("bcrypt task failed: {e}")))
+        .map_err(|e| ServiceError::Internal(format!("password hash task failed: {e}")))
     }
 
-    /// Hashes `password` with a fresh salt.
+    /// Hashes `password` with a fresh salt, by the current scheme.
     pub async fn hash(&self, password: &Password) -> Result<PasswordHash, ServiceError> {
-        let (plain, cost) = (password.expose().to_owned(), self.cost);
-        self.run(Work::NewHash, move || bcrypt::hash(plain, cost))
+        self.hash_plain(password.expose().to_owned()).await
+    }
+
+    async fn hash_plain(&self, plain: String) -> Result<PasswordHash, ServiceError> {
+        let scheme = self.scheme;
+        self.run(Work::NewHash, move || scheme.hash(&plain))
             .await?
             .map(PasswordHash::new)
-            .map_err(|e| ServiceError::Internal(format!("bcrypt hash: {e}")))
+            .map_err(ServiceError::Internal)
     }
 
-    /// True if `password` matches `hash`. A malformed hash counts as no match.
+    /// True if `password` matches `hash`, whichever scheme made it. A malformed hash
+    /// counts as no match.
     pub async fn verify(&self, password: &str, hash: &PasswordHash) -> Result<bool, ServiceError> {
         if password.len() > MAX_BYTES {
             // bcrypt would compare only the first 72 bytes: a longer password is never the
@@ -144,47 +121,61 @@ impl Passwords {
             self.verify_dummy("").await?;
             return Ok(false);
         }
-        self.bcrypt_verify(password, hash).await
+        self.check(password, hash).await
     }
 
-    async fn bcrypt_verify(
-        &self,
-        password: &str,
-        hash: &PasswordHash,
-    ) -> Result<bool, ServiceError> {
+    async fn check(&self, password: &str, hash: &PasswordHash) -> Result<bool, ServiceError> {
         let (plain, hash) = (password.to_owned(), hash.expose().to_owned());
-        self.run(Work::Check, move || {
-            bcrypt::verify(plain, &hash).unwrap_or(false)
-        })
-        .await
+        self.run(Work::Check, move || PasswordScheme::verify(&plain, &hash))
+            .await
     }
 
-    /// Spends the same time as a real verification, for a user that does not exist, so
-    /// that the answer's timing does not tell whether the account exists.
+    /// True if `hash` was not made by the current scheme and parameters: a login that
+    /// proved the password hashes it again ([`Passwords::rehash`]).
+    pub fn is_out_of_date(&self, hash: &PasswordHash) -> bool {
+        !self.scheme.is_current(hash.expose())
+    }
+
+    /// The hash of a password just proven against an out-of-date hash, by the current
+    /// scheme: new-hash work, so a flood of logins cannot starve registrations of slots.
+    pub async fn rehash(&self, password: &str) -> Result<PasswordHash, ServiceError> {
+        self.hash_plain(password.to_owned()).await
+    }
+
+    /// Spends the same time as a real verification under the current scheme, for a user
+    /// that does not exist, so that the answer's timing does not tell whether the account
+    /// exists.
     pub async fn verify_dummy(&self, password: &str) -> Result<(), ServiceError> {
-        let cost = self.cost;
         let dummy = self
             .dummy
-            .get_or_try_init(|| async {
-                self.run(Work::Check, move || {
-                    bcrypt::hash("strata dummy password", cost)
-                })
-                .await?
-                .map(PasswordHash::new)
-                .map_err(|e| ServiceError::Internal(format!("bcrypt hash: {e}")))
-            })
+            .get_or_try_init(|| self.hash_plain("strata dummy password".into()))
             .await?
             .clone();
         let truncated = &password.as_bytes()[..password.len().min(MAX_BYTES)];
-        self.bcrypt_verify(&String::from_utf8_lossy(truncated), &dummy)
+        self.check(&String::from_utf8_lossy(truncated), &dummy)
             .await
             .map(|_| ())
     }
 }
 
+/// Hashes at once: one per core, and no more argon2id hashes than fit in the budget (at
+/// least one).
+pub fn slots_within(cores: usize, scheme: PasswordScheme, memory_budget_kib: u64) -> usize {
+    match u64::from(scheme.memory_kib()) {
+        0 => cores,
+        each => cores.min(usize::try_from(memory_budget_kib / each).unwrap_or(usize::MAX)),
+    }
+    .max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn bcrypt(cost: u32) -> PasswordScheme {
+        PasswordScheme::Bcrypt { cost }
+    }
 
     fn password() -> Password {
         match Password::parse("correct horse battery", "password") {
@@ -205,8 +196,37 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unknown_user_is_checked_against_a_dummy_made_by_the_current_setting() {
+        let argon2 = PasswordScheme::Argon2id {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        for scheme in [bcrypt(5), argon2] {
+            let p = Passwords::with_slots(scheme, 2, 4);
+            assert!(p.verify_dummy("a guess").await.is_ok());
+            let dummy = p.dummy.get().map(|h| h.expose().to_owned());
+            assert!(
+                dummy.as_deref().is_some_and(|d| scheme.is_current(d)),
+                "{scheme:?}: the dummy costs what a known account's hash does"
+            );
+        }
+    }
+
+    #[test]
+    fn argon2id_runs_no_more_hashes_at_once_than_its_memory_budget_holds() {
+        let owasp = PasswordScheme::ARGON2ID_OWASP;
+        // 19 MiB each: a 64 MiB budget holds three of them, whatever the cores.
+        assert_eq!(slots_within(16, owasp, 64 * 1024), 3);
+        assert_eq!(slots_within(2, owasp, 64 * 1024), 2);
+        // One always runs, and bcrypt's few KiB are not counted.
+        assert_eq!(slots_within(16, owasp, 1024), 1);
+        assert_eq!(slots_within(16, bcrypt(12), 1024), 16);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn past_the_queue_bound_new_hashes_are_refused_at_once() {
-        let p = Passwords::with_slots(4, 2, 3);
+        let p = Passwords::with_slots(bcrypt(4), 2, 3);
         // The one new-hash slot is taken: three may wait, the fourth is refused.
         let held = Arc::clone(&p.new_hashes.slots).try_acquire_owned();
         let queued: Vec<_> = (0..3)
@@ -229,7 +249,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_dropped_while_it_waits_gives_its_place_back() {
-        let p = Passwords::with_slots(4, 2, 1);
+        let p = Passwords::with_slots(bcrypt(4), 2, 1);
         let held = Arc::clone(&p.new_hashes.slots).try_acquire_owned();
         let waiter = {
             let p = p.clone();
@@ -246,7 +266,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_dropped_while_bcrypt_runs_keeps_its_slot_until_the_hash_ends() {
         // Cost 14: about a second of bcrypt, far longer than the checks below.
-        let p = Passwords::with_slots(14, 2, 4);
+        let p = Passwords::with_slots(bcrypt(14), 2, 4);
         let cheap = bcrypt::hash("a password", 4).unwrap_or_default();
         let hash = PasswordHash::new(cheap.replacen("$04$", "$14$", 1));
         let running = {
@@ -266,7 +286,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn new_hashes_cannot_take_every_slot_from_checks() {
-        let p = Passwords::with_slots(4, 2, 64);
+        let p = Passwords::with_slots(bcrypt(4), 2, 64);
         let hash = p
             .hash(&password())
             .await
