@@ -319,7 +319,7 @@ impl AuthService {
     /// fails or finds no free slot is tried again at the next login.
     fn upgrade_in_background(&self, creds: &repos::Credentials, password: &str) {
         let passwords = &self.inner.passwords;
-        if !passwords.is_out_of_date(&creds.password_hash) {
+        if !self.inner.settings.password_rehash || !passwords.is_out_of_date(&creds.password_hash) {
             return;
         }
         let (passwords, users) = (passwords.clone(), self.inner.users.clone());

@@ -45,8 +45,8 @@ pub use views::{
 /// them without naming the `repos` crate.
 pub mod infra {
     pub use repos::{
-        AnyTokenStore, MemoryTokenStore, MfaRepo, OneTimeRepo, OutboxRepo, RedisOptions,
-        RedisTokenStore, TaskRepo, TokenStore, UserRepo,
+        AnyTokenStore, MemoryTokenStore, MfaRepo, OneTimeRepo, OutboxRepo, PasswordHash,
+        RedisOptions, RedisTokenStore, TaskRepo, TokenStore, UserRepo,
     };
 }
 

@@ -22,6 +22,8 @@ pub struct AuthSettings {
     /// Most memory (KiB) the argon2id hashes running at once may take: fewer run at once
     /// than there are cores if they would take more.
     pub password_memory_budget_kib: u64,
+    /// Whether a login rehashes an out-of-date hash by `password_hash`.
+    pub password_rehash: bool,
     /// Failed logins allowed per account and client IP in one window.
     pub login_max_per_account: u64,
     /// Failed logins allowed per client IP in one window.
@@ -50,6 +52,7 @@ impl Default for AuthSettings {
             leeway: Duration::from_secs(30),
             password_hash: PasswordScheme::default(),
             password_memory_budget_kib: 256 * 1024,
+            password_rehash: true,
             login_max_per_account: 10,
             login_max_per_ip: 100,
             login_window: Duration::from_secs(15 * 60),

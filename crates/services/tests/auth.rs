@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fields, init, init_with, test_settings, PASSWORD};
+use common::{fields, init, init_with, test_settings, Fixture, PASSWORD};
 use services::infra::TokenStore;
 use services::{AuthSettings, ClientInfo, LoginInput, ServiceError};
 
@@ -824,4 +824,63 @@ async fn revoke_session_ends_own_other_session_but_not_another_users() {
     let r = auth.revoke_session(&mine, &other_mine.session_id).await;
     assert!(matches!(r, Err(ServiceError::NotFound)), "{r:?}");
     fx.cleanup();
+}
+
+/// Replaces alice's stored hash with a bcrypt (cost 4) hash of the same password.
+async fn with_a_bcrypt_hash(fx: &Fixture, id: &str) -> String {
+    let creds = fx.users_repo.credentials_by_id(id).await.unwrap().unwrap();
+    let bcrypt = services::PasswordScheme::Bcrypt { cost: 4 }
+        .hash(PASSWORD)
+        .unwrap();
+    let new = services::infra::PasswordHash::new(bcrypt.clone());
+    assert!(fx
+        .users_repo
+        .rehash(id, &creds.password_hash, &new)
+        .await
+        .unwrap());
+    bcrypt
+}
+
+fn cheap_argon2(rehash: bool) -> AuthSettings {
+    AuthSettings {
+        password_hash: services::PasswordScheme::Argon2id {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+        password_rehash: rehash,
+        ..test_settings()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_rehashes_an_out_of_date_hash_unless_rehash_is_off() {
+    for rehash in [false, true] {
+        let fx = init_with(cheap_argon2(rehash)).await;
+        let alice = fx.register("alice").await;
+        let bcrypt = with_a_bcrypt_hash(&fx, &alice.id).await;
+        fx.login("alice", PASSWORD).await.unwrap();
+        let mut stored = String::new();
+        for _ in 0..100 {
+            let creds = fx.users_repo.credentials_by_id(&alice.id).await.unwrap();
+            stored = creds.unwrap().password_hash.expose().to_owned();
+            if stored != bcrypt {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if rehash {
+            assert!(
+                stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+                "{stored}"
+            );
+        } else {
+            assert_eq!(
+                stored, bcrypt,
+                "PASSWORD_REHASH=false leaves the hash alone"
+            );
+        }
+        fx.login("alice", PASSWORD).await.unwrap();
+        fx.cleanup();
+    }
 }

@@ -169,6 +169,7 @@ impl Reader<'_> {
             // Read with the environment, below.
             password_hash: d.password_hash,
             password_memory_budget_kib: d.password_memory_budget_kib,
+            password_rehash: d.password_rehash,
             login_max_per_account: self.number(
                 "LOGIN_MAX_FAILURES_PER_ACCOUNT",
                 d.login_max_per_account,
@@ -326,6 +327,7 @@ impl Config {
         auth.mail = r.mail(app_env, http.bind_addr);
         auth.mfa = r.mfa(app_env);
         (auth.password_hash, auth.password_memory_budget_kib) = r.password(app_env);
+        auth.password_rehash = r.password_rehash();
         let log_format = r.parse(
             "LOG_FORMAT",
             if app_env == AppEnv::Production {

@@ -9,6 +9,15 @@ use super::{AppEnv, Reader};
 pub const DEFAULT_MEMORY_BUDGET_KIB: u64 = 256 * 1024;
 
 impl Reader<'_> {
+    /// Whether a login rehashes an out-of-date hash (`PASSWORD_REHASH`, default true).
+    pub(super) fn password_rehash(&mut self) -> bool {
+        self.parse("PASSWORD_REHASH", true, |v| match v {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(format!("{v:?} must be true or false")),
+        })
+    }
+
     /// The scheme new hashes are made by, and the memory budget of the hash slots (KiB).
     pub(super) fn password(&mut self, app_env: AppEnv) -> (PasswordScheme, u64) {
         let kind = self.parse("PASSWORD_HASH", "bcrypt", |v| match v {
