@@ -159,6 +159,27 @@ def targets(results):
         out.append(("password reset: p50 of a known address within 1.2x of an unknown one, no error",
                     r <= 1.2 and 1 / 1.2 <= r and k["errors"] == 0 and u["errors"] == 0,
                     f"{ms(k['p50_us'])} vs {ms(u['p50_us'])} ms (x{r:.2f}); {k['rps']:,.0f} vs {u['rps']:,.0f} req/s"))
+    for label, h in (results.get("hashes") or {}).items():
+        st, fl, un = h["strata"], h["floor"], h["unknown"]
+        r = ratio(st["rps"], fl["rps"])
+        out.append((f"login under {label}: logins/s >= 0.9 x the floor doing the same hash, no error",
+                    r is not None and r >= 0.9 and st["errors"] == 0,
+                    f"{st['rps']:.1f} / {fl['rps']:.1f} = {r or 0:.2f}; p50 {ms(st['p50_us'])} vs "
+                    f"{ms(fl['p50_us'])} ms"))
+        e = ratio(un["p50_us"], st["p50_us"])
+        out.append((f"login under {label}: an unknown name's p50 within 0.8-1.25 x a known account's",
+                    e is not None and 0.8 <= e <= 1.25,
+                    f"{ms(un['p50_us'])} vs {ms(st['p50_us'])} ms (x{e or 0:.2f})"))
+        sat = h.get("saturated")
+        if sat:
+            out.append((f"{label} saturated: /health p99 <= 10 ms", sat["health"]["p99_us"] <= 10_000,
+                        f"{ms(sat['health']['p99_us'])} ms ({sat['login']['rps']:.1f} logins/s)"))
+            out.append((f"{label} saturated: GET /api/users/me p99 <= 50 ms", sat["me"]["p99_us"] <= 50_000,
+                        f"{ms(sat['me']['p99_us'])} ms"))
+        mem = h.get("memory")
+        if mem:
+            out.append((f"{label} logins: strata peak RSS < 128 MiB", mem["hwm_kib"] < 128 * 1024,
+                        f"VmHWM {mem['hwm_kib'] / 1024:.1f} MiB, {mem['threads']} threads"))
     cl = results.get("cluster")
     if cl:
         for name, entry in cl["figures"].items():
@@ -282,6 +303,17 @@ def markdown(results):
         for key, label in (("mfa", "POST /api/auth/mfa (recovery code)"), ("login", "POST /api/auth/login, no MFA")):
             f = two[key]
             parts.append(f"| {label} | {f['rps']:,.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['errors']} |")
+        parts.append("")
+    hs = results.get("hashes")
+    if hs:
+        parts += ["Logins under each password hash (strata started with that setting, the floor doing the same "
+                  "hash; 200 accounts each):", "",
+                  "| hash | strata logins/s | floor logins/s | ratio | strata p50 ms | floor p50 ms | strata p99 ms | "
+                  "unknown name p50 ms |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for label, h in hs.items():
+            st, fl, un = h["strata"], h["floor"], h["unknown"]
+            parts.append(f"| {label} | {st['rps']:.1f} | {fl['rps']:.1f} | {ratio(st['rps'], fl['rps']) or 0:.2f} | "
+                         f"{ms(st['p50_us'])} | {ms(fl['p50_us'])} | {ms(st['p99_us'])} | {ms(un['p50_us'])} |")
         parts.append("")
     cl = results.get("cluster")
     if cl:

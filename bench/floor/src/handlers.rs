@@ -307,6 +307,20 @@ pub struct LoginBody {
     password: String,
 }
 
+/// The password check a login needs, by the algorithm the stored hash names.
+fn verify(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    if hash.starts_with("$argon2") {
+        argon2::PasswordHash::new(hash).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    } else {
+        bcrypt::verify(password, hash).unwrap_or(false)
+    }
+}
+
 /// `POST /api/auth/login`: one select by username, bcrypt on the blocking threads (as many
 /// at once as cores), one pipeline creating the session, two signatures.
 pub async fn login(st: Data, body: web::Json<LoginBody>) -> HttpResponse {
@@ -322,7 +336,7 @@ pub async fn login(st: Data, body: web::Json<LoginBody>) -> HttpResponse {
         let Ok(_permit) = st.bcrypt.acquire().await else {
             return internal("bcrypt semaphore closed".into());
         };
-        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        tokio::task::spawn_blocking(move || verify(&password, &hash))
             .await
             .unwrap_or(false)
     };

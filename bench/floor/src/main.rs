@@ -8,8 +8,9 @@
 //! `REFRESH_REUSE_GRACE`, `BIND_ADDR` (default 127.0.0.1:8081), `HTTP_WORKERS`,
 //! `DB_POOL_SIZE`; and its own `FLOOR_DB_MODE` (`pool` | `inline`) and `FLOOR_REDIS_MODE`
 //! (`shared` | `per-worker`).
-//! `floor bcrypt-hash COST` prints the bcrypt hash of the password read from stdin (the
-//! bench seeds users with it).
+//! `floor bcrypt-hash COST` and `floor argon2id-hash MEMORY_KIB ITERATIONS PARALLELISM`
+//! print the hash of the password read from stdin (the bench seeds users with them); a
+//! login verifies either, by the algorithm the stored hash names.
 
 mod db;
 mod handlers;
@@ -131,14 +132,34 @@ fn bcrypt_hash(cost: Option<&String>) -> Result<(), String> {
     Ok(())
 }
 
+/// `floor argon2id-hash M T P < password`: the argon2id hash (memory KiB, iterations, lanes).
+fn argon2id_hash(args: &[String]) -> Result<(), String> {
+    use argon2::password_hash::PasswordHasher;
+    let usage = "usage: floor argon2id-hash MEMORY_KIB ITERATIONS PARALLELISM < password";
+    let n = |i: usize| -> Result<u32, String> {
+        args.get(i).ok_or(usage)?.parse().map_err(|_| usage.to_owned())
+    };
+    let params = argon2::Params::new(n(0)?, n(1)?, n(2)?, None).map_err(|e| e.to_string())?;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|e| e.to_string())?;
+    let hash = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.trim_end_matches('\n').as_bytes())
+        .map_err(|e| e.to_string())?;
+    println!("{hash}");
+    Ok(())
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         None | Some("serve") => serve().await,
         Some("bcrypt-hash") => bcrypt_hash(args.get(1)),
+        Some("argon2id-hash") => argon2id_hash(&args[1..]),
         Some(other) => Err(format!(
-            "unknown command {other:?}: serve | bcrypt-hash COST"
+            "unknown command {other:?}: serve | bcrypt-hash COST | argon2id-hash M T P"
         )),
     };
     match result {
