@@ -137,7 +137,10 @@ fn argon2id_hash(args: &[String]) -> Result<(), String> {
     use argon2::password_hash::PasswordHasher;
     let usage = "usage: floor argon2id-hash MEMORY_KIB ITERATIONS PARALLELISM < password";
     let n = |i: usize| -> Result<u32, String> {
-        args.get(i).ok_or(usage)?.parse().map_err(|_| usage.to_owned())
+        args.get(i)
+            .ok_or(usage)?
+            .parse()
+            .map_err(|_| usage.to_owned())
     };
     let params = argon2::Params::new(n(0)?, n(1)?, n(2)?, None).map_err(|e| e.to_string())?;
     let mut password = String::new();

@@ -9,6 +9,7 @@
 //! registrations cannot starve logins. Each lane has a bounded queue: past it the answer is
 //! `Overloaded` at once (503 with `Retry-After`), never an ever longer wait.
 
+mod argon;
 mod lanes;
 mod scheme;
 
@@ -125,8 +126,8 @@ impl Passwords {
     }
 
     async fn check(&self, password: &str, hash: &PasswordHash) -> Result<bool, ServiceError> {
-        let (plain, hash) = (password.to_owned(), hash.expose().to_owned());
-        self.run(Work::Check, move || PasswordScheme::verify(&plain, &hash))
+        let (plain, hash, scheme) = (password.to_owned(), hash.expose().to_owned(), self.scheme);
+        self.run(Work::Check, move || scheme.verify(&plain, &hash))
             .await
     }
 

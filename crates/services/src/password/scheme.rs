@@ -2,8 +2,9 @@
 //! own algorithm and parameters (`$2b$12$…`, `$argon2id$v=19$m=19456,t=2,p=1$…`), so any of
 //! them verifies whatever the current setting; one that differs from it is out of date.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::Params;
+
+use super::argon;
 
 /// OWASP's password storage guidance: bcrypt's lowest cost, and argon2id's lowest memory
 /// (KiB) for each number of iterations (1 to 5; more iterations keep the 5's memory).
@@ -69,55 +70,42 @@ impl PasswordScheme {
         }
     }
 
-    fn argon2(&self) -> Result<Option<Argon2<'static>>, String> {
+    fn argon2_params(&self) -> Result<Option<Params>, String> {
         match *self {
             Self::Bcrypt { .. } => Ok(None),
             Self::Argon2id {
                 memory_kib,
                 iterations,
                 parallelism,
-            } => {
-                let params = Params::new(memory_kib, iterations, parallelism, None)
-                    .map_err(|e| format!("argon2id parameters: {e}"))?;
-                Ok(Some(Argon2::new(
-                    Algorithm::Argon2id,
-                    Version::V0x13,
-                    params,
-                )))
-            }
+            } => Params::new(memory_kib, iterations, parallelism, None)
+                .map(Some)
+                .map_err(|e| format!("argon2id parameters: {e}")),
         }
     }
 
     /// Checks the parameters can hash at all (at start-up).
     pub fn validate(&self) -> Result<(), String> {
-        self.argon2().map(drop)
+        self.argon2_params().map(drop)
     }
 
     /// Hashes `plain` with a fresh salt. Blocking: a bcrypt's or an argon2id's time.
     pub fn hash(&self, plain: &str) -> Result<String, String> {
-        match *self {
-            Self::Bcrypt { cost } => bcrypt::hash(plain, cost).map_err(|e| format!("bcrypt: {e}")),
-            Self::Argon2id { .. } => {
-                let argon2 = self.argon2()?.ok_or("argon2id")?;
-                argon2
-                    .hash_password(plain.as_bytes())
-                    .map(|h| h.to_string())
-                    .map_err(|e| format!("argon2id: {e}"))
+        match (*self, self.argon2_params()?) {
+            (Self::Bcrypt { cost }, _) => {
+                bcrypt::hash(plain, cost).map_err(|e| format!("bcrypt: {e}"))
             }
+            (Self::Argon2id { .. }, Some(params)) => argon::hash(plain, &params),
+            (Self::Argon2id { .. }, None) => Err("argon2id without parameters".into()),
         }
     }
 
     /// True if `plain` matches `stored`, by the algorithm and parameters `stored` names. A
     /// malformed or unknown hash matches nothing. Blocking.
-    pub fn verify(plain: &str, stored: &str) -> bool {
+    pub fn verify(&self, plain: &str, stored: &str) -> bool {
         if stored.starts_with("$argon2") {
-            let Ok(hash) = argon2::PasswordHash::new(stored) else {
-                return false;
-            };
-            // The hash's own algorithm and parameters are used, not the default's.
-            Argon2::default()
-                .verify_password(plain.as_bytes(), &hash)
-                .is_ok()
+            // The memory of this scheme's own hashes is kept for the next one.
+            let keep = self.memory_kib() as usize;
+            argon::verify(plain, stored, keep)
         } else if stored.starts_with("$2") {
             bcrypt::verify(plain, stored).unwrap_or(false)
         } else {
@@ -171,14 +159,13 @@ mod tests {
         assert!(b.starts_with("$2b$04$"), "{b}");
         assert!(a.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{a}");
         for stored in [&b, &a] {
-            assert!(PasswordScheme::verify("correct horse", stored));
-            assert!(!PasswordScheme::verify("correct horsf", stored));
+            for setting in [bcrypt, CHEAP_ARGON2] {
+                assert!(setting.verify("correct horse", stored));
+                assert!(!setting.verify("correct horsf", stored));
+            }
         }
-        assert!(!PasswordScheme::verify("correct horse", "plain text"));
-        assert!(!PasswordScheme::verify(
-            "correct horse",
-            "$argon2id$garbage"
-        ));
+        assert!(!bcrypt.verify("correct horse", "plain text"));
+        assert!(!bcrypt.verify("correct horse", "$argon2id$garbage"));
     }
 
     #[test]
