@@ -85,6 +85,12 @@ fn a_login_rehashes_to_the_setting_from_bcrypt_to_argon2id_and_back(ctx: &Ctx) {
     rehashed_to(ctx, &user, "$2b$05$");
     argon2.login(&user);
     rehashed_to(ctx, &user, ARGON2_PREFIX);
+    // An account registered under argon2id verifies under bcrypt too.
+    let fresh = argon2.register();
+    assert!(stored(ctx, &fresh).starts_with(ARGON2_PREFIX));
+    argon2.login(&fresh);
+    bcrypt5.login(&fresh);
+    rehashed_to(ctx, &fresh, "$2b$05$");
     let hash = stored(ctx, &user);
     // An up-to-date hash is left as it is.
     argon2.login(&user);
