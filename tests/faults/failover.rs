@@ -107,7 +107,6 @@ pub fn a_killed_primary_costs_only_its_own_sessions_503s_until_its_replica_takes
     std::thread::sleep(Duration::from_millis(300));
     let killed = Instant::now();
     cluster.kill(victim);
-    let ready_during = c.get(format!("{base}/ready")).send().unwrap().status();
 
     // Recovered: every user's latest answer, given after the kill, is 200 again.
     let last_ok = |seen: &Vec<Vec<Seen>>| {
@@ -117,7 +116,10 @@ pub fn a_killed_primary_costs_only_its_own_sessions_503s_until_its_replica_takes
                 .is_some_and(|a| a.at > killed + Duration::from_millis(500) && a.status == 200)
         })
     };
+    // `/ready` is asked all along: asking every primary must not hold up other requests.
+    let mut readies = Vec::new();
     let recovered = within(Duration::from_secs(60), || {
+        readies.push(c.get(format!("{base}/ready")).send().unwrap().status());
         last_ok(&seen.lock().unwrap()).then_some(())
     });
     stop.store(true, Ordering::Relaxed);
@@ -155,7 +157,10 @@ pub fn a_killed_primary_costs_only_its_own_sessions_503s_until_its_replica_takes
         }
     }
     assert!(unavailable > 0, "the kill was never noticed: no 503 at all");
-    assert_eq!(ready_during, 503, "/ready while a primary is down");
+    assert!(
+        readies.contains(&reqwest::StatusCode::SERVICE_UNAVAILABLE),
+        "/ready while a primary is down: {readies:?}"
+    );
     println!(
         "    failover: {} sessions on the killed primary, 503s for {outage:?}, all 200 again {took:?} after the kill",
         per_primary[&victim]

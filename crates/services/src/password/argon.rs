@@ -12,21 +12,34 @@ use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 /// Buffers free for the next hash.
 static FREE: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
 
-/// Runs `f` on `blocks` blocks of memory, borrowed from the pool. A buffer larger than
-/// `keep` blocks (a hash of older, larger parameters) is not kept afterwards.
-fn with_memory<T>(blocks: usize, keep: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+/// The most memory a stored hash may ask for (4 GiB, `ARGON2_MEMORY_KIB`'s upper bound):
+/// a hash naming more is no match rather than an allocation that could end the process.
+const MAX_BLOCKS: usize = 4 * 1024 * 1024;
+
+/// Buffers up to this many blocks are kept even when the current setting is smaller (or
+/// bcrypt): OWASP's 19 MiB, so that verifying older argon2id hashes is pooled too.
+const KEEP_AT_LEAST: usize = 19_456;
+
+/// Runs `f` on `blocks` blocks of memory, borrowed from the pool; `None` if they cannot be
+/// had. A buffer larger than `keep` blocks (a hash of older, larger parameters) is not
+/// kept afterwards.
+fn with_memory<T>(blocks: usize, keep: usize, f: impl FnOnce(&mut [Block]) -> T) -> Option<T> {
+    if blocks > MAX_BLOCKS {
+        return None;
+    }
     let taken = FREE.lock().map(|mut free| free.pop()).unwrap_or(None);
     let mut buffer = taken.unwrap_or_default();
     if buffer.len() < blocks {
+        buffer.try_reserve_exact(blocks - buffer.len()).ok()?;
         buffer.resize(blocks, Block::default());
     }
     let out = f(&mut buffer[..blocks]);
-    if buffer.len() <= keep {
+    if buffer.len() <= keep.max(KEEP_AT_LEAST) {
         if let Ok(mut free) = FREE.lock() {
             free.push(buffer);
         }
     }
-    out
+    Some(out)
 }
 
 /// The PHC string of `plain` under `params`, with a fresh 16-byte salt.
@@ -38,6 +51,7 @@ pub(super) fn hash(plain: &str, params: &Params) -> Result<String, String> {
     with_memory(blocks, blocks, |memory| {
         argon2.hash_password_into_with_memory(plain.as_bytes(), &salt, &mut out, memory)
     })
+    .ok_or_else(|| format!("argon2id: no memory for {blocks} KiB"))?
     .map_err(|e| format!("argon2id: {e}"))?;
     let phc = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
@@ -75,7 +89,7 @@ pub(super) fn verify(plain: &str, stored: &str, keep: usize) -> bool {
         argon2.hash_password_into_with_memory(plain.as_bytes(), salt.as_ref(), &mut out, memory)
     });
     // `Output`'s equality is constant-time.
-    computed.is_ok() && Output::new(&out).is_ok_and(|o| o == *expected)
+    matches!(computed, Some(Ok(()))) && Output::new(&out).is_ok_and(|o| o == *expected)
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use std::time::Duration;
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use deadpool_redis::redis::{
     AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value,
 };
@@ -59,25 +58,6 @@ impl ConnectionLike for Conn {
     }
 }
 
-impl Conn {
-    /// Sends `cmd` to the cluster node at `host:port` (to the one server off a cluster).
-    pub(super) async fn query_node(
-        &mut self,
-        cmd: &Cmd,
-        host: String,
-        port: u16,
-    ) -> RedisResult<Value> {
-        match self {
-            Conn::Single(c) => cmd.query_async(c).await,
-            Conn::Cluster(c) => {
-                let to = SingleNodeRoutingInfo::ByAddress { host, port };
-                c.route_command(cmd.clone(), RoutingInfo::SingleNode(to))
-                    .await
-            }
-        }
-    }
-}
-
 /// How a thread's connection is made.
 #[derive(Clone)]
 enum Maker {
@@ -109,6 +89,8 @@ thread_local! {
 #[derive(Clone)]
 pub(super) struct Connections {
     maker: Maker,
+    /// The seed nodes, for the checks that ask every primary over a connection of their own.
+    cluster_urls: Option<Arc<[String]>>,
     connect_timeout: Duration,
     /// Tells this store's connections apart from another store's on the same thread.
     id: u64,
@@ -186,6 +168,8 @@ impl Connections {
         };
         Ok(Self {
             maker,
+            cluster_urls: (!options.cluster_urls.is_empty())
+                .then(|| Arc::from(options.cluster_urls.clone())),
             connect_timeout: options.connect_timeout,
             id: rand_generation(),
             command_timeout: options.command_timeout,
@@ -196,6 +180,16 @@ impl Connections {
     /// True on a Redis Cluster: a pipeline must then stay within one slot.
     pub(super) fn is_cluster(&self) -> bool {
         matches!(self.maker, Maker::Cluster(_))
+    }
+
+    /// The cluster's seed nodes (`None` off a cluster).
+    pub(super) fn cluster_urls(&self) -> Option<&[String]> {
+        self.cluster_urls.as_deref()
+    }
+
+    /// Longest wait for one command's reply.
+    pub(super) fn command_timeout(&self) -> Duration {
+        self.command_timeout
     }
 
     fn pool(options: &RedisOptions) -> Result<Pool, RepoError> {
