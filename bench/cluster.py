@@ -201,7 +201,8 @@ def run(bench, password, prefix):
     cluster = Cluster().start()
     # The single Redis gets a replica too, so that both sides pay for replication.
     replica = subprocess.Popen(["redis-server", "--port", str(BASE + 50), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--replicaof", *map(str, bench.redis.addr)],
+                                "--appendonly", "no", "--dir", cluster.dir,
+                                "--replicaof", *map(str, bench.redis.addr)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(bench.strata.env)
     env.pop("REDIS_URL", None)
