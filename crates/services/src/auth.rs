@@ -340,6 +340,8 @@ impl AuthService {
                 Ok(true) => tracing::info!(user_id = %id, "password hash upgraded"),
                 // A password change, or another login's rehash, came first.
                 Ok(false) => {}
+                // Every hash slot busy: the next login tries again.
+                Err(ServiceError::Overloaded) => {}
                 Err(e) => tracing::warn!(user_id = %id, error = %e, "password hash not upgraded"),
             }
         });

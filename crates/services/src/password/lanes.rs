@@ -12,7 +12,6 @@ pub(super) struct Lane {
     pub(super) slots: Arc<Semaphore>,
     pub(super) waiting: AtomicUsize,
     max_waiting: usize,
-    capacity: usize,
 }
 
 /// One place in a lane's queue, given back however the wait ends (a slot, or the request
@@ -31,13 +30,12 @@ impl Lane {
             slots: Arc::new(Semaphore::new(slots)),
             waiting: AtomicUsize::new(0),
             max_waiting,
-            capacity: slots,
         }
     }
 
-    /// How many may run at once.
-    pub(super) fn capacity(&self) -> usize {
-        self.capacity
+    /// A slot of this lane if one is free right now; no place in the queue otherwise.
+    pub(super) fn try_enter(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.slots).try_acquire_owned().ok()
     }
 
     /// A slot of this lane: at once if one is free, after a wait if fewer than

@@ -34,6 +34,9 @@ enum Work {
     Check,
     /// Hashing a new password.
     NewHash,
+    /// Hashing a proven password again: only in slots free right now, never queued ahead
+    /// of a registration or a password change.
+    Rehash,
 }
 
 /// Hashes and verifies passwords.
@@ -73,11 +76,6 @@ impl Passwords {
         }
     }
 
-    /// How many hashes may run at once.
-    pub fn slots(&self) -> usize {
-        self.all.capacity()
-    }
-
     async fn run<T: Send + 'static>(
         &self,
         work: Work,
@@ -85,11 +83,23 @@ impl Passwords {
     ) -> Result<T, ServiceError> {
         // A new hash holds its lane's slot while it waits for a shared one, so at most
         // half the shared slots ever go to new hashes, waiting or running.
-        let lane = match work {
-            Work::NewHash => Some(self.new_hashes.enter().await?),
-            Work::Check => None,
+        let (lane, slot) = match work {
+            Work::NewHash => (
+                Some(self.new_hashes.enter().await?),
+                self.all.enter().await?,
+            ),
+            Work::Check => (None, self.all.enter().await?),
+            Work::Rehash => {
+                let lane = self
+                    .new_hashes
+                    .try_enter()
+                    .ok_or(ServiceError::Overloaded)?;
+                (
+                    Some(lane),
+                    self.all.try_enter().ok_or(ServiceError::Overloaded)?,
+                )
+            }
         };
-        let slot = self.all.enter().await?;
         // The slots go with the work: a request dropped while the hash runs (its client
         // gone) does not free them before the hash is done.
         tokio::task::spawn_blocking(move || {
@@ -106,8 +116,12 @@ impl Passwords {
     }
 
     async fn hash_plain(&self, plain: String) -> Result<PasswordHash, ServiceError> {
+        self.hash_as(Work::NewHash, plain).await
+    }
+
+    async fn hash_as(&self, work: Work, plain: String) -> Result<PasswordHash, ServiceError> {
         let scheme = self.scheme;
-        self.run(Work::NewHash, move || scheme.hash(&plain))
+        self.run(work, move || scheme.hash(&plain))
             .await?
             .map(PasswordHash::new)
             .map_err(ServiceError::Internal)
@@ -138,9 +152,10 @@ impl Passwords {
     }
 
     /// The hash of a password just proven against an out-of-date hash, by the current
-    /// scheme: new-hash work, so a flood of logins cannot starve registrations of slots.
+    /// scheme. It takes new-hash slots only if they are free right now (`Overloaded`
+    /// otherwise, at once): a rehash can wait for the next login, a registration cannot.
     pub async fn rehash(&self, password: &str) -> Result<PasswordHash, ServiceError> {
-        self.hash_plain(password.to_owned()).await
+        self.hash_as(Work::Rehash, password.to_owned()).await
     }
 
     /// Spends the same time as a real verification under the current scheme, for a user
@@ -223,6 +238,20 @@ mod tests {
         // One always runs, and bcrypt's few KiB are not counted.
         assert_eq!(slots_within(16, owasp, 1024), 1);
         assert_eq!(slots_within(16, bcrypt(12), 1024), 16);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rehash_runs_only_in_a_free_slot_and_never_queues() {
+        let p = Passwords::with_slots(bcrypt(4), 2, 8);
+        let held = Arc::clone(&p.new_hashes.slots).try_acquire_owned();
+        assert!(matches!(
+            p.rehash("correct horse battery").await,
+            Err(ServiceError::Overloaded)
+        ));
+        assert_eq!(waiting(&p.new_hashes), 0, "it took no place in the queue");
+        drop(held);
+        let rehashed = p.rehash("correct horse battery").await;
+        assert!(rehashed.is_ok_and(|h| !p.is_out_of_date(&h)));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
