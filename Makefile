@@ -133,7 +133,7 @@ export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_
 .PHONY: bench bench-deps bench-build bench-all bench-plot
 
 # wrk drives the load; the -dev packages are what the database drivers link against.
-BENCH_PKGS := wrk python3 $(BUILD_PKGS)
+BENCH_PKGS := wrk valgrind python3 $(BUILD_PKGS)
 
 bench-deps:
 	@command -v dpkg >/dev/null || exit 0; \

@@ -1,10 +1,11 @@
 """The `cluster` scenario: strata on a private Redis Cluster (3 primaries, a replica each)
 against strata on the single Redis (given a replica for the while), in the same run, on
-the same database: `GET
-/api/users/me` and refresh side by side, the Redis commands one `users/me` sends (MONITOR
-on every primary), and how long a killed primary's sessions answer 503 before its
-replica takes over."""
+the same database: `GET /api/users/me` and refresh side by side, strata's instructions per
+`users/me` on each (callgrind), the Redis commands one `users/me` sends (MONITOR on every
+primary), and how long a killed primary's sessions answer 503 before its replica takes
+over."""
 
+import glob
 import os
 import shutil
 import subprocess
@@ -16,7 +17,9 @@ from infra import OUT, Redis, Server, call, log
 from load import PerfStat, RefreshPool, logins, run_wrk, summarize
 
 PORT = 18082
-BASE = 27100  # six nodes from here, bus ports +10000
+# Paired runs per figure at least: the ratio of two noisy throughputs needs more than three.
+REPEAT = 5
+BASE = 21100  # six nodes from here; bus ports +10000 stay below the ephemeral range (32768)
 
 
 def cli(port, *args):
@@ -123,7 +126,7 @@ def side_by_side(bench, servers, tokens, pools, conns, redis_pids):
         for srv in servers:  # warm-up, not recorded
             run_wrk(srv.port, "get", c, 1, "/api/users/me",
                     env={"BENCH_TOKENS": tokens[srv.name], "BENCH_PATH": "/api/users/me"})
-        for rep in range(cfg.repeat):
+        for rep in range(max(cfg.repeat, REPEAT)):
             for srv in (servers if rep % 2 == 0 else list(reversed(servers))):
                 runs["me"][srv.name].append(measured(cfg, srv, redis_pids[srv.name], lambda: run_wrk(
                     srv.port, "get", c, cfg.duration, "/api/users/me",
@@ -139,6 +142,43 @@ def side_by_side(bench, servers, tokens, pools, conns, redis_pids):
                 f"{one.get('cpu_us_per_req', 0):.0f} / {many.get('cpu_us_per_req', 0):.0f} us, Redis CPU "
                 f"{one.get('redis_cpu_us_per_req', 0):.0f} / {many.get('redis_cpu_us_per_req', 0):.0f} us per request")
     return out
+
+
+INSTRUCTIONS_PORT = 18083
+
+
+def instructions(bench, name, env, tokens, out_dir):
+    """strata's own instructions per `GET /api/users/me` (user space, every thread), counted
+    by callgrind: unlike CPU time, the same for the same binary and load whatever else the
+    machine does. The server runs under valgrind with counting off until a warm-up is over."""
+    out = os.path.join(out_dir, f"callgrind-{name}.out")
+    env = dict(env, BIND_ADDR=f"127.0.0.1:{INSTRUCTIONS_PORT}")
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+            *bench.strata.argv]
+    srv = Server(f"{name}-callgrind", argv, env, INSTRUCTIONS_PORT, f"{name}-callgrind.log")
+    srv.start(timeout=300)
+    wenv = {"BENCH_TOKENS": tokens, "BENCH_PATH": "/api/users/me"}
+    try:
+        run_wrk(INSTRUCTIONS_PORT, "get", 8, 5, "/api/users/me", env=wenv)  # connections made
+        def control(*args):
+            done = subprocess.run(["callgrind_control", *args, str(srv.proc.pid)],
+                                  capture_output=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"callgrind_control {' '.join(args)}: {done.stderr.decode()[-200:]}")
+
+        control("-i", "on")
+        r = run_wrk(INSTRUCTIONS_PORT, "get", 8, 10, "/api/users/me", env=wenv)
+        control("-i", "off")
+        control("-d")
+    finally:
+        srv.stop()
+    total = 0
+    for path in glob.glob(out + "*"):
+        with open(path, errors="replace") as f:
+            total += next((int(line.split()[1]) for line in f if line.startswith("totals:")), 0)
+    if not total or not r["requests"]:
+        raise RuntimeError(f"callgrind counted {total} instructions for {r['requests']} requests")
+    return {"requests": r["requests"], "errors": r["errors"], "per_request": total / r["requests"]}
 
 
 def commands_per(cluster, port, requests, prefix):
@@ -225,7 +265,9 @@ def run(bench, password, prefix):
         conns = [c for c in (32, 128) if c in cfg.connections] or cfg.connections[:1]
         single_pid = int(next(l.split(":")[1] for l in cli(bench.redis.addr[1], "INFO", "server").splitlines()
                               if l.startswith("process_id:")))
-        redis_pids = {bench.strata.name: [single_pid], server.name: [p.pid for p in cluster.procs.values()]}
+        # Each side's Redis CPU counts its replica(s) too.
+        redis_pids = {bench.strata.name: [single_pid, replica.pid],
+                      server.name: [p.pid for p in cluster.procs.values()]}
         figures = side_by_side(bench, [bench.strata, server], files, pools, conns, redis_pids)
         ids = [(call(PORT, "GET", "/api/users/me", None, t)[1]["id"], t)
                for t in open(files[server.name]).read().split()[:30]]
@@ -239,11 +281,25 @@ def run(bench, password, prefix):
         for route, w in (("users/me", wire_me), ("refresh", wire_refresh)):
             log(f"cluster wire: {w['commands']} commands for {w['requests']} {route} "
                 f"{w['by_command']} on {w['primaries_used']} primaries, statuses {w['statuses']}")
+        counted = {}
+        if shutil.which("valgrind") and shutil.which("callgrind_control"):
+            try:
+                for srv in (bench.strata, server):
+                    counted[srv.name] = instructions(bench, srv.name, srv.env, files[srv.name], cluster.dir)
+                one, many = counted[bench.strata.name], counted[server.name]
+                log(f"cluster instructions per users/me: single Redis {one['per_request']:,.0f} | cluster "
+                    f"{many['per_request']:,.0f} (x{many['per_request'] / one['per_request']:.3f}), "
+                    f"errors {one['errors']} / {many['errors']}")
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                counted = {}
+                log(f"cluster: instructions not counted ({e})")
+        else:
+            log("cluster: instructions not counted (no valgrind)")
         fo = failover(cluster, PORT, ids, prefix)
         log(f"cluster failover: the killed primary's sessions answered 503 for {fo['interrupted_s']:.2f} s, "
             f"200 again {fo['back_after_kill_s']:.2f} s after the kill; other slots: {fo['other_slots_errors']} errors")
         bench.results["cluster"] = {"figures": figures, "wire_me": wire_me, "wire_refresh": wire_refresh,
-                                    "failover": fo}
+                                    "instructions": counted, "failover": fo}
     finally:
         server.stop()
         cluster.stop()

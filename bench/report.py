@@ -188,6 +188,14 @@ def targets(results):
             out.append((f"Redis Cluster {name}: req/s >= 0.9 x single Redis, no error",
                         r is not None and r >= 0.9 and many["errors"] == 0,
                         f"{many['rps']:,.0f} / {one['rps']:,.0f} = {r or 0:.2f}"))
+        ins = cl.get("instructions") or {}
+        if len(ins) == 2:
+            one, many = ins["strata"], ins["strata-cluster"]
+            r = ratio(many["per_request"], one["per_request"])
+            out.append(("Redis Cluster GET /api/users/me: strata's instructions per request <= 1.05 x single "
+                        "Redis, no error", r is not None and r <= 1.05 and one["errors"] + many["errors"] == 0,
+                        f"{many['per_request']:,.0f} / {one['per_request']:,.0f} = {r or 0:.3f} (callgrind), "
+                        f"errors {one['errors']} / {many['errors']}"))
         w = cl["wire_me"]
         out.append(("Redis Cluster GET /api/users/me: exactly one command per request (on the wire)",
                     w["commands"] == w["requests"] and w["statuses"] == {200: w["requests"]},
@@ -319,12 +327,21 @@ def markdown(results):
     if cl:
         parts += ["strata on a Redis Cluster (3 primaries, a replica each) against strata on the single Redis, "
                   "same run, same database:", "",
-                  "| figure | single req/s | single p99 ms | cluster req/s | cluster p99 ms | cluster / single |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| figure | single req/s | single p99 ms | cluster req/s | cluster p99 ms | cluster / single "
+                  "| strata CPU µs/req single / cluster | Redis CPU µs/req single / cluster |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        us = lambda e, k: f"{e.get(k, 0):.0f}"  # noqa: E731
         for name, e in cl["figures"].items():
             one, many = e["strata"], e["strata-cluster"]
             parts.append(f"| {name} | {one['rps']:,.0f} | {ms(one['p99_us'])} | {many['rps']:,.0f} | "
-                         f"{ms(many['p99_us'])} | {ratio(many['rps'], one['rps']) or 0:.2f} |")
+                         f"{ms(many['p99_us'])} | {ratio(many['rps'], one['rps']) or 0:.2f} | "
+                         f"{us(one, 'cpu_us_per_req')} / {us(many, 'cpu_us_per_req')} | "
+                         f"{us(one, 'redis_cpu_us_per_req')} / {us(many, 'redis_cpu_us_per_req')} |")
+        ins = cl.get("instructions") or {}
+        if len(ins) == 2:
+            parts += ["", "strata's instructions per `GET /api/users/me` (callgrind, every thread, 8 connections): "
+                      f"single Redis {ins['strata']['per_request']:,.0f}, cluster "
+                      f"{ins['strata-cluster']['per_request']:,.0f}."]
         fo = cl["failover"]
         parts += ["", f"A primary killed: its slots answered 503 for {fo['interrupted_s']:.2f} s and 200 again "
                   f"{fo['back_after_kill_s']:.2f} s after the kill (cluster-node-timeout 2000 ms); "

@@ -78,6 +78,11 @@ fn plan_cluster() -> Plan {
                     scripts_run_on_nodes_that_forgot_them(store, ports)
                 }),
             );
+            let ports = cluster.ports.clone();
+            trials.push(suite.case(
+                "commands_follow_a_slot_that_moved_to_another_primary",
+                move |store| commands_follow_a_slot_that_moved_to_another_primary(store, ports),
+            ));
             Ok(Prepared {
                 trials,
                 guard: Box::new(cluster),
@@ -236,6 +241,101 @@ async fn scripts_run_on_nodes_that_forgot_them(store: AnyTokenStore, ports: Vec<
             .await
             .expect("revoke"));
     }
+}
+
+/// A slot handed to another primary (as resharding does): the thread's straight way to the
+/// old owner is answered `MOVED`, and the command is sent again through the cluster client.
+/// The slot moves empty, the way `redis-cli --cluster reshard` moves one (IMPORTING and
+/// MIGRATING, then the new owner on every primary).
+async fn commands_follow_a_slot_that_moved_to_another_primary(
+    store: AnyTokenStore,
+    ports: Vec<u16>,
+) {
+    let primaries: Vec<u16> = ports
+        .iter()
+        .copied()
+        .filter(|p| {
+            cluster::cli(*p, &["INFO", "replication"]).is_ok_and(|r| r.contains("role:master"))
+        })
+        .collect();
+    let node = primaries[0];
+    let slot_of = |user: &str| {
+        let key = format!("user:{{{user}}}:probe");
+        cluster::cli(node, &["CLUSTER", "KEYSLOT", &key])
+            .expect("keyslot")
+            .trim()
+            .to_owned()
+    };
+    // A user whose slot holds no key of another case.
+    let (s, slot) = std::iter::repeat_with(|| login(&id()))
+        .map(|s| {
+            let slot = slot_of(&s.user_id);
+            (s, slot)
+        })
+        .find(|(_, slot)| {
+            primaries.iter().all(|p| {
+                cluster::cli(*p, &["CLUSTER", "COUNTKEYSINSLOT", slot])
+                    .is_ok_and(|n| n.trim() == "0")
+            })
+        })
+        .expect("an empty slot");
+    // A primary answers for its own slots and redirects the others.
+    let owns = |port: u16| {
+        cluster::cli(port, &["EXISTS", &format!("user:{{{}}}:probe", s.user_id)])
+            .is_ok_and(|r| !r.contains("MOVED"))
+    };
+    let old = *primaries
+        .iter()
+        .find(|p| owns(**p))
+        .expect("the slot's owner");
+    let new = *primaries
+        .iter()
+        .find(|p| **p != old)
+        .expect("another primary");
+    let id_of = |port: u16| {
+        cluster::cli(port, &["CLUSTER", "MYID"])
+            .expect("myid")
+            .trim()
+            .to_owned()
+    };
+    let (old_id, new_id) = (id_of(old), id_of(new));
+
+    // Until this thread's own connection to the old owner (made in the background) serves.
+    let direct = || store.redis_stats().expect("a Redis store").direct;
+    let before = direct();
+    for _ in 0..100 {
+        assert_eq!(auth(&store, &s, &s.pair.access_jti).await, None);
+        if direct() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(direct() > before, "no command went straight to its node");
+
+    let setslot = |port: u16, args: &[&str]| {
+        let mut all = vec!["CLUSTER", "SETSLOT", slot.as_str()];
+        all.extend_from_slice(args);
+        let reply = cluster::cli(port, &all).expect("redis-cli");
+        assert!(reply.contains("OK"), "SETSLOT {args:?} on {port}: {reply}");
+    };
+    setslot(new, &["IMPORTING", &old_id]);
+    setslot(old, &["MIGRATING", &new_id]);
+    setslot(new, &["NODE", &new_id]);
+    for port in primaries.iter().filter(|p| **p != new) {
+        setslot(*port, &["NODE", &new_id]);
+    }
+    assert!(!owns(old), "the old owner still serves the slot");
+
+    create(&store, &s).await;
+    assert_eq!(
+        auth(&store, &s, &s.pair.access_jti).await.as_deref(),
+        Some(s.user_id.as_str())
+    );
+    let pair = rotated(&store, &refresh(&s, &s.pair.refresh_jti, now_ms(), GRACE)).await;
+    assert_eq!(
+        auth(&store, &s, &pair.access_jti).await.as_deref(),
+        Some(s.user_id.as_str())
+    );
 }
 
 /// AfterSuite for Redis: deletes every key under this run's prefix.

@@ -1,5 +1,7 @@
-//! The Redis token store: the store and its keys here, the connections in `connection`,
-//! the operations in `ops`, each Lua script in a file of its own under `lua/`.
+//! The Redis token store: the store and its keys here, the connections in `connection`
+//! (on a cluster, the way straight to a slot's primary in `direct`, the checks of every
+//! primary in `primaries`), the operations in `ops`, each Lua script in a file of its own
+//! under `lua/`.
 //!
 //! Keys (`P` is the configured prefix); every key of one user carries the user's hash tag:
 //! - `P user:{<uid>}:session:<sid>`: a hash with the session record; it expires with the
@@ -22,6 +24,7 @@ use super::{PairState, RateCount};
 use crate::RepoError;
 
 mod connection;
+mod direct;
 mod ops;
 mod primaries;
 
@@ -203,7 +206,14 @@ impl RedisTokenStore {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        self.conn.run(op, f).await
+        self.conn.run(op, None, f).await
+    }
+
+    /// The route of the one command of every request, for [`Connections::run`]: on a
+    /// cluster it goes straight to the primary of `key`'s slot when it can, and a `read` is
+    /// sent again through the cluster client after any failure of the straight way.
+    fn route(&self, key: &str, read: bool) -> Option<(u16, bool)> {
+        self.conn.slot(key).map(|slot| (slot, read))
     }
 }
 

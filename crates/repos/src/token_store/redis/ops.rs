@@ -86,8 +86,10 @@ impl TokenStore for RedisTokenStore {
         access_jti: &str,
     ) -> Result<Option<String>, RepoError> {
         let key = self.session_key(user_id, session_id);
+        let route = self.route(&key, true);
         let (uid, ajti): (Option<String>, Option<String>) = self
-            .run("authenticate", |mut c| async move {
+            .conn
+            .run("authenticate", route, |mut c| async move {
                 redis::cmd("HMGET")
                     .arg(&key)
                     .arg("uid")
@@ -109,8 +111,10 @@ impl TokenStore for RedisTokenStore {
         ];
         let grace_ms = u64::try_from(r.grace.as_millis()).unwrap_or(u64::MAX);
         let script = Arc::clone(&self.rotate);
+        let route = self.route(&keys[0], false);
         let reply: Vec<String> = self
-            .run("rotate", |mut c| async move {
+            .conn
+            .run("rotate", route, |mut c| async move {
                 script
                     .key(&keys[..])
                     .arg(&r.presented_jti)

@@ -23,7 +23,7 @@ fn unavailable(detail: String) -> RepoError {
 }
 
 /// `seed`'s credentials and TLS settings, at `host:port`.
-fn at(seed: &ConnectionInfo, host: &str, port: u16) -> ConnectionInfo {
+pub(super) fn at(seed: &ConnectionInfo, host: &str, port: u16) -> ConnectionInfo {
     let addr = match seed.addr().clone() {
         ConnectionAddr::TcpTls {
             insecure,
@@ -130,16 +130,34 @@ fn seed_host(seed: &ConnectionInfo) -> String {
     }
 }
 
-/// The distinct primaries of a `CLUSTER SLOTS` reply (`[[first, last, [host, port, id],
-/// replica…], …]`), which must cover every slot. An empty host (or `0.0.0.0`, `::`) means
-/// the node that answered, `seed`; a primary without an address (`?` or null) makes the
-/// cluster not ready.
+/// The distinct primaries of a `CLUSTER SLOTS` reply, which must cover every slot.
 fn primaries(slots: &Value, seed: String) -> Result<Vec<(String, u16)>, String> {
+    let mut nodes: Vec<(String, u16)> = slot_ranges(slots, &seed)?
+        .into_iter()
+        .map(|r| (r.host, r.port))
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    Ok(nodes)
+}
+
+/// Slots `first..=last` and the address of their primary.
+pub(super) struct SlotRange {
+    pub(super) first: u16,
+    pub(super) last: u16,
+    pub(super) host: String,
+    pub(super) port: u16,
+}
+
+/// The ranges of a `CLUSTER SLOTS` reply (`[[first, last, [host, port, id], replica…], …]`),
+/// which must cover every slot. An empty host (or `0.0.0.0`, `::`) means the node that
+/// answered, `seed` (an error when `seed` is empty: unknown); a primary without an address
+/// (`?` or null) makes the cluster not ready.
+pub(super) fn slot_ranges(slots: &Value, seed: &str) -> Result<Vec<SlotRange>, String> {
     let Value::Array(ranges) = slots else {
         return Err("CLUSTER SLOTS did not answer a list".into());
     };
-    let mut nodes = Vec::new();
-    let mut covered: Vec<(i64, i64)> = Vec::new();
+    let mut out = Vec::new();
     for range in ranges {
         let Value::Array(fields) = range else {
             return Err("a CLUSTER SLOTS range is not a list".into());
@@ -166,31 +184,41 @@ fn primaries(slots: &Value, seed: String) -> Result<Vec<(String, u16)>, String> 
             ));
         };
         let host = match host.as_str() {
-            "?" => {
-                return Err(format!(
-                    "the primary of slots {first}-{last} has no address"
-                ))
-            }
-            "" | "0.0.0.0" | "::" => seed.clone(),
-            _ => host,
+            "?" => None,
+            "" | "0.0.0.0" | "::" => Some(seed.to_owned()).filter(|s| !s.is_empty()),
+            _ => Some(host),
         };
-        nodes.push((host, port));
-        covered.push((first, last));
+        let Some(host) = host else {
+            return Err(format!(
+                "the primary of slots {first}-{last} has no address"
+            ));
+        };
+        let (Ok(first), Ok(last)) = (u16::try_from(first), u16::try_from(last)) else {
+            return Err(format!("slots {first}-{last} are out of range"));
+        };
+        if first > last || last >= 16_384 {
+            return Err(format!("slots {first}-{last} are out of range"));
+        }
+        out.push(SlotRange {
+            first,
+            last,
+            host,
+            port,
+        });
     }
+    let mut covered: Vec<(u16, u16)> = out.iter().map(|r| (r.first, r.last)).collect();
     covered.sort();
-    let mut next = 0;
+    let mut next = 0u32;
     for (first, last) in covered {
-        if first > next {
+        if u32::from(first) > next {
             break;
         }
-        next = next.max(last + 1);
+        next = next.max(u32::from(last) + 1);
     }
     if next < 16_384 {
         return Err(format!("slot {next} has no primary"));
     }
-    nodes.sort();
-    nodes.dedup();
-    Ok(nodes)
+    Ok(out)
 }
 
 #[cfg(test)]
