@@ -3,9 +3,10 @@
 //! thread's own connection to it, skipping the cluster client's routing task (its cost:
 //! BENCHMARKS.md). Whatever is uncertain goes through the cluster client as before, so
 //! correctness rests on it: no slot map yet, no connection to the node yet (it is made in
-//! the background) or one lost less than a second ago, and a reply by which a node says it
+//! the background) or one lost less than a second ago, a reply by which a node says it
 //! did not run the command (`MOVED`, `ASK`, `TRYAGAIN`, …), which also has the map read
-//! again.
+//! again, and a read whose node failed. A script whose node failed is the request's 503:
+//! it may have run, so it is not sent twice.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
