@@ -158,14 +158,15 @@ def instructions(bench, name, env, tokens, out_dir):
     srv = Server(f"{name}-callgrind", argv, env, INSTRUCTIONS_PORT, f"{name}-callgrind.log")
     srv.start(timeout=300)
     wenv = {"BENCH_TOKENS": tokens, "BENCH_PATH": "/api/users/me"}
+
+    def control(*args):
+        done = subprocess.run(["callgrind_control", *args, str(srv.proc.pid)],
+                              capture_output=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"callgrind_control {' '.join(args)}: {done.stderr.decode()[-200:]}")
+
     try:
         run_wrk(INSTRUCTIONS_PORT, "get", 8, 5, "/api/users/me", env=wenv)  # connections made
-        def control(*args):
-            done = subprocess.run(["callgrind_control", *args, str(srv.proc.pid)],
-                                  capture_output=True, timeout=120)
-            if done.returncode != 0:
-                raise RuntimeError(f"callgrind_control {' '.join(args)}: {done.stderr.decode()[-200:]}")
-
         control("-i", "on")
         r = run_wrk(INSTRUCTIONS_PORT, "get", 8, 10, "/api/users/me", env=wenv)
         control("-i", "off")

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use deadpool_redis::redis::{self, AsyncConnectionConfig, Cmd, ConnectionInfo, RedisError, Value};
+use deadpool_redis::redis::{self, AsyncConnectionConfig, Cmd, ConnectionInfo, Value};
 
 use super::primaries::{at, slot_ranges};
 
@@ -338,10 +338,6 @@ impl Drop for Refreshed {
     }
 }
 
-fn did_not_run(e: &RedisError) -> bool {
-    e.code().is_some_and(|code| NOT_RUN.contains(&code))
-}
-
 impl Direct {
     /// `cmd` on the slot's primary; through the cluster client if the node did not run it
     /// (or after any failure, for an idempotent read).
@@ -350,15 +346,14 @@ impl Direct {
             return self.cluster.req_packed_command(cmd).await;
         }
         match self.conn.req_packed_command(cmd).await {
-            // A server's error reply comes back as a value.
+            // A server's error reply comes back as a value, not as an `Err`.
             Ok(Value::ServerError(e)) if NOT_RUN.contains(&e.code()) => self.fall_back(cmd).await,
+            // Any other reply (NOSCRIPT, a script's error) is the command's own.
             Ok(value) => {
                 self.routes.direct.fetch_add(1, Ordering::Relaxed);
                 Ok(value)
             }
-            Err(e) if did_not_run(&e) => self.fall_back(cmd).await,
-            // Any other reply (NOSCRIPT, a script's error) is the command's own.
-            Err(e) if e.code().is_some() => Err(e),
+            // The connection failed, or no reply came in time.
             Err(e) => {
                 // A broken connection is made afresh after the back-off.
                 if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
