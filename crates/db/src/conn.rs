@@ -5,13 +5,17 @@ use diesel::r2d2::{self, ManageConnection, Pool, R2D2Connection};
 use diesel::{Connection, MysqlConnection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::error::is_connection_loss;
+use crate::error::{is_connection_loss, is_deadlock_victim};
 use crate::executor::{Executor, NotRun};
 use crate::{Backend, DatabaseUrl, DbError};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// How many times [`Database::transaction`] runs a transaction that keeps being chosen as
+/// a deadlock's victim before it gives the error up.
+pub const TRANSACTION_ATTEMPTS: u32 = 3;
 
 /// One connection to whichever backend `DATABASE_URL` named; every query is written once
 /// against this type.
@@ -388,13 +392,31 @@ impl Database {
         }
     }
 
-    /// Runs `f`, which writes, inside a transaction (see [`Database::write`]).
+    /// Runs `f`, which writes, inside a transaction (see [`Database::write`]). A transaction
+    /// the database rolled back as a deadlock's victim is run again, up to
+    /// [`TRANSACTION_ATTEMPTS`] times in all, so `f` must be safe to repeat. strata's writes
+    /// take their locks in one order (`repos::lock`), so a retry is a safety net, and a
+    /// warning: it means some pair of transactions still locks in opposite orders.
     pub async fn transaction<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+        F: Fn(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
     {
-        self.write(move |conn| conn.transaction(f)).await
+        self.write(move |conn| {
+            let mut attempt = 1;
+            loop {
+                match conn.transaction(&f) {
+                    Err(e) if attempt < TRANSACTION_ATTEMPTS && is_deadlock_victim(&e) => {
+                        tracing::warn!(attempt, error = %e, "transaction chosen as a deadlock victim; running it again");
+                        // A short pause, longer each time, lets the winner commit first.
+                        std::thread::sleep(Duration::from_millis(5 * u64::from(attempt)));
+                        attempt += 1;
+                    }
+                    result => return result,
+                }
+            }
+        })
+        .await
     }
 
     /// Proves the database answers, through the pool and SQLite's writer (for `/ready`).

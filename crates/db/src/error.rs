@@ -65,6 +65,21 @@ impl DbError {
     }
 }
 
+/// True when the database rolled the transaction back to break a deadlock, or because it
+/// could not serialise it: running it again is the documented answer (PostgreSQL
+/// `40P01` and `40001`, MySQL 1213).
+pub(crate) fn is_deadlock_victim(e: &DbError) -> bool {
+    use diesel::result::{DatabaseErrorKind as K, Error as E};
+    match e {
+        DbError::Query(E::DatabaseError(K::SerializationFailure, _)) => true,
+        // Diesel reports PostgreSQL's deadlock_detected as "unknown", with these words.
+        DbError::Query(E::DatabaseError(K::Unknown, info)) => {
+            info.message().starts_with("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
 /// True for errors that mean the connection itself is gone (server restarted, network cut),
 /// as opposed to a statement the server refused.
 pub(crate) fn is_connection_loss(e: &diesel::result::Error) -> bool {

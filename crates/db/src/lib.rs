@@ -13,7 +13,7 @@ pub mod testing;
 
 pub use conn::{
     default_pool_size, embedded_migrations, init_db, migrate, revert_all, AnyConnection, Database,
-    PoolOptions, PoolStats,
+    PoolOptions, PoolStats, TRANSACTION_ATTEMPTS,
 };
 pub use error::DbError;
 pub use url::{redact_url, Backend, DatabaseUrl, DEFAULT_DATABASE_URL};

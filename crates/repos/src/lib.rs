@@ -15,6 +15,7 @@ pub mod token_store;
 pub mod users;
 
 mod clock;
+mod lock;
 
 /// Opening the database, re-exported so the layers above can start the service without
 /// naming the `db` crate.
@@ -29,7 +30,7 @@ pub use clock::now_utc;
 pub use error::RepoError;
 pub use mail::{NewMail, NewOneTimeToken};
 pub use mfa::MfaRepo;
-pub use one_time::{OneTimeRepo, Verified};
+pub use one_time::{OneTimeRepo, PasswordReset, Verified};
 pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};

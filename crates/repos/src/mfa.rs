@@ -6,6 +6,7 @@ use db::{on_backend, AnyConnection, Database, DbError};
 use diesel::prelude::*;
 use models::schema::{recovery_codes, users};
 
+use crate::lock::lock_user;
 use crate::mail::{queue, NewMail};
 use crate::{now_utc, RepoError};
 
@@ -37,6 +38,26 @@ fn store_codes(conn: &mut AnyConnection, user_id: &str, hashes: &[String]) -> Re
         on_backend!(conn, |c| insert.execute(c))?;
     }
     Ok(())
+}
+
+/// Turns the user's second factor off: the secret, any enrolment waiting for its first
+/// code, and the recovery codes go. Whether a factor was on.
+pub(crate) fn remove_factor(conn: &mut AnyConnection, user_id: &str) -> Result<bool, DbError> {
+    let user = users::table.filter(users::id.eq(user_id)).filter(
+        users::totp_secret
+            .is_not_null()
+            .or(users::totp_pending.is_not_null()),
+    );
+    let update = diesel::update(user).set((
+        users::totp_secret.eq(None::<String>),
+        users::totp_pending.eq(None::<String>),
+        users::updated_at.eq(now_utc()),
+    ));
+    if on_backend!(conn, |c| update.execute(c))? == 0 {
+        return Ok(false);
+    }
+    store_codes(conn, user_id, &[])?;
+    Ok(true)
 }
 
 impl MfaRepo {
@@ -173,18 +194,18 @@ impl MfaRepo {
         let id = user_id.to_owned();
         self.db
             .transaction(move |conn| {
-                let user = users::table
+                lock_user(conn, &id)?;
+                let on = users::table
                     .filter(users::id.eq(&id))
-                    .filter(users::totp_secret.is_not_null());
-                let update = diesel::update(user).set((
-                    users::totp_secret.eq(None::<String>),
-                    users::totp_pending.eq(None::<String>),
-                    users::updated_at.eq(now_utc()),
-                ));
-                if on_backend!(conn, |c| update.execute(c))? == 0 {
+                    .filter(users::totp_secret.is_not_null())
+                    .select(users::id);
+                if on_backend!(conn, |c| on.first::<String>(c))
+                    .optional()?
+                    .is_none()
+                {
                     return Ok(false);
                 }
-                store_codes(conn, &id, &[])?;
+                remove_factor(conn, &id)?;
                 notice.iter().try_for_each(|m| queue(conn, m))?;
                 Ok(true)
             })

@@ -8,7 +8,9 @@ use models::schema::{one_time_tokens, users};
 use models::OneTimeToken;
 
 use crate::error::one_row;
+use crate::lock::{lock_user, Locked};
 use crate::mail::{queue, store_token, NewMail, NewOneTimeToken};
+use crate::mfa::remove_factor;
 use crate::users::PasswordHash;
 use crate::{now_utc, RepoError};
 
@@ -32,13 +34,40 @@ pub struct Verified {
     pub previous: Option<String>,
 }
 
+/// What a consumed reset token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub user_id: String,
+    /// The account's address was unproven until this link was used; it is verified now.
+    pub proved_address: bool,
+    /// A second factor enrolled while the address was unproven was removed.
+    pub factors_removed: bool,
+}
+
 /// Reads and writes `one_time_tokens`.
 #[derive(Debug, Clone)]
 pub struct OneTimeRepo {
     db: Database,
 }
 
+/// The user a live token of one of `kinds` belongs to, unlocked: whose row to lock first.
+fn holder_of(
+    conn: &mut AnyConnection,
+    hash: &str,
+    kinds: &[&str],
+) -> Result<Option<String>, DbError> {
+    let query = one_time_tokens::table
+        .filter(one_time_tokens::token_hash.eq(hash))
+        .filter(one_time_tokens::kind.eq_any(kinds.to_vec()))
+        .filter(one_time_tokens::used_at.is_null())
+        .filter(one_time_tokens::expires_at.gt(now_utc()))
+        .select(one_time_tokens::user_id);
+    Ok(on_backend!(conn, |c| query.first::<String>(c)).optional()?)
+}
+
 /// Marks the token used if it is of one of `kinds`, unused and unexpired, and returns it.
+/// Called with its user's row locked (`lock_user`), so that what the token does next is
+/// decided on the account as it stands.
 fn consume(
     conn: &mut AnyConnection,
     hash: &str,
@@ -58,6 +87,23 @@ fn consume(
     Ok(Some(on_backend!(conn, |c| query
         .select(OneTimeToken::as_select())
         .first(c))?))
+}
+
+/// Locks the account a live token belongs to, then consumes the token: `None` if it is
+/// bad, used or expired (also when a write that held the lock first used it up). The
+/// account's row comes first, as in every write to an account (see `lock`).
+fn lock_and_consume(
+    conn: &mut AnyConnection,
+    hash: &str,
+    kinds: &[&str],
+) -> Result<Option<(OneTimeToken, Locked)>, DbError> {
+    let Some(user_id) = holder_of(conn, hash, kinds)? else {
+        return Ok(None);
+    };
+    let Some(account) = lock_user(conn, &user_id)? else {
+        return Ok(None);
+    };
+    Ok(consume(conn, hash, kinds)?.map(|token| (token, account)))
 }
 
 /// Marks every unused token of `kind` of the user used.
@@ -93,8 +139,8 @@ impl OneTimeRepo {
         Self { db }
     }
 
-    /// Stores `token` for the user and queues `mails`, in one transaction. `NotFound` if
-    /// the user is gone.
+    /// Stores `token` for the user and queues `mails`, in one transaction that locks the
+    /// account first. `NotFound` if the user is gone.
     pub async fn issue(
         &self,
         user_id: &str,
@@ -104,6 +150,7 @@ impl OneTimeRepo {
         let user_id = user_id.to_owned();
         self.db
             .transaction(move |conn| {
+                lock_user(conn, &user_id)?.ok_or_else(invalid)?;
                 store_token(conn, &user_id, &token)?;
                 mails.iter().try_for_each(|m| queue(conn, m))
             })
@@ -121,11 +168,8 @@ impl OneTimeRepo {
         self.db
             .transaction(move |conn| {
                 let kinds = [kind::VERIFY_EMAIL, kind::CHANGE_EMAIL];
-                let token = consume(conn, &hash, &kinds)?.ok_or_else(invalid)?;
-                let query = users::table
-                    .filter(users::id.eq(&token.user_id))
-                    .select(users::email);
-                let current: String = on_backend!(conn, |c| query.first(c))?;
+                let (token, account) =
+                    lock_and_consume(conn, &hash, &kinds)?.ok_or_else(invalid)?;
                 let user = users::table.filter(users::id.eq(&token.user_id));
                 let now = now_utc();
                 let previous = if token.kind == kind::CHANGE_EMAIL {
@@ -137,8 +181,8 @@ impl OneTimeRepo {
                     one_row(on_backend!(conn, |c| update.execute(c))?)?;
                     // Links mailed to the old address, and other pending changes, die.
                     revoke_takeovers(conn, &token.user_id)?;
-                    Some(current)
-                } else if current == token.email {
+                    Some(account.email)
+                } else if account.email == token.email {
                     let update = diesel::update(user)
                         .set((users::email_verified.eq(true), users::updated_at.eq(now)));
                     one_row(on_backend!(conn, |c| update.execute(c))?)?;
@@ -157,39 +201,49 @@ impl OneTimeRepo {
     }
 
     /// Consumes a reset token and sets the password, if the token was mailed to the
-    /// account's current address: every other reset token of the user dies with it, and `notice` (built from the account's address) is queued, all in one
-    /// transaction. Returns the user's id; `NotFound` for a bad, used or expired token.
+    /// account's current address. The link proves the address: an unproven one becomes
+    /// verified, and a second factor enrolled before that proof is removed (whoever held
+    /// the account then may not have been the owner). Every other reset and change of
+    /// address dies, and `notice(address, what was done)` is queued, all in one
+    /// transaction. `NotFound` for a bad, used or expired token.
     pub async fn reset_password<F>(
         &self,
         hash: &str,
         new: &PasswordHash,
         notice: F,
-    ) -> Result<String, RepoError>
+    ) -> Result<PasswordReset, RepoError>
     where
-        F: FnOnce(&str) -> NewMail + Send + 'static,
+        F: Fn(&str, &PasswordReset) -> Option<NewMail> + Send + 'static,
     {
         let (hash, new) = (hash.to_owned(), new.expose().to_owned());
         self.db
             .transaction(move |conn| {
-                let token = consume(conn, &hash, &[kind::PASSWORD_RESET])?.ok_or_else(invalid)?;
+                let (token, account) =
+                    lock_and_consume(conn, &hash, &[kind::PASSWORD_RESET])?.ok_or_else(invalid)?;
                 // A link mailed to an address the account no longer has resets nothing.
-                let query = users::table
-                    .filter(users::id.eq(&token.user_id))
-                    .select(users::email);
-                let email: String = on_backend!(conn, |c| query.first(c))?;
-                if email != token.email {
+                if account.email != token.email {
                     return Err(invalid());
                 }
                 let user = users::table.filter(users::id.eq(&token.user_id));
                 let update = diesel::update(user).set((
                     users::password_hash.eq(&new),
                     users::password_version.eq(users::password_version + 1),
+                    users::email_verified.eq(true),
                     users::updated_at.eq(now_utc()),
                 ));
                 one_row(on_backend!(conn, |c| update.execute(c))?)?;
+                let proved_address = !account.email_verified;
+                let factors_removed = proved_address && remove_factor(conn, &token.user_id)?;
                 revoke_takeovers(conn, &token.user_id)?;
-                queue(conn, &notice(&email))?;
-                Ok(token.user_id)
+                let done = PasswordReset {
+                    user_id: token.user_id,
+                    proved_address,
+                    factors_removed,
+                };
+                notice(&account.email, &done)
+                    .iter()
+                    .try_for_each(|m| queue(conn, m))?;
+                Ok(done)
             })
             .await
             .map_err(RepoError::from)

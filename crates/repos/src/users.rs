@@ -164,7 +164,7 @@ impl UserRepo {
                     store_token(conn, &row.id, token)?;
                     queue(conn, mail)?;
                 }
-                Ok(split(row).user)
+                Ok(split(row.clone()).user)
             })
             .await
             .map_err(RepoError::from)

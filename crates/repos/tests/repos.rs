@@ -9,6 +9,8 @@
 mod mail;
 #[path = "repos/mfa.rs"]
 mod mfa;
+#[path = "repos/races.rs"]
+mod races;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -233,6 +235,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
             trials.extend(concurrency_cases(&ctx));
             trials.extend(mail::cases(&ctx));
             trials.extend(mfa::cases(&ctx));
+            trials.extend(races::cases(&ctx));
             // The pool goes before the database it points at.
             Ok(Prepared {
                 trials,

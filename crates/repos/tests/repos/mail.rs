@@ -55,6 +55,10 @@ fn mail(to: &str) -> NewMail {
     }
 }
 
+fn some_mail(to: &str, _: &repos::PasswordReset) -> Option<NewMail> {
+    Some(mail(to))
+}
+
 fn token(value: &str, kind: &'static str, email: &str, ttl_secs: i64) -> NewOneTimeToken {
     NewOneTimeToken {
         hash: format!("{value:0>64}"),
@@ -286,13 +290,13 @@ fn a_reset_sets_the_password_kills_other_resets_and_queues_its_notice(c: Ctx) {
         let to = u.email.clone();
         let who = c
             .tokens
-            .reset_password(&a.hash, &hash("$2b$04$reset"), move |email| {
+            .reset_password(&a.hash, &hash("$2b$04$reset"), move |email: &str, _: &_| {
                 assert_eq!(email, to);
-                mail(email)
+                Some(mail(email))
             })
             .await
             .unwrap();
-        assert_eq!(who, u.id);
+        assert_eq!(who.user_id, u.id);
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
         assert_eq!(creds.password_hash.expose(), "$2b$04$reset");
         assert_eq!(
@@ -305,7 +309,7 @@ fn a_reset_sets_the_password_kills_other_resets_and_queues_its_notice(c: Ctx) {
         for used in [&a, &b] {
             let again = c
                 .tokens
-                .reset_password(&used.hash, &hash("$2b$04$again"), mail)
+                .reset_password(&used.hash, &hash("$2b$04$again"), some_mail)
                 .await;
             assert!(matches!(again, Err(RepoError::NotFound)), "{again:?}");
         }
@@ -386,7 +390,7 @@ fn a_change_of_address_to_a_taken_one_is_refused_and_leaves_the_token(c: Ctx) {
         );
         let late = c
             .tokens
-            .reset_password(&reset.hash, &hash("$2b$04$late"), mail)
+            .reset_password(&reset.hash, &hash("$2b$04$late"), some_mail)
             .await;
         assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
         assert_eq!(
