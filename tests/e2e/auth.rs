@@ -27,6 +27,10 @@ pub const CASES: &[Case] = &[
         register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters,
     ),
     (
+        "register_refuses_a_password_of_fewer_than_8_characters_even_in_more_bytes",
+        register_refuses_a_password_of_fewer_than_8_characters_even_in_more_bytes,
+    ),
+    (
         "login_by_username_returns_a_token_pair_that_works",
         login_by_username_returns_a_token_pair_that_works,
     ),
@@ -186,6 +190,31 @@ fn register_with_invalid_fields_is_422_naming_each_field(ctx: &Ctx) {
     }
     // Nothing was created: the valid user can still register.
     register(&ok.username, &ok.email, &ok.password).ok(201);
+}
+
+fn register_refuses_a_password_of_fewer_than_8_characters_even_in_more_bytes(ctx: &Ctx) {
+    // The document's `minLength: 8` counts characters, as JSON Schema and NIST do.
+    let api = ctx.api();
+    let u = User::random();
+    for short in ["EÍõäã°", "密码密码", "🔑🔑🔑🔑🔑🔑🔑"] {
+        let body = api
+            .post(
+                "/api/auth/register",
+                None,
+                json!({ "username": u.username, "email": u.email, "password": short }),
+            )
+            .invalid("password");
+        assert!(body.to_string().contains("8 characters"), "{body}");
+    }
+    // Eight characters of several bytes each are enough.
+    let eight = "密码密码密码密码";
+    api.post(
+        "/api/auth/register",
+        None,
+        json!({ "username": u.username, "email": u.email, "password": eight }),
+    )
+    .ok(201);
+    api.login_with(json!({ "username": u.username, "password": eight }));
 }
 
 fn register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters(ctx: &Ctx) {

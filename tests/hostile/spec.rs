@@ -21,7 +21,8 @@ pub struct Field {
     pub required: bool,
     /// `null` is a valid value.
     pub nullable: bool,
-    /// Length limits of a string: characters, or bytes for `format: password`.
+    /// Length limits of a string, in characters; the maximum in bytes of UTF-8 for
+    /// `format: password` (bcrypt's limit, which the document's description states).
     pub min_len: Option<usize>,
     pub max_len: Option<usize>,
     pub bytes: bool,
@@ -38,15 +39,10 @@ impl Field {
     /// Whether the document says this text is a valid value: its length, `pattern` and
     /// `format`.
     pub fn accepts(&self, value: &str) -> bool {
-        let len = |s: &str| {
-            if self.bytes {
-                s.len()
-            } else {
-                s.chars().count()
-            }
-        };
-        self.min_len.is_none_or(|min| len(value.trim()) >= min)
-            && self.max_len.is_none_or(|max| len(value) <= max)
+        let chars = |s: &str| s.chars().count();
+        let max_len = |s: &str| if self.bytes { s.len() } else { chars(s) };
+        self.min_len.is_none_or(|min| chars(value.trim()) >= min)
+            && self.max_len.is_none_or(|max| max_len(value) <= max)
             && self.pattern.as_ref().is_none_or(|p| p.is_match(value))
             && (self.format.as_deref() != Some("email") || email_like(value))
     }

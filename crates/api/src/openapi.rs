@@ -131,7 +131,7 @@ mod tests {
         use services::domain::{Email, Password, TaskDescription, TaskTitle, Username};
         use services::mfa::CODE_MAX_CHARS;
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-        let pw = (Some(Password::MIN_BYTES), Password::MAX_BYTES);
+        let pw = (Some(Password::MIN_CHARS), Password::MAX_BYTES);
         for (schema, field, (min, max)) in [
             (
                 "RegisterRequest",
@@ -144,6 +144,7 @@ mod tests {
             ("MfaCodeRequest", "code", (None, CODE_MAX_CHARS)),
             ("MfaProofRequest", "code", (None, CODE_MAX_CHARS)),
             ("MfaLoginRequest", "code", (None, CODE_MAX_CHARS)),
+            ("ChangeEmailRequest", "code", (None, CODE_MAX_CHARS)),
             (
                 "CreateTaskRequest",
                 "title",

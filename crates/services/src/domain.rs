@@ -92,29 +92,30 @@ impl Email {
     }
 }
 
-/// A password: 8 to 72 bytes (bcrypt's limit; longer ones are refused, never truncated).
-/// `Debug` hides it.
+/// A password: at least 8 characters (as people and NIST SP 800-63B count them) and at
+/// most 72 bytes in UTF-8 (bcrypt's input limit; longer ones are refused, never
+/// truncated). `Debug` hides it.
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
-    /// Shortest and longest, in bytes (the longest is bcrypt's input limit).
-    pub const MIN_BYTES: usize = 8;
+    /// Shortest, in characters (Unicode scalar values, as JSON Schema's `minLength`).
+    pub const MIN_CHARS: usize = 8;
+    /// Longest, in bytes of UTF-8: bcrypt's input limit.
     pub const MAX_BYTES: usize = 72;
 
-    /// Checks the length in bytes, as bcrypt counts.
+    /// Checks the length: characters for the minimum, bytes for the maximum.
     pub fn parse(raw: &str, field: &str) -> Result<Self, FieldError> {
-        let n = raw.len();
-        if n < Self::MIN_BYTES {
+        if raw.chars().count() < Self::MIN_CHARS {
             Err(FieldError::new(
                 field,
-                format!("must be at least {} bytes long", Self::MIN_BYTES),
+                format!("must be at least {} characters long", Self::MIN_CHARS),
             ))
-        } else if n > Self::MAX_BYTES {
+        } else if raw.len() > Self::MAX_BYTES {
             Err(FieldError::new(
                 field,
                 format!(
-                    "must be at most {} bytes long (bcrypt's limit)",
+                    "must be at most {} bytes long in UTF-8 (bcrypt's limit)",
                     Self::MAX_BYTES
                 ),
             ))
@@ -318,6 +319,11 @@ mod tests {
     fn password_counts_bytes_not_characters() {
         assert!(Password::parse("1234567", "password").is_err());
         assert!(Password::parse("12345678", "password").is_ok());
+        // Characters, not bytes, for the minimum: six characters in eleven bytes, and
+        // four CJK characters in twelve, are too short.
+        assert!(Password::parse("EÍõäã°", "password").is_err());
+        assert!(Password::parse("密码密码", "password").is_err());
+        assert!(Password::parse("密码密码密码密码", "password").is_ok());
         assert!(Password::parse(&"é".repeat(36), "password").is_ok()); // 72 bytes
         assert!(Password::parse(&"é".repeat(37), "password").is_err()); // 74 bytes
         assert_eq!(

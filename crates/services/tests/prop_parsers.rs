@@ -190,13 +190,14 @@ proptest! {
         }
     }
 
-    /// `Password::parse` accepts exactly 8 to 72 bytes, keeps them verbatim (no trimming,
-    /// no truncation), and its `Debug` never shows them.
+    /// `Password::parse` accepts at least 8 characters and at most 72 bytes, keeps them
+    /// verbatim (no trimming, no truncation), and its `Debug` never shows them.
     #[test]
-    fn password_is_8_to_72_bytes_verbatim(raw in prop_oneof![any_chars(12), any_chars(40), any_chars(80), huge()]) {
+    fn password_is_8_characters_to_72_bytes_verbatim(raw in prop_oneof![any_chars(12), any_chars(40), any_chars(80), huge()]) {
+        let fits = raw.chars().count() >= 8 && raw.len() <= 72;
         match Password::parse(&raw, "password") {
             Ok(p) => {
-                prop_assert!((8..=72).contains(&raw.len()), "{} bytes accepted", raw.len());
+                prop_assert!(fits, "{} characters in {} bytes accepted", raw.chars().count(), raw.len());
                 prop_assert_eq!(p.expose(), raw.as_str());
                 let shown = format!("{p:?}");
                 prop_assert!(
@@ -205,7 +206,7 @@ proptest! {
                 );
             }
             Err(e) => {
-                prop_assert!(!(8..=72).contains(&raw.len()), "{} bytes refused: {e:?}", raw.len());
+                prop_assert!(!fits, "{} characters in {} bytes refused: {e:?}", raw.chars().count(), raw.len());
                 prop_assert_eq!(e.field.as_str(), "password");
                 // Short inputs ("a", " ") occur in any sentence; longer ones must not be echoed.
                 prop_assert!(raw.len() < 4 || !e.message.contains(raw.as_str()), "the message echoes the password");

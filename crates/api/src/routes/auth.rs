@@ -34,7 +34,9 @@ pub struct RegisterRequest {
     pub username: String,
     #[schema(example = "alice@example.com", format = Email, max_length = 254)]
     pub email: String,
-    /// 8-72 bytes; not the username or email.
+    /// At least 8 characters and at most 72 bytes of UTF-8 (bcrypt's limit: `maxLength`
+    /// holds for ASCII; a character of more bytes leaves room for fewer); not the username
+    /// or email.
     #[schema(example = "correct horse battery", format = Password, min_length = 8, max_length = 72)]
     pub password: String,
 }
@@ -63,11 +65,12 @@ fn tokens(pair: TokenPair) -> HttpResponse {
         .json(pair)
 }
 
-/// Creates an account.
+/// Creates an account and mails its verification link. When verification is required, a
+/// taken address is answered as a new one (its owner is mailed instead).
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Created", body = User, headers(("Location" = String, description = "The user's profile URL"))),
-        (status = 409, description = "`username_taken` or `email_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created (with `REQUIRE_EMAIL_VERIFICATION=true`, also the answer for an address that has an account, whose owner is told)", body = User, headers(("Location" = String, description = "The user's profile URL"))),
+        (status = 409, description = "`username_taken`, or `email_taken` while verification is not required", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many registrations from this address", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         crate::openapi::BodyErrors, crate::openapi::Unavailable,

@@ -26,7 +26,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 pub struct ChangePasswordRequest {
     #[schema(format = Password)]
     pub current_password: String,
-    /// 8-72 bytes; not the username or email.
+    /// At least 8 characters and at most 72 bytes of UTF-8 (bcrypt's limit: `maxLength`
+    /// holds for ASCII; a character of more bytes leaves room for fewer); not the username
+    /// or email.
     #[schema(format = Password, min_length = 8, max_length = 72)]
     pub new_password: String,
 }
