@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use repos::{AnyTokenStore, NewSession, PairState, TokenStore, UserRepo};
+use chrono::{TimeZone, Utc};
+use repos::{AnyTokenStore, NewSession, PairState, RepoError, TokenStore, UserRepo};
 
 use crate::attempts::{address_block, Attempts, Counter};
 use crate::domain::{Checks, Email, Id, Password, Username};
@@ -128,8 +128,12 @@ impl AuthService {
         &self.inner.settings
     }
 
-    /// Creates an account. A taken username or email is a 409, each told apart. Limited
-    /// per client address (`RateLimited`); a taken name is found before any bcrypt work.
+    /// Creates an account and mails its verification link (within the address's mail
+    /// budget). A taken username is a 409. A taken address is a 409 too, unless
+    /// verification is required: then the answer is the one a new account gets (same
+    /// status, shape and work) and the address's owner is told that someone tried, so
+    /// registration reveals no address. Limited per client address (`RateLimited`); a
+    /// taken name is found before any hashing.
     pub async fn register(
         &self,
         username: &str,
@@ -154,20 +158,81 @@ impl AuthService {
         // What the 409 would say anyway, found without hashing: a flood of taken names
         // costs one indexed read each, not a bcrypt.
         let users = &self.inner.users;
-        users.check_free(username.as_str(), email.as_str()).await?;
+        let hide_taken = self.inner.letters.settings().require_verification;
+        let email_taken = match users.check_free(username.as_str(), email.as_str()).await {
+            Ok(()) => false,
+            Err(RepoError::Conflict { field: "email" }) if hide_taken => true,
+            Err(e) => return Err(e.into()),
+        };
         let hash = self.inner.passwords.hash(&password).await?;
-        // The first mail to a new address always goes; it counts towards the hour's cap.
-        self.inner.letters.under_cap(email.as_str()).await?;
-        let verification =
-            self.inner
-                .letters
-                .with_token(MailKind::VerifyEmail, email.as_str(), username.as_str());
-        let user = users
-            .create(username.as_str(), email.as_str(), &hash, Some(verification))
+        if email_taken {
+            return self.answer_taken_address(&username, &email).await;
+        }
+        let verification = self
+            .inner
+            .letters
+            .token_mail(MailKind::VerifyEmail, email.as_str(), username.as_str())
             .await?;
-        self.inner.letters.queued(&[MailKind::VerifyEmail]);
+        let mail = verification.as_ref().map(|(_, m)| m.clone());
+        let user = match users
+            .create(username.as_str(), email.as_str(), &hash, verification)
+            .await
+        {
+            Ok(user) => user,
+            // Registered by someone else since `check_free`.
+            Err(RepoError::Conflict { field: "email" }) if hide_taken => {
+                return self.answer_taken_address(&username, &email).await
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.inner.letters.queued(&mail);
+        count("strata_auth_registrations_total", "outcome", "created", 1);
         tracing::info!(user_id = %user.id, "user registered");
         Ok(user.into())
+    }
+
+    /// The answer to a registration of an address that has an account, when registration
+    /// must not tell: the owner is mailed (within the budget) and the caller gets what a
+    /// new account would look like, which exists nowhere. The work matches a real
+    /// registration's: a read, a budget count, a write.
+    async fn answer_taken_address(
+        &self,
+        username: &Username,
+        email: &Email,
+    ) -> Result<User, ServiceError> {
+        let owner = self.inner.users.find_by_email(email.as_str()).await?;
+        let notice = match &owner {
+            Some(owner) => {
+                let params = serde_json::json!({ "username": owner.username });
+                let letters = &self.inner.letters;
+                letters
+                    .notice(MailKind::SignupAttempted, email.as_str(), params)
+                    .await?
+            }
+            None => None,
+        };
+        if let Some(mail) = &notice {
+            self.inner.letters.outbox.queue(vec![mail.clone()]).await?;
+            self.inner.letters.queued(&notice);
+        }
+        count(
+            "strata_auth_registrations_total",
+            "outcome",
+            "address_taken",
+            1,
+        );
+        tracing::info!("registration of an address that has an account; its owner was told");
+        let now = repos::now_utc();
+        Ok(User {
+            // Shaped as a real id (UUID v7, of now): a v4 would give the decoy away.
+            id: uuid::Uuid::now_v7().to_string(),
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            email_verified: false,
+            mfa_enabled: false,
+            created_at: Utc.from_utc_datetime(&now),
+            updated_at: Utc.from_utc_datetime(&now),
+        })
     }
 
     /// Counts a registration against the client's address: `RateLimited` past
@@ -460,6 +525,56 @@ impl AuthService {
             Err(e) => {
                 if matches!(e, ServiceError::RateLimited { .. }) {
                     password_check("limited");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks a code of the account's second factor before an account operation of a
+    /// signed-in user (turning the factor off, changing the address). Wrong codes count
+    /// against the account as at sign-in (`InvalidMfaCode`, then `RateLimited`); a code
+    /// already accepted is refused without counting (no guess).
+    pub(crate) async fn confirm_code(
+        &self,
+        creds: &repos::Credentials,
+        code: &str,
+    ) -> Result<(), ServiceError> {
+        let code = crate::mfa::checked_code(code)?.to_owned();
+        let counters = self.code_counters(&creds.user.id, None);
+        let (factor, account) = (self.inner.factor.clone(), creds.clone());
+        let check = async move {
+            match factor.redeem(&account, &code).await? {
+                crate::mfa::Redeem::Accepted(_) => Ok(Some(())),
+                crate::mfa::Redeem::Replayed => Err(ServiceError::InvalidMfaCode),
+                crate::mfa::Redeem::Wrong => Ok(None),
+            }
+        };
+        self.counted_code(counters, check).await
+    }
+
+    /// Runs a code check on `counters` (`InvalidMfaCode` when wrong) and counts its outcome.
+    pub(crate) async fn counted_code<T, F>(
+        &self,
+        counters: Vec<Counter>,
+        check: F,
+    ) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<Option<T>, ServiceError>> + Send + 'static,
+    {
+        match self.inner.attempts.check(counters, check).await {
+            Ok(Some(v)) => {
+                crate::mfa::code_check("ok");
+                Ok(v)
+            }
+            Ok(None) => {
+                crate::mfa::code_check("failed");
+                Err(ServiceError::InvalidMfaCode)
+            }
+            Err(e) => {
+                if matches!(e, ServiceError::RateLimited { .. }) {
+                    crate::mfa::code_check("limited");
                 }
                 Err(e)
             }

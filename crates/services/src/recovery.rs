@@ -1,14 +1,15 @@
 //! Getting back in by email: verifying an address, and resetting a forgotten password.
-//! Tokens are single-use and stored by hash (`repos::one_time`); a reset request answers
-//! the same, in the same time, whether or not the address has an account.
+//! Tokens are single-use and stored by hash (`repos::one_time`); a request for a link
+//! (a reset, a new verification link) answers the same, in the same time, whether or not
+//! the address has an account.
 
 use std::sync::Arc;
 
-use repos::{OneTimeRepo, RepoError, TokenStore, UserRepo};
+use repos::{OneTimeRepo, PasswordReset, RepoError, TokenStore, UserRepo};
 use tokio::sync::Semaphore;
 
 use crate::attempts::address_block;
-use crate::auth::{AuthService, ClientInfo, Principal};
+use crate::auth::{AuthService, ClientInfo};
 use crate::domain::{Email, Password};
 use crate::mail::{letters::token_hash, Letters, MailKind};
 use crate::password::Passwords;
@@ -22,12 +23,13 @@ pub struct RecoveryService {
     letters: Letters,
     passwords: Passwords,
     auth: AuthService,
-    /// Bounds the resets written after their answer.
+    /// Bounds the requests written after their answer.
     background: Arc<Semaphore>,
 }
 
-/// Reset requests whose token and mail may be waiting to be written after their answer.
-const BACKGROUND_RESETS: usize = 256;
+/// Requests (resets, verification links) whose token and mail may be waiting to be
+/// written after their answer.
+const BACKGROUND_WORK: usize = 256;
 
 /// The longest token accepted: ours are 43 characters; anything much longer is not one.
 const MAX_TOKEN_LEN: usize = 128;
@@ -61,7 +63,7 @@ impl RecoveryService {
             letters,
             passwords,
             auth,
-            background: Arc::new(Semaphore::new(BACKGROUND_RESETS)),
+            background: Arc::new(Semaphore::new(BACKGROUND_WORK)),
         }
     }
 
@@ -81,39 +83,66 @@ impl RecoveryService {
         Ok(())
     }
 
-    /// Mails a new verification link to the caller's address, unless it is verified
-    /// already or has had its hour's mails.
-    pub async fn resend_verification(&self, who: &Principal) -> Result<(), ServiceError> {
-        let user = self
-            .users
-            .find_by_id(&who.user_id)
-            .await?
-            .ok_or(ServiceError::TokenRevoked)?;
-        if user.email_verified || !self.letters.under_cap(&user.email).await? {
-            return Ok(());
-        }
-        let (token, mail) =
-            self.letters
-                .with_token(MailKind::VerifyEmail, &user.email, &user.username);
-        self.tokens.issue(&user.id, token, vec![mail]).await?;
-        self.letters.queued(&[MailKind::VerifyEmail]);
-        Ok(())
-    }
-
-    /// Asks for a reset link. The answer is the same whether or not the address has an
-    /// account, and past a limit: only a well-formed address is checked (422 otherwise).
-    /// The token and its mail are written after the answer, so a known address costs the
-    /// request no more than an unknown one.
-    pub async fn request_password_reset(
+    /// Mails a new verification link to `email`, if it has an account that is not
+    /// verified yet. No session is needed: it is the way out for an owner whose link
+    /// lapsed and who cannot sign in (`email_unverified`). The answer is the same for
+    /// every well-formed address, known, verified or not, and past a limit; the work is
+    /// done after the answer, as for a reset.
+    pub async fn resend_verification(
         &self,
         email: &str,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let email = Email::parse(email).map_err(|e| ServiceError::Validation(vec![e]))?;
+        if self.over_request_limit("verify", &email, client).await? {
+            return Ok(());
+        }
+        let Some(user) = self.users.find_by_email(email.as_str()).await? else {
+            return Ok(());
+        };
+        let this = self.clone();
+        self.after_answer(async move {
+            if let Err(e) = this.mail_verification(&user).await {
+                tracing::warn!(user_id = %user.id, error = %e, "verification link not queued");
+            }
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Stores a verification token for the account's address and queues its mail, unless
+    /// the address is verified or has had its hour's mails.
+    async fn mail_verification(&self, user: &repos::UserRecord) -> Result<(), ServiceError> {
+        if user.email_verified {
+            return Ok(());
+        }
+        let Some((token, mail)) = self
+            .letters
+            .token_mail(MailKind::VerifyEmail, &user.email, &user.username)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.tokens
+            .issue(&user.id, token, vec![mail.clone()])
+            .await?;
+        self.letters.queued([&mail]);
+        Ok(())
+    }
+
+    /// Whether a request of `what` ("reset", "verify") for `email` from `client` is past
+    /// its limits (per address and per client address, in `request_window`): then it is
+    /// answered as usual and does nothing.
+    async fn over_request_limit(
+        &self,
+        what: &str,
+        email: &Email,
+        client: &ClientInfo,
+    ) -> Result<bool, ServiceError> {
         let s = self.letters.settings();
         let counters = [
-            format!("reset:addr:{}", email.as_str()),
-            format!("reset:ip:{}", address_block(client.ip.as_deref())),
+            format!("{what}:addr:{}", email.as_str()),
+            format!("{what}:ip:{}", address_block(client.ip.as_deref())),
         ];
         let counts = self
             .auth
@@ -121,57 +150,71 @@ impl RecoveryService {
             .rate_hit(&counters, s.request_window)
             .await?;
         let limits = [s.reset_max_per_address, s.reset_max_per_ip];
-        if counts.iter().zip(limits).any(|(c, max)| c.count > max) {
-            metrics::counter!("strata_auth_password_resets_total", "outcome" => "limited")
-                .increment(1);
-            return Ok(());
-        }
-        let Some(user) = self.users.find_by_email(email.as_str()).await? else {
-            metrics::counter!("strata_auth_password_resets_total", "outcome" => "unknown")
-                .increment(1);
-            return Ok(());
-        };
-        metrics::counter!("strata_auth_password_resets_total", "outcome" => "requested")
-            .increment(1);
-        let this = self.clone();
-        let queue = async move {
-            let queued = async {
-                if !this.letters.under_cap(&user.email).await? {
-                    return Ok::<_, ServiceError>(false);
-                }
-                let (token, mail) =
-                    this.letters
-                        .with_token(MailKind::PasswordReset, &user.email, &user.username);
-                this.tokens.issue(&user.id, token, vec![mail]).await?;
-                Ok(true)
-            };
-            match queued.await {
-                Ok(true) => this.letters.queued(&[MailKind::PasswordReset]),
-                Ok(false) => {
-                    tracing::info!(user_id = %user.id, "password reset not mailed: the address had its hour's mails")
-                }
-                Err(e) => {
-                    tracing::warn!(user_id = %user.id, error = %e, "password reset not queued")
-                }
-            }
-        };
-        // After the answer, on a task of its own; past BACKGROUND_RESETS waiting, inline (a
-        // flood then waits for its own writes instead of piling up tasks in memory).
+        Ok(counts.iter().zip(limits).any(|(c, max)| c.count > max))
+    }
+
+    /// Runs `work` after the answer, on a task of its own, so that an address with an
+    /// account costs the request no more than one without; past `BACKGROUND_WORK` waiting,
+    /// inline (a flood then waits for its own writes instead of piling up tasks).
+    async fn after_answer(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
         match self.background.clone().try_acquire_owned() {
             Ok(permit) => {
                 tokio::spawn(async move {
-                    queue.await;
+                    work.await;
                     drop(permit);
                 });
             }
-            Err(_) => queue.await,
+            Err(_) => work.await,
         }
+    }
+
+    /// Asks for a reset link. The answer is the same whether or not the address has an
+    /// account, and past a limit: only a well-formed address is checked (422 otherwise).
+    /// The token and its mail are written after the answer.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let email = Email::parse(email).map_err(|e| ServiceError::Validation(vec![e]))?;
+        if self.over_request_limit("reset", &email, client).await? {
+            reset_outcome("limited");
+            return Ok(());
+        }
+        let Some(user) = self.users.find_by_email(email.as_str()).await? else {
+            reset_outcome("unknown");
+            return Ok(());
+        };
+        reset_outcome("requested");
+        let this = self.clone();
+        self.after_answer(async move {
+            let queued = async {
+                let Some((token, mail)) = this
+                    .letters
+                    .token_mail(MailKind::PasswordReset, &user.email, &user.username)
+                    .await?
+                else {
+                    return Ok::<_, ServiceError>(());
+                };
+                this.tokens
+                    .issue(&user.id, token, vec![mail.clone()])
+                    .await?;
+                this.letters.queued([&mail]);
+                Ok(())
+            };
+            if let Err(e) = queued.await {
+                tracing::warn!(user_id = %user.id, error = %e, "password reset not queued");
+            }
+        })
+        .await;
         Ok(())
     }
 
     /// Sets a new password with a reset token: every session of the account ends, every
-    /// other reset token dies, and the address is told. A password the policy refuses is
-    /// 422 and leaves the token usable.
+    /// other reset token dies, and the address is told. The link proves the address: an
+    /// unproven one becomes verified, and a second factor enrolled before that proof is
+    /// removed (the notice says so). A password the policy refuses is 422 and leaves the
+    /// token usable.
     pub async fn confirm_password_reset(
         &self,
         token: &str,
@@ -198,25 +241,51 @@ impl RecoveryService {
         // Sessions end first, so a token-store outage stops the reset before anything
         // changed (the token stays usable); and again after, for a login in between.
         self.auth.revoke_all(&user.id, None).await?;
-        let letters = self.letters.clone();
-        let username = user.username.clone();
-        let notice = move |email: &str| {
-            letters.notice(
-                MailKind::PasswordChanged,
-                email,
-                serde_json::json!({ "username": username, "email": email }),
-            )
+        let params = serde_json::json!({ "username": user.username, "email": user.email });
+        // The notice's place in the budget is taken before its kind is known.
+        let plain = self
+            .letters
+            .notice(MailKind::PasswordChanged, &user.email, params.clone())
+            .await?;
+        let removed = plain.clone().map(|mut mail| {
+            mail.kind = MailKind::ResetRemovedFactor.as_str().to_owned();
+            mail
+        });
+        let (changed, removed_too) = (plain.clone(), removed.clone());
+        let notice = move |_: &str, done: &PasswordReset| {
+            if done.factors_removed {
+                removed_too.clone()
+            } else {
+                changed.clone()
+            }
         };
-        let user_id = self
+        let done = self
             .tokens
             .reset_password(&hash, &new_hash, notice)
             .await
             .map_err(bad_token)?;
-        self.letters.queued(&[MailKind::PasswordChanged]);
-        if let Err(e) = self.auth.revoke_all(&user_id, None).await {
-            tracing::warn!(user_id = %user_id, error = %e, "sessions opened during a password reset may survive it");
+        self.letters.queued(if done.factors_removed {
+            &removed
+        } else {
+            &plain
+        });
+        if let Err(e) = self.auth.revoke_all(&done.user_id, None).await {
+            tracing::warn!(user_id = %done.user_id, error = %e, "sessions opened during a password reset may survive it");
         }
-        tracing::info!(user_id = %user_id, "password reset");
+        if done.factors_removed {
+            metrics::counter!("strata_auth_factors_removed_total", "reason" => "reset_proved_address")
+                .increment(1);
+        }
+        tracing::info!(
+            user_id = %done.user_id,
+            proved_address = done.proved_address,
+            factors_removed = done.factors_removed,
+            "password reset"
+        );
         Ok(())
     }
+}
+
+fn reset_outcome(outcome: &'static str) {
+    metrics::counter!("strata_auth_password_resets_total", "outcome" => outcome).increment(1);
 }

@@ -44,12 +44,15 @@ impl UserService {
         }
     }
 
-    /// Another user's public profile.
+    /// Another user's public profile. When verification is required, an account whose
+    /// address is unproven has none (it cannot sign in yet): a registration's answer,
+    /// real or not, then names an id no profile tells apart.
     pub async fn profile(&self, id: &str) -> Result<PublicUser, ServiceError> {
         let id = Id::parse(id).ok_or(ServiceError::NotFound)?;
+        let hide_unproven = self.letters.settings().require_verification;
         match self.users.find_by_id(&id.to_string()).await? {
-            Some(u) => Ok(u.into()),
-            None => Err(ServiceError::NotFound),
+            Some(u) if u.email_verified || !hide_unproven => Ok(u.into()),
+            _ => Err(ServiceError::NotFound),
         }
     }
 
@@ -103,19 +106,19 @@ impl UserService {
         new.check_not_identity("new_password", &user.username, &user.email)
             .map_err(|e| ServiceError::Validation(vec![e]))?;
         let hash = self.passwords.hash(&new).await?;
-        let notice = self.letters.notice(
-            MailKind::PasswordChanged,
-            &user.email,
-            serde_json::json!({ "username": user.username, "email": user.email }),
-        );
+        let params = serde_json::json!({ "username": user.username, "email": user.email });
+        let notice = self
+            .letters
+            .notice(MailKind::PasswordChanged, &user.email, params)
+            .await?;
         if let Err(e) = self
             .users
-            .update_password_hash(&user.id, creds.password_version, &hash, Some(notice))
+            .update_password_hash(&user.id, creds.password_version, &hash, notice.clone())
             .await
         {
             return Err(self.changed_meanwhile(&user.id, e).await);
         }
-        self.letters.queued(&[MailKind::PasswordChanged]);
+        self.letters.queued(&notice);
         let n = self
             .auth
             .revoke_all(&user.id, Some(&who.session_id))
@@ -124,21 +127,30 @@ impl UserService {
         Ok(())
     }
 
-    /// Asks to move the account to `new_email` after checking the password: a link goes to
-    /// the new address (the change happens when it is used, through `verify_email`) and
-    /// the old address is told. Whether the new address is taken is found only then, so
-    /// this answer reveals nothing about it.
+    /// Asks to move the account to `new_email` after checking the password, and for an
+    /// account with a second factor a code of it too (whoever moves the address controls
+    /// the resets that follow): a link goes to the new address (the change happens when it
+    /// is used, through `verify_email`) and the old address is told. Whether the new
+    /// address is taken is found only then, so this answer reveals nothing about it.
     pub async fn change_email(
         &self,
         who: &Principal,
         new_email: &str,
         password: &str,
+        code: Option<&str>,
     ) -> Result<(), ServiceError> {
         let new = Email::parse(new_email).map_err(|e| {
             ServiceError::Validation(vec![crate::FieldError::new("new_email", e.message)])
         })?;
+        let code = code.map(crate::mfa::checked_code).transpose()?;
         let creds = self.check_password(who, password).await?;
         let user = &creds.user;
+        if user.mfa_enabled {
+            let code = code.ok_or_else(|| {
+                ServiceError::invalid("code", "is required: the account has a second factor")
+            })?;
+            self.auth.confirm_code(&creds, code).await?;
+        }
         if new.as_str() == user.email {
             return Err(ServiceError::invalid(
                 "new_email",
@@ -159,22 +171,21 @@ impl UserService {
                 retry_after: c.resets_in.max(std::time::Duration::from_secs(1)),
             });
         }
-        if !self.letters.under_cap(new.as_str()).await? {
+        let Some((token, mail)) = self
+            .letters
+            .token_mail(MailKind::ChangeEmail, new.as_str(), &user.username)
+            .await?
+        else {
             return Ok(());
-        }
-        let (token, mail) =
-            self.letters
-                .with_token(MailKind::ChangeEmail, new.as_str(), &user.username);
-        let notice = self.letters.notice(
-            MailKind::EmailChangeRequested,
-            &user.email,
-            serde_json::json!({ "username": user.username, "email": user.email, "new_email": new.as_str() }),
-        );
-        self.tokens
-            .issue(&user.id, token, vec![mail, notice])
+        };
+        let params = serde_json::json!({ "username": user.username, "email": user.email, "new_email": new.as_str() });
+        let notice = self
+            .letters
+            .notice(MailKind::EmailChangeRequested, &user.email, params)
             .await?;
-        self.letters
-            .queued(&[MailKind::ChangeEmail, MailKind::EmailChangeRequested]);
+        let mails: Vec<_> = std::iter::once(mail).chain(notice).collect();
+        self.tokens.issue(&user.id, token, mails.clone()).await?;
+        self.letters.queued(&mails);
         tracing::info!(user_id = %user.id, "email change requested");
         Ok(())
     }

@@ -100,6 +100,7 @@ pub async fn login(
     responses(
         (status = 200, description = "The secret, its key URI and its QR code", body = Enrolment),
         (status = 401, description = "`invalid_credentials` (wrong password) or a token error", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`email_unverified`: verify the account's address first", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_already_enabled`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many wrong passwords for this account", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -120,6 +121,7 @@ pub async fn begin(
     responses(
         (status = 200, description = "On; ten recovery codes, shown this once", body = RecoveryCodes),
         (status = 401, description = "`invalid_mfa_code` or a token error", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`email_unverified`: verify the account's address first", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_already_enabled`, or `mfa_not_pending` (no enrolment started)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many wrong codes for this account", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -158,11 +160,12 @@ pub async fn regenerate(
     Ok(no_store(&mut HttpResponse::Ok()).json(codes))
 }
 
-/// Turns the second factor off (a recovery code will do when the device is lost).
+/// Turns the second factor off (a recovery code will do when the device is lost); every
+/// other session of the account ends.
 #[utoipa::path(delete, path = "/api/users/me/mfa/totp", tag = "users", security(("bearer" = [])),
     request_body = MfaProofRequest,
     responses(
-        (status = 204, description = "Off; the secret and the recovery codes are forgotten"),
+        (status = 204, description = "Off; the secret and the recovery codes are forgotten, every other session ended"),
         (status = 401, description = "`invalid_credentials`, `invalid_mfa_code` or a token error", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_not_enabled`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many wrong passwords or codes for this account", body = Problem, content_type = "application/problem+json",

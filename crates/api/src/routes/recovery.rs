@@ -42,12 +42,15 @@ pub struct ResetRequest {
 pub struct ResetConfirmRequest {
     #[schema(example = "q0Hq3n7oXk2mYb0fV1cJ8wzR4tP6sUaLdE9gNhK5iMx")]
     pub token: String,
-    /// 8-72 bytes; not the username or email.
+    /// At least 8 characters and at most 72 bytes of UTF-8 (bcrypt's limit: `maxLength`
+    /// holds for ASCII; a character of more bytes leaves room for fewer); not the username
+    /// or email.
     #[schema(example = "a brand new password", format = Password, min_length = 8, max_length = 72)]
     pub new_password: String,
 }
 
-/// A new address, and the password to prove it is the owner asking.
+/// A new address, and the password (and, for an account with a second factor, a code of
+/// it) to prove it is the owner asking.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeEmailRequest {
@@ -55,6 +58,18 @@ pub struct ChangeEmailRequest {
     pub new_email: String,
     #[schema(format = Password)]
     pub password: String,
+    /// A current TOTP code or an unused recovery code: required when the account has a
+    /// second factor, ignored otherwise.
+    #[schema(example = "123456", max_length = 64)]
+    pub code: Option<String>,
+}
+
+/// The address to mail a new verification link to.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendRequest {
+    #[schema(example = "alice@example.com", format = Email, max_length = 254)]
+    pub email: String,
 }
 
 /// The answer to a request whose result is mailed.
@@ -89,14 +104,23 @@ pub async fn verify_email(
     Ok(no_content())
 }
 
-/// Mails a new verification link to the caller's address (nothing if it is verified).
-#[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "auth", security(("bearer" = [])),
-    responses((status = 202, description = "A link is on its way (unless the address is verified or had its hour's mails)", body = Accepted),
-        crate::openapi::AuthErrors, crate::openapi::Unavailable))]
-pub async fn resend(services: web::Data<Services>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    services.recovery.resend_verification(&auth.0).await?;
+/// Mails a new verification link to the address, if it has an account that is not
+/// verified yet: the answer is the same for every well-formed address. No session is
+/// needed, so an owner whose link lapsed (and who cannot sign in) gets a new one.
+#[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "auth", request_body = ResendRequest,
+    responses((status = 202, description = "The same for every well-formed address: a link is on its way if the address has an unverified account and mails left this hour", body = Accepted),
+        crate::openapi::BodyErrors, crate::openapi::Unavailable))]
+pub async fn resend(
+    services: web::Data<Services>,
+    client: Client,
+    body: JsonBody<ResendRequest>,
+) -> Result<HttpResponse, ApiError> {
+    services
+        .recovery
+        .resend_verification(&body.0.email, &client.0)
+        .await?;
     Ok(accepted(
-        "if the address is not verified yet, a new link is on its way",
+        "if the address has an account that is not verified yet, a new link is on its way",
     ))
 }
 
@@ -141,7 +165,7 @@ pub async fn confirm_reset(
     responses((status = 202, description = "A link is on its way to the new address", body = Accepted),
         (status = 429, description = "`rate_limited`: too many changes asked for by this account (or wrong passwords)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 401, description = "`invalid_credentials` (wrong password) or a token error", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_credentials` (wrong password), `invalid_mfa_code` (wrong, old or used code), or a token error", body = Problem, content_type = "application/problem+json"),
         crate::openapi::BodyErrors, crate::openapi::Unavailable))]
 pub async fn change_email(
     services: web::Data<Services>,
@@ -151,7 +175,7 @@ pub async fn change_email(
     let b = body.0;
     services
         .users
-        .change_email(&auth.0, &b.new_email, &b.password)
+        .change_email(&auth.0, &b.new_email, &b.password, b.code.as_deref())
         .await?;
     Ok(accepted("a link is on its way to the new address"))
 }

@@ -21,7 +21,7 @@ pub struct Letters {
     pub(crate) settings: Arc<MailSettings>,
     pub(crate) sealer: Sealer,
     pub(crate) outbox: OutboxRepo,
-    /// Counts the mails with a token per address (one atomic counter, for all instances).
+    /// Counts the mails per address (one atomic counter, for all instances).
     store: AnyTokenStore,
     /// Wakes the worker of this instance when a mail is queued.
     pub(crate) wake: Arc<Notify>,
@@ -95,13 +95,17 @@ impl Letters {
         }
     }
 
-    /// A mail of `kind` to `to` with a new token: the token's row and the mail's row.
-    pub(crate) fn with_token(
+    /// A mail of `kind` to `to` with a new token: the token's row and the mail's row,
+    /// unless the address has had its hour's mails (`None`).
+    pub(crate) async fn token_mail(
         &self,
         kind: MailKind,
         to: &str,
         username: &str,
-    ) -> (NewOneTimeToken, NewMail) {
+    ) -> Result<Option<(NewOneTimeToken, NewMail)>, ServiceError> {
+        if !self.within_budget(kind, to).await? {
+            return Ok(None);
+        }
         let (value, token) = self.token(kind, to);
         let params = serde_json::json!({
             "username": username,
@@ -114,43 +118,92 @@ impl Letters {
             params: params.to_string(),
             sealed_token: Some(self.sealer.seal(&value)),
         };
-        (token, mail)
+        Ok(Some((token, mail)))
     }
 
-    /// A notice of `kind` to `to`, with no token.
-    pub(crate) fn notice(&self, kind: MailKind, to: &str, params: serde_json::Value) -> NewMail {
-        NewMail {
+    /// A notice of `kind` to `to`, with no token, unless the address has had its hour's
+    /// mails (`None`).
+    pub(crate) async fn notice(
+        &self,
+        kind: MailKind,
+        to: &str,
+        params: serde_json::Value,
+    ) -> Result<Option<NewMail>, ServiceError> {
+        if !self.within_budget(kind, to).await? {
+            return Ok(None);
+        }
+        Ok(Some(NewMail {
             kind: kind.as_str().to_owned(),
             recipient: to.to_owned(),
             params: params.to_string(),
             sealed_token: None,
-        }
+        }))
     }
 
-    /// Counts a mail with a token to `to`: whether it is within the address's hourly
-    /// cap. The count is one atomic increment, so concurrent requests cannot both pass.
-    pub(crate) async fn under_cap(&self, to: &str) -> Result<bool, ServiceError> {
-        let key = format!("mail:addr:{}", to.to_lowercase());
+    /// Counts a mail of `kind` to `to` against its mailbox's budget: `max_per_address`
+    /// mails of every kind in an hour, whoever asks, whatever happens to the account
+    /// meanwhile (the count lives in the token store, keyed by the address). One atomic
+    /// increment, so concurrent requests cannot both pass the last place. Past the
+    /// budget the mail is dropped and counted in `strata_mail_dropped_total`.
+    async fn within_budget(&self, kind: MailKind, to: &str) -> Result<bool, ServiceError> {
+        let key = format!("mail:addr:{}", mailbox(to));
         let counts = self
             .store
             .rate_hit(std::slice::from_ref(&key), Duration::from_secs(3600))
             .await?;
         let n = counts.first().map_or(0, |c| c.count);
-        Ok(n <= u64::try_from(self.settings.max_per_address).unwrap_or(u64::MAX))
+        let within = n <= u64::try_from(self.settings.max_per_address).unwrap_or(u64::MAX);
+        if !within {
+            metrics::counter!("strata_mail_dropped_total", "kind" => kind.as_str()).increment(1);
+            tracing::info!(
+                kind = kind.as_str(),
+                "mail not queued: the address had its hour's mails"
+            );
+        }
+        Ok(within)
     }
 
-    /// Counts mails queued and wakes the worker.
-    pub(crate) fn queued(&self, kinds: &[MailKind]) {
-        for k in kinds {
-            metrics::counter!("strata_mail_queued_total", "kind" => k.as_str()).increment(1);
+    /// Counts the mails just stored and wakes the worker.
+    pub(crate) fn queued<'a>(&self, mails: impl IntoIterator<Item = &'a NewMail>) {
+        let mut any = false;
+        for m in mails {
+            let kind = MailKind::parse(&m.kind).map_or("other", MailKind::as_str);
+            metrics::counter!("strata_mail_queued_total", "kind" => kind).increment(1);
+            any = true;
         }
-        self.wake.notify_one();
+        if any {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// The mailbox an address delivers to, as the budget counts it: lower-case, and without a
+/// `+tag` (RFC 5233 sub-addressing), so `victim+1@` and `victim+2@` share one budget.
+fn mailbox(address: &str) -> String {
+    let address = address.to_lowercase();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = match local.split_once('+') {
+                Some((base, _)) if !base.is_empty() => base,
+                _ => local,
+            };
+            format!("{local}@{domain}")
+        }
+        None => address,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sub_addresses_share_their_mailbox_budget() {
+        assert_eq!(mailbox("Victim+1@Example.com"), "victim@example.com");
+        assert_eq!(mailbox("victim+a+b@example.com"), "victim@example.com");
+        assert_eq!(mailbox("victim@example.com"), "victim@example.com");
+        assert_eq!(mailbox("+tag@example.com"), "+tag@example.com");
+    }
 
     #[test]
     fn lifetimes_are_spoken_in_their_largest_whole_unit() {

@@ -33,10 +33,16 @@ pub enum MailKind {
     MfaEnabled,
     /// Tells the account's address that the second factor was turned off.
     MfaDisabled,
+    /// Tells an account's address that someone tried to register it again.
+    SignupAttempted,
+    /// Tells the account's address that a reset proved it for the first time, and so
+    /// removed a second factor enrolled before that proof.
+    ResetRemovedFactor,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 7] = [
+    /// Every kind.
+    pub const ALL: [MailKind; 9] = [
         MailKind::VerifyEmail,
         MailKind::ChangeEmail,
         MailKind::EmailChangeRequested,
@@ -44,6 +50,8 @@ impl MailKind {
         MailKind::PasswordChanged,
         MailKind::MfaEnabled,
         MailKind::MfaDisabled,
+        MailKind::SignupAttempted,
+        MailKind::ResetRemovedFactor,
     ];
 
     /// The stored name, also the metrics label.
@@ -56,6 +64,8 @@ impl MailKind {
             MailKind::PasswordChanged => "password_changed",
             MailKind::MfaEnabled => "mfa_enabled",
             MailKind::MfaDisabled => "mfa_disabled",
+            MailKind::SignupAttempted => "signup_attempted",
+            MailKind::ResetRemovedFactor => "reset_removed_factor",
         }
     }
 

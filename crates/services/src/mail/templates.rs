@@ -49,6 +49,8 @@ fn built_in(kind: MailKind, part: &str) -> &'static str {
         MailKind::PasswordChanged => file!("password_changed"),
         MailKind::MfaEnabled => file!("mfa_enabled"),
         MailKind::MfaDisabled => file!("mfa_disabled"),
+        MailKind::SignupAttempted => file!("signup_attempted"),
+        MailKind::ResetRemovedFactor => file!("reset_removed_factor"),
     }
 }
 

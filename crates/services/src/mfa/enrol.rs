@@ -53,6 +53,7 @@ impl MfaService {
         if creds.user.mfa_enabled {
             return Err(ServiceError::MfaAlreadyEnabled);
         }
+        proven_address(&creds)?;
         self.auth
             .confirm_password(&creds.user.id, password, &creds.password_hash)
             .await?;
@@ -86,6 +87,7 @@ impl MfaService {
         let Some(pending) = creds.totp.pending.clone() else {
             return Err(ServiceError::MfaNotPending);
         };
+        proven_address(&creds)?;
         let (this, code) = (self.clone(), code.to_owned());
         let check = async move {
             let (secret, _) = this.factor.open(&creds.user.id, &pending)?;
@@ -101,7 +103,7 @@ impl MfaService {
                 .iter()
                 .filter_map(|c| codes::normalise(c))
                 .map(|c| codes::hash(&c));
-            let notice = this.notice(MailKind::MfaEnabled, &creds);
+            let notice = this.notice(MailKind::MfaEnabled, &creds).await?;
             let on = this
                 .repo
                 .enable(
@@ -109,13 +111,14 @@ impl MfaService {
                     &pending,
                     step,
                     hashes.collect(),
-                    Some(notice),
+                    notice.clone(),
                 )
                 .await?;
-            Ok(on.then_some(set))
+            Ok(on.then_some((set, notice)))
         };
-        let set = self.counted(&who.user_id, check).await?;
-        self.letters.queued(&[MailKind::MfaEnabled]);
+        let counters = self.auth.code_counters(&who.user_id, None);
+        let (set, notice) = self.auth.counted_code(counters, check).await?;
+        self.letters.queued(&notice);
         let ended = self
             .auth
             .revoke_all(&who.user_id, Some(&who.session_id))
@@ -153,7 +156,10 @@ impl MfaService {
         })
     }
 
-    /// Turns the second factor off, on the password and a code (a recovery code will do).
+    /// Turns the second factor off, on the password and a code (a recovery code will do),
+    /// and ends every other session of the account, as turning it on does: whoever turns
+    /// it off may suspect one of them, and none of them should outlive the factor that
+    /// guarded its sign-in.
     pub async fn disable(
         &self,
         who: &Principal,
@@ -161,12 +167,17 @@ impl MfaService {
         code: &str,
     ) -> Result<(), ServiceError> {
         let creds = self.proven(who, password, code).await?;
-        let notice = self.notice(MailKind::MfaDisabled, &creds);
-        if !self.repo.disable(&creds.user.id, Some(notice)).await? {
+        let notice = self.notice(MailKind::MfaDisabled, &creds).await?;
+        if !self.repo.disable(&creds.user.id, notice.clone()).await? {
             return Err(ServiceError::MfaNotEnabled);
         }
-        self.letters.queued(&[MailKind::MfaDisabled]);
-        tracing::info!(user_id = %who.user_id, "second factor turned off");
+        self.letters.queued(&notice);
+        let ended = self
+            .auth
+            .revoke_all(&who.user_id, Some(&who.session_id))
+            .await?;
+        crate::auth::revoked("mfa_disabled", ended);
+        tracing::info!(user_id = %who.user_id, sessions_ended = ended, "second factor turned off");
         Ok(())
     }
 
@@ -177,7 +188,7 @@ impl MfaService {
         password: &str,
         code: &str,
     ) -> Result<Credentials, ServiceError> {
-        let code = super::checked_code(code)?;
+        super::checked_code(code)?;
         let creds = self.credentials(who).await?;
         if !creds.user.mfa_enabled {
             return Err(ServiceError::MfaNotEnabled);
@@ -185,46 +196,27 @@ impl MfaService {
         self.auth
             .confirm_password(&creds.user.id, password, &creds.password_hash)
             .await?;
-        let (factor, code, account) = (self.factor.clone(), code.to_owned(), creds.clone());
-        let check = async move {
-            match factor.redeem(&account, &code).await? {
-                super::Redeem::Accepted(_) => Ok(Some(())),
-                // Refused, but not counted: no guess.
-                super::Redeem::Replayed => Err(ServiceError::InvalidMfaCode),
-                super::Redeem::Wrong => Ok(None),
-            }
-        };
-        self.counted(&who.user_id, check).await?;
+        self.auth.confirm_code(&creds, code).await?;
         Ok(creds)
     }
 
-    /// Runs a code check counted against the account (`InvalidMfaCode` when wrong).
-    async fn counted<T, F>(&self, user_id: &str, check: F) -> Result<T, ServiceError>
-    where
-        T: Send + 'static,
-        F: std::future::Future<Output = Result<Option<T>, ServiceError>> + Send + 'static,
-    {
-        let counters = self.auth.code_counters(user_id, None);
-        match self.auth.inner.attempts.check(counters, check).await {
-            Ok(Some(v)) => {
-                super::signin::code_check("ok");
-                Ok(v)
-            }
-            Ok(None) => {
-                super::signin::code_check("failed");
-                Err(ServiceError::InvalidMfaCode)
-            }
-            Err(e) => {
-                if matches!(e, ServiceError::RateLimited { .. }) {
-                    super::signin::code_check("limited");
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn notice(&self, kind: MailKind, creds: &Credentials) -> repos::NewMail {
+    async fn notice(
+        &self,
+        kind: MailKind,
+        creds: &Credentials,
+    ) -> Result<Option<repos::NewMail>, ServiceError> {
         let params = serde_json::json!({ "username": creds.user.username });
-        self.letters.notice(kind, &creds.user.email, params)
+        self.letters.notice(kind, &creds.user.email, params).await
+    }
+}
+
+/// Refuses an enrolment for an address nobody has proven (`EmailUnverified`): whoever
+/// registered someone else's address must not be able to put a factor of theirs between
+/// the owner and the account the owner later recovers by mail.
+fn proven_address(creds: &Credentials) -> Result<(), ServiceError> {
+    if creds.user.email_verified {
+        Ok(())
+    } else {
+        Err(ServiceError::EmailUnverified)
     }
 }

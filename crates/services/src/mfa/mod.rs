@@ -16,7 +16,7 @@ use crate::seal::Sealer;
 use crate::ServiceError;
 
 pub use enrol::MfaService;
-pub(crate) use signin::MfaToken;
+pub(crate) use signin::{code_check, MfaToken};
 use totp::TotpSecret;
 
 /// Longest `code` accepted; a longer one is a 422 (no code is near it).

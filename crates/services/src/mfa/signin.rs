@@ -200,22 +200,7 @@ impl AuthService {
                 Err(e) => Err(e),
             }
         };
-        match self.inner.attempts.check(counters, check).await {
-            Ok(Some(pair)) => {
-                code_check("ok");
-                Ok(pair)
-            }
-            Ok(None) => {
-                code_check("failed");
-                Err(ServiceError::InvalidMfaCode)
-            }
-            Err(e) => {
-                if matches!(e, ServiceError::RateLimited { .. }) {
-                    code_check("limited");
-                }
-                Err(e)
-            }
-        }
+        self.counted_code(counters, check).await
     }
 }
 
