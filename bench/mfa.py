@@ -27,10 +27,11 @@ def totp(secret, step):
 
 
 def add_accounts(backend, prefix, n, hash4):
+    """Seeds `n` accounts with proven addresses (a second factor needs one)."""
     ms, now = int(time.time() * 1000), now_text()
-    rows = [(uuid7(ms - n + i), f"{prefix}{i:04d}", f"{prefix}{i:04d}@bench.example", hash4, now, now)
+    rows = [(uuid7(ms - n + i), f"{prefix}{i:04d}", f"{prefix}{i:04d}@bench.example", hash4, True, now, now)
             for i in range(n)]
-    backend.insert("users", ["id", "username", "email", "password_hash", "created_at", "updated_at"], rows)
+    backend.insert("users", ["id", "username", "email", "password_hash", "email_verified", "created_at", "updated_at"], rows)
     return [r[1] for r in rows]
 
 

@@ -38,6 +38,8 @@ pub struct Ctx {
     pub tasks: repos::TaskRepo,
     /// The users table, read directly (a stored password hash).
     pub users: repos::UserRepo,
+    /// Where the apps write their mails (no SMTP here): the links a case needs.
+    pub mail_dir: std::path::PathBuf,
 }
 
 impl Ctx {
@@ -196,6 +198,21 @@ impl Api<'_> {
     pub fn user_with_session(&self) -> (User, Tokens) {
         let user = self.register();
         let tokens = self.login(&user);
+        (user, tokens)
+    }
+
+    /// Proves `user`'s address with the link mailed at registration; asserts 204.
+    pub fn verify_address(&self, user: &User) {
+        let token =
+            strata_e2e::mail_files::token_for(&self.ctx.mail_dir, &user.email, "verify-email");
+        self.post("/api/auth/verify-email", None, json!({ "token": token }))
+            .no_content();
+    }
+
+    /// A new user whose address is proven, with one session.
+    pub fn verified_user_with_session(&self) -> (User, Tokens) {
+        let (user, tokens) = self.user_with_session();
+        self.verify_address(&user);
         (user, tokens)
     }
 

@@ -137,6 +137,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         bcrypt5: bcrypt5.address.clone(),
         tasks: repos::TaskRepo::new(database.clone()),
         users: repos::UserRepo::new(database),
+        mail_dir: backing.mail_dir(),
     });
 
     let mut cases: Vec<Case> = Vec::new();

@@ -75,6 +75,18 @@ pub const CASES: &[Case] = &[
         "a_replayed_code_is_refused_but_not_counted_as_a_guess",
         a_replayed_code_is_refused_but_not_counted_as_a_guess,
     ),
+    (
+        "an_unproven_address_cannot_enrol_a_second_factor",
+        an_unproven_address_cannot_enrol_a_second_factor,
+    ),
+    (
+        "turning_it_off_ends_every_other_session",
+        turning_it_off_ends_every_other_session,
+    ),
+    (
+        "changing_the_address_of_an_account_with_a_second_factor_needs_a_code",
+        changing_the_address_of_an_account_with_a_second_factor_needs_a_code,
+    ),
 ];
 
 /// An account with the second factor on. `step`: the time step its confirm spent.
@@ -97,7 +109,7 @@ fn begin(api: &Api<'_>, user: &User, access: &str) -> Value {
 
 /// Registers, logs in, enrols and confirms with the code of the current step.
 pub(crate) fn enrolled(api: &Api<'_>) -> Enrolled {
-    let (user, tokens) = api.user_with_session();
+    let (user, tokens) = api.verified_user_with_session();
     let secret = str_of(&begin(api, &user, &tokens.access), "secret");
     let step = current_step();
     let body = api
@@ -145,7 +157,7 @@ pub(crate) fn second_step(api: &Api<'_>, token: &str, code: &str) -> crate::Resp
 
 fn enrolment_needs_the_password_and_hands_out_a_secret_a_key_uri_and_a_qr_code(ctx: &Ctx) {
     let api = ctx.api();
-    let (user, t) = api.user_with_session();
+    let (user, t) = api.verified_user_with_session();
     api.post(
         "/api/users/me/mfa/totp",
         Some(&t.access),
@@ -505,7 +517,7 @@ fn malformed_codes_are_422_and_made_up_mfa_tokens_401(ctx: &Ctx) {
 
 fn turning_it_on_ends_every_other_session(ctx: &Ctx) {
     let api = ctx.api();
-    let (user, t) = api.user_with_session();
+    let (user, t) = api.verified_user_with_session();
     let other = api.login(&user);
     let secret = str_of(&begin(&api, &user, &t.access), "secret");
     api.post(
@@ -547,4 +559,70 @@ fn a_replayed_code_is_refused_but_not_counted_as_a_guess(ctx: &Ctx) {
     // Five refusals, none counted: the fresh sign-in and the next code still go through.
     let token = mfa_token(&api, &e.user);
     second_step(&api, &token, &code_at(&e.secret, e.step + 1)).ok(200);
+}
+
+fn an_unproven_address_cannot_enrol_a_second_factor(ctx: &Ctx) {
+    // Whoever registers someone else's address must not put their factor between the
+    // owner and the account the owner later recovers by mail.
+    let api = ctx.api();
+    let (user, t) = api.user_with_session();
+    api.post(
+        "/api/users/me/mfa/totp",
+        Some(&t.access),
+        json!({ "password": user.password }),
+    )
+    .problem(403, "email_unverified");
+    assert_eq!(api.me(&t.access).ok(200)["mfa_enabled"], false);
+    api.verify_address(&user);
+    let secret = str_of(&begin(&api, &user, &t.access), "secret");
+    api.post(
+        "/api/users/me/mfa/totp/confirm",
+        Some(&t.access),
+        json!({ "code": code_at(&secret, current_step()) }),
+    )
+    .ok(200);
+}
+
+fn turning_it_off_ends_every_other_session(ctx: &Ctx) {
+    let api = ctx.api();
+    let e = enrolled(&api);
+    let token = mfa_token(&api, &e.user);
+    let other = Tokens::from_body(&second_step(&api, &token, &e.codes[0]).ok(200));
+    api.delete_with(
+        "/api/users/me/mfa/totp",
+        Some(&e.tokens.access),
+        json!({ "password": e.user.password, "code": e.codes[1] }),
+    )
+    .no_content();
+    api.me(&other.access).unauthorized("token_revoked");
+    api.refresh(&other.refresh).unauthorized("token_revoked");
+    api.me(&e.tokens.access).ok(200);
+}
+
+fn changing_the_address_of_an_account_with_a_second_factor_needs_a_code(ctx: &Ctx) {
+    let api = ctx.api();
+    let e = enrolled(&api);
+    let access = Some(e.tokens.access.as_str());
+    let new_email = format!("moved.{}", e.user.email);
+    let change = |code: Option<&str>| {
+        let mut body = json!({ "new_email": new_email, "password": e.user.password });
+        if let Some(c) = code {
+            body["code"] = json!(c);
+        }
+        api.put("/api/users/me/email", access, body)
+    };
+    change(None).invalid("code");
+    change(Some("000000")).problem(401, "invalid_mfa_code");
+    change(Some(&code_at(&e.secret, e.step))).problem(401, "invalid_mfa_code");
+    change(Some(&e.codes[0])).ok(202);
+    // The recovery code is spent.
+    change(Some(&e.codes[0])).problem(401, "invalid_mfa_code");
+    // Without a second factor the password alone still does.
+    let (user, t) = api.user_with_session();
+    api.put(
+        "/api/users/me/email",
+        Some(&t.access),
+        json!({ "new_email": format!("moved.{}", user.email), "password": user.password }),
+    )
+    .ok(202);
 }

@@ -6,10 +6,13 @@
 //! the app on free loopback ports; the outage case starts its own server and instances.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod budget;
 mod flows;
 mod mfa;
 mod outage;
+mod races;
 mod storage;
+mod way_out;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -104,6 +107,40 @@ impl Ctx {
 
     pub fn register(&self) -> (String, String, String) {
         self.register_on(&self.app)
+    }
+
+    /// Proves `email` with the link its registration mailed (on the suite's app).
+    pub fn verify(&self, email: &str) {
+        let link = self.mail(email, "Confirm your email");
+        let r = self.send(
+            "POST",
+            "/api/auth/verify-email",
+            None,
+            Some(json!({ "token": token_in(&link) })),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+
+    /// Resets the password of `email`'s account on `base` by mail: asks for the link,
+    /// reads it from the mail, sets `new_password`; asserts each step.
+    pub fn reset_by_mail_on(&self, base: &str, email: &str, new_password: &str) {
+        let r = self.send_to(
+            base,
+            "POST",
+            "/api/auth/password-reset",
+            None,
+            Some(json!({ "email": email })),
+        );
+        assert_eq!(r.status, 202, "{}", r.body);
+        let token = token_in(&self.mail(email, "Reset your"));
+        let r = self.send_to(
+            base,
+            "POST",
+            "/api/auth/password-reset/confirm",
+            None,
+            Some(json!({ "token": token, "new_password": new_password })),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
     }
 
     /// Logs in; returns the access token, or the failed answer.
@@ -229,6 +266,9 @@ fn before_suite(backend: Backend, redis: bool) -> Result<Prepared, SetupError> {
     cases.extend_from_slice(outage::CASES);
     cases.extend_from_slice(storage::CASES);
     cases.extend_from_slice(mfa::CASES);
+    cases.extend_from_slice(budget::CASES);
+    cases.extend_from_slice(way_out::CASES);
+    cases.extend_from_slice(races::CASES);
     let trials = cases
         .into_iter()
         .map(|(name, body)| {

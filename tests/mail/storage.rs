@@ -119,3 +119,18 @@ pub fn outbox_of(ctx: &Ctx, to: &str) -> Vec<String> {
         }))
         .unwrap_or_else(|e| vec![e.to_string()])
 }
+
+/// The kinds of the outbox rows to `to`, oldest first: what strata chose to send there.
+/// A request that mails writes its rows before it answers (resets and resends, just after).
+pub fn queued_kinds(ctx: &Ctx, to: &str) -> Vec<String> {
+    // The tests' addresses are their own plain ASCII, safe to inline as outbox_of does.
+    assert!(!to.contains('\''), "{to}");
+    let sql = format!("SELECT kind AS v FROM mail_outbox WHERE recipient = '{to}' ORDER BY id");
+    ctx.rt
+        .block_on(ctx.database.run(move |conn| {
+            let rows: Vec<Cell> =
+                db::on_backend!(conn, |c| diesel::sql_query(sql.as_str()).load::<Cell>(c))?;
+            Ok(rows.into_iter().map(|r| r.v).collect())
+        }))
+        .unwrap()
+}

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+pub mod mail_files;
 pub mod process;
 pub mod proxy;
 pub mod redis_cluster;
@@ -149,7 +150,8 @@ impl Backing {
         let env = Env::new(
             database.url_string(),
             prefix.clone().map(|p| (redis_url(), p)),
-        );
+        )
+        .with("MAIL_DIR", &own_mail_dir());
         Ok(Backing {
             database,
             env,
@@ -165,6 +167,7 @@ impl Backing {
         let cluster = redis_cluster::PrivateCluster::start().map_err(SetupError::Unreachable)?;
         let prefix = format!("{}:", db::testing::random_name("strata_e2e"));
         let mut env = Env::new(database.url_string(), None)
+            .with("MAIL_DIR", &own_mail_dir())
             .with("REDIS_CLUSTER_URLS", &cluster.urls().join(","))
             .with("REDIS_KEY_PREFIX", &prefix);
         // A node's loss is noticed within this; the cluster's own failover takes ~2-4 s.
@@ -223,7 +226,18 @@ fn redis_ping(url: &str) -> Result<(), SetupError> {
     }
 }
 
+/// A mail directory of a backing's own, so its cases can find their mails among few.
+fn own_mail_dir() -> String {
+    let dir = std::env::temp_dir().join(db::testing::random_name("strata-test-mail"));
+    dir.to_string_lossy().into_owned()
+}
+
 impl Backing {
+    /// Where the apps of this backing write their mails (without SMTP).
+    pub fn mail_dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(self.env.0.get("MAIL_DIR").cloned().unwrap_or_default())
+    }
+
     /// The Redis key prefix of this backing (`None` without Redis).
     pub fn redis_prefix(&self) -> Option<&str> {
         self.redis_prefix.as_deref()
@@ -281,6 +295,7 @@ fn redis_eval(url: &str, script: &str, arg: &str) -> Result<String, String> {
 
 impl Drop for Backing {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.mail_dir());
         // Keys under the prefix expire on their own (sessions, counters); delete them now
         // so a run leaves nothing behind.
         // A private cluster's keys go with its processes.
