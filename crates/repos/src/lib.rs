@@ -36,6 +36,7 @@ pub use paging::Page;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
     AnyTokenStore, ChallengeTry, MemoryTokenStore, MfaChallenge, NewSession, PairState,
-    RedisOptions, RedisStats, RedisTokenStore, Rotation, RotationRequest, SessionInfo, TokenStore,
+    RateCounters, RedisOptions, RedisStats, RedisTokenStore, Rotation, RotationRequest,
+    SessionInfo, SessionStore, SignInChallenges,
 };
 pub use users::{Credentials, PasswordHash, TotpState, UserRecord, UserRepo};

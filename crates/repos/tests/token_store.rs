@@ -16,7 +16,8 @@ use libtest_mimic::Trial;
 use repos::token_store::RateCount;
 use repos::{
     AnyTokenStore, ChallengeTry, MemoryTokenStore, MfaChallenge, NewSession, PairState,
-    RedisOptions, RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo, TokenStore,
+    RateCounters, RedisOptions, RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo,
+    SessionStore, SignInChallenges,
 };
 use tokio::runtime::Runtime;
 
@@ -1200,7 +1201,10 @@ async fn clear_resets_the_counter(store: AnyTokenStore) {
             .await
             .expect("rate_hit");
     }
-    store.rate_clear(&a).await.expect("rate_clear");
+    store
+        .rate_settle(std::slice::from_ref(&a), &[])
+        .await
+        .expect("rate_settle");
     let got = store
         .rate_peek(&[a.clone(), b.clone()])
         .await
@@ -1212,7 +1216,7 @@ async fn clear_resets_the_counter(store: AnyTokenStore) {
         .expect("rate_hit");
     assert_eq!(counts(&got), vec![1], "counting starts again");
     store
-        .rate_clear(&id())
+        .rate_settle(&[id()], &[])
         .await
         .expect("clearing an unknown key");
 }
@@ -1304,9 +1308,9 @@ async fn forgive_takes_back_one_hit_and_keeps_the_window(store: AnyTokenStore) {
     let hit = hit.expect("three hits");
     assert_ne!(hit.window, 0, "a counted hit names its window");
     store
-        .rate_forgive(&a, hit.window)
+        .rate_settle(&[], &[(a.clone(), hit.window)])
         .await
-        .expect("rate_forgive");
+        .expect("rate_settle");
     let got = store.rate_peek(key).await.expect("rate_peek")[0];
     assert_eq!(got.count, 2);
     assert_eq!(got.window, hit.window, "the same window");
@@ -1317,9 +1321,9 @@ async fn forgive_takes_back_one_hit_and_keeps_the_window(store: AnyTokenStore) {
     // Down to zero and no further; the next hit counts from one.
     for _ in 0..3 {
         store
-            .rate_forgive(&a, hit.window)
+            .rate_settle(&[], &[(a.clone(), hit.window)])
             .await
-            .expect("rate_forgive");
+            .expect("rate_settle");
     }
     assert_eq!(
         counts(&store.rate_peek(key).await.expect("rate_peek")),
@@ -1332,9 +1336,9 @@ async fn forgive_takes_back_one_hit_and_keeps_the_window(store: AnyTokenStore) {
     // A counter that does not exist is not created by forgiving it.
     let unknown = id();
     store
-        .rate_forgive(&unknown, hit.window)
+        .rate_settle(&[], &[(unknown.clone(), hit.window)])
         .await
-        .expect("rate_forgive");
+        .expect("rate_settle");
     let got = store
         .rate_peek(std::slice::from_ref(&unknown))
         .await
@@ -1356,18 +1360,18 @@ async fn forgive_leaves_a_later_window_alone(store: AnyTokenStore) {
     assert_eq!(new.count, 1);
     assert_ne!(new.window, old.window);
     store
-        .rate_forgive(&a, old.window)
+        .rate_settle(&[], &[(a.clone(), old.window)])
         .await
-        .expect("rate_forgive");
+        .expect("rate_settle");
     assert_eq!(
         counts(&store.rate_peek(key).await.expect("rate_peek")),
         vec![1],
         "a hit of the old window is not taken from the new one"
     );
     store
-        .rate_forgive(&a, new.window)
+        .rate_settle(&[], &[(a.clone(), new.window)])
         .await
-        .expect("rate_forgive");
+        .expect("rate_settle");
     assert_eq!(
         counts(&store.rate_peek(key).await.expect("rate_peek")),
         vec![0]
@@ -1768,9 +1772,9 @@ async fn a_counter_forgiven_back_to_zero_is_deleted(store: AnyTokenStore) {
     store.rate_hit(key, WINDOW).await.expect("rate_hit");
     for _ in 0..2 {
         store
-            .rate_forgive(&a, first.window)
+            .rate_settle(&[], &[(a.clone(), first.window)])
             .await
-            .expect("rate_forgive");
+            .expect("rate_settle");
     }
     let got = store.rate_peek(key).await.expect("rate_peek")[0];
     assert_eq!(

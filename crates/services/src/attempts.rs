@@ -15,7 +15,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use repos::{AnyTokenStore, TokenStore};
+use repos::{AnyTokenStore, RateCounters};
 
 use crate::ServiceError;
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use repos::{AnyTokenStore, NewSession, PairState, RepoError, TokenStore, UserRepo};
+use repos::{
+    AnyTokenStore, NewSession, PairState, RateCounters, RepoError, SessionStore, UserRepo,
+};
 
 use crate::attempts::{address_block, Attempts, Counter};
 use crate::domain::{Checks, Email, Id, Password, Username};

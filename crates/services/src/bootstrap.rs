@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use repos::database::{self, DbError};
-use repos::{AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore, TokenStore};
+use repos::{AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore};
 
 use crate::{AuthSettings, JwtKeys, Services};
 

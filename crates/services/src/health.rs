@@ -1,7 +1,7 @@
 //! Readiness and pool figures: whether the database and the token store answer (`/ready`),
 //! and how their connections are used (`/metrics`).
 
-use repos::{AnyTokenStore, TokenStore, UserRepo};
+use repos::{AnyTokenStore, UserRepo};
 
 use crate::ServiceError;
 

@@ -46,7 +46,8 @@ pub use views::{
 pub mod infra {
     pub use repos::{
         AnyTokenStore, MemoryTokenStore, MfaRepo, OneTimeRepo, OutboxRepo, PasswordHash,
-        RedisOptions, RedisTokenStore, TaskRepo, TokenStore, UserRepo,
+        RateCounters, RedisOptions, RedisTokenStore, SessionStore, SignInChallenges, TaskRepo,
+        UserRepo,
     };
 }
 

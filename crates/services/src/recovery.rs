@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use repos::{OneTimeRepo, PasswordReset, RepoError, TokenStore, UserRepo};
+use repos::{OneTimeRepo, PasswordReset, RateCounters, RepoError, UserRepo};
 use tokio::sync::Semaphore;
 
 use crate::attempts::address_block;

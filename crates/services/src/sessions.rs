@@ -3,7 +3,7 @@
 //! one chosen from the list) and the session list.
 
 use chrono::Utc;
-use repos::{PairState, Rotation, RotationRequest, TokenStore};
+use repos::{PairState, Rotation, RotationRequest, SessionStore};
 
 use crate::auth::{revoked, AuthService, Principal};
 use crate::domain::Id;

@@ -160,7 +160,7 @@ impl UserService {
         // Per account too: one account must not mail a list of strangers.
         let s = self.letters.settings();
         let key = format!("email-change:{}", user.id);
-        let counts = repos::TokenStore::rate_hit(
+        let counts = repos::RateCounters::rate_hit(
             self.auth.store(),
             std::slice::from_ref(&key),
             s.request_window,

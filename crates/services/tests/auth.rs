@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{fields, init, init_with, test_settings, Fixture, PASSWORD};
-use services::infra::TokenStore;
+
 use services::{AuthSettings, ClientInfo, LoginInput, ServiceError};
 
 fn login_by(username: Option<&str>, email: Option<&str>, password: &str) -> LoginInput {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use repos::{AnyTokenStore, NewMail, NewOneTimeToken, OutboxRepo, TokenStore};
+use repos::{AnyTokenStore, NewMail, NewOneTimeToken, OutboxRepo, RateCounters};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 

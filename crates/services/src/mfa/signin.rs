@@ -8,7 +8,9 @@ use base64::Engine;
 use rand::RngCore;
 use std::time::Duration;
 
-use repos::{ChallengeTry, Credentials, MfaChallenge, TokenStore};
+use repos::{
+    ChallengeTry, Credentials, MfaChallenge, RateCounters, SessionStore, SignInChallenges,
+};
 use sha2::{Digest, Sha256};
 
 use super::Redeem;

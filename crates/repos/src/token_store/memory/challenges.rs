@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use super::{MemoryTokenStore, FULL_SWEEP_EVERY};
-use crate::token_store::{ChallengeTry, MfaChallenge};
+use crate::token_store::{ChallengeTry, MfaChallenge, SignInChallenges};
 use crate::RepoError;
 
-impl MemoryTokenStore {
+impl SignInChallenges for MemoryTokenStore {
     /// Stores a challenge; an outage (503) when the store holds its cap of them.
-    pub(super) fn put_challenge(
+    async fn challenge_put(
         &self,
         key: &str,
         challenge: &MfaChallenge,
@@ -37,39 +37,38 @@ impl MemoryTokenStore {
         Ok(())
     }
 
-    /// One try, as `TokenStore::challenge_try` says.
-    pub(super) fn try_challenge(&self, key: &str, max_tries: u64) -> ChallengeTry {
+    async fn challenge_try(&self, key: &str, max_tries: u64) -> Result<ChallengeTry, RepoError> {
         let mut inner = self.lock();
         let Some((challenge, tries, busy, until)) = inner.challenges.get_mut(key) else {
-            return ChallengeTry::Gone;
+            return Ok(ChallengeTry::Gone);
         };
         if *until <= Instant::now() {
             inner.challenges.remove(key);
-            return ChallengeTry::Gone;
+            return Ok(ChallengeTry::Gone);
         }
         if *busy {
-            return ChallengeTry::Busy;
+            return Ok(ChallengeTry::Busy);
         }
         if *tries >= max_tries {
-            return ChallengeTry::Gone;
+            return Ok(ChallengeTry::Gone);
         }
         *tries += 1;
         *busy = true;
-        ChallengeTry::Granted(challenge.clone(), *tries)
+        Ok(ChallengeTry::Granted(challenge.clone(), *tries))
     }
 
-    /// Lets the next try in.
-    pub(super) fn release_challenge(&self, key: &str) {
+    async fn challenge_release(&self, key: &str) -> Result<(), RepoError> {
         if let Some((_, _, busy, _)) = self.lock().challenges.get_mut(key) {
             *busy = false;
         }
+        Ok(())
     }
 
-    /// Deletes the challenge; whether this call did, while it was live.
-    pub(super) fn take_challenge(&self, key: &str) -> bool {
-        self.lock()
+    async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
+        Ok(self
+            .lock()
             .challenges
             .remove(key)
-            .is_some_and(|(_, _, _, until)| until > Instant::now())
+            .is_some_and(|(_, _, _, until)| until > Instant::now()))
     }
 }

@@ -1,7 +1,7 @@
 //! The Redis token store: the store and its keys here, the connections in `connection`
 //! (on a cluster, the way straight to a slot's primary in `direct`, the checks of every
-//! primary in `primaries`), the operations in `ops`, each Lua script in a file of its own
-//! under `lua/`.
+//! primary in `primaries`), one module per contract (`sessions`, `counters`,
+//! `challenges`), each Lua script in a file of its own under `lua/`.
 //!
 //! Keys (`P` is the configured prefix); every key of one user carries the user's hash tag:
 //! - `P user:{<uid>}:session:<sid>`: a hash with the session record; it expires with the
@@ -23,10 +23,12 @@ use deadpool_redis::redis::{self, RedisResult, Script};
 use super::{PairState, RateCount};
 use crate::RepoError;
 
+mod challenges;
 mod connection;
+mod counters;
 mod direct;
-mod ops;
 mod primaries;
+mod sessions;
 
 pub use connection::RedisStats;
 use connection::{Conn, Connections};
@@ -104,7 +106,7 @@ impl std::fmt::Debug for RedisTokenStore {
 }
 
 impl RedisTokenStore {
-    /// Prepares the store; no connection is made until first use (see [`TokenStore::ping`]).
+    /// Prepares the store; no connection is made until first use (see [`Self::ping`]).
     pub fn new(options: &RedisOptions) -> Result<Self, RepoError> {
         Ok(Self {
             conn: Connections::new(options)?,
@@ -193,6 +195,13 @@ impl RedisTokenStore {
             }
         }
         Ok(())
+    }
+
+    /// Proves the store answers: on a cluster, every primary of its slot map.
+    pub async fn ping(&self) -> Result<(), RepoError> {
+        self.on_every_primary("ping", redis::cmd("PING"))
+            .await
+            .map(drop)
     }
 
     /// How the connection is used right now.
