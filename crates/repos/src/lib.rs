@@ -10,6 +10,7 @@ pub mod mfa;
 pub mod one_time;
 pub mod outbox;
 pub mod paging;
+pub mod probe;
 pub mod tasks;
 pub mod token_store;
 pub mod users;
@@ -33,6 +34,7 @@ pub use mfa::MfaRepo;
 pub use one_time::{OneTimeRepo, PasswordReset, Verified};
 pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
+pub use probe::DatabaseProbe;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
     AnyTokenStore, ChallengeTry, MemoryTokenStore, MfaChallenge, NewSession, PairState,

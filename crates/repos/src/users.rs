@@ -322,14 +322,4 @@ impl UserRepo {
             .await
             .map_err(RepoError::from)
     }
-
-    /// The pool's state, for metrics.
-    pub fn pool_stats(&self) -> db::PoolStats {
-        self.db.stats()
-    }
-
-    /// Proves the database answers.
-    pub async fn ping(&self) -> Result<(), RepoError> {
-        self.db.ping().await.map_err(RepoError::from)
-    }
 }

@@ -1,7 +1,7 @@
 //! Readiness and pool figures: whether the database and the token store answer (`/ready`),
 //! and how their connections are used (`/metrics`).
 
-use repos::{AnyTokenStore, UserRepo};
+use repos::{AnyTokenStore, DatabaseProbe};
 
 use crate::ServiceError;
 
@@ -15,19 +15,19 @@ pub struct InfraStats {
 /// The dependencies' health.
 #[derive(Clone)]
 pub struct HealthService {
-    users: UserRepo,
+    database: DatabaseProbe,
     store: AnyTokenStore,
 }
 
 impl HealthService {
-    pub(crate) fn new(users: UserRepo, store: AnyTokenStore) -> Self {
-        Self { users, store }
+    pub(crate) fn new(database: DatabaseProbe, store: AnyTokenStore) -> Self {
+        Self { database, store }
     }
 
     /// Connection-pool figures, for metrics.
     pub fn infra_stats(&self) -> InfraStats {
         InfraStats {
-            database: self.users.pool_stats(),
+            database: self.database.pool_stats(),
             redis: self.store.redis_stats(),
         }
     }
@@ -39,6 +39,6 @@ impl HealthService {
 
     /// Checks the database answers (for `/ready`).
     pub async fn database_ready(&self) -> Result<(), ServiceError> {
-        Ok(self.users.ping().await?)
+        Ok(self.database.ping().await?)
     }
 }

@@ -55,6 +55,7 @@ pub mod infra {
 /// field here, read in [`Services::new`].
 #[derive(Clone)]
 pub struct Repos {
+    pub database: repos::DatabaseProbe,
     pub users: repos::UserRepo,
     pub tasks: repos::TaskRepo,
     pub tokens: repos::OneTimeRepo,
@@ -67,6 +68,7 @@ impl Repos {
     /// Every repository over one database, with `store`.
     pub fn over(database: repos::database::Database, store: repos::AnyTokenStore) -> Self {
         Self {
+            database: repos::DatabaseProbe::new(database.clone()),
             users: repos::UserRepo::new(database.clone()),
             tasks: repos::TaskRepo::new(database.clone()),
             tokens: repos::OneTimeRepo::new(database.clone()),
@@ -94,6 +96,7 @@ impl Services {
     /// Wires the services over the repositories and the token store.
     pub fn new(repos: Repos, keys: JwtKeys, settings: AuthSettings) -> Self {
         let Repos {
+            database,
             users,
             tasks,
             tokens,
@@ -112,7 +115,7 @@ impl Services {
             outbox,
             store.clone(),
         );
-        let health = HealthService::new(users.clone(), store.clone());
+        let health = HealthService::new(database, store.clone());
         let mfa_keys = (settings.mfa.keys.clone()).unwrap_or_else(|| keys.derived_mfa_keys());
         let factor = mfa::SecondFactor::new(mfa.clone(), mfa_keys);
         let issuer = settings.mfa.issuer.clone();
