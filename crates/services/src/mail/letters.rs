@@ -177,20 +177,38 @@ impl Letters {
     }
 }
 
-/// The mailbox an address delivers to, as the budget counts it: lower-case, and without a
-/// `+tag` (RFC 5233 sub-addressing), so `victim+1@` and `victim+2@` share one budget.
+/// The mailbox an address delivers to, as the budget counts it: however the address is
+/// spelled, one mailbox is one budget. Lower case; in the local part no quotes, escapes,
+/// comments or `+tag` (RFC 5322 and 5233: `"alice"@`, `a\lice@`, `alice(x)@` and
+/// `alice+1@` all reach `alice@`); no invisible characters; the domain in its ASCII form
+/// (`exämple.com` is `xn--exmple-cua.com`).
 fn mailbox(address: &str) -> String {
-    let address = address.to_lowercase();
-    match address.rsplit_once('@') {
-        Some((local, domain)) => {
-            let local = match local.split_once('+') {
-                Some((base, _)) if !base.is_empty() => base,
-                _ => local,
-            };
-            format!("{local}@{domain}")
+    let visible: String = address
+        .to_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}'))
+        .collect();
+    let Some((local, domain)) = visible.rsplit_once('@') else {
+        return visible;
+    };
+    let mut plain = String::with_capacity(local.len());
+    let mut comment = 0usize;
+    for c in local.chars() {
+        match c {
+            '(' => comment += 1,
+            ')' if comment > 0 => comment -= 1,
+            _ if comment > 0 => {}
+            '"' | '\\' => {}
+            c => plain.push(c),
         }
-        None => address,
     }
+    let base = match plain.split_once('+') {
+        Some((base, _)) if !base.is_empty() => base,
+        _ => plain.as_str(),
+    };
+    let domain = domain.trim_start_matches('[').trim_end_matches(']');
+    let domain = idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned());
+    format!("{base}@{domain}")
 }
 
 #[cfg(test)]
@@ -203,6 +221,26 @@ mod tests {
         assert_eq!(mailbox("victim+a+b@example.com"), "victim@example.com");
         assert_eq!(mailbox("victim@example.com"), "victim@example.com");
         assert_eq!(mailbox("+tag@example.com"), "+tag@example.com");
+    }
+
+    #[test]
+    fn every_spelling_of_one_mailbox_shares_its_budget() {
+        for spelling in [
+            "\"alice\"@example.com",
+            "\"a\\lice\"@example.com",
+            "\"alice\"+1@example.com",
+            "alice(comment)@example.com",
+            "alice\u{200B}@example.com",
+            "ALICE@EXAMPLE.COM",
+        ] {
+            assert_eq!(mailbox(spelling), "alice@example.com", "{spelling}");
+        }
+        assert_eq!(
+            mailbox("x@exämple.com"),
+            mailbox("x@xn--exmple-cua.com"),
+            "a domain and its ASCII form"
+        );
+        assert_ne!(mailbox("alice@example.com"), mailbox("bob@example.com"));
     }
 
     #[test]
