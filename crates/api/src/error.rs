@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 use services::{FieldError, ServiceError};
 use utoipa::ToSchema;
@@ -32,12 +32,57 @@ pub struct Problem {
     /// Dependency states, for `/ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<serde_json::Value>,
-    /// For `mfa_required`: the token of the sign-in, for `POST /api/auth/mfa`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mfa_token: Option<String>,
-    /// For `mfa_required`: seconds the `mfa_token` lives.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_in: Option<u64>,
+}
+
+/// The 403 `mfa_required` of a login whose password was right, for an account with a
+/// second factor: a problem (no session yet) that says how to go on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SecondFactorRequired {
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// The token of the sign-in, for `POST /api/auth/mfa`.
+    pub mfa_token: String,
+    /// Seconds the `mfa_token` lives.
+    #[schema(example = 300)]
+    pub expires_in: u64,
+}
+
+/// The answer to a sign-in that needs its second factor: 403 `mfa_required`, carrying the
+/// challenge's token. Not an error of the service: the password was right.
+pub(crate) fn second_factor_required(challenge: &services::Challenge) -> HttpResponse {
+    let status = StatusCode::FORBIDDEN;
+    let body = SecondFactorRequired {
+        problem: Problem {
+            status: status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            code: "mfa_required",
+            detail: "the password is right; now send a code of the second factor with mfa_token to POST /api/auth/mfa".to_owned(),
+            errors: None,
+            checks: None,
+        },
+        mfa_token: challenge.token.expose().to_owned(),
+        expires_in: challenge.expires_in.as_secs(),
+    };
+    with_body(problem_builder(status), &body)
+}
+
+/// An answer of `status` as `application/problem+json`, never cached.
+fn problem_builder(status: StatusCode) -> HttpResponseBuilder {
+    let mut res = HttpResponse::build(status);
+    res.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    ));
+    res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    res
+}
+
+/// `res` with `body` as JSON (a body of strings and numbers always serializes).
+fn with_body(mut res: HttpResponseBuilder, body: &impl Serialize) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => res.body(bytes),
+        Err(_) => res.finish(),
+    }
 }
 
 /// Everything a handler or an extractor can fail with.
@@ -84,8 +129,6 @@ struct Mapping {
     retry_after: Option<Duration>,
     /// `WWW-Authenticate` value for 401s.
     challenge: Option<&'static str>,
-    /// `mfa_token` and `expires_in` of an `mfa_required`.
-    mfa: Option<(String, u64)>,
 }
 
 fn map(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Mapping {
@@ -96,7 +139,6 @@ fn map(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Map
         errors: None,
         retry_after: None,
         challenge: None,
-        mfa: None,
     }
 }
 
@@ -171,14 +213,6 @@ impl ApiError {
                     "email_unverified",
                     "confirm your email address first: open the link we mailed you",
                 ),
-                S::MfaRequired { token, expires_in } => Mapping {
-                    mfa: Some((token.expose().to_owned(), expires_in.as_secs())),
-                    ..map(
-                        StatusCode::FORBIDDEN,
-                        "mfa_required",
-                        "the password is right; now send a code of the second factor with mfa_token to POST /api/auth/mfa",
-                    )
-                },
                 S::InvalidMfaCode => map(
                     StatusCode::UNAUTHORIZED,
                     "invalid_mfa_code",
@@ -308,10 +342,7 @@ impl ResponseError for ApiError {
 }
 
 fn problem_response(m: Mapping, checks: Option<serde_json::Value>) -> HttpResponse {
-    let (mfa_token, expires_in) = m.mfa.unzip();
     let body = Problem {
-        mfa_token,
-        expires_in,
         status: m.status.as_u16(),
         title: m.status.canonical_reason().unwrap_or("Error").to_owned(),
         code: m.code,
@@ -319,16 +350,11 @@ fn problem_response(m: Mapping, checks: Option<serde_json::Value>) -> HttpRespon
         errors: m.errors,
         checks,
     };
-    let mut res = HttpResponse::build(m.status);
+    let mut res = problem_builder(m.status);
     if m.status == StatusCode::REQUEST_TIMEOUT {
         // What is left of a late body cannot be told from the next request: close.
         res.force_close();
     }
-    res.insert_header((
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    ));
-    res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     if let Some(wait) = m.retry_after {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         res.insert_header((header::RETRY_AFTER, secs.max(1).to_string()));
@@ -339,10 +365,7 @@ fn problem_response(m: Mapping, checks: Option<serde_json::Value>) -> HttpRespon
             HeaderValue::from_static(challenge),
         ));
     }
-    match serde_json::to_vec(&body) {
-        Ok(bytes) => res.body(bytes),
-        Err(_) => res.finish(),
-    }
+    with_body(res, &body)
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ impl FromRequest for Auth {
             let services = services.ok_or_else(|| {
                 services::ServiceError::Internal("services not configured".into())
             })?;
-            let principal = services.auth.authenticate(&token).await?;
+            let principal = services.sessions.authenticate(&token).await?;
             // For the request's log line and span.
             req.extensions_mut()
                 .insert(crate::telemetry::request::UserId(principal.user_id.clone()));

@@ -2,9 +2,11 @@
 //! checked, so attempts sent all at once are counted all at once, and then settled by what
 //! the check found.
 //!
-//! - a wrong password stays counted;
+//! - a wrong password stays counted ([`Verdict::Wrong`]);
 //! - a right one clears the counters marked to clear (the account's) and is taken back
-//!   from the rest;
+//!   from the rest ([`Verdict::Right`]);
+//! - a right one with more to prove (a second factor owed) is taken back from all and
+//!   clears nothing ([`Verdict::Partly`]): only the last proof clears;
 //! - a check that could not run (an outage, a full password queue) is taken back from all;
 //! - an attempt refused by a limit checks nothing and is taken back at once.
 //!
@@ -47,6 +49,17 @@ impl Counter {
     }
 }
 
+/// What a checked attempt found: how it is settled, and what it gives the caller.
+#[derive(Debug)]
+pub(crate) enum Verdict<T> {
+    /// Right: the counters marked to clear are cleared, the others take the attempt back.
+    Right(T),
+    /// Right so far, with more to prove: every counter takes the attempt back, none clears.
+    Partly(T),
+    /// Wrong: the attempt stays counted.
+    Wrong,
+}
+
 /// Counts attempts against their limits in the token store.
 #[derive(Clone)]
 pub(crate) struct Attempts {
@@ -61,17 +74,16 @@ impl Attempts {
     }
 
     /// Counts an attempt on `counters`, runs `check` on a task of its own, settles the
-    /// attempt by its result, and returns that result: `Some` when the password was right,
-    /// `None` when it was wrong. `RateLimited` if a counter is past its limit: then `check`
-    /// does not run.
+    /// attempt by its verdict, and returns the verdict. `RateLimited` if a counter is past
+    /// its limit: then `check` does not run.
     pub(crate) async fn check<T, F>(
         &self,
         counters: Vec<Counter>,
         check: F,
-    ) -> Result<Option<T>, ServiceError>
+    ) -> Result<Verdict<T>, ServiceError>
     where
         T: Send + 'static,
-        F: Future<Output = Result<Option<T>, ServiceError>> + Send + 'static,
+        F: Future<Output = Result<Verdict<T>, ServiceError>> + Send + 'static,
     {
         let names: Vec<String> = counters.iter().map(|c| c.name.clone()).collect();
         let counts = self.store.rate_hit(&names, self.window).await?;
@@ -98,8 +110,8 @@ impl Attempts {
             }
             let outcome = check.await;
             match &outcome {
-                Ok(None) => {}
-                Ok(Some(_)) => {
+                Ok(Verdict::Wrong) => {}
+                Ok(Verdict::Right(_)) => {
                     let (clear, forgive): (Vec<_>, Vec<_>) = counted
                         .into_iter()
                         .zip(cleared)
@@ -108,7 +120,7 @@ impl Attempts {
                     let forgive: Vec<(String, u64)> = forgive.into_iter().map(|(c, _)| c).collect();
                     settle(&store, &clear, &forgive).await;
                 }
-                Err(_) => settle(&store, &[], &counted).await,
+                Ok(Verdict::Partly(_)) | Err(_) => settle(&store, &[], &counted).await,
             }
             outcome
         });

@@ -54,13 +54,6 @@ pub enum ServiceError {
     /// The right password, but the address is not verified and verification is required.
     #[error("email address not verified")]
     EmailUnverified,
-    /// The right password for an account with the second factor on: the sign-in goes on
-    /// at `POST /api/auth/mfa` with this token, which lives `expires_in`.
-    #[error("second factor required")]
-    MfaRequired {
-        token: crate::mfa::MfaToken,
-        expires_in: Duration,
-    },
     /// A wrong, old or already used second-factor code.
     #[error("invalid second-factor code")]
     InvalidMfaCode,

@@ -5,27 +5,31 @@
 //! directly, never SQL or Redis) and knows nothing of HTTP.
 
 mod attempts;
-pub mod auth;
 pub mod bootstrap;
+mod client;
 pub mod domain;
 pub mod error;
 pub mod health;
 pub mod jwt;
 pub mod mail;
 pub mod mfa;
+mod outcomes;
 pub mod paging;
 pub mod password;
+mod proofs;
 pub mod recovery;
+pub mod registration;
 mod rfc3339;
 mod seal;
-mod sessions;
+pub mod sessions;
 pub mod settings;
+pub mod signin;
 pub mod tasks;
 pub mod users;
 pub mod views;
 
-pub use auth::{AuthService, ClientInfo, LoginInput, Principal};
 pub use bootstrap::{Infra, StartupError};
+pub use client::ClientInfo;
 pub use error::{FieldError, ServiceError};
 pub use health::{HealthService, InfraStats};
 pub use jwt::{JwtKeys, SecretError};
@@ -33,8 +37,11 @@ pub use mail::{Delivery, MailSettings, OutboxWorker};
 pub use mfa::{MfaService, MfaSettings};
 pub use password::PasswordScheme;
 pub use recovery::RecoveryService;
+pub use registration::Registration;
 pub use repos::RedisOptions;
+pub use sessions::{Principal, Sessions};
 pub use settings::AuthSettings;
+pub use signin::{Challenge, LoginInput, PasswordSignIn, SecondStep, SignIn};
 pub use tasks::{NewTaskInput, TaskListInput, TaskPatchInput, TaskService};
 pub use users::UserService;
 pub use views::{
@@ -82,7 +89,12 @@ impl Repos {
 /// Every service, built once at start-up and shared by all requests.
 #[derive(Clone)]
 pub struct Services {
-    pub auth: AuthService,
+    pub registration: Registration,
+    /// The password step of a sign-in.
+    pub sign_in: PasswordSignIn,
+    /// The second-factor step of a sign-in.
+    pub second_step: SecondStep,
+    pub sessions: Sessions,
     pub users: UserService,
     pub tasks: TaskService,
     pub recovery: RecoveryService,
@@ -93,7 +105,9 @@ pub struct Services {
 }
 
 impl Services {
-    /// Wires the services over the repositories and the token store.
+    /// Wires the services over the repositories and the token store: the pieces several
+    /// of them share (the password pool, the attempt counters, the proofs, the sessions)
+    /// are made once here and handed to each.
     pub fn new(repos: Repos, keys: JwtKeys, settings: AuthSettings) -> Self {
         let Repos {
             database,
@@ -115,35 +129,82 @@ impl Services {
             outbox,
             store.clone(),
         );
-        let health = HealthService::new(database, store.clone());
         let mfa_keys = (settings.mfa.keys.clone()).unwrap_or_else(|| keys.derived_mfa_keys());
         let factor = mfa::SecondFactor::new(mfa.clone(), mfa_keys);
-        let issuer = settings.mfa.issuer.clone();
-        let auth = AuthService::new(
+        let attempts = attempts::Attempts::new(store.clone(), settings.login_window);
+        let limits = proofs::Limits {
+            per_account: settings.login_max_per_account,
+            per_ip: settings.login_max_per_ip,
+        };
+        let proofs = proofs::Proofs::new(attempts.clone(), passwords.clone(), factor, limits);
+        let settings = std::sync::Arc::new(settings);
+        let sessions = Sessions::new(users.clone(), store.clone(), keys, settings.clone());
+        let second_step = SecondStep::new(
             users.clone(),
-            store,
-            keys,
-            settings,
+            store.clone(),
+            proofs.clone(),
+            sessions.clone(),
+            settings.mfa.clone(),
+        );
+        let sign_in = PasswordSignIn::new(
+            users.clone(),
+            store.clone(),
+            passwords.clone(),
+            attempts,
+            sessions.clone(),
+            second_step.clone(),
+            signin::PasswordSignInRules {
+                limits,
+                require_verification: settings.mail.require_verification,
+                rehash: settings.password_rehash,
+            },
+        );
+        let registration = Registration::new(
+            users.clone(),
+            store.clone(),
             passwords.clone(),
             letters.clone(),
-            factor,
+            registration::RegistrationLimits {
+                max_per_ip: settings.register_max_per_ip,
+                window: settings.register_window,
+            },
         );
-        let mfa = MfaService::new(users.clone(), mfa, auth.clone(), letters.clone(), issuer);
+        let mfa = MfaService::new(
+            users.clone(),
+            mfa,
+            proofs.clone(),
+            sessions.clone(),
+            letters.clone(),
+            settings.mfa.issuer.clone(),
+        );
         let recovery = RecoveryService::new(
             users.clone(),
             tokens.clone(),
             letters.clone(),
             passwords.clone(),
-            auth.clone(),
+            store.clone(),
+            sessions.clone(),
+        );
+        let users = UserService::new(
+            users,
+            tokens,
+            letters.clone(),
+            store.clone(),
+            proofs,
+            sessions.clone(),
+            passwords,
         );
         Self {
-            health,
-            users: UserService::new(users, tokens, letters.clone(), auth.clone(), passwords),
+            health: HealthService::new(database, store),
+            registration,
+            sign_in,
+            second_step,
+            sessions,
+            users,
             tasks: TaskService::new(tasks),
             recovery,
             mfa,
             letters,
-            auth,
         }
     }
 }

@@ -5,15 +5,16 @@
 
 use std::sync::Arc;
 
-use repos::{OneTimeRepo, PasswordReset, RateCounters, RepoError, UserRepo};
+use repos::{AnyTokenStore, OneTimeRepo, PasswordReset, RateCounters, RepoError, UserRepo};
 use tokio::sync::Semaphore;
 
 use crate::attempts::address_block;
-use crate::auth::{AuthService, ClientInfo};
+use crate::client::ClientInfo;
 use crate::domain::{Email, Password};
 use crate::mail::{letters::token_hash, Letters, MailKind};
 use crate::password::Passwords;
-use crate::ServiceError;
+use crate::sessions::Sessions;
+use crate::{outcomes, ServiceError};
 
 /// Verification and password reset.
 #[derive(Clone)]
@@ -22,7 +23,8 @@ pub struct RecoveryService {
     tokens: OneTimeRepo,
     letters: Letters,
     passwords: Passwords,
-    auth: AuthService,
+    store: AnyTokenStore,
+    sessions: Sessions,
     /// Bounds the requests written after their answer.
     background: Arc<Semaphore>,
 }
@@ -55,14 +57,16 @@ impl RecoveryService {
         tokens: OneTimeRepo,
         letters: Letters,
         passwords: Passwords,
-        auth: AuthService,
+        store: AnyTokenStore,
+        sessions: Sessions,
     ) -> Self {
         Self {
             users,
             tokens,
             letters,
             passwords,
-            auth,
+            store,
+            sessions,
             background: Arc::new(Semaphore::new(BACKGROUND_WORK)),
         }
     }
@@ -144,11 +148,7 @@ impl RecoveryService {
             format!("{what}:addr:{}", email.as_str()),
             format!("{what}:ip:{}", address_block(client.ip.as_deref())),
         ];
-        let counts = self
-            .auth
-            .store()
-            .rate_hit(&counters, s.request_window)
-            .await?;
+        let counts = self.store.rate_hit(&counters, s.request_window).await?;
         let limits = [s.reset_max_per_address, s.reset_max_per_ip];
         Ok(counts.iter().zip(limits).any(|(c, max)| c.count > max))
     }
@@ -178,14 +178,14 @@ impl RecoveryService {
     ) -> Result<(), ServiceError> {
         let email = Email::parse(email).map_err(|e| ServiceError::Validation(vec![e]))?;
         if self.over_request_limit("reset", &email, client).await? {
-            reset_outcome("limited");
+            outcomes::password_reset("limited");
             return Ok(());
         }
         let Some(user) = self.users.find_by_email(email.as_str()).await? else {
-            reset_outcome("unknown");
+            outcomes::password_reset("unknown");
             return Ok(());
         };
-        reset_outcome("requested");
+        outcomes::password_reset("requested");
         let this = self.clone();
         self.after_answer(async move {
             let queued = async {
@@ -240,7 +240,7 @@ impl RecoveryService {
         let new_hash = self.passwords.hash(&password).await?;
         // Sessions end first, so a token-store outage stops the reset before anything
         // changed (the token stays usable); and again after, for a login in between.
-        self.auth.revoke_all(&user.id, None).await?;
+        self.sessions.revoke_all(&user.id, None).await?;
         let params = serde_json::json!({ "username": user.username, "email": user.email });
         // The notice's place in the budget is taken before its kind is known.
         let plain = self
@@ -269,12 +269,11 @@ impl RecoveryService {
         } else {
             &plain
         });
-        if let Err(e) = self.auth.revoke_all(&done.user_id, None).await {
+        if let Err(e) = self.sessions.revoke_all(&done.user_id, None).await {
             tracing::warn!(user_id = %done.user_id, error = %e, "sessions opened during a password reset may survive it");
         }
         if done.factors_removed {
-            metrics::counter!("strata_auth_factors_removed_total", "reason" => "reset_proved_address")
-                .increment(1);
+            outcomes::factor_removed("reset_proved_address");
         }
         tracing::info!(
             user_id = %done.user_id,
@@ -284,8 +283,4 @@ impl RecoveryService {
         );
         Ok(())
     }
-}
-
-fn reset_outcome(outcome: &'static str) {
-    metrics::counter!("strata_auth_password_resets_total", "outcome" => outcome).increment(1);
 }

@@ -1,29 +1,161 @@
-//! Sessions after sign-in: signing a session's token pair, refresh with rotation and reuse
-//! detection, the check of a bearer token on every protected request, logout (one, all, or
-//! one chosen from the list) and the session list.
+//! Sessions after sign-in: opening one, signing its token pair, refresh with rotation and
+//! reuse detection, the check of a bearer token on every protected request, logout (one,
+//! all, or one chosen from the list) and the session list.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
-use repos::{PairState, Rotation, RotationRequest, SessionStore};
+use repos::{
+    AnyTokenStore, NewSession, PairState, Rotation, RotationRequest, SessionStore, UserRepo,
+};
 
-use crate::auth::{revoked, AuthService, Principal};
+use crate::client::ClientInfo;
 use crate::domain::Id;
-use crate::jwt::TokenKind;
+use crate::jwt::{JwtKeys, TokenKind};
+use crate::outcomes;
 use crate::views::{SessionView, TokenPair};
-use crate::ServiceError;
+use crate::{AuthSettings, ServiceError};
 
-fn refresh_outcome(outcome: &'static str) {
-    metrics::counter!("strata_auth_refreshes_total", "outcome" => outcome).increment(1);
+/// Who is calling: the user and the session their access token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: String,
+    pub session_id: String,
 }
 
-impl AuthService {
+/// How opening a session after a sign-in ended.
+#[derive(Debug)]
+pub(crate) enum Opening {
+    /// The session is stored; here are its tokens.
+    Opened(TokenPair),
+    /// The password the sign-in proved is no longer the account's (changed, reset, or the
+    /// account deleted meanwhile): nothing is stored, and the sign-in failed.
+    Superseded,
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The sessions of every user.
+#[derive(Clone)]
+pub struct Sessions {
+    users: UserRepo,
+    store: AnyTokenStore,
+    keys: Arc<JwtKeys>,
+    settings: Arc<AuthSettings>,
+}
+
+impl Sessions {
+    pub(crate) fn new(
+        users: UserRepo,
+        store: AnyTokenStore,
+        keys: JwtKeys,
+        settings: Arc<AuthSettings>,
+    ) -> Self {
+        Self {
+            users,
+            store,
+            keys: Arc::new(keys),
+            settings,
+        }
+    }
+
+    /// Opens a session for an account whose password (and `second_factor`, if true) was
+    /// just proven, unless a logout-all ran since the sign-in read the user's `generation`
+    /// (`TokenRevoked`: the user asked for every session to end).
+    pub(crate) async fn open(
+        &self,
+        creds: repos::Credentials,
+        client: ClientInfo,
+        second_factor: bool,
+        generation: u64,
+    ) -> Result<Opening, ServiceError> {
+        let s = &self.settings;
+        let (user, proven) = (creds.user, creds.password_version);
+        let now = Utc::now().timestamp();
+        let session_id = Id::random().to_string();
+        let expires_at = now.saturating_add(secs(s.session_max_lifetime));
+        let pair = PairState {
+            access_jti: Id::random().to_string(),
+            refresh_jti: Id::random().to_string(),
+            issued_at: now,
+            access_expires_at: now.saturating_add(secs(s.access_ttl)).min(expires_at),
+            refresh_expires_at: now.saturating_add(secs(s.refresh_ttl)).min(expires_at),
+        };
+        let stored = self
+            .store
+            .create_session(&NewSession {
+                session_id: session_id.clone(),
+                user_id: user.id.clone(),
+                pair: pair.clone(),
+                expires_at,
+                user_agent: client.user_agent.map(|ua| ua.chars().take(256).collect()),
+                ip: client.ip,
+                second_factor,
+                generation,
+            })
+            .await?;
+        if !stored {
+            // A logout-all came first (a password change or an account deletion ends every
+            // session that way too: then the password given is no longer the account's).
+            outcomes::login("superseded");
+            let current = self.users.credentials_by_id(&user.id).await?;
+            return match current {
+                Some(c) if c.password_version == proven => Err(ServiceError::TokenRevoked),
+                _ => Ok(Opening::Superseded),
+            };
+        }
+        if !self
+            .still_current(&user.id, &session_id, proven, second_factor)
+            .await?
+        {
+            return Ok(Opening::Superseded);
+        }
+        tracing::info!(user_id = %user.id, session_id = %session_id, "login");
+        outcomes::login("ok");
+        Ok(Opening::Opened(self.pair(&user.id, &session_id, &pair)?))
+    }
+
+    /// Closes the race between a login and a password change or account deletion. Either
+    /// revokes every session it can find once the new hash is stored (or the user is gone);
+    /// a login verifies against the hash it read before, which takes a hash's time, and so
+    /// could open its session after that sweep and outlive the old password. The session is
+    /// now stored: if the password just proven is still the account's, the change (if any)
+    /// comes later and its sweep will find this session (`true`); if not, the session is
+    /// withdrawn (`false`). Its tokens have not left the service yet, so even a session the
+    /// withdrawal could not reach is one nobody holds a token for.
+    async fn still_current(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        proven: i64,
+        second_factor: bool,
+    ) -> Result<bool, ServiceError> {
+        let current = self.users.credentials_by_id(user_id).await;
+        // A second factor turned on since the account was read is owed too.
+        if matches!(&current, Ok(Some(c)) if c.password_version == proven
+            && (second_factor || !c.user.mfa_enabled))
+        {
+            return Ok(true);
+        }
+        if let Err(e) = self.store.revoke(user_id, session_id).await {
+            tracing::warn!(user_id, session_id, error = %e, "could not withdraw a login's session");
+        }
+        current?;
+        outcomes::login("superseded");
+        Ok(false)
+    }
+
     /// Signs the tokens of `pair`. The same state always gives the same tokens.
-    pub(crate) fn pair(
+    fn pair(
         &self,
         user_id: &str,
         session_id: &str,
         pair: &PairState,
     ) -> Result<TokenPair, ServiceError> {
-        let keys = &self.inner.keys;
+        let keys = &self.keys;
         let now = Utc::now().timestamp();
         Ok(TokenPair {
             access_token: keys.sign(
@@ -52,10 +184,9 @@ impl AuthService {
     /// Exchanges a refresh token for a new pair. The previous refresh token within the
     /// grace gets the current pair again; any older one revokes the whole session.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ServiceError> {
-        let claims = self.inner.keys.verify(TokenKind::Refresh, refresh_token)?;
-        let s = &self.inner.settings;
+        let claims = self.keys.verify(TokenKind::Refresh, refresh_token)?;
+        let s = &self.settings;
         let rotation = self
-            .inner
             .store
             .rotate(&RotationRequest {
                 user_id: claims.sub.clone(),
@@ -78,12 +209,12 @@ impl AuthService {
             Rotation::Rotated { .. } | Rotation::Grace { .. } => Err(ServiceError::TokenInvalid),
             Rotation::Reused { user_id } => {
                 tracing::warn!(user_id = %user_id, session_id = %claims.sid, "refresh token reused; session revoked");
-                refresh_outcome("reused");
-                revoked("reuse", 1);
+                outcomes::refresh("reused");
+                outcomes::revoked("reuse", 1);
                 Err(ServiceError::RefreshTokenReused)
             }
             Rotation::Missing => {
-                refresh_outcome("revoked");
+                outcomes::refresh("revoked");
                 Err(ServiceError::TokenRevoked)
             }
         }
@@ -92,9 +223,8 @@ impl AuthService {
     /// Checks a bearer token: signature and claims locally, then one token-store round trip
     /// proving the session is alive and this is its current access token.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
-        let claims = self.inner.keys.verify(TokenKind::Access, access_token)?;
+        let claims = self.keys.verify(TokenKind::Access, access_token)?;
         match self
-            .inner
             .store
             .authenticate(&claims.sub, &claims.sid, &claims.jti)
             .await?
@@ -112,15 +242,14 @@ impl AuthService {
     /// (another tab refreshed just before this logout); the user asked for the session to
     /// end, and it must not live on.
     pub async fn logout(&self, access_token: &str) -> Result<Principal, ServiceError> {
-        let claims = self.inner.keys.verify(TokenKind::Access, access_token)?;
+        let claims = self.keys.verify(TokenKind::Access, access_token)?;
         let ended = self
-            .inner
             .store
             .logout(
                 &claims.sub,
                 &claims.sid,
                 &claims.jti,
-                self.inner.settings.refresh_reuse_grace,
+                self.settings.refresh_reuse_grace,
                 Utc::now().timestamp_millis(),
             )
             .await?;
@@ -137,24 +266,24 @@ impl AuthService {
     /// Ends every session of the caller.
     pub async fn logout_all(&self, who: &Principal) -> Result<(), ServiceError> {
         let n = self.revoke_all(&who.user_id, None).await?;
-        revoked("logout_all", n);
+        outcomes::revoked("logout_all", n);
         tracing::info!(user_id = %who.user_id, sessions = n, "logout of all sessions");
         Ok(())
     }
 
-    /// Ends every session of `user_id` but `keep`.
+    /// Ends every session of `user_id` but `keep`; how many ended.
     pub(crate) async fn revoke_all(
         &self,
         user_id: &str,
         keep: Option<&str>,
     ) -> Result<usize, ServiceError> {
-        Ok(self.inner.store.revoke_all(user_id, keep).await?)
+        Ok(self.store.revoke_all(user_id, keep).await?)
     }
 
     /// The caller's live sessions, the caller's own marked `current`.
     pub async fn sessions(&self, who: &Principal) -> Result<Vec<SessionView>, ServiceError> {
         let now = Utc::now().timestamp();
-        let list = self.inner.store.list(&who.user_id, now).await?;
+        let list = self.store.list(&who.user_id, now).await?;
         Ok(list
             .into_iter()
             .map(|s| SessionView::new(s, &who.session_id))
@@ -170,12 +299,7 @@ impl AuthService {
         let Some(id) = Id::parse(session_id) else {
             return Err(ServiceError::NotFound);
         };
-        if self
-            .inner
-            .store
-            .revoke(&who.user_id, &id.to_string())
-            .await?
-        {
+        if self.store.revoke(&who.user_id, &id.to_string()).await? {
             Ok(())
         } else {
             Err(ServiceError::NotFound)

@@ -3,9 +3,9 @@
 
 use repos::{RepoError, TaskPatch, TaskQuery, TaskRepo};
 
-use crate::auth::Principal;
 use crate::domain::{Checks, Id, TaskDescription, TaskTitle};
 use crate::paging::{flag, PageRequest};
+use crate::sessions::Principal;
 use crate::views::{Task, TaskPage};
 use crate::ServiceError;
 

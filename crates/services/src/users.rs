@@ -1,11 +1,12 @@
 //! The signed-in user's account: read it, change its password, delete it.
 
-use repos::{OneTimeRepo, RepoError, UserRepo};
+use repos::{AnyTokenStore, OneTimeRepo, RateCounters, RepoError, UserRepo};
 
-use crate::auth::{AuthService, Principal};
 use crate::domain::{Email, Id, Password};
 use crate::mail::{Letters, MailKind};
 use crate::password::Passwords;
+use crate::proofs::Proofs;
+use crate::sessions::{Principal, Sessions};
 use crate::views::{PublicUser, User};
 use crate::ServiceError;
 
@@ -15,7 +16,9 @@ pub struct UserService {
     users: UserRepo,
     tokens: OneTimeRepo,
     letters: Letters,
-    auth: AuthService,
+    store: AnyTokenStore,
+    proofs: Proofs,
+    sessions: Sessions,
     passwords: Passwords,
 }
 
@@ -24,14 +27,18 @@ impl UserService {
         users: UserRepo,
         tokens: OneTimeRepo,
         letters: Letters,
-        auth: AuthService,
+        store: AnyTokenStore,
+        proofs: Proofs,
+        sessions: Sessions,
         passwords: Passwords,
     ) -> Self {
         Self {
             users,
             tokens,
             letters,
-            auth,
+            store,
+            proofs,
+            sessions,
             passwords,
         }
     }
@@ -57,7 +64,7 @@ impl UserService {
     }
 
     /// Checks the caller's password; a wrong one is `InvalidCredentials`, and too many wrong
-    /// ones are `RateLimited` (see `AuthService::confirm_password`). Returns the account with
+    /// ones are `RateLimited` (see `Proofs::password`). Returns the account with
     /// the hash that was verified, for the write that follows to compare against.
     async fn check_password(
         &self,
@@ -69,8 +76,8 @@ impl UserService {
             .credentials_by_id(&who.user_id)
             .await?
             .ok_or(ServiceError::TokenRevoked)?;
-        self.auth
-            .confirm_password(&creds.user.id, password, &creds.password_hash)
+        self.proofs
+            .password(&creds.user.id, password, &creds.password_hash)
             .await?;
         Ok(creds)
     }
@@ -120,7 +127,7 @@ impl UserService {
         }
         self.letters.queued(&notice);
         let n = self
-            .auth
+            .sessions
             .revoke_all(&user.id, Some(&who.session_id))
             .await?;
         tracing::info!(user_id = %user.id, other_sessions_revoked = n, "password changed");
@@ -149,7 +156,7 @@ impl UserService {
             let code = code.ok_or_else(|| {
                 ServiceError::invalid("code", "is required: the account has a second factor")
             })?;
-            self.auth.confirm_code(&creds, code).await?;
+            self.proofs.code(&creds, code).await?;
         }
         if new.as_str() == user.email {
             return Err(ServiceError::invalid(
@@ -160,12 +167,10 @@ impl UserService {
         // Per account too: one account must not mail a list of strangers.
         let s = self.letters.settings();
         let key = format!("email-change:{}", user.id);
-        let counts = repos::RateCounters::rate_hit(
-            self.auth.store(),
-            std::slice::from_ref(&key),
-            s.request_window,
-        )
-        .await?;
+        let counts = self
+            .store
+            .rate_hit(std::slice::from_ref(&key), s.request_window)
+            .await?;
         if let Some(c) = counts.first().filter(|c| c.count > s.reset_max_per_address) {
             return Err(ServiceError::RateLimited {
                 retry_after: c.resets_in.max(std::time::Duration::from_secs(1)),
@@ -195,7 +200,7 @@ impl UserService {
     /// the hash verified is still the account's; then the sessions once more: a login that
     /// verified the password before the deletion may have stored its session after the
     /// first sweep (a login that looks after the deletion withdraws its own; see
-    /// `AuthService::login`).
+    /// `PasswordSignIn::login`).
     pub async fn delete_account(
         &self,
         who: &Principal,
@@ -203,21 +208,21 @@ impl UserService {
     ) -> Result<(), ServiceError> {
         let creds = self.check_password(who, password).await?;
         let user = &creds.user;
-        let n = self.auth.revoke_all(&user.id, None).await?;
+        let n = self.sessions.revoke_all(&user.id, None).await?;
         if let Err(e) = self.users.delete(&user.id, creds.password_version).await {
             return Err(self.changed_meanwhile(&user.id, e).await);
         }
         // The account is gone whatever happens now, so a failure here is logged, not
         // answered: only a session that raced the deletion could be left, for a user that
         // no longer exists.
-        let late = match self.auth.revoke_all(&user.id, None).await {
+        let late = match self.sessions.revoke_all(&user.id, None).await {
             Ok(late) => late,
             Err(e) => {
                 tracing::warn!(user_id = %user.id, error = %e, "second session sweep after an account deletion failed");
                 0
             }
         };
-        crate::auth::revoked("account_deleted", n + late);
+        crate::outcomes::revoked("account_deleted", n + late);
         tracing::info!(user_id = %user.id, "account deleted");
         Ok(())
     }

@@ -25,7 +25,7 @@ async fn register_returns_the_user_lower_cased() {
     let fx = init().await;
     let user = fx
         .services
-        .auth
+        .registration
         .register(
             "  Alice_1 ",
             "Alice@Example.COM",
@@ -51,7 +51,7 @@ async fn register_with_a_taken_username_is_username_taken() {
     fx.register("alice").await;
     let r = fx
         .services
-        .auth
+        .registration
         .register(
             "ALICE",
             "other@example.com",
@@ -69,7 +69,7 @@ async fn register_with_a_taken_email_in_another_case_is_email_taken() {
     fx.register("alice").await;
     let r = fx
         .services
-        .auth
+        .registration
         .register(
             "alice2",
             "ALICE@example.com",
@@ -84,36 +84,40 @@ async fn register_with_a_taken_email_in_another_case_is_email_taken() {
 #[tokio::test]
 async fn register_reports_every_bad_field_at_once() {
     let fx = init().await;
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
     assert_eq!(
         fields(
-            auth.register("a", "not-an-email", "short", &ClientInfo::default())
+            auth.registration
+                .register("a", "not-an-email", "short", &ClientInfo::default())
                 .await
         ),
         ["username", "email", "password"]
     );
     assert_eq!(
         fields(
-            auth.register(
-                "bad name!",
-                "x@example.com",
-                PASSWORD,
-                &ClientInfo::default()
-            )
-            .await
+            auth.registration
+                .register(
+                    "bad name!",
+                    "x@example.com",
+                    PASSWORD,
+                    &ClientInfo::default()
+                )
+                .await
         ),
         ["username"]
     );
     assert_eq!(
         fields(
-            auth.register("bob", "bob@localhost", PASSWORD, &ClientInfo::default())
+            auth.registration
+                .register("bob", "bob@localhost", PASSWORD, &ClientInfo::default())
                 .await
         ),
         ["email"]
     );
     assert_eq!(
         fields(
-            auth.register("bob", "bob@example.com", "1234567", &ClientInfo::default())
+            auth.registration
+                .register("bob", "bob@example.com", "1234567", &ClientInfo::default())
                 .await
         ),
         ["password"]
@@ -124,17 +128,19 @@ async fn register_reports_every_bad_field_at_once() {
 #[tokio::test]
 async fn register_refuses_a_password_over_72_bytes_without_truncating() {
     let fx = init().await;
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
     let long = "x".repeat(73);
     assert_eq!(
         fields(
-            auth.register("bob", "bob@example.com", &long, &ClientInfo::default())
+            auth.registration
+                .register("bob", "bob@example.com", &long, &ClientInfo::default())
                 .await
         ),
         ["password"]
     );
     // 72 bytes is still fine; 37 two-byte characters (74 bytes) are not.
     assert!(auth
+        .registration
         .register(
             "bob",
             "bob@example.com",
@@ -145,13 +151,14 @@ async fn register_refuses_a_password_over_72_bytes_without_truncating() {
         .is_ok());
     assert_eq!(
         fields(
-            auth.register(
-                "carol",
-                "carol@example.com",
-                &"é".repeat(37),
-                &ClientInfo::default()
-            )
-            .await
+            auth.registration
+                .register(
+                    "carol",
+                    "carol@example.com",
+                    &"é".repeat(37),
+                    &ClientInfo::default()
+                )
+                .await
         ),
         ["password"]
     );
@@ -161,28 +168,30 @@ async fn register_refuses_a_password_over_72_bytes_without_truncating() {
 #[tokio::test]
 async fn register_refuses_a_password_equal_to_the_username_or_email() {
     let fx = init().await;
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
     assert_eq!(
         fields(
-            auth.register(
-                "longname",
-                "l@example.com",
-                "LongName",
-                &ClientInfo::default()
-            )
-            .await
+            auth.registration
+                .register(
+                    "longname",
+                    "l@example.com",
+                    "LongName",
+                    &ClientInfo::default()
+                )
+                .await
         ),
         ["password"]
     );
     assert_eq!(
         fields(
-            auth.register(
-                "bob",
-                "bobby@example.com",
-                "Bobby@Example.com",
-                &ClientInfo::default()
-            )
-            .await
+            auth.registration
+                .register(
+                    "bob",
+                    "bobby@example.com",
+                    "Bobby@Example.com",
+                    &ClientInfo::default()
+                )
+                .await
         ),
         ["password"]
     );
@@ -195,7 +204,7 @@ async fn register_refuses_a_password_equal_to_the_username_or_email() {
 async fn login_works_by_username_and_by_email_ignoring_case() {
     let fx = init().await;
     let user = fx.register("alice").await;
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
     for input in [
         login_by(Some("alice"), None, PASSWORD),
         login_by(Some("ALICE"), None, PASSWORD),
@@ -204,12 +213,18 @@ async fn login_works_by_username_and_by_email_ignoring_case() {
     ] {
         let label = format!("{input:?}");
         let tokens = auth
+            .sign_in
             .login(input, ClientInfo::default())
             .await
+            .map(common::complete)
             .unwrap_or_else(|e| panic!("{label}: {e:?}"));
         assert_eq!(tokens.token_type, "Bearer");
         assert!(tokens.expires_in > 0 && tokens.refresh_expires_in > tokens.expires_in);
-        let who = auth.authenticate(&tokens.access_token).await.unwrap();
+        let who = auth
+            .sessions
+            .authenticate(&tokens.access_token)
+            .await
+            .unwrap();
         assert_eq!(who.user_id, user.id, "{label}");
         assert_eq!(who.session_id, tokens.session_id, "{label}");
     }
@@ -232,7 +247,7 @@ async fn login_with_a_wrong_password_or_an_unknown_user_is_invalid_credentials()
     );
     let unknown_email = fx
         .services
-        .auth
+        .sign_in
         .login(
             login_by(None, Some("nobody@example.com"), PASSWORD),
             ClientInfo::default(),
@@ -248,17 +263,19 @@ async fn login_with_a_wrong_password_or_an_unknown_user_is_invalid_credentials()
 #[tokio::test]
 async fn login_without_identifier_or_password_is_validation() {
     let fx = init().await;
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
     assert_eq!(
         fields(
-            auth.login(login_by(None, Some("  "), PASSWORD), ClientInfo::default())
+            auth.sign_in
+                .login(login_by(None, Some("  "), PASSWORD), ClientInfo::default())
                 .await
         ),
         ["username"]
     );
     assert_eq!(
         fields(
-            auth.login(login_by(Some("alice"), None, ""), ClientInfo::default())
+            auth.sign_in
+                .login(login_by(Some("alice"), None, ""), ClientInfo::default())
                 .await
         ),
         ["password"]
@@ -351,32 +368,37 @@ async fn registrations_past_the_per_address_limit_are_rate_limited() {
         ip: Some(ip.to_owned()),
         user_agent: None,
     };
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
     let a = from("198.51.100.1");
-    auth.register("first", "first@example.com", PASSWORD, &a)
+    auth.registration
+        .register("first", "first@example.com", PASSWORD, &a)
         .await
         .unwrap();
     let r = auth
+        .registration
         .register("first", "other@example.com", PASSWORD, &a)
         .await;
     assert!(matches!(r, Err(ServiceError::UsernameTaken)), "{r:?}");
     let r = auth
+        .registration
         .register("third", "third@example.com", PASSWORD, &a)
         .await;
     assert!(matches!(r, Err(ServiceError::RateLimited { .. })), "{r:?}");
     // Malformed input is refused before it is counted; another address is not affected.
     let r = auth
+        .registration
         .register("x", "bad", "short", &from("198.51.100.2"))
         .await;
     assert!(matches!(r, Err(ServiceError::Validation(_))), "{r:?}");
-    auth.register(
-        "third",
-        "third@example.com",
-        PASSWORD,
-        &from("198.51.100.2"),
-    )
-    .await
-    .unwrap();
+    auth.registration
+        .register(
+            "third",
+            "third@example.com",
+            PASSWORD,
+            &from("198.51.100.2"),
+        )
+        .await
+        .unwrap();
     fx.cleanup();
 }
 
@@ -426,7 +448,7 @@ async fn wrong_passwords_sent_all_at_once_get_no_more_checks_than_the_limit() {
     // first three are checked, however the requests interleave.
     let guesses: Vec<_> = (0..20)
         .map(|i| {
-            let auth = fx.services.auth.clone();
+            let auth = fx.services.sign_in.clone();
             tokio::spawn(async move {
                 let client = ClientInfo {
                     ip: Some("203.0.113.50".into()),
@@ -492,7 +514,7 @@ async fn count_after_abandoning(
     ip: &'static str,
     password: &'static str,
 ) -> u64 {
-    let auth = fx.services.auth.clone();
+    let auth = fx.services.sign_in.clone();
     let abandoned = tokio::spawn(async move {
         let client = ClientInfo {
             ip: Some(ip.to_owned()),
@@ -615,13 +637,16 @@ async fn access_token_authenticates_to_its_user_and_session() {
 async fn refresh_token_is_refused_as_an_access_token_and_the_reverse() {
     let fx = init().await;
     let (_, tokens, _) = fx.user("alice").await;
-    let auth = &fx.services.auth;
-    let r = auth.authenticate(&tokens.refresh_token).await;
+    let auth = &fx.services;
+    let r = auth.sessions.authenticate(&tokens.refresh_token).await;
     assert!(matches!(r, Err(ServiceError::TokenInvalid)), "{r:?}");
-    let r = auth.refresh(&tokens.access_token).await;
+    let r = auth.sessions.refresh(&tokens.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenInvalid)), "{r:?}");
     // Neither attempt harmed the session.
-    auth.authenticate(&tokens.access_token).await.unwrap();
+    auth.sessions
+        .authenticate(&tokens.access_token)
+        .await
+        .unwrap();
     fx.cleanup();
 }
 
@@ -629,17 +654,17 @@ async fn refresh_token_is_refused_as_an_access_token_and_the_reverse() {
 async fn garbage_tokens_are_token_invalid() {
     let fx = init().await;
     let (_, tokens, _) = fx.user("alice").await;
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
     let mut tampered = tokens.access_token.clone();
     tampered.push('x');
     let huge = "a".repeat(5000);
     for bad in ["", "garbage", "a.b.c", tampered.as_str(), huge.as_str()] {
-        let r = auth.authenticate(bad).await;
+        let r = auth.sessions.authenticate(bad).await;
         assert!(
             matches!(r, Err(ServiceError::TokenInvalid)),
             "{bad:.20}: {r:?}"
         );
-        let r = auth.refresh(bad).await;
+        let r = auth.sessions.refresh(bad).await;
         assert!(
             matches!(r, Err(ServiceError::TokenInvalid)),
             "{bad:.20}: {r:?}"
@@ -656,9 +681,13 @@ async fn tokens_signed_with_another_secret_are_token_invalid() {
     )
     .await;
     let (_, tokens, _) = other.user("alice").await;
-    let r = fx.services.auth.authenticate(&tokens.access_token).await;
+    let r = fx
+        .services
+        .sessions
+        .authenticate(&tokens.access_token)
+        .await;
     assert!(matches!(r, Err(ServiceError::TokenInvalid)), "{r:?}");
-    let r = fx.services.auth.refresh(&tokens.refresh_token).await;
+    let r = fx.services.sessions.refresh(&tokens.refresh_token).await;
     assert!(matches!(r, Err(ServiceError::TokenInvalid)), "{r:?}");
     other.cleanup();
     fx.cleanup();
@@ -670,18 +699,25 @@ async fn tokens_signed_with_another_secret_are_token_invalid() {
 async fn refresh_returns_a_new_pair_and_the_old_access_token_is_revoked() {
     let fx = init().await;
     let (alice, first, _) = fx.user("alice").await;
-    let auth = &fx.services.auth;
-    let second = auth.refresh(&first.refresh_token).await.unwrap();
+    let auth = &fx.services;
+    let second = auth.sessions.refresh(&first.refresh_token).await.unwrap();
     assert_ne!(second.access_token, first.access_token);
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_eq!(second.session_id, first.session_id);
-    let who = auth.authenticate(&second.access_token).await.unwrap();
+    let who = auth
+        .sessions
+        .authenticate(&second.access_token)
+        .await
+        .unwrap();
     assert_eq!(who.user_id, alice.id);
-    let r = auth.authenticate(&first.access_token).await;
+    let r = auth.sessions.authenticate(&first.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     // And the new refresh token rotates in turn.
-    let third = auth.refresh(&second.refresh_token).await.unwrap();
-    auth.authenticate(&third.access_token).await.unwrap();
+    let third = auth.sessions.refresh(&second.refresh_token).await.unwrap();
+    auth.sessions
+        .authenticate(&third.access_token)
+        .await
+        .unwrap();
     fx.cleanup();
 }
 
@@ -689,13 +725,16 @@ async fn refresh_returns_a_new_pair_and_the_old_access_token_is_revoked() {
 async fn previous_refresh_token_within_the_grace_returns_the_same_pair() {
     let fx = init().await;
     let (_, first, _) = fx.user("alice").await;
-    let auth = &fx.services.auth;
-    let second = auth.refresh(&first.refresh_token).await.unwrap();
-    let again = auth.refresh(&first.refresh_token).await.unwrap();
+    let auth = &fx.services;
+    let second = auth.sessions.refresh(&first.refresh_token).await.unwrap();
+    let again = auth.sessions.refresh(&first.refresh_token).await.unwrap();
     assert_eq!(again.access_token, second.access_token);
     assert_eq!(again.refresh_token, second.refresh_token);
     assert_eq!(again.session_id, second.session_id);
-    auth.authenticate(&second.access_token).await.unwrap();
+    auth.sessions
+        .authenticate(&second.access_token)
+        .await
+        .unwrap();
     fx.cleanup();
 }
 
@@ -703,12 +742,12 @@ async fn previous_refresh_token_within_the_grace_returns_the_same_pair() {
 async fn refresh_token_older_than_the_previous_is_reuse_even_within_the_grace() {
     let fx = init().await;
     let (_, first, _) = fx.user("alice").await;
-    let auth = &fx.services.auth;
-    let second = auth.refresh(&first.refresh_token).await.unwrap();
-    let third = auth.refresh(&second.refresh_token).await.unwrap();
-    let r = auth.refresh(&first.refresh_token).await;
+    let auth = &fx.services;
+    let second = auth.sessions.refresh(&first.refresh_token).await.unwrap();
+    let third = auth.sessions.refresh(&second.refresh_token).await.unwrap();
+    let r = auth.sessions.refresh(&first.refresh_token).await;
     assert!(matches!(r, Err(ServiceError::RefreshTokenReused)), "{r:?}");
-    let r = auth.authenticate(&third.access_token).await;
+    let r = auth.sessions.authenticate(&third.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     fx.cleanup();
 }
@@ -721,14 +760,14 @@ async fn previous_refresh_token_after_the_grace_is_reuse_and_revokes_the_session
     })
     .await;
     let (_, first, _) = fx.user("alice").await;
-    let auth = &fx.services.auth;
-    let second = auth.refresh(&first.refresh_token).await.unwrap();
+    let auth = &fx.services;
+    let second = auth.sessions.refresh(&first.refresh_token).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = auth.refresh(&first.refresh_token).await;
+    let r = auth.sessions.refresh(&first.refresh_token).await;
     assert!(matches!(r, Err(ServiceError::RefreshTokenReused)), "{r:?}");
-    let r = auth.authenticate(&second.access_token).await;
+    let r = auth.sessions.authenticate(&second.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
-    let r = auth.refresh(&second.refresh_token).await;
+    let r = auth.sessions.refresh(&second.refresh_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     fx.cleanup();
 }
@@ -739,11 +778,11 @@ async fn previous_refresh_token_after_the_grace_is_reuse_and_revokes_the_session
 async fn refresh_after_logout_is_rejected() {
     let fx = init().await;
     let (_, tokens, _) = fx.user("alice").await;
-    let auth = &fx.services.auth;
-    auth.logout(&tokens.access_token).await.unwrap();
-    let r = auth.authenticate(&tokens.access_token).await;
+    let auth = &fx.services;
+    auth.sessions.logout(&tokens.access_token).await.unwrap();
+    let r = auth.sessions.authenticate(&tokens.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
-    let r = auth.refresh(&tokens.refresh_token).await;
+    let r = auth.sessions.refresh(&tokens.refresh_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     fx.cleanup();
 }
@@ -754,16 +793,16 @@ async fn logout_all_ends_every_session_of_the_user_but_not_another_users() {
     let (_, a1, who) = fx.user("alice").await;
     let (a2, _) = fx.session("alice").await;
     let (_, b1, _) = fx.user("bob").await;
-    let auth = &fx.services.auth;
-    auth.logout_all(&who).await.unwrap();
+    let auth = &fx.services;
+    auth.sessions.logout_all(&who).await.unwrap();
     for t in [&a1, &a2] {
-        let r = auth.authenticate(&t.access_token).await;
+        let r = auth.sessions.authenticate(&t.access_token).await;
         assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
-        let r = auth.refresh(&t.refresh_token).await;
+        let r = auth.sessions.refresh(&t.refresh_token).await;
         assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     }
-    auth.authenticate(&b1.access_token).await.unwrap();
-    auth.refresh(&b1.refresh_token).await.unwrap();
+    auth.sessions.authenticate(&b1.access_token).await.unwrap();
+    auth.sessions.refresh(&b1.refresh_token).await.unwrap();
     fx.cleanup();
 }
 
@@ -774,9 +813,9 @@ async fn sessions_lists_live_sessions_with_exactly_one_current() {
     let (_, second) = fx.session("alice").await;
     let (third, _) = fx.session("alice").await;
     fx.user("bob").await;
-    let auth = &fx.services.auth;
-    auth.logout(&third.access_token).await.unwrap();
-    let list = auth.sessions(&second).await.unwrap();
+    let auth = &fx.services;
+    auth.sessions.logout(&third.access_token).await.unwrap();
+    let list = auth.sessions.sessions(&second).await.unwrap();
     let mut ids: Vec<&str> = list.iter().map(|s| s.id.as_str()).collect();
     ids.sort_unstable();
     let mut want = vec![first.session_id.as_str(), second.session_id.as_str()];
@@ -801,27 +840,34 @@ async fn revoke_session_ends_own_other_session_but_not_another_users() {
     let (_, _, mine) = fx.user("alice").await;
     let (other_tokens, other_mine) = fx.session("alice").await;
     let (_, bob_tokens, bob) = fx.user("bob").await;
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
 
-    let r = auth.revoke_session(&mine, &bob.session_id).await;
+    let r = auth.sessions.revoke_session(&mine, &bob.session_id).await;
     assert!(matches!(r, Err(ServiceError::NotFound)), "{r:?}");
-    auth.authenticate(&bob_tokens.access_token).await.unwrap();
+    auth.sessions
+        .authenticate(&bob_tokens.access_token)
+        .await
+        .unwrap();
 
     for bad in ["not-a-session", "00000000-0000-4000-8000-000000000000"] {
-        let r = auth.revoke_session(&mine, bad).await;
+        let r = auth.sessions.revoke_session(&mine, bad).await;
         assert!(matches!(r, Err(ServiceError::NotFound)), "{bad}: {r:?}");
     }
 
-    auth.revoke_session(&mine, &other_mine.session_id)
+    auth.sessions
+        .revoke_session(&mine, &other_mine.session_id)
         .await
         .unwrap();
-    let r = auth.authenticate(&other_tokens.access_token).await;
+    let r = auth.sessions.authenticate(&other_tokens.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
-    let list = auth.sessions(&mine).await.unwrap();
+    let list = auth.sessions.sessions(&mine).await.unwrap();
     assert_eq!(list.len(), 1);
     assert!(list[0].current);
     // Revoking it twice is not found.
-    let r = auth.revoke_session(&mine, &other_mine.session_id).await;
+    let r = auth
+        .sessions
+        .revoke_session(&mine, &other_mine.session_id)
+        .await;
     assert!(matches!(r, Err(ServiceError::NotFound)), "{r:?}");
     fx.cleanup();
 }

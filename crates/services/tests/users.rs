@@ -74,7 +74,7 @@ async fn change_password_with_a_wrong_current_is_invalid_credentials() {
     let r = fx.login("alice", NEW_PASSWORD).await;
     assert!(matches!(r, Err(ServiceError::InvalidCredentials)), "{r:?}");
     fx.services
-        .auth
+        .sessions
         .authenticate(&tokens.access_token)
         .await
         .unwrap();
@@ -87,7 +87,7 @@ async fn change_password_replaces_it_and_revokes_only_the_other_sessions() {
     let (_, mine, who) = fx.user("alice").await;
     let (other, _) = fx.session("alice").await;
     let (_, bob_tokens, _) = fx.user("bob").await;
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
 
     fx.services
         .users
@@ -100,18 +100,30 @@ async fn change_password_replaces_it_and_revokes_only_the_other_sessions() {
     fx.login("alice", NEW_PASSWORD).await.unwrap();
 
     // The caller's session keeps working, refresh included.
-    assert_eq!(auth.authenticate(&mine.access_token).await.unwrap(), who);
-    let refreshed = auth.refresh(&mine.refresh_token).await.unwrap();
-    auth.authenticate(&refreshed.access_token).await.unwrap();
+    assert_eq!(
+        auth.sessions
+            .authenticate(&mine.access_token)
+            .await
+            .unwrap(),
+        who
+    );
+    let refreshed = auth.sessions.refresh(&mine.refresh_token).await.unwrap();
+    auth.sessions
+        .authenticate(&refreshed.access_token)
+        .await
+        .unwrap();
 
     // Every other session of the user is over.
-    let r = auth.authenticate(&other.access_token).await;
+    let r = auth.sessions.authenticate(&other.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
-    let r = auth.refresh(&other.refresh_token).await;
+    let r = auth.sessions.refresh(&other.refresh_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
 
     // Another user's sessions are untouched.
-    auth.authenticate(&bob_tokens.access_token).await.unwrap();
+    auth.sessions
+        .authenticate(&bob_tokens.access_token)
+        .await
+        .unwrap();
     fx.cleanup();
 }
 
@@ -125,7 +137,11 @@ fn keep_logging_in(
 ) -> Vec<tokio::task::JoinHandle<Vec<services::TokenPair>>> {
     (0..4)
         .map(|_| {
-            let (auth, stop, name) = (fx.services.auth.clone(), Arc::clone(stop), name.to_owned());
+            let (sign_in, stop, name) = (
+                fx.services.sign_in.clone(),
+                Arc::clone(stop),
+                name.to_owned(),
+            );
             tokio::spawn(async move {
                 let mut won = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
@@ -134,8 +150,8 @@ fn keep_logging_in(
                         email: None,
                         password: PASSWORD.into(),
                     };
-                    match auth.login(input, ClientInfo::default()).await {
-                        Ok(tokens) => won.push(tokens),
+                    match sign_in.login(input, ClientInfo::default()).await {
+                        Ok(signed_in) => won.push(common::complete(signed_in)),
                         // The old password or a deleted user (and soon too often), or a
                         // login that began before the change's (or deletion's) end of
                         // every session, refused by it.
@@ -165,7 +181,11 @@ async fn assert_every_session_revoked(
     for login in logins {
         for tokens in login.await.unwrap() {
             sessions += 1;
-            let r = fx.services.auth.authenticate(&tokens.access_token).await;
+            let r = fx
+                .services
+                .sessions
+                .authenticate(&tokens.access_token)
+                .await;
             assert!(
                 matches!(r, Err(ServiceError::TokenRevoked)),
                 "a session that raced the change survived it: {r:?}"
@@ -298,7 +318,7 @@ async fn wrong_current_passwords_are_limited_per_account_even_for_the_right_one(
     // Nothing changed: the password, the session, the account.
     fx.login("alice", PASSWORD).await.unwrap();
     fx.services
-        .auth
+        .sessions
         .authenticate(&tokens.access_token)
         .await
         .unwrap();
@@ -403,7 +423,7 @@ async fn delete_account_with_a_wrong_password_deletes_nothing() {
     assert_eq!(fx.services.users.me(&who).await.unwrap(), alice);
     assert_eq!(fx.tasks_repo.count(&alice.id).await.unwrap(), 1);
     fx.services
-        .auth
+        .sessions
         .authenticate(&tokens.access_token)
         .await
         .unwrap();
@@ -437,11 +457,11 @@ async fn delete_account_revokes_sessions_and_removes_the_user_and_their_tasks() 
         .await
         .unwrap();
 
-    let auth = &fx.services.auth;
+    let auth = &fx.services;
     for t in [&mine, &other] {
-        let r = auth.authenticate(&t.access_token).await;
+        let r = auth.sessions.authenticate(&t.access_token).await;
         assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
-        let r = auth.refresh(&t.refresh_token).await;
+        let r = auth.sessions.refresh(&t.refresh_token).await;
         assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     }
     let r = fx.login("alice", PASSWORD).await;
@@ -452,7 +472,10 @@ async fn delete_account_revokes_sessions_and_removes_the_user_and_their_tasks() 
     assert_eq!(fx.tasks_repo.count(&alice.id).await.unwrap(), 0);
 
     // Bob, his session and his task are untouched.
-    auth.authenticate(&bob_tokens.access_token).await.unwrap();
+    auth.sessions
+        .authenticate(&bob_tokens.access_token)
+        .await
+        .unwrap();
     assert_eq!(fx.tasks_repo.count(&bob.id).await.unwrap(), 1);
 
     // The name is free again.

@@ -3,11 +3,11 @@
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use services::{LoginInput, Services, SessionView, TokenPair, User};
+use services::{LoginInput, Services, SessionView, SignIn, TokenPair, User};
 use utoipa::ToSchema;
 
 use super::{no_content, resource};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, SecondFactorRequired};
 use crate::extract::{Auth, BearerToken, Client, JsonBody};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -82,7 +82,7 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let user = services
-        .auth
+        .registration
         .register(&b.username, &b.email, &b.password, &client.0)
         .await?;
     Ok(HttpResponse::Created()
@@ -95,7 +95,7 @@ pub async fn register(
     responses(
         (status = 200, description = "A new session's tokens", body = TokenPair),
         (status = 401, description = "`invalid_credentials`: unknown user or wrong password, told apart by neither body nor timing", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`mfa_required`: the right password for an account with a second factor; no session yet. `mfa_token` and `expires_in` go to `POST /api/auth/mfa`. Or `email_unverified`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`mfa_required`: the right password for an account with a second factor; no session yet. `mfa_token` and `expires_in` go to `POST /api/auth/mfa`. Or `email_unverified` (a `Problem` without those two)", body = SecondFactorRequired, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many failures for this account or address", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         crate::openapi::BodyErrors, crate::openapi::Unavailable,
@@ -111,7 +111,10 @@ pub async fn login(
         email: b.email,
         password: b.password,
     };
-    Ok(tokens(services.auth.login(input, client.0).await?))
+    Ok(match services.sign_in.login(input, client.0).await? {
+        SignIn::Complete(pair) => tokens(pair),
+        SignIn::SecondFactor(challenge) => crate::error::second_factor_required(&challenge),
+    })
 }
 
 /// Exchanges a refresh token for a new pair (rotation).
@@ -128,7 +131,9 @@ pub async fn refresh(
     services: web::Data<Services>,
     body: JsonBody<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(tokens(services.auth.refresh(&body.0.refresh_token).await?))
+    Ok(tokens(
+        services.sessions.refresh(&body.0.refresh_token).await?,
+    ))
 }
 
 /// Ends the caller's session: its access and refresh tokens stop working at once.
@@ -139,7 +144,7 @@ pub async fn logout(
     services: web::Data<Services>,
     token: BearerToken,
 ) -> Result<HttpResponse, ApiError> {
-    let who = services.auth.logout(&token.0).await?;
+    let who = services.sessions.logout(&token.0).await?;
     req.extensions_mut()
         .insert(crate::telemetry::request::UserId(who.user_id));
     Ok(no_content())
@@ -152,7 +157,7 @@ pub async fn logout_all(
     services: web::Data<Services>,
     auth: Auth,
 ) -> Result<HttpResponse, ApiError> {
-    services.auth.logout_all(&auth.0).await?;
+    services.sessions.logout_all(&auth.0).await?;
     Ok(no_content())
 }
 
@@ -161,7 +166,7 @@ pub async fn logout_all(
     responses((status = 200, description = "Live sessions, oldest first", body = Vec<SessionView>),
         crate::openapi::AuthErrors, crate::openapi::Unavailable))]
 pub async fn sessions(services: web::Data<Services>, auth: Auth) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(services.auth.sessions(&auth.0).await?))
+    Ok(HttpResponse::Ok().json(services.sessions.sessions(&auth.0).await?))
 }
 
 /// Ends one of the caller's sessions.
@@ -175,6 +180,6 @@ pub async fn revoke_session(
     auth: Auth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    services.auth.revoke_session(&auth.0, &id).await?;
+    services.sessions.revoke_session(&auth.0, &id).await?;
     Ok(no_content())
 }

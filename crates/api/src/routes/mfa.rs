@@ -86,8 +86,8 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let pair = services
-        .auth
-        .login_second_factor(&b.mfa_token, &b.code, client.0)
+        .second_step
+        .complete(&b.mfa_token, &b.code, client.0)
         .await?;
     Ok(no_store(&mut HttpResponse::Ok()).json(pair))
 }

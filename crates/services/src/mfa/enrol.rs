@@ -5,18 +5,20 @@
 use repos::{Credentials, MfaRepo, UserRepo};
 
 use super::{codes, totp, SecondFactor};
-use crate::auth::{AuthService, Principal};
+use crate::attempts::Verdict;
 use crate::mail::{Letters, MailKind};
+use crate::proofs::Proofs;
+use crate::sessions::{Principal, Sessions};
 use crate::views::{Enrolment, RecoveryCodes};
-use crate::ServiceError;
+use crate::{outcomes, ServiceError};
 
 /// Enrolment and removal of the second factor.
 #[derive(Clone)]
 pub struct MfaService {
     users: UserRepo,
     repo: MfaRepo,
-    factor: SecondFactor,
-    auth: AuthService,
+    proofs: Proofs,
+    sessions: Sessions,
     letters: Letters,
     issuer: String,
 }
@@ -25,15 +27,16 @@ impl MfaService {
     pub(crate) fn new(
         users: UserRepo,
         repo: MfaRepo,
-        auth: AuthService,
+        proofs: Proofs,
+        sessions: Sessions,
         letters: Letters,
         issuer: String,
     ) -> Self {
         Self {
-            factor: auth.second_factor().clone(),
             users,
             repo,
-            auth,
+            proofs,
+            sessions,
             letters,
             issuer,
         }
@@ -54,11 +57,11 @@ impl MfaService {
             return Err(ServiceError::MfaAlreadyEnabled);
         }
         proven_address(&creds)?;
-        self.auth
-            .confirm_password(&creds.user.id, password, &creds.password_hash)
+        self.proofs
+            .password(&creds.user.id, password, &creds.password_hash)
             .await?;
         let secret = totp::TotpSecret::generate();
-        let sealed = self.factor.seal(&creds.user.id, &secret);
+        let sealed = self.proofs.factor().seal(&creds.user.id, &secret);
         if !self.repo.start(&creds.user.id, &sealed).await? {
             return Err(ServiceError::MfaAlreadyEnabled);
         }
@@ -90,13 +93,13 @@ impl MfaService {
         proven_address(&creds)?;
         let (this, code) = (self.clone(), code.to_owned());
         let check = async move {
-            let (secret, _) = this.factor.open(&creds.user.id, &pending)?;
+            let (secret, _) = this.proofs.factor().open(&creds.user.id, &pending)?;
             let step = totp::looks_like_totp(&code)
                 .then(|| SecondFactor::step_of(&secret, &code))
                 .flatten()
                 .filter(|step| *step > creds.totp.last_step);
             let Some(step) = step else {
-                return Ok(None);
+                return Ok(Verdict::Wrong);
             };
             let set = codes::generate();
             let hashes = set
@@ -114,16 +117,20 @@ impl MfaService {
                     notice.clone(),
                 )
                 .await?;
-            Ok(on.then_some((set, notice)))
+            Ok(match on {
+                true => Verdict::Right((set, notice)),
+                // The enrolment changed meanwhile, or the step was used: that code is spent.
+                false => Verdict::Wrong,
+            })
         };
-        let counters = self.auth.code_counters(&who.user_id, None);
-        let (set, notice) = self.auth.counted_code(counters, check).await?;
+        let counters = self.proofs.code_counters(&who.user_id, None);
+        let (set, notice) = self.proofs.counted_code(counters, check).await?;
         self.letters.queued(&notice);
         let ended = self
-            .auth
+            .sessions
             .revoke_all(&who.user_id, Some(&who.session_id))
             .await?;
-        crate::auth::revoked("mfa_enabled", ended);
+        outcomes::revoked("mfa_enabled", ended);
         tracing::info!(user_id = %who.user_id, sessions_ended = ended, "second factor turned on");
         Ok(RecoveryCodes {
             recovery_codes: set,
@@ -173,10 +180,10 @@ impl MfaService {
         }
         self.letters.queued(&notice);
         let ended = self
-            .auth
+            .sessions
             .revoke_all(&who.user_id, Some(&who.session_id))
             .await?;
-        crate::auth::revoked("mfa_disabled", ended);
+        outcomes::revoked("mfa_disabled", ended);
         tracing::info!(user_id = %who.user_id, sessions_ended = ended, "second factor turned off");
         Ok(())
     }
@@ -193,10 +200,10 @@ impl MfaService {
         if !creds.user.mfa_enabled {
             return Err(ServiceError::MfaNotEnabled);
         }
-        self.auth
-            .confirm_password(&creds.user.id, password, &creds.password_hash)
+        self.proofs
+            .password(&creds.user.id, password, &creds.password_hash)
             .await?;
-        self.auth.confirm_code(&creds, code).await?;
+        self.proofs.code(&creds, code).await?;
         Ok(creds)
     }
 

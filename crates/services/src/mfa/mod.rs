@@ -1,10 +1,9 @@
 //! The second factor: TOTP (RFC 6238) with recovery codes. Enrolment is in `enrol`, the
-//! sign-in step after the password in `signin`; both redeem codes through [`SecondFactor`],
-//! where every code is accepted at most once.
+//! sign-in step after the password in `crate::signin`; both redeem codes through
+//! [`SecondFactor`], where every code is accepted at most once.
 
 mod codes;
 mod enrol;
-mod signin;
 mod totp;
 
 use std::time::Duration;
@@ -16,7 +15,6 @@ use crate::seal::Sealer;
 use crate::ServiceError;
 
 pub use enrol::MfaService;
-pub(crate) use signin::{code_check, MfaToken};
 use totp::TotpSecret;
 
 /// Longest `code` accepted; a longer one is a 422 (no code is near it).

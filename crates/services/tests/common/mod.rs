@@ -10,8 +10,8 @@ use db::{Backend, PoolOptions};
 use services::infra::{AnyTokenStore, MemoryTokenStore, TaskRepo, UserRepo};
 use services::Repos;
 use services::{
-    AuthSettings, ClientInfo, JwtKeys, LoginInput, Principal, ServiceError, Services, TokenPair,
-    User,
+    AuthSettings, ClientInfo, JwtKeys, LoginInput, Principal, ServiceError, Services, SignIn,
+    TokenPair, User,
 };
 
 /// A fixed test secret: 32 bytes, 64 hex digits.
@@ -103,7 +103,7 @@ impl Fixture {
     /// Registers `name` with `<name>@example.com` and [`PASSWORD`].
     pub async fn register(&self, name: &str) -> User {
         self.services
-            .auth
+            .registration
             .register(
                 name,
                 &format!("{name}@example.com"),
@@ -119,15 +119,17 @@ impl Fixture {
         self.login_from(name, password, None).await
     }
 
-    /// Logs in by username from `ip`.
+    /// Logs in by username from `ip` (an account without a second factor: its session's
+    /// tokens).
     pub async fn login_from(
         &self,
         name: &str,
         password: &str,
         ip: Option<&str>,
     ) -> Result<TokenPair, ServiceError> {
-        self.services
-            .auth
+        let signed_in = self
+            .services
+            .sign_in
             .login(
                 LoginInput {
                     username: Some(name.to_owned()),
@@ -139,7 +141,8 @@ impl Fixture {
                     user_agent: Some("services-tests".into()),
                 },
             )
-            .await
+            .await?;
+        Ok(complete(signed_in))
     }
 
     /// Logs `name` in with [`PASSWORD`] and authenticates the access token: a new session.
@@ -150,7 +153,7 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("logging in {name}: {e:?}"));
         let who = self
             .services
-            .auth
+            .sessions
             .authenticate(&tokens.access_token)
             .await
             .unwrap_or_else(|e| panic!("authenticating {name}: {e:?}"));
@@ -167,6 +170,15 @@ impl Fixture {
     /// Registers and logs in a user with a random name.
     pub async fn someone(&self) -> (User, TokenPair, Principal) {
         self.user(&random_name("u")).await
+    }
+}
+
+/// The tokens of a sign-in that opened its session; panics when a second factor is owed.
+#[track_caller]
+pub fn complete(signed_in: SignIn) -> TokenPair {
+    match signed_in {
+        SignIn::Complete(pair) => pair,
+        SignIn::SecondFactor(_) => panic!("a second factor was asked for"),
     }
 }
 
