@@ -130,7 +130,6 @@ pub async fn scrape(services: web::Data<Services>) -> HttpResponse {
         metrics::gauge!("strata_redis_commands_in_flight").set(redis.in_flight as f64);
         metrics::gauge!("strata_redis_waiting").set(redis.waiting as f64);
         metrics::gauge!("strata_redis_connections").set(redis.connections as f64);
-        metrics::counter!("strata_redis_direct_commands_total").absolute(redis.direct);
     }
     let body = install().map(|h| h.render()).unwrap_or_default();
     HttpResponse::Ok()

@@ -14,13 +14,12 @@ use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::{
-    AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult,
-    Value,
+    AsyncConnectionConfig, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError,
+    RedisFuture, RedisResult, Value,
 };
 use deadpool_redis::{Manager, Pool, Runtime};
 use tracing::Instrument;
 
-use super::direct::{slot_of, Direct, Routes};
 use super::RedisOptions;
 use crate::RepoError;
 
@@ -30,8 +29,6 @@ use crate::RepoError;
 pub(super) enum Conn {
     Single(MultiplexedConnection),
     Cluster(ClusterConnection),
-    /// Straight to the primary of a command's slot, the cluster client behind (`direct`).
-    Direct(Direct),
 }
 
 impl ConnectionLike for Conn {
@@ -39,7 +36,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
-            Conn::Direct(d) => Box::pin(d.send(cmd)),
         }
     }
 
@@ -52,7 +48,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Direct(d) => d.cluster().req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -60,7 +55,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
-            Conn::Direct(d) => d.db(),
         }
     }
 }
@@ -97,9 +91,7 @@ thread_local! {
 pub(super) struct Connections {
     maker: Maker,
     /// The seed nodes, for the checks that ask every primary over a connection of their own.
-    cluster_urls: Option<Arc<[String]>>,
-    /// On a cluster, the slot map by which a request's command goes straight to its node.
-    routes: Option<Arc<Routes>>,
+    cluster_seeds: Option<Arc<[ConnectionInfo]>>,
     connect_timeout: Duration,
     /// Tells this store's connections apart from another store's on the same thread.
     id: u64,
@@ -123,8 +115,6 @@ pub struct RedisStats {
     pub waiting: u64,
     /// Connections open (one per thread that has used the store).
     pub connections: u64,
-    /// Commands answered straight by their slot's primary (on a cluster; 0 on one server).
-    pub direct: u64,
 }
 
 fn unavailable(detail: impl std::fmt::Display) -> RepoError {
@@ -177,25 +167,19 @@ impl Connections {
                 .map_err(|e| RepoError::TokenStore(format!("invalid REDIS_CLUSTER_URLS: {e}")))?;
             Maker::Cluster(Box::new(client))
         };
-        let id = rand_generation();
-        let routes = match options.cluster_urls.first() {
-            Some(seed) => Some(Arc::new(Routes::new(
-                id,
-                seed.as_str().into_connection_info().map_err(|e| {
-                    RepoError::TokenStore(format!("invalid REDIS_CLUSTER_URLS: {e}"))
-                })?,
-                options.connect_timeout,
-                options.command_timeout,
-            ))),
-            None => None,
-        };
+        // Every seed must parse: one that does not is a configuration error, not a node to
+        // skip when every primary is asked.
+        let seeds = options
+            .cluster_urls
+            .iter()
+            .map(|url| url.as_str().into_connection_info())
+            .collect::<RedisResult<Vec<ConnectionInfo>>>()
+            .map_err(|e| RepoError::TokenStore(format!("invalid REDIS_CLUSTER_URLS: {e}")))?;
         Ok(Self {
             maker,
-            cluster_urls: (!options.cluster_urls.is_empty())
-                .then(|| Arc::from(options.cluster_urls.clone())),
-            routes,
+            cluster_seeds: (!seeds.is_empty()).then(|| Arc::from(seeds)),
             connect_timeout: options.connect_timeout,
-            id,
+            id: rand_generation(),
             command_timeout: options.command_timeout,
             stats: Arc::new(Counters::default()),
         })
@@ -207,8 +191,8 @@ impl Connections {
     }
 
     /// The cluster's seed nodes (`None` off a cluster).
-    pub(super) fn cluster_urls(&self) -> Option<&[String]> {
-        self.cluster_urls.as_deref()
+    pub(super) fn cluster_seeds(&self) -> Option<&[ConnectionInfo]> {
+        self.cluster_seeds.as_deref()
     }
 
     /// Longest wait for one command's reply.
@@ -260,7 +244,6 @@ impl Connections {
             in_flight: self.stats.in_flight.load(Ordering::Relaxed),
             waiting: self.stats.waiting.load(Ordering::Relaxed),
             connections: self.stats.connections.load(Ordering::Relaxed),
-            direct: self.routes.as_ref().map_or(0, |r| r.direct_commands()),
         }
     }
 
@@ -322,21 +305,9 @@ impl Connections {
         });
     }
 
-    /// The slot of `key` on a cluster, for [`Connections::run`] (`None` on one server).
-    pub(super) fn slot(&self, key: &str) -> Option<u16> {
-        self.routes.as_ref().map(|_| slot_of(key))
-    }
-
     /// Runs one command (or pipeline, or script) on this thread's connection with a deadline;
-    /// drops the connection if the failure was the connection's. On a cluster, a single
-    /// command whose `route` (slot, and whether it is an idempotent read) is given goes
-    /// straight to that slot's primary when it can.
-    pub(super) async fn run<T, F, Fut>(
-        &self,
-        op: &'static str,
-        route: Option<(u16, bool)>,
-        f: F,
-    ) -> Result<T, RepoError>
+    /// drops the connection if the failure was the connection's.
+    pub(super) async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, RepoError>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -349,12 +320,6 @@ impl Connections {
             otel.kind = "client"
         );
         let (generation, conn) = self.connection().instrument(span.clone()).await?;
-        let conn = match (conn, route, &self.routes) {
-            (Conn::Cluster(cluster), Some((slot, idempotent)), Some(routes)) => routes
-                .pick(slot, idempotent, cluster)
-                .map_or_else(Conn::Cluster, Conn::Direct),
-            (conn, _, _) => conn,
-        };
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let reply = tokio::time::timeout(self.command_timeout, f(conn))
             .instrument(span)

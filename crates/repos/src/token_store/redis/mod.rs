@@ -1,6 +1,6 @@
 //! The Redis token store: the store and its keys here, the connections in `connection`
-//! (on a cluster, the way straight to a slot's primary in `direct`, the checks of every
-//! primary in `primaries`), one module per contract (`sessions`, `counters`,
+//! (on a cluster, redis-rs's cluster client routes every command; the checks that ask
+//! every primary are in `primaries`), one module per contract (`sessions`, `counters`,
 //! `challenges`), each Lua script in a file of its own under `lua/`.
 //!
 //! Keys (`P` is the configured prefix); every key of one user carries the user's hash tag:
@@ -26,7 +26,6 @@ use crate::RepoError;
 mod challenges;
 mod connection;
 mod counters;
-mod direct;
 mod primaries;
 mod sessions;
 
@@ -215,14 +214,7 @@ impl RedisTokenStore {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        self.conn.run(op, None, f).await
-    }
-
-    /// The route of the one command of every request, for [`Connections::run`]: on a
-    /// cluster it goes straight to the primary of `key`'s slot when it can, and a `read` is
-    /// sent again through the cluster client after any failure of the straight way.
-    fn route(&self, key: &str, read: bool) -> Option<(u16, bool)> {
-        self.conn.slot(key).map(|slot| (slot, read))
+        self.conn.run(op, f).await
     }
 }
 

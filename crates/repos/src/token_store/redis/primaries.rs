@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value,
+    self, AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, Value,
 };
 use tokio::task::JoinSet;
 
@@ -82,20 +82,16 @@ impl RedisTokenStore {
         op: &'static str,
         cmd: Cmd,
     ) -> Result<Vec<Value>, RepoError> {
-        let Some(seeds) = self.conn.cluster_urls() else {
+        let Some(seeds) = self.conn.cluster_seeds() else {
             let reply = self
                 .run(op, |mut c| async move { cmd.query_async(&mut c).await })
                 .await?;
             return Ok(vec![reply]);
         };
         let timeout = self.conn.command_timeout();
-        let seeds: Vec<ConnectionInfo> = seeds
-            .iter()
-            .filter_map(|u| u.as_str().into_connection_info().ok())
-            .collect();
         let mut map = None;
         let mut last = unavailable("no seed node in REDIS_CLUSTER_URLS".into());
-        for seed in &seeds {
+        for seed in seeds {
             let mut slots = redis::cmd("CLUSTER");
             slots.arg("SLOTS");
             match ask(seed.clone(), slots, timeout).await {

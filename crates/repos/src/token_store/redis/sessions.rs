@@ -77,10 +77,8 @@ impl SessionStore for RedisTokenStore {
         access_jti: &str,
     ) -> Result<Option<String>, RepoError> {
         let key = self.session_key(user_id, session_id);
-        let route = self.route(&key, true);
         let (uid, ajti): (Option<String>, Option<String>) = self
-            .conn
-            .run("authenticate", route, |mut c| async move {
+            .run("authenticate", |mut c| async move {
                 redis::cmd("HMGET")
                     .arg(&key)
                     .arg("uid")
@@ -102,10 +100,8 @@ impl SessionStore for RedisTokenStore {
         ];
         let grace_ms = u64::try_from(r.grace.as_millis()).unwrap_or(u64::MAX);
         let script = Arc::clone(&self.rotate);
-        let route = self.route(&keys[0], false);
         let reply: Vec<String> = self
-            .conn
-            .run("rotate", route, |mut c| async move {
+            .run("rotate", |mut c| async move {
                 script
                     .key(&keys[..])
                     .arg(&r.presented_jti)
