@@ -255,7 +255,7 @@ impl ApiError {
                         "too many password checks are waiting; try again shortly",
                     )
                 },
-                S::Internal(_) => map(
+                S::Internal { .. } => map(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",
                     "something went wrong on our side",
@@ -325,8 +325,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let m = self.mapping();
         match self {
-            ApiError::Service(ServiceError::Internal(cause)) => {
-                tracing::error!(error = %cause, "internal error")
+            ApiError::Service(e @ ServiceError::Internal { .. }) => {
+                // The whole chain, once, with the request id of the span around it.
+                tracing::error!(error = %services::error::error_chain(e), "internal error")
             }
             ApiError::Service(ServiceError::Unavailable { what, detail }) => {
                 tracing::warn!(dependency = %what, error = %detail, "dependency unavailable")
@@ -426,11 +427,7 @@ mod tests {
                 "service_unavailable",
             ),
             (S::Overloaded.into(), 503, "service_unavailable"),
-            (
-                S::Internal("secret cause".into()).into(),
-                500,
-                "internal_error",
-            ),
+            (S::internal("secret cause").into(), 500, "internal_error"),
             (ApiError::MalformedJson("eof".into()), 400, "malformed_json"),
             (ApiError::InvalidBody(vec![]), 422, "validation_failed"),
             (
@@ -481,8 +478,7 @@ mod tests {
 
     #[test]
     fn a_500_body_never_shows_the_cause() {
-        let res = ApiError::from(ServiceError::Internal("db password is hunter2".into()))
-            .error_response();
+        let res = ApiError::from(ServiceError::internal("db password is hunter2")).error_response();
         let bytes = res.into_body().try_into_bytes().unwrap_or_default();
         assert!(!String::from_utf8_lossy(&bytes).contains("hunter2"));
     }

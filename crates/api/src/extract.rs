@@ -182,9 +182,8 @@ impl FromRequest for Auth {
         let req = req.clone();
         Box::pin(async move {
             let token = token?;
-            let services = services.ok_or_else(|| {
-                services::ServiceError::Internal("services not configured".into())
-            })?;
+            let services = services
+                .ok_or_else(|| services::ServiceError::internal("services not configured"))?;
             let principal = services.sessions.authenticate(&token).await?;
             // For the request's log line and span.
             req.extensions_mut()

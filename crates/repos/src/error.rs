@@ -1,6 +1,25 @@
 use db::DbError;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+/// A column whose values are unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    Username,
+    Email,
+    /// A primary key (a made id that clashed: a bug, never the caller's fault).
+    Id,
+}
+
+impl std::fmt::Display for Unique {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unique::Username => "username",
+            Unique::Email => "email",
+            Unique::Id => "id",
+        })
+    }
+}
+
 /// What a repository call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -8,12 +27,18 @@ pub enum RepoError {
     #[error("not found")]
     NotFound,
 
+    /// A write conditional on what the caller read (a password's version) found the row
+    /// changed meanwhile: nothing was written.
+    #[error("changed meanwhile")]
+    Stale,
+
+    /// The user a new row belongs to was deleted meanwhile: nothing was written.
+    #[error("the owner is gone")]
+    OwnerGone,
+
     /// A unique column already holds this value.
-    #[error("{field} is already taken")]
-    Conflict {
-        /// The column that clashed: `username`, `email` or `id`.
-        field: &'static str,
-    },
+    #[error("{0} is already taken")]
+    Conflict(Unique),
 
     /// The database or the token store cannot be reached right now; worth retrying.
     #[error("{what} unavailable: {detail}")]
@@ -44,11 +69,11 @@ pub(crate) fn one_row(n: usize) -> Result<(), DbError> {
 }
 
 /// The error of an insert of a row owned by a user: a foreign-key violation means the
-/// owner was deleted meanwhile, and is `NotFound` (the service refuses the session).
+/// owner was deleted meanwhile (`OwnerGone`).
 pub(crate) fn owned_insert_error(e: DbError) -> RepoError {
     match e {
         DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
-            RepoError::NotFound
+            RepoError::OwnerGone
         }
         e => RepoError::from(e),
     }
@@ -61,9 +86,10 @@ impl From<DbError> for RepoError {
             DbError::Query(DieselError::DatabaseError(
                 DatabaseErrorKind::UniqueViolation,
                 info,
-            )) => RepoError::Conflict {
-                field: conflicting_field(info.constraint_name().unwrap_or(""), info.message()),
-            },
+            )) => RepoError::Conflict(conflicting_field(
+                info.constraint_name().unwrap_or(""),
+                info.message(),
+            )),
             e if e.is_unavailable() => RepoError::Unavailable {
                 what: "database",
                 detail: e.to_string(),
@@ -82,35 +108,38 @@ impl From<DieselError> for RepoError {
 /// Names the column behind a unique violation from what each backend reports: PostgreSQL
 /// the constraint (`users_email_key`), MySQL `Duplicate entry .. for key 'users_email_key'`,
 /// SQLite `UNIQUE constraint failed: users.email`.
-fn conflicting_field(constraint: &str, message: &str) -> &'static str {
+fn conflicting_field(constraint: &str, message: &str) -> Unique {
     let text = format!("{constraint} {message}");
     if text.contains("username") {
-        "username"
+        Unique::Username
     } else if text.contains("email") {
-        "email"
+        Unique::Email
     } else {
-        "id"
+        Unique::Id
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::conflicting_field;
+    use super::{conflicting_field, Unique};
 
     #[test]
     fn each_backend_message_names_the_field() {
-        assert_eq!(conflicting_field("users_username_key", ""), "username");
+        assert_eq!(
+            conflicting_field("users_username_key", ""),
+            Unique::Username
+        );
         assert_eq!(
             conflicting_field("", "Duplicate entry 'a@b.c' for key 'users_email_key'"),
-            "email"
+            Unique::Email
         );
         assert_eq!(
             conflicting_field("", "UNIQUE constraint failed: users.username"),
-            "username"
+            Unique::Username
         );
         assert_eq!(
             conflicting_field("", "UNIQUE constraint failed: users.id"),
-            "id"
+            Unique::Id
         );
     }
 }

@@ -28,7 +28,7 @@ pub mod database {
 }
 
 pub use clock::now_utc;
-pub use error::RepoError;
+pub use error::{RepoError, Unique};
 pub use mail::{NewMail, NewOneTimeToken};
 pub use mfa::MfaRepo;
 pub use one_time::{OneTimeRepo, PasswordReset, Verified};

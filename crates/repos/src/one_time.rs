@@ -140,7 +140,7 @@ impl OneTimeRepo {
     }
 
     /// Stores `token` for the user and queues `mails`, in one transaction that locks the
-    /// account first. `NotFound` if the user is gone.
+    /// account first. `OwnerGone` if the user is gone.
     pub async fn issue(
         &self,
         user_id: &str,
@@ -150,12 +150,15 @@ impl OneTimeRepo {
         let user_id = user_id.to_owned();
         self.db
             .transaction(move |conn| {
-                lock_user(conn, &user_id)?.ok_or_else(invalid)?;
+                if lock_user(conn, &user_id)?.is_none() {
+                    return Ok(Err(RepoError::OwnerGone));
+                }
                 store_token(conn, &user_id, &token)?;
-                mails.iter().try_for_each(|m| queue(conn, m))
+                mails.iter().try_for_each(|m| queue(conn, m))?;
+                Ok(Ok(()))
             })
             .await
-            .map_err(crate::error::owned_insert_error)
+            .map_err(crate::error::owned_insert_error)?
     }
 
     /// Consumes a verification or change-of-address token and applies it: the account's

@@ -1,12 +1,12 @@
 //! The `users` table.
 
 use chrono::NaiveDateTime;
-use db::{on_backend, Database};
+use db::{on_backend, AnyConnection, Database, DbError};
 use diesel::prelude::*;
 use models::schema::users;
 use models::{NewUser, User};
 
-use crate::error::one_row;
+use crate::error::Unique;
 use crate::mail::{queue, store_token, NewMail, NewOneTimeToken};
 use crate::one_time::revoke_takeovers;
 use crate::{now_utc, RepoError};
@@ -101,6 +101,17 @@ fn split(row: User) -> Credentials {
             last_step: row.totp_last_step,
         },
     }
+}
+
+/// Why a write conditional on the password's version matched no row: the user is gone
+/// (`NotFound`), or its password changed meanwhile (`Stale`).
+fn missed(conn: &mut AnyConnection, id: &str) -> Result<RepoError, DbError> {
+    let query = users::table.filter(users::id.eq(id)).select(users::id);
+    let found = on_backend!(conn, |c| query.first::<String>(c)).optional()?;
+    Ok(match found {
+        Some(_) => RepoError::Stale,
+        None => RepoError::NotFound,
+    })
 }
 
 /// Which unique column to look a user up by.
@@ -205,11 +216,11 @@ impl UserRepo {
             .await
             .map_err(RepoError::from)?;
         if holders.iter().any(|u| u == username) {
-            Err(RepoError::Conflict { field: "username" })
+            Err(RepoError::Conflict(Unique::Username))
         } else if holders.is_empty() {
             Ok(())
         } else {
-            Err(RepoError::Conflict { field: "email" })
+            Err(RepoError::Conflict(Unique::Email))
         }
     }
 
@@ -250,8 +261,8 @@ impl UserRepo {
     }
 
     /// Sets a new password if the account's password is still version `current` (the one
-    /// the caller verified): `NotFound` if the user is gone or its password has changed
-    /// meanwhile, so that a change checked against an old password can never overwrite a
+    /// the caller verified): `NotFound` if the user is gone, `Stale` if its password has
+    /// changed meanwhile, so that a change checked against an old password can never overwrite a
     /// newer one (a rehash of the same password does not stand in its way). In the same
     /// transaction every outstanding reset and change-of-address token dies and `notice`
     /// is queued.
@@ -274,13 +285,14 @@ impl UserRepo {
                     users::password_version.eq(current + 1),
                     users::updated_at.eq(now),
                 ));
-                let n = on_backend!(conn, |c| update.execute(c))?;
-                one_row(n)?;
+                if on_backend!(conn, |c| update.execute(c))? == 0 {
+                    return Ok(Err(missed(conn, &id)?));
+                }
                 revoke_takeovers(conn, &id)?;
-                notice.iter().try_for_each(|m| queue(conn, m))
+                notice.iter().try_for_each(|m| queue(conn, m))?;
+                Ok(Ok(()))
             })
-            .await
-            .map_err(RepoError::from)
+            .await?
     }
 
     /// Replaces an out-of-date hash of the same password (a login just proved it) with
@@ -306,7 +318,8 @@ impl UserRepo {
     }
 
     /// Deletes the user if its password is still version `current` (the one the caller
-    /// verified); `NotFound` if the user is gone or its password has changed meanwhile.
+    /// verified); `NotFound` if the user is gone, `Stale` if its password has changed
+    /// meanwhile.
     /// The database deletes their tasks with them (ON DELETE CASCADE).
     pub async fn delete(&self, id: &str, current: i64) -> Result<(), RepoError> {
         let id = id.to_owned();
@@ -316,10 +329,11 @@ impl UserRepo {
                     .filter(users::id.eq(&id))
                     .filter(users::password_version.eq(current));
                 let delete = diesel::delete(user);
-                let n = on_backend!(conn, |c| delete.execute(c))?;
-                one_row(n)
+                if on_backend!(conn, |c| delete.execute(c))? == 0 {
+                    return Ok(Err(missed(conn, &id)?));
+                }
+                Ok(Ok(()))
             })
-            .await
-            .map_err(RepoError::from)
+            .await?
     }
 }

@@ -20,7 +20,7 @@ use db::{Backend, PoolOptions};
 use libtest_mimic::Trial;
 use repos::{
     MfaRepo, OneTimeRepo, OutboxRepo, PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo,
-    UserRecord, UserRepo,
+    Unique, UserRecord, UserRepo,
 };
 use tokio::runtime::Runtime;
 
@@ -175,8 +175,8 @@ fn tasks_cases(ctx: &Ctx) -> Vec<Trial> {
         ),
         case(
             ctx,
-            "a_task_for_a_missing_user_is_not_found",
-            a_task_for_a_missing_user_is_not_found,
+            "a_task_for_a_missing_user_finds_its_owner_gone",
+            a_task_for_a_missing_user_finds_its_owner_gone,
         ),
         case(
             ctx,
@@ -312,7 +312,7 @@ fn duplicate_username_is_a_conflict_naming_username(c: Ctx) {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, RepoError::Conflict { field: "username" }),
+            matches!(err, RepoError::Conflict(Unique::Username)),
             "{err:?}"
         );
     })
@@ -325,10 +325,7 @@ fn duplicate_email_is_a_conflict_naming_email(c: Ctx) {
             .create("not-alice", "alice@example.com", &hash("h"), None)
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, RepoError::Conflict { field: "email" }),
-            "{err:?}"
-        );
+        assert!(matches!(err, RepoError::Conflict(Unique::Email)), "{err:?}");
     })
 }
 
@@ -338,7 +335,8 @@ fn check_free_names_the_taken_field_in_one_read(c: Ctx) {
         let b = c.fresh_user().await;
         let field = |r: Result<(), RepoError>| match r {
             Ok(()) => "free",
-            Err(RepoError::Conflict { field }) => field,
+            Err(RepoError::Conflict(Unique::Username)) => "username",
+            Err(RepoError::Conflict(Unique::Email)) => "email",
             Err(e) => panic!("{e:?}"),
         };
         assert_eq!(
@@ -405,9 +403,9 @@ fn a_password_change_checked_against_an_old_hash_changes_nothing(c: Ctx) {
             .users
             .update_password_hash(&u.id, 0, &hash("$2b$04$late"), None)
             .await;
-        assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
+        assert!(matches!(late, Err(RepoError::Stale)), "{late:?}");
         let late = c.users.delete(&u.id, 0).await;
-        assert!(matches!(late, Err(RepoError::NotFound)), "{late:?}");
+        assert!(matches!(late, Err(RepoError::Stale)), "{late:?}");
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
         assert_eq!(creds.password_hash, newer);
     })
@@ -675,14 +673,14 @@ fn delete_then_get_is_not_found(c: Ctx) {
     })
 }
 
-fn a_task_for_a_missing_user_is_not_found(c: Ctx) {
+fn a_task_for_a_missing_user_finds_its_owner_gone(c: Ctx) {
     c.block_on(async {
         let err = c
             .tasks
             .create("no-such-user", "orphan", None, false)
             .await
             .unwrap_err();
-        assert!(matches!(err, RepoError::NotFound), "{err:?}");
+        assert!(matches!(err, RepoError::OwnerGone), "{err:?}");
     })
 }
 

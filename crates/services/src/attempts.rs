@@ -125,7 +125,7 @@ impl Attempts {
             outcome
         });
         task.await
-            .map_err(|e| ServiceError::Internal(format!("password check task: {e}")))?
+            .map_err(|e| ServiceError::internal_from("the password check task", e))?
     }
 }
 

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use repos::RepoError;
+use repos::{RepoError, Unique};
 
 /// One field's problem, as shown in a 422 body.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -78,9 +78,14 @@ pub enum ServiceError {
     /// A dependency is down; worth retrying.
     #[error("{what} unavailable")]
     Unavailable { what: &'static str, detail: String },
-    /// A bug or an unexpected failure; the detail is logged, never shown.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A bug or an unexpected failure: what was being done, and the cause (its whole chain
+    /// is logged once, with the request id; a client sees none of it).
+    #[error("internal error: {what}")]
+    Internal {
+        what: String,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl ServiceError {
@@ -88,21 +93,42 @@ impl ServiceError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ServiceError::Validation(vec![FieldError::new(field, message)])
     }
+
+    /// An internal error with no cause beyond `what`.
+    pub fn internal(what: impl Into<String>) -> Self {
+        ServiceError::Internal {
+            what: what.into(),
+            cause: None,
+        }
+    }
+
+    /// An internal error: `what` failed because of `cause`.
+    pub fn internal_from(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ServiceError::Internal {
+            what: what.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
 }
 
 impl From<RepoError> for ServiceError {
     fn from(e: RepoError) -> Self {
         match e {
             RepoError::NotFound => ServiceError::NotFound,
-            RepoError::Conflict { field: "username" } => ServiceError::UsernameTaken,
-            RepoError::Conflict { field: "email" } => ServiceError::EmailTaken,
-            RepoError::Conflict { field } => {
-                ServiceError::Internal(format!("unexpected conflict on {field}"))
-            }
+            // A session that outlived its user is refused like a revoked one.
+            RepoError::OwnerGone => ServiceError::TokenRevoked,
+            RepoError::Conflict(Unique::Username) => ServiceError::UsernameTaken,
+            RepoError::Conflict(Unique::Email) => ServiceError::EmailTaken,
             RepoError::Unavailable { what, detail } => ServiceError::Unavailable { what, detail },
-            e @ (RepoError::Database(_) | RepoError::TokenStore(_)) => {
-                ServiceError::Internal(error_chain(&e))
-            }
+            // A lost conditional write is for its caller to read; one that reaches here was
+            // not expected. A clashing made id is a bug.
+            e @ (RepoError::Stale
+            | RepoError::Conflict(Unique::Id)
+            | RepoError::Database(_)
+            | RepoError::TokenStore(_)) => ServiceError::internal_from("a repository call", e),
         }
     }
 }

@@ -12,6 +12,7 @@ use jsonwebtoken::{
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::seal::SealingKeys;
 use crate::{AuthSettings, ServiceError};
 
 /// The two kinds of token.
@@ -146,21 +147,21 @@ impl std::fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
-    /// The outbox's sealing keys, the current secret's first.
-    pub(crate) fn outbox_keys(&self) -> Vec<[u8; 32]> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .map(|k| k.outbox)
-            .collect()
+    /// The outbox's sealing keys, derived from the current secret and the previous one.
+    pub(crate) fn outbox_keys(&self) -> SealingKeys {
+        SealingKeys {
+            current: self.current.outbox,
+            previous: self.previous.as_ref().map(|k| k.outbox),
+        }
     }
 
     /// The keys TOTP secrets are sealed under when `MFA_ENCRYPTION_KEY` is not set,
     /// derived from the signing secrets, the current one's first.
-    pub(crate) fn derived_mfa_keys(&self) -> Vec<[u8; 32]> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .map(|k| k.mfa)
-            .collect()
+    pub(crate) fn derived_mfa_keys(&self) -> SealingKeys {
+        SealingKeys {
+            current: self.current.mfa,
+            previous: self.previous.as_ref().map(|k| k.mfa),
+        }
     }
 
     /// Derives the keys from the hex secrets. A missing, non-hex or short secret is refused.
@@ -218,8 +219,7 @@ impl JwtKeys {
             TokenKind::Access => &self.current.access_enc,
             TokenKind::Refresh => &self.current.refresh_enc,
         };
-        encode(&header, &claims, key)
-            .map_err(|e| ServiceError::Internal(format!("signing a token: {e}")))
+        encode(&header, &claims, key).map_err(|e| ServiceError::internal_from("signing a token", e))
     }
 
     /// Checks signature, algorithm, issuer, audience, `exp`, `nbf`, `iat` and `typ`; returns the

@@ -20,7 +20,7 @@ mod proofs;
 pub mod recovery;
 pub mod registration;
 mod rfc3339;
-mod seal;
+pub mod seal;
 pub mod sessions;
 pub mod settings;
 pub mod signin;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use repos::{AnyTokenStore, RateCounters, RepoError, UserRepo};
+use repos::{AnyTokenStore, RateCounters, RepoError, Unique, UserRepo};
 
 use crate::attempts::address_block;
 use crate::client::ClientInfo;
@@ -72,9 +72,7 @@ impl Registration {
         }
         checks.finish()?;
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
-            return Err(ServiceError::Internal(
-                "validated input went missing".into(),
-            ));
+            return Err(ServiceError::internal("validated input went missing"));
         };
         self.count_registration(client).await?;
         // What the 409 would say anyway, found without hashing: a flood of taken names
@@ -83,7 +81,7 @@ impl Registration {
         let hide_taken = self.letters.settings().require_verification;
         let email_taken = match users.check_free(username.as_str(), email.as_str()).await {
             Ok(()) => false,
-            Err(RepoError::Conflict { field: "email" }) if hide_taken => true,
+            Err(RepoError::Conflict(Unique::Email)) if hide_taken => true,
             Err(e) => return Err(e.into()),
         };
         let hash = self.passwords.hash(&password).await?;
@@ -101,7 +99,7 @@ impl Registration {
         {
             Ok(user) => user,
             // Registered by someone else since `check_free`.
-            Err(RepoError::Conflict { field: "email" }) if hide_taken => {
+            Err(RepoError::Conflict(Unique::Email)) if hide_taken => {
                 return self.answer_taken_address(&username, &email).await
             }
             Err(e) => return Err(e.into()),

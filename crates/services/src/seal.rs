@@ -8,10 +8,26 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-/// Seals with the first key, opens with any.
+/// The keys a sealer works with: the current one, which seals, and the one before a
+/// rotation, which still opens. There is always a current key. `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealingKeys {
+    pub current: [u8; 32],
+    pub previous: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SealingKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealingKeys")
+            .field("previous", &self.previous.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seals with the current key, opens with either.
 #[derive(Clone)]
 pub(crate) struct Sealer {
-    keys: Vec<[u8; 32]>,
+    keys: SealingKeys,
 }
 
 /// What [`Sealer::open_bound`] found: the plain text, and whether a previous key sealed it
@@ -22,8 +38,7 @@ pub(crate) struct Opened {
 }
 
 impl Sealer {
-    /// `keys`: the current one first.
-    pub(crate) fn new(keys: Vec<[u8; 32]>) -> Self {
+    pub(crate) fn new(keys: SealingKeys) -> Self {
         Self { keys }
     }
 
@@ -39,8 +54,7 @@ impl Sealer {
 
     /// Seals `plain` bound to `context` (an account id): it opens only with that context.
     pub(crate) fn seal_bound(&self, plain: &str, context: &[u8]) -> String {
-        let key = self.keys.first().copied().unwrap_or_default();
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.keys.current));
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let payload = Payload {
             msg: plain.as_bytes(),
@@ -58,7 +72,8 @@ impl Sealer {
             return None;
         }
         let (nonce, body) = bytes.split_at(12);
-        self.keys.iter().enumerate().find_map(|(i, key)| {
+        let keys = std::iter::once(&self.keys.current).chain(&self.keys.previous);
+        keys.enumerate().find_map(|(i, key)| {
             let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
             let payload = Payload {
                 msg: body,
@@ -77,27 +92,31 @@ impl Sealer {
 mod tests {
     use super::*;
 
+    fn keys(current: [u8; 32], previous: Option<[u8; 32]>) -> SealingKeys {
+        SealingKeys { current, previous }
+    }
+
     #[test]
     fn a_sealed_token_opens_with_its_key_or_after_a_rotation_only() {
         let (old, new, other) = ([1u8; 32], [2u8; 32], [3u8; 32]);
-        let sealed = Sealer::new(vec![old]).seal("the token");
+        let sealed = Sealer::new(keys(old, None)).seal("the token");
         assert!(!sealed.contains("the token"));
         assert_eq!(
-            Sealer::new(vec![old]).open(&sealed).as_deref(),
+            Sealer::new(keys(old, None)).open(&sealed).as_deref(),
             Some("the token")
         );
         assert_eq!(
-            Sealer::new(vec![new, old]).open(&sealed).as_deref(),
+            Sealer::new(keys(new, Some(old))).open(&sealed).as_deref(),
             Some("the token")
         );
-        assert_eq!(Sealer::new(vec![other]).open(&sealed), None);
-        assert_eq!(Sealer::new(vec![old]).open("not sealed"), None);
+        assert_eq!(Sealer::new(keys(other, None)).open(&sealed), None);
+        assert_eq!(Sealer::new(keys(old, None)).open("not sealed"), None);
         let mut tampered = URL_SAFE_NO_PAD.decode(&sealed).unwrap_or_default();
         if let Some(b) = tampered.last_mut() {
             *b ^= 1;
         }
         assert_eq!(
-            Sealer::new(vec![old]).open(&URL_SAFE_NO_PAD.encode(tampered)),
+            Sealer::new(keys(old, None)).open(&URL_SAFE_NO_PAD.encode(tampered)),
             None
         );
     }
@@ -105,11 +124,13 @@ mod tests {
     #[test]
     fn a_bound_secret_opens_only_for_its_account_and_says_when_an_old_key_sealed_it() {
         let (old, new) = ([1u8; 32], [2u8; 32]);
-        let sealed = Sealer::new(vec![old]).seal_bound("JBSWY3DPEHPK3PXP", b"alice");
-        assert!(Sealer::new(vec![old]).open_bound(&sealed, b"bob").is_none());
-        let fresh = Sealer::new(vec![old]).open_bound(&sealed, b"alice");
+        let sealed = Sealer::new(keys(old, None)).seal_bound("JBSWY3DPEHPK3PXP", b"alice");
+        assert!(Sealer::new(keys(old, None))
+            .open_bound(&sealed, b"bob")
+            .is_none());
+        let fresh = Sealer::new(keys(old, None)).open_bound(&sealed, b"alice");
         assert!(fresh.as_ref().is_some_and(|o| !o.stale));
-        let rotated = Sealer::new(vec![new, old]).open_bound(&sealed, b"alice");
+        let rotated = Sealer::new(keys(new, Some(old))).open_bound(&sealed, b"alice");
         assert!(rotated
             .as_ref()
             .is_some_and(|o| o.stale && o.plain == "JBSWY3DPEHPK3PXP"));

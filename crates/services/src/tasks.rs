@@ -1,7 +1,7 @@
 //! The caller's tasks. Every call is scoped to the caller; another user's task is "not
 //! found", exactly like a missing one.
 
-use repos::{RepoError, TaskPatch, TaskQuery, TaskRepo};
+use repos::{TaskPatch, TaskQuery, TaskRepo};
 
 use crate::domain::{Checks, Id, TaskDescription, TaskTitle};
 use crate::paging::{flag, PageRequest};
@@ -58,8 +58,7 @@ impl TaskService {
         let title = checks.take(TaskTitle::parse(&input.title));
         let description = description(input.description, &mut checks);
         checks.finish()?;
-        let title =
-            title.ok_or_else(|| ServiceError::Internal("validated title went missing".into()))?;
+        let title = title.ok_or_else(|| ServiceError::internal("validated title went missing"))?;
         let task = self
             .tasks
             .create(
@@ -68,13 +67,7 @@ impl TaskService {
                 description.as_deref(),
                 input.done.unwrap_or(false),
             )
-            .await
-            .map_err(|e| match e {
-                // The caller's account was deleted while this request ran: refused like any
-                // session that outlived its user.
-                RepoError::NotFound => ServiceError::TokenRevoked,
-                e => e.into(),
-            })?;
+            .await?;
         Ok(task.into())
     }
 

@@ -82,17 +82,14 @@ impl UserService {
         Ok(creds)
     }
 
-    /// What a write conditional on the verified hash failing with `NotFound` means: the
+    /// What a write conditional on the verified password's version missing means: the
     /// account was deleted meanwhile (`TokenRevoked`), or its password was changed by a
     /// request that finished first (`InvalidCredentials`: the password given is no longer
     /// the account's).
-    async fn changed_meanwhile(&self, user_id: &str, e: RepoError) -> ServiceError {
+    fn changed_meanwhile(e: RepoError) -> ServiceError {
         match e {
-            RepoError::NotFound => match self.users.find_by_id(user_id).await {
-                Ok(None) => ServiceError::TokenRevoked,
-                Ok(Some(_)) => ServiceError::InvalidCredentials,
-                Err(e) => e.into(),
-            },
+            RepoError::NotFound => ServiceError::TokenRevoked,
+            RepoError::Stale => ServiceError::InvalidCredentials,
             e => e.into(),
         }
     }
@@ -123,7 +120,7 @@ impl UserService {
             .update_password_hash(&user.id, creds.password_version, &hash, notice.clone())
             .await
         {
-            return Err(self.changed_meanwhile(&user.id, e).await);
+            return Err(Self::changed_meanwhile(e));
         }
         self.letters.queued(&notice);
         let n = self
@@ -210,7 +207,7 @@ impl UserService {
         let user = &creds.user;
         let n = self.sessions.revoke_all(&user.id, None).await?;
         if let Err(e) = self.users.delete(&user.id, creds.password_version).await {
-            return Err(self.changed_meanwhile(&user.id, e).await);
+            return Err(Self::changed_meanwhile(e));
         }
         // The account is gone whatever happens now, so a failure here is logged, not
         // answered: only a session that raced the deletion could be left, for a user that

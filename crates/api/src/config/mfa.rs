@@ -1,6 +1,7 @@
 //! The second-factor section: the issuer authenticator apps show, and the keys TOTP secrets
 //! are sealed under.
 
+use services::seal::SealingKeys;
 use services::MfaSettings;
 
 use super::{AppEnv, Reader};
@@ -38,7 +39,7 @@ impl Reader<'_> {
                     }
                     None => None,
                 };
-                Some(std::iter::once(current).chain(previous).collect())
+                Some(SealingKeys { current, previous })
             }
             (Some(Err(e)), _) => {
                 self.errors.push(format!("MFA_ENCRYPTION_KEY: {e}"));

@@ -176,8 +176,14 @@ fn the_mfa_key_is_64_hex_digits_with_an_optional_previous_one() {
         ("MFA_ENCRYPTION_KEY", &key),
         ("MFA_ENCRYPTION_KEY_PREVIOUS", &old),
     ]);
-    let keys = both.ok().and_then(|m| m.keys).unwrap_or_default();
-    assert_eq!(keys, vec![[0xab; 32], [0xcd; 32]]);
+    let keys = both.ok().and_then(|m| m.keys);
+    assert_eq!(
+        keys,
+        Some(services::seal::SealingKeys {
+            current: [0xab; 32],
+            previous: Some([0xcd; 32]),
+        })
+    );
     assert_eq!(mfa(&[]).ok().map(|m| m.keys.is_none()), Some(true));
     for (vars, line) in [
         (vec![("MFA_ENCRYPTION_KEY", "abcd")], "MFA_ENCRYPTION_KEY:"),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use libtest_mimic::Trial;
 use repos::one_time::kind;
-use repos::{NewMail, NewOneTimeToken, RepoError};
+use repos::{NewMail, NewOneTimeToken, RepoError, Unique};
 
 use super::{case, hash, Ctx};
 
@@ -363,7 +363,7 @@ fn a_change_of_address_to_a_taken_one_is_refused_and_leaves_the_token(c: Ctx) {
         c.tokens.issue(&u.id, taken.clone(), vec![]).await.unwrap();
         assert!(matches!(
             c.tokens.verify_email(&taken.hash).await,
-            Err(RepoError::Conflict { field: "email" })
+            Err(RepoError::Conflict(Unique::Email))
         ));
         assert_eq!(
             c.users.find_by_id(&u.id).await.unwrap().unwrap().email,

@@ -51,7 +51,7 @@ impl OutboxWorker {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut last_prune: Option<Instant> = None;
         loop {
-            let _ = self.round().await;
+            self.round().await;
             if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 match self.outbox.prune(self.settings.retention).await {
                     Ok(n) if n > 0 => tracing::info!(rows = n, "mail outbox pruned"),
@@ -88,9 +88,13 @@ impl OutboxWorker {
         for mail in claimed {
             sent += usize::from(self.deliver(mail).await);
         }
-        if let Ok(b) = self.outbox.backlog().await {
-            metrics::gauge!("strata_mail_outbox_pending").set(b.pending as f64);
-            metrics::gauge!("strata_mail_outbox_failed").set(b.failed as f64);
+        match self.outbox.backlog().await {
+            Ok(b) => {
+                metrics::gauge!("strata_mail_outbox_pending").set(b.pending as f64);
+                metrics::gauge!("strata_mail_outbox_failed").set(b.failed as f64);
+            }
+            // The gauges keep their last values; the next round tries again.
+            Err(e) => tracing::warn!(error = %e, "mail outbox backlog unreadable"),
         }
         sent
     }
@@ -137,10 +141,15 @@ impl OutboxWorker {
                 }
                 tracing::warn!(mail_id = %mail.id, kind = label, attempt, error = %error,
                     retry_in_ms = retry_in.map(|d| d.as_millis() as u64), "mail not sent");
-                let _ = self
+                // Unrecorded, the row is due again when its lease ends: tried once more
+                // sooner than its backoff says, never lost.
+                if let Err(e) = self
                     .outbox
                     .attempt_failed(&mail.id, &self.owner, &error, retry_in)
-                    .await;
+                    .await
+                {
+                    tracing::warn!(mail_id = %mail.id, error = %e, "a failed mail attempt was not recorded");
+                }
                 false
             }
         }

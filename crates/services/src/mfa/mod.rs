@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use repos::{Credentials, MfaRepo};
 
-use crate::seal::Sealer;
+use crate::seal::{Sealer, SealingKeys};
 use crate::ServiceError;
 
 pub use enrol::MfaService;
@@ -42,7 +42,7 @@ pub struct MfaSettings {
     pub issuer: String,
     /// `MFA_ENCRYPTION_KEY` then `MFA_ENCRYPTION_KEY_PREVIOUS`; `None`: derived from
     /// `JWT_API_SECRET` (not in production).
-    pub keys: Option<Vec<[u8; 32]>>,
+    pub keys: Option<SealingKeys>,
     /// How long a sign-in waits for its second factor.
     pub challenge_ttl: Duration,
     /// Wrong codes one sign-in may try.
@@ -55,7 +55,10 @@ impl std::fmt::Debug for MfaSettings {
             .field("issuer", &self.issuer)
             .field(
                 "keys",
-                &self.keys.as_ref().map(|k| format!("{} key(s)", k.len())),
+                &self.keys.as_ref().map(|k| match k.previous {
+                    Some(_) => "current and previous",
+                    None => "current",
+                }),
             )
             .field("challenge_ttl", &self.challenge_ttl)
             .field("max_tries", &self.max_tries)
@@ -103,7 +106,7 @@ pub(crate) struct SecondFactor {
 }
 
 impl SecondFactor {
-    pub(crate) fn new(repo: MfaRepo, keys: Vec<[u8; 32]>) -> Self {
+    pub(crate) fn new(repo: MfaRepo, keys: SealingKeys) -> Self {
         Self {
             repo,
             sealer: Sealer::new(keys),
@@ -121,8 +124,8 @@ impl SecondFactor {
             .open_bound(sealed, user_id.as_bytes())
             .and_then(|o| Some((TotpSecret::from_base32(&o.plain)?, o.stale)))
             .ok_or_else(|| {
-                ServiceError::Internal(
-                    "a TOTP secret that no MFA key opens (was MFA_ENCRYPTION_KEY changed without MFA_ENCRYPTION_KEY_PREVIOUS?)".into(),
+                ServiceError::internal(
+                    "a TOTP secret that no MFA key opens (was MFA_ENCRYPTION_KEY changed without MFA_ENCRYPTION_KEY_PREVIOUS?)",
                 )
             })
     }

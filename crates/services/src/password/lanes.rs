@@ -53,6 +53,6 @@ impl Lane {
         }
         let permit = Arc::clone(&self.slots).acquire_owned().await;
         drop(place);
-        permit.map_err(|e| ServiceError::Internal(format!("password pool closed: {e}")))
+        permit.map_err(|e| ServiceError::internal_from("the password pool", e))
     }
 }

@@ -107,7 +107,7 @@ impl Passwords {
             f()
         })
         .await
-        .map_err(|e| ServiceError::Internal(format!("password hash task failed: {e}")))
+        .map_err(|e| ServiceError::internal_from("the password hash task", e))
     }
 
     /// Hashes `password` with a fresh salt, by the current scheme.
@@ -124,7 +124,7 @@ impl Passwords {
         self.run(work, move || scheme.hash(&plain))
             .await?
             .map(PasswordHash::new)
-            .map_err(ServiceError::Internal)
+            .map_err(|why| ServiceError::internal(format!("hashing a password: {why}")))
     }
 
     /// True if `password` matches `hash`, whichever scheme made it. A malformed hash
