@@ -8,8 +8,29 @@ export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
 .PHONY: test-deps run migrate release soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help deps
 
+# Every target, one line each.
 help:
-	@echo "make run | test | test-sqlite | test-postgres | test-mysql | lint | fmt | migrate"
+	@printf '%s\n' \
+	  "make run            serve on 127.0.0.1:8080 (SQLite + in-memory store unless .env says otherwise)" \
+	  "make test           every suite on every backend it can reach, then one line per suite and backend" \
+	  "make test-sqlite    the suites on SQLite + the in-memory store only (no server needed)" \
+	  "make test-postgres  the suites on PostgreSQL + Redis only" \
+	  "make test-mysql     the suites on MariaDB/MySQL + Redis only" \
+	  "make test-faults    the fault tests only (Redis killed, database cut off, SIGTERM, bad start-ups)" \
+	  "make test-browser   the page at / driven in headless Chromium" \
+	  "make soak           about 60 s of mixed load against the release binary" \
+	  "make bench          speed against the bare actix-web floor (BENCH_DB=sqlite|postgres|mysql)" \
+	  "make bench-all      every backend in turn, then the plot" \
+	  "make bench-plot     bench/plot.png from the results in target/bench" \
+	  "make bench-build    the release binary and the floor, for the bench" \
+	  "make bench-deps     wrk, valgrind and the build libraries, for the bench" \
+	  "make release        the optimised binary: target/release/api" \
+	  "make migrate        apply the pending migrations and exit" \
+	  "make lint           cargo fmt --check and clippy -D warnings" \
+	  "make fmt            cargo fmt" \
+	  "make deps           install the C libraries the database drivers link against (as root)" \
+	  "make test-deps      install the SMTP server the mail suite needs (as root)" \
+	  "make clean-data     delete data/ (the SQLite file and the mails)"
 
 # A fresh clone has no .env: make one from .env.example with new random secrets.
 .env:

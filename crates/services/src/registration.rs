@@ -1,7 +1,7 @@
 //! Registration: a new account, its verification link mailed within the address's mail
 //! budget. A taken name is found before any hashing, and registrations are limited per
 //! client address. Whether registration tells that an address is taken depends on
-//! `REQUIRE_EMAIL_VERIFICATION` (README, "What registration reveals").
+//! `REQUIRE_EMAIL_VERIFICATION` (docs/security.md, "What registration reveals").
 
 use std::time::Duration;
 
