@@ -31,54 +31,22 @@ pub const GUARDED: &[(&str, &str)] = &[
 /// The origin the guarded app allows.
 const ALLOWED_ORIGIN: &str = "https://app.example.com";
 
-pub const CASES: &[Case] = &[
-    (
-        "forwarded_for_lines_are_one_list_and_the_rightmost_untrusted_entry_is_the_client",
-        forwarded_for_lines_are_one_list_and_the_rightmost_untrusted_entry_is_the_client,
-    ),
-    (
-        "registrations_past_the_per_address_limit_are_429_with_retry_after",
-        registrations_past_the_per_address_limit_are_429_with_retry_after,
-    ),
-    (
-        "invented_methods_and_paths_share_one_metric_label",
-        invented_methods_and_paths_share_one_metric_label,
-    ),
-    (
-        "head_on_a_get_route_answers_like_get_without_a_body",
-        head_on_a_get_route_answers_like_get_without_a_body,
-    ),
-    (
-        "pages_send_a_content_security_policy_and_refuse_framing",
-        pages_send_a_content_security_policy_and_refuse_framing,
-    ),
-    (
-        "a_body_that_trickles_in_is_answered_408_and_the_connection_closed",
-        a_body_that_trickles_in_is_answered_408_and_the_connection_closed,
-    ),
-    (
-        "an_answer_that_leaves_the_body_unread_closes_the_connection",
-        an_answer_that_leaves_the_body_unread_closes_the_connection,
-    ),
-    (
-        "a_cors_refusal_is_problem_json",
-        a_cors_refusal_is_problem_json,
-    ),
-    (
-        "a_token_issued_in_the_future_is_token_invalid",
-        a_token_issued_in_the_future_is_token_invalid,
-    ),
-    (
-        "logout_with_the_access_token_a_refresh_just_replaced_ends_the_session",
-        logout_with_the_access_token_a_refresh_just_replaced_ends_the_session,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    forwarded_for_lines_are_one_list_and_the_rightmost_untrusted_entry_is_the_client,
+    registrations_past_the_per_address_limit_are_429_with_retry_after,
+    invented_methods_and_paths_share_one_metric_label,
+    head_on_a_get_route_answers_like_get_without_a_body,
+    pages_send_a_content_security_policy_and_refuse_framing,
+    a_body_that_trickles_in_is_answered_408_and_the_connection_closed,
+    an_answer_that_leaves_the_body_unread_closes_the_connection,
+    a_cors_refusal_is_problem_json,
+    a_token_issued_in_the_future_is_token_invalid,
+    logout_with_the_access_token_a_refresh_just_replaced_ends_the_session,
 ];
 
 /// Cases that look into Redis (the guarded app's own prefix).
-pub const REDIS_CASES: &[Case] = &[(
-    "refused_logins_with_made_up_names_leave_no_counters_behind",
-    refused_logins_with_made_up_names_leave_no_counters_behind,
-)];
+pub const REDIS_CASES: &[Case] =
+    testkit::cases![refused_logins_with_made_up_names_leave_no_counters_behind];
 
 /// An address of the benchmarking range 198.18.0.0/15, different for each call.
 fn fresh_ip() -> String {

@@ -5,71 +5,23 @@ use serde_json::json;
 use crate::http::{assert_utc_time, keys, str_of, User};
 use crate::{Case, Ctx, Tokens};
 
-pub const CASES: &[Case] = &[
-    (
-        "register_answers_201_with_location_and_the_user_without_any_password",
-        register_answers_201_with_location_and_the_user_without_any_password,
-    ),
-    (
-        "register_with_a_taken_username_in_any_case_is_409_username_taken",
-        register_with_a_taken_username_in_any_case_is_409_username_taken,
-    ),
-    (
-        "register_with_a_taken_email_in_any_case_is_409_email_taken",
-        register_with_a_taken_email_in_any_case_is_409_email_taken,
-    ),
-    (
-        "register_with_invalid_fields_is_422_naming_each_field",
-        register_with_invalid_fields_is_422_naming_each_field,
-    ),
-    (
-        "register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters",
-        register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters,
-    ),
-    (
-        "register_refuses_a_password_of_fewer_than_8_characters_even_in_more_bytes",
-        register_refuses_a_password_of_fewer_than_8_characters_even_in_more_bytes,
-    ),
-    (
-        "login_by_username_returns_a_token_pair_that_works",
-        login_by_username_returns_a_token_pair_that_works,
-    ),
-    (
-        "login_by_email_in_any_case_returns_a_token_pair_that_works",
-        login_by_email_in_any_case_returns_a_token_pair_that_works,
-    ),
-    (
-        "login_of_an_unknown_user_and_with_a_wrong_password_give_identical_401_bodies",
-        login_of_an_unknown_user_and_with_a_wrong_password_give_identical_401_bodies,
-    ),
-    (
-        "login_without_username_or_email_is_422",
-        login_without_username_or_email_is_422,
-    ),
-    (
-        "login_is_429_with_retry_after_once_the_per_account_limit_is_reached",
-        login_is_429_with_retry_after_once_the_per_account_limit_is_reached,
-    ),
-    (
-        "refresh_returns_a_new_pair_and_revokes_the_old_access_token",
-        refresh_returns_a_new_pair_and_revokes_the_old_access_token,
-    ),
-    (
-        "previous_refresh_token_within_the_grace_returns_the_identical_current_pair",
-        previous_refresh_token_within_the_grace_returns_the_identical_current_pair,
-    ),
-    (
-        "previous_refresh_token_after_the_grace_is_refresh_token_reused_and_revokes_the_session",
-        previous_refresh_token_after_the_grace_is_refresh_token_reused_and_revokes_the_session,
-    ),
-    (
-        "logout_makes_access_and_refresh_fail_on_the_next_request",
-        logout_makes_access_and_refresh_fail_on_the_next_request,
-    ),
-    (
-        "logout_all_ends_every_session_of_the_user_but_not_another_users",
-        logout_all_ends_every_session_of_the_user_but_not_another_users,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    register_answers_201_with_location_and_the_user_without_any_password,
+    register_with_a_taken_username_in_any_case_is_409_username_taken,
+    register_with_a_taken_email_in_any_case_is_409_email_taken,
+    register_with_invalid_fields_is_422_naming_each_field,
+    register_refuses_a_password_of_more_than_72_bytes_even_if_fewer_characters,
+    register_refuses_a_password_of_fewer_than_8_characters_even_in_more_bytes,
+    login_by_username_returns_a_token_pair_that_works,
+    login_by_email_in_any_case_returns_a_token_pair_that_works,
+    login_of_an_unknown_user_and_with_a_wrong_password_give_identical_401_bodies,
+    login_without_username_or_email_is_422,
+    login_is_429_with_retry_after_once_the_per_account_limit_is_reached,
+    refresh_returns_a_new_pair_and_revokes_the_old_access_token,
+    previous_refresh_token_within_the_grace_returns_the_identical_current_pair,
+    previous_refresh_token_after_the_grace_is_refresh_token_reused_and_revokes_the_session,
+    logout_makes_access_and_refresh_fail_on_the_next_request,
+    logout_all_ends_every_session_of_the_user_but_not_another_users,
 ];
 
 fn register_answers_201_with_location_and_the_user_without_any_password(ctx: &Ctx) {

@@ -4,17 +4,11 @@ use serde_json::json;
 
 use crate::{Case, Ctx};
 
-pub const CASES: &[Case] = &[
-    ("health_answers_200_status_ok", health_answers_200_status_ok),
-    (
-        "ready_answers_200_when_database_and_token_store_are_up",
-        ready_answers_200_when_database_and_token_store_are_up,
-    ),
-    (
-        "openapi_json_is_a_3_1_document_with_every_route",
-        openapi_json_is_a_3_1_document_with_every_route,
-    ),
-    ("docs_page_is_html", docs_page_is_html),
+pub const CASES: &[Case] = testkit::cases![
+    health_answers_200_status_ok,
+    ready_answers_200_when_database_and_token_store_are_up,
+    openapi_json_is_a_3_1_document_with_every_route,
+    docs_page_is_html,
 ];
 
 fn health_answers_200_status_ok(ctx: &Ctx) {

@@ -7,35 +7,14 @@ use serde_json::json;
 use crate::http::{error_fields, str_of, Body};
 use crate::{Case, Ctx};
 
-pub const CASES: &[Case] = &[
-    (
-        "unknown_route_is_404_not_found",
-        unknown_route_is_404_not_found,
-    ),
-    (
-        "wrong_method_is_405_method_not_allowed",
-        wrong_method_is_405_method_not_allowed,
-    ),
-    (
-        "malformed_json_is_400_malformed_json",
-        malformed_json_is_400_malformed_json,
-    ),
-    (
-        "a_body_that_is_not_json_is_400_even_when_its_members_are_wrong_too",
-        a_body_that_is_not_json_is_400_even_when_its_members_are_wrong_too,
-    ),
-    (
-        "a_body_that_is_not_application_json_is_415_unsupported_media_type",
-        a_body_that_is_not_application_json_is_415_unsupported_media_type,
-    ),
-    (
-        "a_body_over_64_kib_is_413_payload_too_large",
-        a_body_over_64_kib_is_413_payload_too_large,
-    ),
-    (
-        "a_json_value_of_the_wrong_type_is_422_naming_the_field",
-        a_json_value_of_the_wrong_type_is_422_naming_the_field,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    unknown_route_is_404_not_found,
+    wrong_method_is_405_method_not_allowed,
+    malformed_json_is_400_malformed_json,
+    a_body_that_is_not_json_is_400_even_when_its_members_are_wrong_too,
+    a_body_that_is_not_application_json_is_415_unsupported_media_type,
+    a_body_over_64_kib_is_413_payload_too_large,
+    a_json_value_of_the_wrong_type_is_422_naming_the_field,
 ];
 
 fn unknown_route_is_404_not_found(ctx: &Ctx) {

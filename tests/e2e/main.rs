@@ -23,9 +23,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use db::testing::{run_suite, trial, Plan, Prepared, SetupError};
 use db::{Backend, PoolOptions};
 use strata_e2e::{Backing, Env, TestApp};
+use testkit::{run_suite, trial, Plan, Prepared, SetupError};
 
 pub use http::{Ctx, Resp, Tokens, User};
 

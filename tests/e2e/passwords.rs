@@ -10,19 +10,10 @@ use crate::http::Api;
 use crate::mfa::{enrolled, mfa_token, second_step};
 use crate::{Case, Ctx, User};
 
-pub const CASES: &[Case] = &[
-    (
-        "a_login_rehashes_to_the_setting_from_bcrypt_to_argon2id_and_back",
-        a_login_rehashes_to_the_setting_from_bcrypt_to_argon2id_and_back,
-    ),
-    (
-        "a_password_change_racing_a_rehash_lands",
-        a_password_change_racing_a_rehash_lands,
-    ),
-    (
-        "a_sign_in_waiting_for_its_second_factor_survives_a_rehash",
-        a_sign_in_waiting_for_its_second_factor_survives_a_rehash,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    a_login_rehashes_to_the_setting_from_bcrypt_to_argon2id_and_back,
+    a_password_change_racing_a_rehash_lands,
+    a_sign_in_waiting_for_its_second_factor_survives_a_rehash,
 ];
 
 /// The settings of the app that hashes with argon2id (cheap parameters, for speed).

@@ -5,26 +5,15 @@ use serde_json::Value;
 use crate::http::{assert_utc_time, str_of};
 use crate::{Case, Ctx, Tokens};
 
-pub const CASES: &[Case] = &[
-    (
-        "list_shows_every_session_with_exactly_one_current",
-        list_shows_every_session_with_exactly_one_current,
-    ),
-    (
-        "deleting_another_own_session_ends_it_at_once",
-        deleting_another_own_session_ends_it_at_once,
-    ),
-    (
-        "deleting_an_unknown_or_another_users_session_is_404",
-        deleting_an_unknown_or_another_users_session_is_404,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    list_shows_every_session_with_exactly_one_current,
+    deleting_another_own_session_ends_it_at_once,
+    deleting_an_unknown_or_another_users_session_is_404,
 ];
 
 /// Only on the plans where two instances share Redis.
-pub const TWO_INSTANCE_CASES: &[Case] = &[(
-    "two_instances_share_sessions_so_logout_on_one_is_seen_on_the_other_at_once",
-    two_instances_share_sessions_so_logout_on_one_is_seen_on_the_other_at_once,
-)];
+pub const TWO_INSTANCE_CASES: &[Case] =
+    testkit::cases![two_instances_share_sessions_so_logout_on_one_is_seen_on_the_other_at_once];
 
 fn list(ctx: &Ctx, t: &Tokens) -> Vec<Value> {
     let body = ctx.api().get("/api/auth/sessions", Some(&t.access)).ok(200);

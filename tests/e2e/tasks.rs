@@ -5,40 +5,16 @@ use serde_json::{json, Value};
 use crate::http::{assert_utc_time, keys, str_of, Api};
 use crate::{Case, Ctx};
 
-pub const CASES: &[Case] = &[
-    (
-        "create_answers_201_with_location_and_the_task",
-        create_answers_201_with_location_and_the_task,
-    ),
-    (
-        "create_with_an_invalid_title_or_description_is_422",
-        create_with_an_invalid_title_or_description_is_422,
-    ),
-    (
-        "list_pages_through_every_task_exactly_once_in_order",
-        list_pages_through_every_task_exactly_once_in_order,
-    ),
-    ("list_filters_by_done", list_filters_by_done),
-    (
-        "list_with_a_bad_limit_cursor_or_done_is_422",
-        list_with_a_bad_limit_cursor_or_done_is_422,
-    ),
-    (
-        "get_patch_delete_by_id_answer_200_200_204_then_404",
-        get_patch_delete_by_id_answer_200_200_204_then_404,
-    ),
-    (
-        "another_users_task_is_404_for_get_patch_and_delete_exactly_like_a_missing_one",
-        another_users_task_is_404_for_get_patch_and_delete_exactly_like_a_missing_one,
-    ),
-    (
-        "patch_with_an_empty_title_is_422_and_changes_nothing",
-        patch_with_an_empty_title_is_422_and_changes_nothing,
-    ),
-    (
-        "patch_description_null_clears_it_and_absent_fields_are_left_alone",
-        patch_description_null_clears_it_and_absent_fields_are_left_alone,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    create_answers_201_with_location_and_the_task,
+    create_with_an_invalid_title_or_description_is_422,
+    list_pages_through_every_task_exactly_once_in_order,
+    list_filters_by_done,
+    list_with_a_bad_limit_cursor_or_done_is_422,
+    get_patch_delete_by_id_answer_200_200_204_then_404,
+    another_users_task_is_404_for_get_patch_and_delete_exactly_like_a_missing_one,
+    patch_with_an_empty_title_is_422_and_changes_nothing,
+    patch_description_null_clears_it_and_absent_fields_are_left_alone,
 ];
 
 fn page(api: &Api<'_>, access: &str, query: &str) -> Value {

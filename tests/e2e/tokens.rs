@@ -10,55 +10,19 @@ use crate::forge::{self, Keys};
 use crate::http::{Api, Body};
 use crate::{Case, Ctx, Tokens};
 
-pub const CASES: &[Case] = &[
-    (
-        "missing_authorization_header_is_401_token_missing_with_a_bearer_challenge",
-        missing_authorization_header_is_401_token_missing_with_a_bearer_challenge,
-    ),
-    (
-        "basic_scheme_and_garbage_bearer_tokens_are_401_token_invalid",
-        basic_scheme_and_garbage_bearer_tokens_are_401_token_invalid,
-    ),
-    (
-        "a_refresh_token_is_never_accepted_as_an_access_token",
-        a_refresh_token_is_never_accepted_as_an_access_token,
-    ),
-    (
-        "an_access_token_is_never_accepted_at_refresh",
-        an_access_token_is_never_accepted_at_refresh,
-    ),
-    (
-        "a_token_forged_with_the_right_key_and_claims_is_accepted",
-        a_token_forged_with_the_right_key_and_claims_is_accepted,
-    ),
-    (
-        "alg_none_and_other_algorithms_are_rejected",
-        alg_none_and_other_algorithms_are_rejected,
-    ),
-    (
-        "a_token_signed_with_a_wrong_key_or_tampered_is_rejected",
-        a_token_signed_with_a_wrong_key_or_tampered_is_rejected,
-    ),
-    (
-        "a_wrong_issuer_or_audience_is_rejected",
-        a_wrong_issuer_or_audience_is_rejected,
-    ),
-    (
-        "exp_beyond_the_leeway_is_token_expired_and_within_it_is_accepted",
-        exp_beyond_the_leeway_is_token_expired_and_within_it_is_accepted,
-    ),
-    (
-        "an_expired_refresh_token_is_token_expired",
-        an_expired_refresh_token_is_token_expired,
-    ),
-    (
-        "a_token_not_yet_valid_is_rejected",
-        a_token_not_yet_valid_is_rejected,
-    ),
-    (
-        "tokens_of_the_previous_secret_still_verify_after_a_rotation",
-        tokens_of_the_previous_secret_still_verify_after_a_rotation,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    missing_authorization_header_is_401_token_missing_with_a_bearer_challenge,
+    basic_scheme_and_garbage_bearer_tokens_are_401_token_invalid,
+    a_refresh_token_is_never_accepted_as_an_access_token,
+    an_access_token_is_never_accepted_at_refresh,
+    a_token_forged_with_the_right_key_and_claims_is_accepted,
+    alg_none_and_other_algorithms_are_rejected,
+    a_token_signed_with_a_wrong_key_or_tampered_is_rejected,
+    a_wrong_issuer_or_audience_is_rejected,
+    exp_beyond_the_leeway_is_token_expired_and_within_it_is_accepted,
+    an_expired_refresh_token_is_token_expired,
+    a_token_not_yet_valid_is_rejected,
+    tokens_of_the_previous_secret_still_verify_after_a_rotation,
 ];
 
 /// A fresh session and the claims of its access token.

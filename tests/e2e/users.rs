@@ -5,43 +5,16 @@ use serde_json::json;
 use crate::http::{assert_utc_time, keys};
 use crate::{Case, Ctx, Tokens};
 
-pub const CASES: &[Case] = &[
-    (
-        "me_returns_the_callers_account",
-        me_returns_the_callers_account,
-    ),
-    (
-        "change_password_revokes_other_sessions_keeps_this_one_and_retires_the_old_password",
-        change_password_revokes_other_sessions_keeps_this_one_and_retires_the_old_password,
-    ),
-    (
-        "change_password_with_a_wrong_current_password_is_401_invalid_credentials",
-        change_password_with_a_wrong_current_password_is_401_invalid_credentials,
-    ),
-    (
-        "wrong_current_passwords_past_the_account_limit_are_429_even_for_the_right_one",
-        wrong_current_passwords_past_the_account_limit_are_429_even_for_the_right_one,
-    ),
-    (
-        "change_password_to_an_invalid_one_is_422",
-        change_password_to_an_invalid_one_is_422,
-    ),
-    (
-        "delete_account_revokes_sessions_deletes_tasks_and_ends_login",
-        delete_account_revokes_sessions_deletes_tasks_and_ends_login,
-    ),
-    (
-        "delete_account_with_a_wrong_password_is_401_and_keeps_the_account",
-        delete_account_with_a_wrong_password_is_401_and_keeps_the_account,
-    ),
-    (
-        "profile_of_another_user_shows_id_username_created_at_and_no_email",
-        profile_of_another_user_shows_id_username_created_at_and_no_email,
-    ),
-    (
-        "profile_of_an_unknown_or_garbage_id_is_404",
-        profile_of_an_unknown_or_garbage_id_is_404,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    me_returns_the_callers_account,
+    change_password_revokes_other_sessions_keeps_this_one_and_retires_the_old_password,
+    change_password_with_a_wrong_current_password_is_401_invalid_credentials,
+    wrong_current_passwords_past_the_account_limit_are_429_even_for_the_right_one,
+    change_password_to_an_invalid_one_is_422,
+    delete_account_revokes_sessions_deletes_tasks_and_ends_login,
+    delete_account_with_a_wrong_password_is_401_and_keeps_the_account,
+    profile_of_another_user_shows_id_username_created_at_and_no_email,
+    profile_of_an_unknown_or_garbage_id_is_404,
 ];
 
 fn me_returns_the_callers_account(ctx: &Ctx) {

@@ -14,10 +14,10 @@ mod startup;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use db::testing::{run_suite, trial, Plan, Prepared};
 use db::Backend;
 use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
+use testkit::{run_suite, Plan, Prepared};
 
 /// A blocking HTTP client with a bound on every request.
 pub fn client() -> Client {
@@ -29,7 +29,7 @@ pub fn client() -> Client {
 
 /// A unique user name.
 pub fn name() -> String {
-    db::testing::random_name("f")
+    testkit::random_name("f")
 }
 
 /// The password every test user gets.
@@ -99,10 +99,10 @@ fn plan(label: &str, backend: Backend, cases: fn(Backend) -> Vec<libtest_mimic::
         label: label.to_owned(),
         before_suite: Box::new(move || {
             // Reachability of the shared server: create (and drop) one database.
-            drop(db::testing::TestDatabase::create(backend)?);
+            drop(testkit::TestDatabase::create(backend)?);
             let binary = strata_e2e::process::api_binary();
             if !binary.exists() {
-                return Err(db::testing::SetupError::Failed(format!(
+                return Err(testkit::SetupError::Failed(format!(
                     "{} is missing: run `cargo build -p api` (make test does)",
                     binary.display()
                 )));
@@ -116,15 +116,9 @@ fn plan(label: &str, backend: Backend, cases: fn(Backend) -> Vec<libtest_mimic::
 }
 
 fn sqlite_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
-    let mut v = vec![
-        trial(
-            "outage_answers_503_then_recovers_without_restart",
-            outage::outage_answers_503_then_recovers_without_restart,
-        ),
-        trial(
-            "sigterm_finishes_in_flight_requests_and_exits_zero",
-            outage::sigterm_finishes_in_flight_requests_and_exits_zero,
-        ),
+    let mut v = testkit::trials![
+        outage::outage_answers_503_then_recovers_without_restart,
+        outage::sigterm_finishes_in_flight_requests_and_exits_zero,
     ];
     v.extend(startup::cases());
     v.extend(races::cases(races::On {
@@ -135,10 +129,8 @@ fn sqlite_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
 }
 
 fn server_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
-    let mut v = vec![trial(
-        "outage_answers_503_then_recovers_and_loses_no_write",
-        move || outage::outage_answers_503_then_recovers_and_loses_no_write(backend),
-    )];
+    let mut v =
+        testkit::trials![backend => outage::outage_answers_503_then_recovers_and_loses_no_write];
     v.extend(races::cases(races::On {
         backend,
         cluster: false,
@@ -148,10 +140,9 @@ fn server_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
 
 /// A private Redis Cluster per case: a primary killed under traffic, and the races.
 fn cluster_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
-    let mut v = vec![trial(
-        "a_killed_primary_costs_only_its_own_sessions_503s_until_its_replica_takes_over",
-        failover::a_killed_primary_costs_only_its_own_sessions_503s_until_its_replica_takes_over,
-    )];
+    let mut v = testkit::trials![
+        failover::a_killed_primary_costs_only_its_own_sessions_503s_until_its_replica_takes_over
+    ];
     v.extend(races::cases(races::On {
         backend,
         cluster: true,

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use db::testing::TestDatabase;
 use db::Backend;
 use serde_json::{json, Value};
 use strata_e2e::process::ApiProcess;
 use strata_e2e::proxy::Proxy;
 use strata_e2e::redis_server::RedisServer;
 use strata_e2e::{Backing, Env};
+use testkit::TestDatabase;
 
 use crate::{assert_unavailable, client, login, name, register_login, s, within};
 

@@ -206,18 +206,10 @@ fn password_change_ends_other_sessions_despite_racing_requests(on: On) {
 }
 
 pub fn cases(on: On) -> Vec<Trial> {
-    vec![
-        db::testing::trial(
-            "fifty_concurrent_refreshes_of_one_token_yield_one_pair",
-            move || fifty_concurrent_refreshes_of_one_token_yield_one_pair(on),
-        ),
-        db::testing::trial(
-            "after_logout_returns_no_token_of_the_session_works",
-            move || after_logout_returns_no_token_of_the_session_works(on),
-        ),
-        db::testing::trial(
-            "password_change_ends_other_sessions_despite_racing_requests",
-            move || password_change_ends_other_sessions_despite_racing_requests(on),
-        ),
+    testkit::trials![
+        on =>
+        fifty_concurrent_refreshes_of_one_token_yield_one_pair,
+        after_logout_returns_no_token_of_the_session_works,
+        password_change_ends_other_sessions_despite_racing_requests,
     ]
 }

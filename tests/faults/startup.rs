@@ -38,31 +38,13 @@ fn env(database_url: &str) -> Env {
 }
 
 pub fn cases() -> Vec<Trial> {
-    vec![
-        db::testing::trial(
-            "unreachable_postgres_exits_naming_it",
-            unreachable_postgres_exits_naming_it,
-        ),
-        db::testing::trial(
-            "unreachable_mysql_exits_naming_it",
-            unreachable_mysql_exits_naming_it,
-        ),
-        db::testing::trial(
-            "unreachable_redis_exits_naming_it",
-            unreachable_redis_exits_naming_it,
-        ),
-        db::testing::trial(
-            "invalid_settings_exit_2_with_one_line_each",
-            invalid_settings_exit_2_with_one_line_each,
-        ),
-        db::testing::trial(
-            "missing_or_short_secret_is_refused",
-            missing_or_short_secret_is_refused,
-        ),
-        db::testing::trial(
-            "mistyped_database_scheme_creates_no_file",
-            mistyped_database_scheme_creates_no_file,
-        ),
+    testkit::trials![
+        unreachable_postgres_exits_naming_it,
+        unreachable_mysql_exits_naming_it,
+        unreachable_redis_exits_naming_it,
+        invalid_settings_exit_2_with_one_line_each,
+        missing_or_short_secret_is_refused,
+        mistyped_database_scheme_creates_no_file,
     ]
 }
 
@@ -81,7 +63,7 @@ fn unreachable_mysql_exits_naming_it() {
 }
 
 fn unreachable_redis_exits_naming_it() {
-    let dir = std::env::temp_dir().join(db::testing::random_name("strata_start"));
+    let dir = std::env::temp_dir().join(testkit::random_name("strata_start"));
     let url = format!("sqlite://{}/x.db", dir.display());
     let e = Env::new(&url, Some(("redis://127.0.0.1:1".into(), "x:".into())))
         .with("REDIS_TIMEOUT", "1s");
@@ -113,7 +95,7 @@ fn missing_or_short_secret_is_refused() {
 }
 
 fn mistyped_database_scheme_creates_no_file() {
-    let dir = std::env::temp_dir().join(db::testing::random_name("strata_scheme"));
+    let dir = std::env::temp_dir().join(testkit::random_name("strata_scheme"));
     std::fs::create_dir_all(&dir).unwrap();
     fails_in(
         env("postgre://127.0.0.1/x"),

@@ -36,10 +36,7 @@ fn mailed_token(dir: &std::path::Path, page: &str) -> String {
     }
 }
 
-pub const CASES: &[Case] = &[(
-    "no_log_line_holds_a_password_a_token_or_the_secret",
-    no_log_line_holds_a_password_a_token_or_the_secret,
-)];
+pub const CASES: &[Case] = testkit::cases![no_log_line_holds_a_password_a_token_or_the_secret];
 
 /// The process under test and what the flow has shown it.
 struct Flow {

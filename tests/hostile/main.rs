@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use db::testing::{run_suite, trial, Plan, Prepared, SetupError};
 use db::{Backend, PoolOptions};
 use strata_e2e::{Backing, Env, TestApp};
+use testkit::{run_suite, trial, Plan, Prepared, SetupError};
 
 pub use client::{pct, Body, Req, Resp};
 pub use world::{Account, Expect, World};

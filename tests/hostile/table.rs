@@ -11,63 +11,21 @@ use crate::world::{invalid, Expect, World};
 use crate::{bodies, known, targets};
 use crate::{Case, Req};
 
-pub const CASES: &[Case] = &[
-    (
-        "a_wrong_json_type_in_any_field_of_any_body_is_422_naming_it",
-        bodies::a_wrong_json_type_in_any_field_of_any_body_is_422_naming_it,
-    ),
-    (
-        "bodies_that_are_not_the_right_object_are_422",
-        bodies::bodies_that_are_not_the_right_object_are_422,
-    ),
-    (
-        "an_array_of_the_right_values_in_order_is_not_a_body",
-        bodies::an_array_of_the_right_values_in_order_is_not_a_body,
-    ),
-    (
-        "ten_thousand_nested_arrays_or_objects_are_refused",
-        bodies::ten_thousand_nested_arrays_or_objects_are_refused,
-    ),
-    (
-        "huge_strings_up_to_the_limit_are_refused_by_their_field",
-        bodies::huge_strings_up_to_the_limit_are_refused_by_their_field,
-    ),
-    (
-        "bodies_past_64_kib_are_413_however_they_are_sent",
-        bodies::bodies_past_64_kib_are_413_however_they_are_sent,
-    ),
-    (
-        "invalid_utf8_nul_and_control_bytes_are_400",
-        bodies::invalid_utf8_nul_and_control_bytes_are_400,
-    ),
-    (
-        "sql_and_script_metacharacters_where_they_are_invalid_are_refused",
-        targets::sql_and_script_metacharacters_where_they_are_invalid_are_refused,
-    ),
-    (
-        "out_of_range_limits_forged_cursors_and_repeated_parameters_are_422",
-        targets::out_of_range_limits_forged_cursors_and_repeated_parameters_are_422,
-    ),
-    (
-        "invalid_and_foreign_ids_in_paths_are_404",
-        targets::invalid_and_foreign_ids_in_paths_are_404,
-    ),
-    (
-        "a_body_that_is_not_application_json_is_415",
-        bodies::a_body_that_is_not_application_json_is_415,
-    ),
-    (
-        "duplicate_json_keys_are_422",
-        bodies::duplicate_json_keys_are_422,
-    ),
-    (
-        "hostile_authorization_headers_are_401",
-        targets::hostile_authorization_headers_are_401,
-    ),
-    (
-        "a_password_past_72_bytes_never_matches_even_with_the_right_prefix",
-        targets::a_password_past_72_bytes_never_matches_even_with_the_right_prefix,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    bodies::a_wrong_json_type_in_any_field_of_any_body_is_422_naming_it,
+    bodies::bodies_that_are_not_the_right_object_are_422,
+    bodies::an_array_of_the_right_values_in_order_is_not_a_body,
+    bodies::ten_thousand_nested_arrays_or_objects_are_refused,
+    bodies::huge_strings_up_to_the_limit_are_refused_by_their_field,
+    bodies::bodies_past_64_kib_are_413_however_they_are_sent,
+    bodies::invalid_utf8_nul_and_control_bytes_are_400,
+    targets::sql_and_script_metacharacters_where_they_are_invalid_are_refused,
+    targets::out_of_range_limits_forged_cursors_and_repeated_parameters_are_422,
+    targets::invalid_and_foreign_ids_in_paths_are_404,
+    bodies::a_body_that_is_not_application_json_is_415,
+    bodies::duplicate_json_keys_are_422,
+    targets::hostile_authorization_headers_are_401,
+    targets::a_password_past_72_bytes_never_matches_even_with_the_right_prefix,
 ];
 
 /// SQL, script and path metacharacters, NUL and percent-escapes.

@@ -10,27 +10,12 @@ use crate::table::HOSTILE;
 use crate::world::{account, account_with, login, suffix};
 use crate::{Case, Ctx, Req, Resp};
 
-pub const CASES: &[Case] = &[
-    (
-        "hostile_titles_and_descriptions_are_stored_and_returned_exactly",
-        hostile_titles_and_descriptions_are_stored_and_returned_exactly,
-    ),
-    (
-        "hostile_but_valid_emails_and_passwords_work_exactly_as_given",
-        hostile_but_valid_emails_and_passwords_work_exactly_as_given,
-    ),
-    (
-        "a_hostile_new_password_works_after_a_change",
-        a_hostile_new_password_works_after_a_change,
-    ),
-    (
-        "another_users_task_id_as_cursor_never_leaks_their_tasks",
-        another_users_task_id_as_cursor_never_leaks_their_tasks,
-    ),
-    (
-        "bearer_in_any_case_with_extra_spaces_is_accepted",
-        bearer_in_any_case_with_extra_spaces_is_accepted,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    hostile_titles_and_descriptions_are_stored_and_returned_exactly,
+    hostile_but_valid_emails_and_passwords_work_exactly_as_given,
+    a_hostile_new_password_works_after_a_change,
+    another_users_task_id_as_cursor_never_leaks_their_tasks,
+    bearer_in_any_case_with_extra_spaces_is_accepted,
 ];
 
 /// Sends a valid-but-hostile request (counted) and returns the answer.

@@ -11,19 +11,10 @@ use crate::{Case, Ctx};
 /// The suite's app runs with the default budget.
 const BUDGET: usize = 5;
 
-pub const CASES: &[Case] = &[
-    (
-        "fifteen_password_changes_mail_no_more_than_the_address_budget",
-        fifteen_password_changes_mail_no_more_than_the_address_budget,
-    ),
-    (
-        "registering_deleting_and_registering_an_address_again_mails_no_more_than_its_budget",
-        registering_deleting_and_registering_an_address_again_mails_no_more_than_its_budget,
-    ),
-    (
-        "sub_addresses_of_one_mailbox_share_its_budget",
-        sub_addresses_of_one_mailbox_share_its_budget,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    fifteen_password_changes_mail_no_more_than_the_address_budget,
+    registering_deleting_and_registering_an_address_again_mails_no_more_than_its_budget,
+    sub_addresses_of_one_mailbox_share_its_budget,
 ];
 
 fn fifteen_password_changes_mail_no_more_than_the_address_budget(ctx: &Ctx) {
@@ -55,7 +46,7 @@ fn fifteen_password_changes_mail_no_more_than_the_address_budget(ctx: &Ctx) {
 }
 
 fn registering_deleting_and_registering_an_address_again_mails_no_more_than_its_budget(ctx: &Ctx) {
-    let base = db::testing::random_name("cycle");
+    let base = testkit::random_name("cycle");
     let email = format!("{base}@example.com");
     for cycle in 0..7 {
         let (name, password) = (format!("{base}-{cycle}"), format!("pw of {base}"));
@@ -80,7 +71,7 @@ fn registering_deleting_and_registering_an_address_again_mails_no_more_than_its_
 }
 
 fn sub_addresses_of_one_mailbox_share_its_budget(ctx: &Ctx) {
-    let base = db::testing::random_name("box");
+    let base = testkit::random_name("box");
     let addresses: Vec<String> = (0..7).map(|i| format!("{base}+{i}@example.com")).collect();
     for (i, email) in addresses.iter().enumerate() {
         let r = ctx.send(

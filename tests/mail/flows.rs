@@ -7,35 +7,14 @@ use serde_json::json;
 
 use crate::{subject_of, token_in, Case, Ctx};
 
-pub const CASES: &[Case] = &[
-    (
-        "registration_mails_a_link_that_verifies_the_address_once",
-        registration_mails_a_link_that_verifies_the_address_once,
-    ),
-    (
-        "a_reset_link_sets_the_password_once_and_ends_every_session",
-        a_reset_link_sets_the_password_once_and_ends_every_session,
-    ),
-    (
-        "a_reset_request_answers_the_same_for_known_and_unknown_addresses",
-        a_reset_request_answers_the_same_for_known_and_unknown_addresses,
-    ),
-    (
-        "a_change_of_address_happens_when_the_new_address_confirms_and_the_old_is_told",
-        a_change_of_address_happens_when_the_new_address_confirms_and_the_old_is_told,
-    ),
-    (
-        "mails_with_a_token_stop_at_the_hourly_cap_and_the_answer_does_not_change",
-        mails_with_a_token_stop_at_the_hourly_cap_and_the_answer_does_not_change,
-    ),
-    (
-        "an_unverified_login_is_403_only_with_the_right_password_when_verification_is_required",
-        an_unverified_login_is_403_only_with_the_right_password_when_verification_is_required,
-    ),
-    (
-        "reset_requests_past_the_per_client_limit_mail_nothing_and_answer_the_same",
-        reset_requests_past_the_per_client_limit_mail_nothing_and_answer_the_same,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    registration_mails_a_link_that_verifies_the_address_once,
+    a_reset_link_sets_the_password_once_and_ends_every_session,
+    a_reset_request_answers_the_same_for_known_and_unknown_addresses,
+    a_change_of_address_happens_when_the_new_address_confirms_and_the_old_is_told,
+    mails_with_a_token_stop_at_the_hourly_cap_and_the_answer_does_not_change,
+    an_unverified_login_is_403_only_with_the_right_password_when_verification_is_required,
+    reset_requests_past_the_per_client_limit_mail_nothing_and_answer_the_same,
 ];
 
 fn assert_invalid_token(ctx: &Ctx, path: &str, body: serde_json::Value) {
@@ -315,7 +294,7 @@ fn an_unverified_login_is_403_only_with_the_right_password_when_verification_is_
 
 fn reset_requests_past_the_per_client_limit_mail_nothing_and_answer_the_same(ctx: &Ctx) {
     // A Redis prefix of its own: the other cases' requests come from 127.0.0.1 too.
-    let prefix = format!("{}:", db::testing::random_name("strict"));
+    let prefix = format!("{}:", testkit::random_name("strict"));
     let env = ctx
         .env
         .with("PASSWORD_RESET_MAX_PER_IP", "3")

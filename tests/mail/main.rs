@@ -18,11 +18,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use db::testing::{run_suite, trial, Plan, Prepared, SetupError};
 use db::Backend;
 use serde_json::{json, Value};
 use strata_e2e::smtp_server::{self, SmtpServer};
 use strata_e2e::{Backing, Env, TestApp};
+use testkit::{run_suite, trial, Plan, Prepared, SetupError};
 
 /// What every case gets.
 pub struct Ctx {
@@ -91,7 +91,7 @@ impl Ctx {
 
     /// Registers a fresh user on `base`: (username, email, password).
     pub fn register_on(&self, base: &str) -> (String, String, String) {
-        let name = db::testing::random_name("m");
+        let name = testkit::random_name("m");
         let (email, password) = (format!("{name}@example.com"), format!("pw of {name}"));
         let r = self.send_to(
             base,

@@ -9,19 +9,10 @@ use strata_e2e::totp::{code_at, current_step};
 
 use crate::{Case, Ctx};
 
-pub const CASES: &[Case] = &[
-    (
-        "turning_the_second_factor_on_and_off_mails_a_notice_each_time",
-        turning_the_second_factor_on_and_off_mails_a_notice_each_time,
-    ),
-    (
-        "a_password_reset_by_mail_keeps_the_second_factor",
-        a_password_reset_by_mail_keeps_the_second_factor,
-    ),
-    (
-        "the_database_holds_neither_the_secret_nor_a_recovery_code_in_clear",
-        the_database_holds_neither_the_secret_nor_a_recovery_code_in_clear,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    turning_the_second_factor_on_and_off_mails_a_notice_each_time,
+    a_password_reset_by_mail_keeps_the_second_factor,
+    the_database_holds_neither_the_secret_nor_a_recovery_code_in_clear,
 ];
 
 /// An account with the second factor on: (name, email, password, secret, codes, step spent).

@@ -7,10 +7,8 @@ use strata_e2e::TestApp;
 
 use crate::{Case, Ctx};
 
-pub const CASES: &[Case] = &[(
-    "mail_queued_while_smtp_is_down_is_delivered_once_when_it_returns",
-    mail_queued_while_smtp_is_down_is_delivered_once_when_it_returns,
-)];
+pub const CASES: &[Case] =
+    testkit::cases![mail_queued_while_smtp_is_down_is_delivered_once_when_it_returns];
 
 fn mail_queued_while_smtp_is_down_is_delivered_once_when_it_returns(ctx: &Ctx) {
     let (_backing, mut smtp, env) = crate::isolated(ctx);

@@ -11,10 +11,8 @@ use strata_e2e::TestApp;
 
 use crate::{subject_of, token_in, Case, Ctx};
 
-pub const CASES: &[Case] = &[(
-    "two_writes_to_one_account_at_once_answer_204_or_400_never_5xx",
-    two_writes_to_one_account_at_once_answer_204_or_400_never_5xx,
-)];
+pub const CASES: &[Case] =
+    testkit::cases![two_writes_to_one_account_at_once_answer_204_or_400_never_5xx];
 
 /// Makes the two writes of one round on a fresh account of `app`.
 type Pair = fn(&Ctx, &str) -> [Write; 2];
@@ -124,7 +122,7 @@ fn change_link(ctx: &Ctx, app: &str, access: &str, password: &str, to: &str) -> 
 
 fn two_writes_to_one_account_at_once_answer_204_or_400_never_5xx(ctx: &Ctx) {
     // Many resets from one address: a limit of its own, and a key prefix of its own.
-    let prefix = format!("{}:", db::testing::random_name("races"));
+    let prefix = format!("{}:", testkit::random_name("races"));
     let env = ctx
         .env
         .with("PASSWORD_RESET_MAX_PER_IP", "1000")

@@ -12,10 +12,7 @@ use strata_e2e::TestApp;
 
 use crate::{token_in, Case, Ctx};
 
-pub const CASES: &[Case] = &[(
-    "the_database_holds_a_mailed_token_only_as_its_hash",
-    the_database_holds_a_mailed_token_only_as_its_hash,
-)];
+pub const CASES: &[Case] = testkit::cases![the_database_holds_a_mailed_token_only_as_its_hash];
 
 #[derive(QueryableByName)]
 struct Cell {

@@ -9,27 +9,12 @@ use strata_e2e::TestApp;
 use crate::storage::queued_kinds;
 use crate::{subject_of, token_in, Answer, Case, Ctx};
 
-pub const CASES: &[Case] = &[
-    (
-        "an_owner_without_a_working_link_gets_a_new_one_by_address_and_signs_in",
-        an_owner_without_a_working_link_gets_a_new_one_by_address_and_signs_in,
-    ),
-    (
-        "a_new_link_by_address_answers_the_same_for_every_address",
-        a_new_link_by_address_answers_the_same_for_every_address,
-    ),
-    (
-        "a_reset_by_mail_proves_the_address_and_lets_the_owner_in",
-        a_reset_by_mail_proves_the_address_and_lets_the_owner_in,
-    ),
-    (
-        "a_reset_that_first_proves_an_address_removes_a_factor_enrolled_before_it",
-        a_reset_that_first_proves_an_address_removes_a_factor_enrolled_before_it,
-    ),
-    (
-        "registering_a_taken_address_answers_as_a_new_one_and_tells_its_owner",
-        registering_a_taken_address_answers_as_a_new_one_and_tells_its_owner,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    an_owner_without_a_working_link_gets_a_new_one_by_address_and_signs_in,
+    a_new_link_by_address_answers_the_same_for_every_address,
+    a_reset_by_mail_proves_the_address_and_lets_the_owner_in,
+    a_reset_that_first_proves_an_address_removes_a_factor_enrolled_before_it,
+    registering_a_taken_address_answers_as_a_new_one_and_tells_its_owner,
 ];
 
 /// An app that refuses sign-ins of unverified addresses (same database, SMTP and store).
@@ -171,7 +156,7 @@ fn legacy_factor(ctx: &Ctx, user_id: &str) {
 
 fn a_reset_that_first_proves_an_address_removes_a_factor_enrolled_before_it(ctx: &Ctx) {
     // Someone registered the owner's address and put their own factor on it.
-    let name = db::testing::random_name("m");
+    let name = testkit::random_name("m");
     let (email, password) = (format!("{name}@example.com"), format!("pw of {name}"));
     let r = ctx.send(
         "POST",
@@ -219,7 +204,7 @@ fn registering_a_taken_address_answers_as_a_new_one_and_tells_its_owner(ctx: &Ct
         )
     };
     // Names of one length, so that nothing but the values can differ.
-    let (fresh_name, taken_name) = (db::testing::random_name("n"), db::testing::random_name("n"));
+    let (fresh_name, taken_name) = (testkit::random_name("n"), testkit::random_name("n"));
     let fresh = register(&fresh_name, &format!("{fresh_name}@example.com"));
     let taken = register(&taken_name, &owner_email);
     let shape = |a: &Answer| {

@@ -9,12 +9,12 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use db::testing::{run_suite, trial, Plan, Prepared, TestDatabase};
 use db::Backend;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use strata_e2e::process::ApiProcess;
 use strata_e2e::Env;
+use testkit::{run_suite, trial, Plan, Prepared, TestDatabase};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -30,7 +30,7 @@ fn start(extra: &[(&str, &str)]) -> (TestDatabase, ApiProcess) {
 
 /// Registers, logs in, creates a task, reads it back; returns (user id, access token).
 fn traffic(c: &Client, base: &str) -> (String, String) {
-    let user = db::testing::random_name("ops");
+    let user = testkit::random_name("ops");
     let r = c
         .post(format!("{base}/api/auth/register"))
         .json(&json!({"username": user, "email": format!("{user}@example.com"), "password": PASSWORD}))
@@ -205,7 +205,7 @@ fn spans(bodies: &[Value]) -> Vec<Value> {
 fn spans_reach_an_otlp_receiver_with_database_children() {
     let (port, got) = otlp_receiver();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let prefix = format!("{}:", db::testing::random_name("ops"));
+    let prefix = format!("{}:", testkit::random_name("ops"));
     let (_db, mut app) = start(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
@@ -267,7 +267,7 @@ fn main() -> ExitCode {
             label: "sqlite".into(),
             before_suite: Box::new(|| {
                 if !strata_e2e::process::api_binary().exists() {
-                    return Err(db::testing::SetupError::Failed(
+                    return Err(testkit::SetupError::Failed(
                         "run `cargo build -p api` first".into(),
                     ));
                 }

@@ -108,7 +108,7 @@ fn expect(stats: &Stats, op: &str, got: Option<&(StatusCode, Value)>, want: u16)
 
 impl Client_ {
     async fn start(http: Client, base: String, stats: &Stats) -> Option<Client_> {
-        let user = db::testing::random_name("soak");
+        let user = testkit::random_name("soak");
         let r = send(
             stats,
             "register",

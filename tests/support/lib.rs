@@ -15,8 +15,8 @@ pub mod smtp_server;
 pub mod totp;
 
 use api::{Application, Config};
-use db::testing::{SetupError, TestDatabase};
 use db::Backend;
+use testkit::{SetupError, TestDatabase};
 
 /// The signing secret of every test app.
 pub const SECRET: &str = "5ce7e5f0c2b34a1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d";
@@ -143,7 +143,7 @@ impl Backing {
     /// Creates the database (and checks Redis answers) for `backend`.
     pub fn create(backend: Backend, with_redis: bool) -> Result<Backing, SetupError> {
         let database = TestDatabase::create(backend)?;
-        let prefix = with_redis.then(|| format!("{}:", db::testing::random_name("strata_e2e")));
+        let prefix = with_redis.then(|| format!("{}:", testkit::random_name("strata_e2e")));
         if with_redis {
             redis_ping(&redis_url())?;
         }
@@ -165,7 +165,7 @@ impl Backing {
     pub fn on_cluster(backend: Backend) -> Result<Backing, SetupError> {
         let database = TestDatabase::create(backend)?;
         let cluster = redis_cluster::PrivateCluster::start().map_err(SetupError::Unreachable)?;
-        let prefix = format!("{}:", db::testing::random_name("strata_e2e"));
+        let prefix = format!("{}:", testkit::random_name("strata_e2e"));
         let mut env = Env::new(database.url_string(), None)
             .with("MAIL_DIR", &own_mail_dir())
             .with("REDIS_CLUSTER_URLS", &cluster.urls().join(","))
@@ -228,7 +228,7 @@ fn redis_ping(url: &str) -> Result<(), SetupError> {
 
 /// A mail directory of a backing's own, so its cases can find their mails among few.
 fn own_mail_dir() -> String {
-    let dir = std::env::temp_dir().join(db::testing::random_name("strata-test-mail"));
+    let dir = std::env::temp_dir().join(testkit::random_name("strata-test-mail"));
     dir.to_string_lossy().into_owned()
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use db::testing::random_name;
+use testkit::random_name;
 
 /// Six `redis-server --cluster-enabled yes` processes forming one cluster.
 pub struct PrivateCluster {

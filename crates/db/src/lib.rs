@@ -8,9 +8,6 @@ mod error;
 mod executor;
 mod url;
 
-#[cfg(feature = "test-support")]
-pub mod testing;
-
 pub use conn::{
     default_pool_size, embedded_migrations, init_db, migrate, revert_all, AnyConnection, Database,
     PoolOptions, PoolStats, TRANSACTION_ATTEMPTS,

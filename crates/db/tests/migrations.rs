@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
-use db::testing::{run_suite, trial, Plan, Prepared, TestDatabase};
 use db::Backend;
+use testkit::{run_suite, trial, Plan, Prepared, TestDatabase};
 
 fn plan(backend: Backend, label: &str) -> Plan {
     Plan {

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
-use db::testing::{run_suite, trial, Plan, Prepared, TestDatabase};
 use db::{on_backend, Backend, Database, DbError};
 use diesel::connection::SimpleConnection;
 use diesel::RunQueryDsl;
+use testkit::{run_suite, trial, Plan, Prepared, TestDatabase};
 
 fn plan(backend: Backend, label: &str) -> Plan {
     Plan {

@@ -15,13 +15,13 @@ mod races;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use db::testing::{run_suite, trial, Plan, Prepared, SetupError, TestDatabase};
 use db::{Backend, PoolOptions};
 use libtest_mimic::Trial;
 use repos::{
     MfaRepo, OneTimeRepo, OutboxRepo, PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo,
     Unique, UserRecord, UserRepo,
 };
+use testkit::{run_suite, trial, Plan, Prepared, SetupError, TestDatabase};
 use tokio::runtime::Runtime;
 
 /// What every case gets: the runtime, the repositories and the seeded users.
@@ -44,7 +44,7 @@ impl Ctx {
 
     /// A user of the case's own, so cases never step on each other.
     pub(crate) async fn fresh_user(&self) -> UserRecord {
-        let name = db::testing::random_name("u");
+        let name = testkit::random_name("u");
         self.users
             .create(
                 &name,
@@ -61,137 +61,63 @@ pub(crate) fn hash(s: &str) -> PasswordHash {
     PasswordHash::new(s.to_owned())
 }
 
-pub(crate) fn case(ctx: &Ctx, name: &str, body: fn(Ctx)) -> Trial {
-    let ctx = ctx.clone();
-    trial(name, move || body(ctx))
+/// One case: its function's name and the function.
+pub(crate) type Case = (&'static str, fn(Ctx));
+
+/// Trials over `ctx` of cases named by their functions (`testkit::cases!`).
+pub(crate) fn register(ctx: &Ctx, cases: &[Case]) -> Vec<Trial> {
+    cases
+        .iter()
+        .map(|&(name, body)| {
+            let ctx = ctx.clone();
+            trial(name, move || body(ctx))
+        })
+        .collect()
 }
 
 fn users_cases(ctx: &Ctx) -> Vec<Trial> {
-    vec![
-        case(
-            ctx,
-            "create_then_find_by_id_username_and_email",
+    register(
+        ctx,
+        testkit::cases![
             create_then_find_by_id_username_and_email,
-        ),
-        case(
-            ctx,
-            "seeded_users_exist_before_the_cases",
             seeded_users_exist_before_the_cases,
-        ),
-        case(
-            ctx,
-            "missing_user_is_none_not_an_error",
             missing_user_is_none_not_an_error,
-        ),
-        case(
-            ctx,
-            "duplicate_username_is_a_conflict_naming_username",
             duplicate_username_is_a_conflict_naming_username,
-        ),
-        case(
-            ctx,
-            "duplicate_email_is_a_conflict_naming_email",
             duplicate_email_is_a_conflict_naming_email,
-        ),
-        case(
-            ctx,
-            "check_free_names_the_taken_field_in_one_read",
             check_free_names_the_taken_field_in_one_read,
-        ),
-        case(
-            ctx,
-            "credentials_carry_the_hash_and_debug_hides_it",
             credentials_carry_the_hash_and_debug_hides_it,
-        ),
-        case(
-            ctx,
-            "update_password_hash_replaces_it",
             update_password_hash_replaces_it,
-        ),
-        case(
-            ctx,
-            "a_rehash_replaces_only_the_hash_it_read_and_keeps_the_version",
             a_rehash_replaces_only_the_hash_it_read_and_keeps_the_version,
-        ),
-        case(
-            ctx,
-            "a_password_change_checked_against_an_old_hash_changes_nothing",
             a_password_change_checked_against_an_old_hash_changes_nothing,
-        ),
-        case(
-            ctx,
-            "update_password_of_missing_user_is_not_found",
             update_password_of_missing_user_is_not_found,
-        ),
-        case(
-            ctx,
-            "delete_removes_the_user_and_their_tasks",
             delete_removes_the_user_and_their_tasks,
-        ),
-        case(
-            ctx,
-            "timestamps_round_trip_to_the_microsecond",
             timestamps_round_trip_to_the_microsecond,
-        ),
-    ]
+        ],
+    )
 }
 
 fn tasks_cases(ctx: &Ctx) -> Vec<Trial> {
-    vec![
-        case(
-            ctx,
-            "create_then_get_returns_what_was_stored",
+    register(
+        ctx,
+        testkit::cases![
             create_then_get_returns_what_was_stored,
-        ),
-        case(
-            ctx,
-            "another_users_task_is_not_found_for_get_update_delete",
             another_users_task_is_not_found_for_get_update_delete,
-        ),
-        case(
-            ctx,
-            "list_pages_by_keyset_without_gaps_or_repeats",
             list_pages_by_keyset_without_gaps_or_repeats,
-        ),
-        case(
-            ctx,
-            "list_of_exactly_one_page_has_no_next_cursor",
             list_of_exactly_one_page_has_no_next_cursor,
-        ),
-        case(
-            ctx,
-            "list_filters_by_done_and_never_shows_other_users",
             list_filters_by_done_and_never_shows_other_users,
-        ),
-        case(
-            ctx,
-            "update_changes_only_the_given_fields",
             update_changes_only_the_given_fields,
-        ),
-        case(
-            ctx,
-            "delete_then_get_is_not_found",
             delete_then_get_is_not_found,
-        ),
-        case(
-            ctx,
-            "a_task_for_a_missing_user_finds_its_owner_gone",
             a_task_for_a_missing_user_finds_its_owner_gone,
-        ),
-        case(
-            ctx,
-            "unicode_and_quotes_are_stored_verbatim",
             unicode_and_quotes_are_stored_verbatim,
-        ),
-    ]
+        ],
+    )
 }
 
 fn concurrency_cases(ctx: &Ctx) -> Vec<Trial> {
-    vec![case(
+    register(
         ctx,
-        "eight_threads_times_fifty_inserts_all_succeed",
-        eight_threads_times_fifty_inserts_all_succeed,
-    )]
+        testkit::cases![eight_threads_times_fifty_inserts_all_succeed,],
+    )
 }
 
 fn plan(backend: Backend, label: &str) -> Plan {

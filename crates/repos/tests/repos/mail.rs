@@ -7,37 +7,20 @@ use libtest_mimic::Trial;
 use repos::one_time::kind;
 use repos::{NewMail, NewOneTimeToken, RepoError, Unique};
 
-use super::{case, hash, Ctx};
+use super::{hash, register, Ctx};
 
 pub fn cases(ctx: &Ctx) -> Vec<Trial> {
-    vec![
-        // One trial: a single claimer, so no other case takes these rows meanwhile.
-        case(
-            ctx,
-            "the_outbox_leases_retries_fails_and_prunes_its_rows",
+    register(
+        ctx,
+        testkit::cases![
+            // One trial: a single claimer, so no other case takes these rows meanwhile.
             the_outbox_leases_retries_fails_and_prunes_its_rows,
-        ),
-        case(
-            ctx,
-            "twenty_concurrent_uses_of_one_token_have_one_winner",
             twenty_concurrent_uses_of_one_token_have_one_winner,
-        ),
-        case(
-            ctx,
-            "an_expired_token_or_one_for_an_old_address_verifies_nothing",
             an_expired_token_or_one_for_an_old_address_verifies_nothing,
-        ),
-        case(
-            ctx,
-            "a_reset_sets_the_password_kills_other_resets_and_queues_its_notice",
             a_reset_sets_the_password_kills_other_resets_and_queues_its_notice,
-        ),
-        case(
-            ctx,
-            "a_change_of_address_to_a_taken_one_is_refused_and_leaves_the_token",
             a_change_of_address_to_a_taken_one_is_refused_and_leaves_the_token,
-        ),
-    ]
+        ],
+    )
 }
 
 fn the_outbox_leases_retries_fails_and_prunes_its_rows(c: Ctx) {

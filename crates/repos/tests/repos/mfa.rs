@@ -5,36 +5,19 @@
 use libtest_mimic::Trial;
 use repos::UserRecord;
 
-use super::{case, hash, Ctx};
+use super::{hash, register, Ctx};
 
 pub fn cases(ctx: &Ctx) -> Vec<Trial> {
-    vec![
-        case(
-            ctx,
-            "twenty_concurrent_uses_of_one_totp_step_have_one_winner",
+    register(
+        ctx,
+        testkit::cases![
             twenty_concurrent_uses_of_one_totp_step_have_one_winner,
-        ),
-        case(
-            ctx,
-            "twenty_concurrent_uses_of_one_recovery_code_have_one_winner",
             twenty_concurrent_uses_of_one_recovery_code_have_one_winner,
-        ),
-        case(
-            ctx,
-            "enrolment_needs_its_pending_secret_and_a_step_never_used",
             enrolment_needs_its_pending_secret_and_a_step_never_used,
-        ),
-        case(
-            ctx,
-            "turning_the_factor_off_forgets_the_secret_and_the_codes",
             turning_the_factor_off_forgets_the_secret_and_the_codes,
-        ),
-        case(
-            ctx,
-            "a_password_change_leaves_the_second_factor_on",
             a_password_change_leaves_the_second_factor_on,
-        ),
-    ]
+        ],
+    )
 }
 
 /// A fresh user with the second factor on: secret `sealed-<id>`, last step 100, and the

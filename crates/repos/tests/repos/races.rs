@@ -7,34 +7,21 @@ use libtest_mimic::Trial;
 use repos::one_time::kind;
 use repos::{NewMail, NewOneTimeToken, RepoError, UserRecord};
 
-use super::{case, hash, Ctx};
+use super::{hash, register, Ctx};
 
 /// Rounds per pair: a lock-order bug lost about half of them on PostgreSQL and MariaDB.
 const ROUNDS: usize = 30;
 
 pub fn cases(ctx: &Ctx) -> Vec<Trial> {
-    vec![
-        case(
-            ctx,
-            "two_reset_links_used_at_once_never_deadlock",
+    register(
+        ctx,
+        testkit::cases![
             two_reset_links_used_at_once_never_deadlock,
-        ),
-        case(
-            ctx,
-            "two_change_of_address_links_used_at_once_never_deadlock",
             two_change_of_address_links_used_at_once_never_deadlock,
-        ),
-        case(
-            ctx,
-            "a_reset_and_a_change_of_address_at_once_never_deadlock",
             a_reset_and_a_change_of_address_at_once_never_deadlock,
-        ),
-        case(
-            ctx,
-            "a_password_change_and_a_change_of_address_at_once_never_deadlock",
             a_password_change_and_a_change_of_address_at_once_never_deadlock,
-        ),
-    ]
+        ],
+    )
 }
 
 /// One write of a race.

@@ -5,7 +5,6 @@
 //! Each test binary uses only some of the helpers.
 #![allow(dead_code)]
 
-use db::testing::{random_name, TestDatabase};
 use db::{Backend, PoolOptions};
 use services::infra::{AnyTokenStore, MemoryTokenStore, TaskRepo, UserRepo};
 use services::Repos;
@@ -13,6 +12,7 @@ use services::{
     AuthSettings, ClientInfo, JwtKeys, LoginInput, Principal, ServiceError, Services, SignIn,
     TokenPair, User,
 };
+use testkit::{random_name, TestDatabase};
 
 /// A fixed test secret: 32 bytes, 64 hex digits.
 pub const SECRET: &str = "5f3a9c0e7b21d4681f0e2c3b4a5968778695a4b3c2d1e0f01234567890abcdef";

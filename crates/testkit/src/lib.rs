@@ -1,5 +1,6 @@
-//! Test support (feature `test-support`): throw-away databases on each backend and a
-//! suite runner that makes BeforeSuite / AfterSuite explicit around libtest-mimic trials.
+//! The test harness, kept out of the production crates: throw-away databases on each
+//! backend, a suite runner that makes BeforeSuite / AfterSuite explicit around
+//! libtest-mimic trials, and [`cases!`], which registers a case by its function.
 
 use std::any::Any;
 use std::io::Write;
@@ -10,7 +11,7 @@ use diesel::{Connection, MysqlConnection, PgConnection};
 use libtest_mimic::{Arguments, Trial};
 use rand::Rng;
 
-use crate::{Backend, DatabaseUrl};
+use db::{redact_url, Backend, DatabaseUrl};
 
 /// Where the PostgreSQL server for tests is (a database on it that we may connect to).
 pub fn postgres_admin_url() -> String {
@@ -73,10 +74,7 @@ impl TestDatabase {
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let mut conn = PgConnection::establish(&admin).map_err(|e| {
-                    SetupError::Unreachable(format!(
-                        "PostgreSQL at {}: {e}",
-                        crate::redact_url(&admin)
-                    ))
+                    SetupError::Unreachable(format!("PostgreSQL at {}: {e}", redact_url(&admin)))
                 })?;
                 conn.batch_execute(&format!("CREATE DATABASE {name}"))
                     .map_err(|e| SetupError::Failed(format!("CREATE DATABASE {name}: {e}")))?;
@@ -90,7 +88,7 @@ impl TestDatabase {
             Backend::Mysql => {
                 let admin = mysql_admin_url();
                 let mut conn = MysqlConnection::establish(&admin).map_err(|e| {
-                    SetupError::Unreachable(format!("MySQL at {}: {e}", crate::redact_url(&admin)))
+                    SetupError::Unreachable(format!("MySQL at {}: {e}", redact_url(&admin)))
                 })?;
                 conn.batch_execute(&format!(
                     "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
@@ -305,4 +303,40 @@ where
         f();
         Ok(())
     })
+}
+
+/// Cases named by their functions: `cases![a, b]` is `&[("a", a), ("b", b)]`, so a case is
+/// registered once and prints under the name grep finds.
+#[macro_export]
+macro_rules! cases {
+    ($($case:path),* $(,)?) => {
+        &[$(($crate::case_name(stringify!($case)), $case)),*]
+    };
+}
+
+/// The function name of a path given to [`cases!`] (`mfa::enrol` prints as `enrol`).
+pub const fn case_name(path: &'static str) -> &'static str {
+    let bytes = path.as_bytes();
+    let mut start = bytes.len();
+    while start > 0 && bytes[start - 1] != b':' && bytes[start - 1] != b' ' {
+        start -= 1;
+    }
+    let (_, name) = bytes.split_at(start);
+    match std::str::from_utf8(name) {
+        Ok(name) => name,
+        Err(_) => path,
+    }
+}
+
+/// Trials named by their functions: `trials![a, b]` runs `a()` and `b()`;
+/// `trials![x => a, b]` runs `a(x)` and `b(x)` (`x` is `Copy`).
+#[macro_export]
+macro_rules! trials {
+    ($arg:expr => $($case:path),* $(,)?) => {{
+        let arg = $arg;
+        vec![$($crate::trial($crate::case_name(stringify!($case)), move || $case(arg))),*]
+    }};
+    ($($case:path),* $(,)?) => {
+        vec![$($crate::trial($crate::case_name(stringify!($case)), $case)),*]
+    };
 }
