@@ -19,12 +19,12 @@ pub mod password;
 mod proofs;
 pub mod recovery;
 pub mod registration;
-mod rfc3339;
 pub mod seal;
 pub mod sessions;
 pub mod settings;
 pub mod signin;
 pub mod tasks;
+mod timestamp;
 pub mod users;
 pub mod views;
 

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 use repos::{AnyTokenStore, RateCounters, RepoError, Unique, UserRepo};
 
 use crate::attempts::address_block;
@@ -13,7 +12,7 @@ use crate::client::ClientInfo;
 use crate::domain::{Checks, Email, Password, Username};
 use crate::mail::{Letters, MailKind};
 use crate::password::Passwords;
-use crate::views::User;
+use crate::views::{Timestamp, User};
 use crate::{outcomes, ServiceError};
 
 /// Registrations allowed per client address.
@@ -144,8 +143,8 @@ impl Registration {
             email: email.as_str().to_owned(),
             email_verified: false,
             mfa_enabled: false,
-            created_at: Utc.from_utc_datetime(&now),
-            updated_at: Utc.from_utc_datetime(&now),
+            created_at: Timestamp::from_utc(now),
+            updated_at: Timestamp::from_utc(now),
         })
     }
 

@@ -1,15 +1,17 @@
 //! What the services hand back: plain values, ready to serialize. No password hash here.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::NaiveDateTime;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-fn utc(t: NaiveDateTime) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&t)
+pub use crate::timestamp::Timestamp;
+
+fn utc(t: NaiveDateTime) -> Timestamp {
+    Timestamp::from_utc(t)
 }
 
-fn utc_secs(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+fn utc_secs(secs: i64) -> Timestamp {
+    Timestamp::from_unix(secs)
 }
 
 /// The signed-in user's own account.
@@ -25,10 +27,8 @@ pub struct User {
     pub email_verified: bool,
     /// Sign-in asks for a second factor after the password.
     pub mfa_enabled: bool,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl From<repos::UserRecord> for User {
@@ -50,8 +50,7 @@ impl From<repos::UserRecord> for User {
 pub struct PublicUser {
     pub id: String,
     pub username: String,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 impl From<repos::UserRecord> for PublicUser {
@@ -72,10 +71,8 @@ pub struct Task {
     pub title: String,
     pub description: Option<String>,
     pub done: bool,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
-    pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl From<repos::TaskRecord> for Task {
@@ -128,14 +125,11 @@ impl std::fmt::Debug for TokenPair {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SessionView {
     pub id: String,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// The last login or refresh.
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
-    pub refreshed_at: DateTime<Utc>,
+    pub refreshed_at: Timestamp,
     /// When the session ends whatever the refreshes.
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     /// The sign-in proved a second factor as well as the password.

@@ -48,6 +48,8 @@ pub struct Passwords {
     /// New hashes pass this first: at most half of them.
     new_hashes: Arc<Lane>,
     dummy: Arc<OnceCell<PasswordHash>>,
+    /// argon2id's memory, kept between hashes.
+    memory: argon::MemoryPool,
 }
 
 impl Passwords {
@@ -73,6 +75,7 @@ impl Passwords {
             all: Arc::new(Lane::new(slots, max_waiting)),
             new_hashes: Arc::new(Lane::new((slots / 2).max(1), max_waiting)),
             dummy: Arc::new(OnceCell::new()),
+            memory: argon::MemoryPool::default(),
         }
     }
 
@@ -120,8 +123,8 @@ impl Passwords {
     }
 
     async fn hash_as(&self, work: Work, plain: String) -> Result<PasswordHash, ServiceError> {
-        let scheme = self.scheme;
-        self.run(work, move || scheme.hash(&plain))
+        let (scheme, memory) = (self.scheme, self.memory.clone());
+        self.run(work, move || scheme.hash_with(&memory, &plain))
             .await?
             .map(PasswordHash::new)
             .map_err(|why| ServiceError::internal(format!("hashing a password: {why}")))
@@ -141,7 +144,8 @@ impl Passwords {
 
     async fn check(&self, password: &str, hash: &PasswordHash) -> Result<bool, ServiceError> {
         let (plain, hash, scheme) = (password.to_owned(), hash.expose().to_owned(), self.scheme);
-        self.run(Work::Check, move || scheme.verify(&plain, &hash))
+        let memory = self.memory.clone();
+        self.run(Work::Check, move || scheme.verify(&memory, &plain, &hash))
             .await
     }
 

@@ -4,7 +4,7 @@
 
 use argon2::Params;
 
-use super::argon;
+use super::argon::{self, MemoryPool};
 
 /// OWASP's password storage guidance: bcrypt's lowest cost, and argon2id's lowest memory
 /// (KiB) for each number of iterations (1 to 5; more iterations keep the 5's memory).
@@ -88,24 +88,30 @@ impl PasswordScheme {
         self.argon2_params().map(drop)
     }
 
-    /// Hashes `plain` with a fresh salt. Blocking: a bcrypt's or an argon2id's time.
+    /// Hashes `plain` with a fresh salt. Blocking: a bcrypt's or an argon2id's time. (A
+    /// `Passwords` hashes with memory it keeps between hashes.)
     pub fn hash(&self, plain: &str) -> Result<String, String> {
+        self.hash_with(&MemoryPool::default(), plain)
+    }
+
+    /// As [`PasswordScheme::hash`], argon2id's memory borrowed from `pool`.
+    pub(crate) fn hash_with(&self, pool: &MemoryPool, plain: &str) -> Result<String, String> {
         match (*self, self.argon2_params()?) {
             (Self::Bcrypt { cost }, _) => {
                 bcrypt::hash(plain, cost).map_err(|e| format!("bcrypt: {e}"))
             }
-            (Self::Argon2id { .. }, Some(params)) => argon::hash(plain, &params),
+            (Self::Argon2id { .. }, Some(params)) => argon::hash(pool, plain, &params),
             (Self::Argon2id { .. }, None) => Err("argon2id without parameters".into()),
         }
     }
 
     /// True if `plain` matches `stored`, by the algorithm and parameters `stored` names. A
     /// malformed or unknown hash matches nothing. Blocking.
-    pub fn verify(&self, plain: &str, stored: &str) -> bool {
+    pub(crate) fn verify(&self, pool: &MemoryPool, plain: &str, stored: &str) -> bool {
         if stored.starts_with("$argon2") {
             // The memory of this scheme's own hashes is kept for the next one.
             let keep = self.memory_kib() as usize;
-            argon::verify(plain, stored, keep)
+            argon::verify(pool, plain, stored, keep)
         } else if stored.starts_with("$2") {
             bcrypt::verify(plain, stored).unwrap_or(false)
         } else {
@@ -153,27 +159,31 @@ mod tests {
 
     #[test]
     fn each_hash_names_its_algorithm_and_verifies_under_any_setting() {
+        let pool = MemoryPool::default();
         let bcrypt = PasswordScheme::Bcrypt { cost: 4 };
-        let b = bcrypt.hash("correct horse").unwrap_or_default();
-        let a = CHEAP_ARGON2.hash("correct horse").unwrap_or_default();
+        let b = bcrypt.hash_with(&pool, "correct horse").unwrap_or_default();
+        let a = CHEAP_ARGON2
+            .hash_with(&pool, "correct horse")
+            .unwrap_or_default();
         assert!(b.starts_with("$2b$04$"), "{b}");
         assert!(a.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{a}");
         for stored in [&b, &a] {
             for setting in [bcrypt, CHEAP_ARGON2] {
-                assert!(setting.verify("correct horse", stored));
-                assert!(!setting.verify("correct horsf", stored));
+                assert!(setting.verify(&pool, "correct horse", stored));
+                assert!(!setting.verify(&pool, "correct horsf", stored));
             }
         }
-        assert!(!bcrypt.verify("correct horse", "plain text"));
-        assert!(!bcrypt.verify("correct horse", "$argon2id$garbage"));
+        assert!(!bcrypt.verify(&pool, "correct horse", "plain text"));
+        assert!(!bcrypt.verify(&pool, "correct horse", "$argon2id$garbage"));
     }
 
     #[test]
     fn a_hash_is_current_only_under_its_own_algorithm_and_parameters() {
         let b4 = PasswordScheme::Bcrypt { cost: 4 };
         let b5 = PasswordScheme::Bcrypt { cost: 5 };
-        let b = b4.hash("pw").unwrap_or_default();
-        let a = CHEAP_ARGON2.hash("pw").unwrap_or_default();
+        let pool = MemoryPool::default();
+        let b = b4.hash_with(&pool, "pw").unwrap_or_default();
+        let a = CHEAP_ARGON2.hash_with(&pool, "pw").unwrap_or_default();
         assert!(b4.is_current(&b));
         assert!(
             !b5.is_current(&b),
