@@ -15,6 +15,7 @@ pub mod smtp_server;
 pub mod totp;
 
 use api::{Application, Config};
+use deadpool_redis::redis;
 use db::Backend;
 use testkit::{SetupError, TestDatabase};
 
@@ -194,36 +195,17 @@ impl Backing {
     }
 }
 
-/// The `host:port` of a `redis://` URL (its password left out).
-fn host_port(url: &str) -> &str {
-    let rest = url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap_or("127.0.0.1:6379");
-    rest.rsplit('@').next().unwrap_or(rest)
+/// A connection to the Redis at `url`, within a few seconds.
+fn redis_connection(url: &str) -> redis::RedisResult<redis::Connection> {
+    redis::Client::open(url)?.get_connection_with_timeout(std::time::Duration::from_secs(5))
 }
 
-/// A minimal PING over a plain TCP connection, so an unreachable Redis is a skip.
+/// A PING, so that an unreachable Redis is a skip.
 fn redis_ping(url: &str) -> Result<(), SetupError> {
-    use std::io::{Read, Write};
-    let hostport = host_port(url);
-    let mut s = std::net::TcpStream::connect(hostport)
-        .map_err(|e| SetupError::Unreachable(format!("Redis at {hostport}: {e}")))?;
-    s.write_all(b"PING\r\n")
-        .map_err(|e| SetupError::Unreachable(e.to_string()))?;
-    let mut buf = [0u8; 16];
-    let n = s
-        .read(&mut buf)
-        .map_err(|e| SetupError::Unreachable(e.to_string()))?;
-    if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH") {
-        Ok(())
-    } else {
-        Err(SetupError::Unreachable(format!(
-            "Redis at {hostport} answered {:?}",
-            String::from_utf8_lossy(&buf[..n])
-        )))
-    }
+    let unreachable = |e: redis::RedisError| SetupError::Unreachable(format!("Redis at {url}: {e}"));
+    let mut c = redis_connection(url).map_err(unreachable)?;
+    redis::cmd("PING").query::<String>(&mut c).map_err(unreachable)?;
+    Ok(())
 }
 
 /// A mail directory of a backing's own, so its cases can find their mails among few.
@@ -247,50 +229,24 @@ impl Backing {
 /// How many keys match `pattern` on the Redis primaries `nodes`, and the bytes they take
 /// (`MEMORY USAGE`).
 pub fn redis_footprint(nodes: &[String], pattern: &str) -> Result<(u64, u64), String> {
-    let script = "local n,b=0,0 for _,k in ipairs(redis.call('KEYS', ARGV[1])) do n=n+1 b=b+(redis.call('MEMORY','USAGE',k) or 0) end return {n,b}";
     let (mut keys, mut bytes) = (0, 0);
     for node in nodes {
-        let reply = redis_eval(node, script, pattern)?;
-        // `*2\r\n:<n>\r\n:<b>\r\n`
-        let numbers: Vec<u64> = reply
-            .lines()
-            .filter_map(|l| l.strip_prefix(':'))
-            .filter_map(|n| n.trim().parse().ok())
-            .collect();
-        match numbers.as_slice() {
-            [n, b] => (keys, bytes) = (keys + n, bytes + b),
-            _ => return Err(format!("unexpected reply {reply:?}")),
+        let mut c = redis_connection(node).map_err(|e| e.to_string())?;
+        let found: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query(&mut c)
+            .map_err(|e| e.to_string())?;
+        for key in found {
+            let used: Option<u64> = redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(&key)
+                .query(&mut c)
+                .map_err(|e| e.to_string())?;
+            keys += 1;
+            bytes += used.unwrap_or(0);
         }
     }
     Ok((keys, bytes))
-}
-
-/// Runs a script with one argument over a plain connection; returns the raw reply.
-fn redis_eval(url: &str, script: &str, arg: &str) -> Result<String, String> {
-    use std::io::{Read, Write};
-    let hostport = host_port(url);
-    let mut s = std::net::TcpStream::connect(hostport).map_err(|e| e.to_string())?;
-    let cmd = format!(
-        "*4\r\n$4\r\nEVAL\r\n${}\r\n{}\r\n$1\r\n0\r\n${}\r\n{}\r\n",
-        script.len(),
-        script,
-        arg.len(),
-        arg
-    );
-    s.write_all(cmd.as_bytes()).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 256];
-    let mut reply = String::new();
-    // The reply is short: read until it holds its two numbers (or an error line).
-    while reply.matches('\n').count() < 3 && !reply.starts_with('-') {
-        let n = s.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        reply.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    Ok(reply)
 }
 
 impl Drop for Backing {
@@ -307,28 +263,18 @@ impl Drop for Backing {
     }
 }
 
+/// Deletes every key under `prefix` (a test run makes a few hundred: `KEYS` will do).
 fn redis_delete_prefix(url: &str, prefix: &str) -> Result<(), String> {
-    use std::io::{BufRead, BufReader, Write};
-    let hostport = host_port(url);
-    let mut s = std::net::TcpStream::connect(hostport).map_err(|e| e.to_string())?;
-    // One Lua call: SCAN is not needed for the few hundred keys a test run makes.
-    let script = "local n=0 for _,k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) n=n+1 end return n";
-    let pattern = format!("{prefix}*");
-    let cmd = format!(
-        "*4\r\n$4\r\nEVAL\r\n${}\r\n{}\r\n$1\r\n0\r\n${}\r\n{}\r\n",
-        script.len(),
-        script,
-        pattern.len(),
-        pattern
-    );
-    s.write_all(cmd.as_bytes()).map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(s)
-        .read_line(&mut line)
+    let mut c = redis_connection(url).map_err(|e| e.to_string())?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut c)
         .map_err(|e| e.to_string())?;
-    if line.starts_with(':') {
-        Ok(())
-    } else {
-        Err(line)
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query::<u64>(&mut c)
+            .map_err(|e| e.to_string())?;
     }
+    Ok(())
 }
