@@ -15,8 +15,8 @@ pub mod smtp_server;
 pub mod totp;
 
 use api::{Application, Config};
-use deadpool_redis::redis;
 use db::Backend;
+use deadpool_redis::redis;
 use testkit::{SetupError, TestDatabase};
 
 /// The signing secret of every test app.
@@ -202,9 +202,12 @@ fn redis_connection(url: &str) -> redis::RedisResult<redis::Connection> {
 
 /// A PING, so that an unreachable Redis is a skip.
 fn redis_ping(url: &str) -> Result<(), SetupError> {
-    let unreachable = |e: redis::RedisError| SetupError::Unreachable(format!("Redis at {url}: {e}"));
+    let unreachable =
+        |e: redis::RedisError| SetupError::Unreachable(format!("Redis at {url}: {e}"));
     let mut c = redis_connection(url).map_err(unreachable)?;
-    redis::cmd("PING").query::<String>(&mut c).map_err(unreachable)?;
+    redis::cmd("PING")
+        .query::<String>(&mut c)
+        .map_err(unreachable)?;
     Ok(())
 }
 

@@ -281,6 +281,12 @@ impl Reader<'_> {
                     .unwrap_or_else(|| "strata".into()),
             }
         });
+        #[cfg(not(feature = "otlp"))]
+        if otel.is_some() {
+            self.errors.push(
+                "OTEL_EXPORTER_OTLP_ENDPOINT: this build exports no traces (build it with --features otlp)".into(),
+            );
+        }
         if let Some(o) = &otel {
             if !(o.endpoint.starts_with("http://") || o.endpoint.starts_with("https://")) {
                 self.errors

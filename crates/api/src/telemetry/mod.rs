@@ -1,16 +1,19 @@
-//! Logging and tracing: one subscriber with JSON or pretty log lines, and, when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OpenTelemetry spans exported over OTLP/HTTP
-//! (one span per request, child spans for database and token-store calls), with the trace
-//! id on the request's log lines.
+//! Logging and tracing: one subscriber with JSON or pretty log lines, and, in a build with
+//! the `otlp` feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set, OpenTelemetry spans exported
+//! over OTLP/HTTP (one span per request, child spans for database and token-store calls),
+//! with the trace id on the request's log lines.
 //!
 //! The parts, in the order a request meets them:
 //! - `request`: the middleware: request id, the request's span, its one log line (logged
 //!   with the target [`REQUEST_TARGET`]) and its metrics;
 //! - `json`: the JSON line format, which writes that request line by a direct path;
 //! - `sink`: the writer thread that takes formatted lines to stderr in batches;
-//! - this file: the subscriber that ties them together, and the OTLP exporter.
+//! - `otlp` (feature `otlp`): the exporter of spans;
+//! - this file: the subscriber that ties them together.
 
 mod json;
+#[cfg(feature = "otlp")]
+mod otlp;
 pub mod request;
 pub mod sink;
 
@@ -18,13 +21,6 @@ use json::json_layer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use opentelemetry_sdk::Resource;
-use tracing::Level;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -43,17 +39,17 @@ pub struct OtelSettings {
 /// Keeps the log writer and the exporter alive; [`Telemetry::shutdown`] flushes both.
 #[must_use]
 pub struct Telemetry {
-    provider: Option<SdkTracerProvider>,
+    #[cfg(feature = "otlp")]
+    exporter: Option<otlp::Exporter>,
     writer: Option<SinkGuard>,
 }
 
 impl Telemetry {
     /// Writes the log lines and sends the spans still buffered.
     pub fn shutdown(self) {
-        if let Some(p) = self.provider {
-            if let Err(e) = p.shutdown() {
-                eprintln!("trace export did not flush: {e}");
-            }
+        #[cfg(feature = "otlp")]
+        if let Some(e) = self.exporter {
+            e.shutdown();
         }
         if let Some(w) = self.writer {
             w.flush();
@@ -78,19 +74,13 @@ pub fn record_trace_id(span: &tracing::Span) -> Option<String> {
     if !otel_on() {
         return None;
     }
-    let trace_id = span.context().span().span_context().trace_id().to_string();
-    span.record("trace_id", trace_id.as_str());
-    Some(trace_id)
-}
-
-/// Spans sent to the collector: the request span, and the database and token-store spans
-/// (DEBUG, so that they cost nothing when no traces are exported).
-fn exported() -> Targets {
-    Targets::new()
-        .with_target("api", Level::INFO)
-        .with_target("services", Level::INFO)
-        .with_target("repos", Level::DEBUG)
-        .with_target("db", Level::DEBUG)
+    #[cfg(feature = "otlp")]
+    return Some(otlp::record_trace_id(span));
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = span;
+        None
+    }
 }
 
 /// Installs the global subscriber; a second call (tests) keeps the first.
@@ -106,19 +96,24 @@ pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Tel
             .compact()
             .boxed(),
     };
-    let provider = otel.and_then(|o| match provider(o) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            eprintln!("warning: traces will not be exported: {e}");
-            None
+    #[cfg(feature = "otlp")]
+    let (exporter, otel_layer) = match otel.map(otlp::layer) {
+        Some(Ok((exporter, layer))) => {
+            OTEL_ON.store(true, Ordering::Relaxed);
+            (Some(exporter), Some(layer))
         }
-    });
-    let otel_layer = provider.as_ref().map(|p| {
-        OTEL_ON.store(true, Ordering::Relaxed);
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("strata"))
-            .with_filter(exported())
-    });
+        Some(Err(e)) => {
+            eprintln!("warning: traces will not be exported: {e}");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    #[cfg(not(feature = "otlp"))]
+    let otel_layer: Option<tracing_subscriber::layer::Identity> = {
+        // Without the feature, configuration refuses OTEL_EXPORTER_OTLP_ENDPOINT.
+        debug_assert!(otel.is_none());
+        None
+    };
     let result = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel_layer)
@@ -127,24 +122,8 @@ pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Tel
         tracing::debug!(error = %e, "logging already initialised");
     }
     Telemetry {
-        provider,
+        #[cfg(feature = "otlp")]
+        exporter,
         writer: Some(guard),
     }
-}
-
-fn provider(o: &OtelSettings) -> Result<SdkTracerProvider, String> {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpJson)
-        .with_endpoint(format!("{}/v1/traces", o.endpoint.trim_end_matches('/')))
-        .build()
-        .map_err(|e| e.to_string())?;
-    Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(
-            Resource::builder()
-                .with_service_name(o.service_name.clone())
-                .build(),
-        )
-        .build())
 }
