@@ -83,7 +83,7 @@ migrate: deps .env
 # unreachable server from "skipped" into a failure.
 test: deps test-deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
-	@$(CARGO) build -p api --bin api  # the fault tests run the real binary
+	@$(CARGO) build -p api --bin api --features otlp  # the fault and ops tests run the real binary
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test; status=$$?; \
 	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null || echo "(no suite ran)"; \
 	exit $$status
@@ -92,7 +92,7 @@ test: deps test-deps
 # SIGTERM with requests in flight, start-ups that must fail.
 test-faults: deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
-	@$(CARGO) build -p api --bin api
+	@$(CARGO) build -p api --bin api --features otlp
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test -p strata-e2e --test faults; status=$$?; \
 	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null; exit $$status
 
@@ -137,7 +137,7 @@ CHROMIUM    ?= /usr/bin/chromium
 test-browser: $(BROWSER_DIR)/node_modules/.package-lock.json
 	@[ -x $(CHROMIUM) ] || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
-	$(CARGO) build -p api --bin api
+	$(CARGO) build -p api --bin api --features otlp
 	cd $(BROWSER_DIR) && CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec strata.test.mjs
 
 $(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package-lock.json $(BROWSER_DIR)/package.json
