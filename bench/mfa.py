@@ -2,7 +2,7 @@
 `POST /api/auth/login` of accounts without a second factor, both from the same Python
 client (8 threads, one keep-alive connection each). The accounts are hashed at bcrypt cost
 4, so that the hash does not hide the rest of a login's cost. Every MFA request carries a
-fresh `mfa_token` and an unused recovery code, as each works once."""
+fresh `mfa_token` and an unused backup code, as each works once."""
 
 import base64
 import hashlib
@@ -36,7 +36,7 @@ def add_accounts(backend, prefix, n, hash4):
 
 
 def enrol(port, username, password):
-    """Turns the second factor on; returns the ten recovery codes."""
+    """Turns the second factor on; returns the ten backup codes."""
     status, t = call(port, "POST", "/api/auth/login", {"username": username, "password": password})
     if status != 200:
         raise RuntimeError(f"login {username}: {status} {t}")

@@ -310,7 +310,7 @@ def markdown(results):
         parts += ["Two-step sign-in (strata): the second step against a login without a second factor, "
                   "accounts at bcrypt cost 4, one Python client of 8 connections:", "",
                   "| requests | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
-        for key, label in (("mfa", "POST /api/auth/mfa (recovery code)"), ("login", "POST /api/auth/login, no MFA")):
+        for key, label in (("mfa", "POST /api/auth/mfa (backup code)"), ("login", "POST /api/auth/login, no MFA")):
             f = two[key]
             parts.append(f"| {label} | {f['rps']:,.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['errors']} |")
         parts.append("")

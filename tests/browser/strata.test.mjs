@@ -7,7 +7,7 @@
 // delete a task, end a second session from the sessions list, log out; then forget the
 // password: the reset mail is read from a real SMTP server (aiosmtpd) and its link opened.
 // A second test turns on two-step sign-in from the page (the TOTP codes are computed here,
-// RFC 6238), signs in with a code, makes new recovery codes and turns it off again.
+// RFC 6238), signs in with a code, makes new backup codes and turns it off again.
 // Chromium is Debian's /usr/bin/chromium ($CHROMIUM overrides), driven by playwright-core.
 // Run with `make test-browser` from the repository root.
 
@@ -382,7 +382,7 @@ test('the page at / drives the whole API in headless Chromium', { timeout: 180_0
   assert.deepEqual(problems, [], 'no script errors or dialogs');
 });
 
-test('two-step sign-in: enrol from the page, sign in with a code, new recovery codes, turn off', { timeout: 120_000 }, async (t) => {
+test('two-step sign-in: enrol from the page, sign in with a code, new backup codes, turn off', { timeout: 120_000 }, async (t) => {
   // The RFC 6238 test vector (SHA-1, T = 59 s), so a wrong code below is the test's fault.
   assert.equal(totp('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ', 1), '287082');
   const { base, maildir, page, problems, external } = await launch(t);
@@ -453,8 +453,8 @@ test('two-step sign-in: enrol from the page, sign in with a code, new recovery c
   await page.locator('#mfa-codes-box').waitFor();
   const codes = page.locator('#mfa-codes > li');
   assert.equal(await codes.count(), 10);
-  const recovery = await codes.allTextContents();
-  for (const c of recovery) assert.match(c, /^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/);
+  const backup = await codes.allTextContents();
+  for (const c of backup) assert.match(c, /^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/);
   assert.match(await page.locator('#mfa-codes-note').textContent(), /store these codes now/i);
   assert.match(await page.locator('#mfa-state').textContent(), /^On/);
   assert.ok(await page.locator('#mfa-setup').isHidden());
@@ -509,25 +509,25 @@ test('two-step sign-in: enrol from the page, sign in with a code, new recovery c
   const current = page.locator('#sessions > li.current');
   await current.waitFor();
   assert.match(await current.textContent(), /2-step/);
-  const used = await json(base, 'POST', '/api/auth/mfa', { mfa_token: mfaToken, code: recovery[9] });
+  const used = await json(base, 'POST', '/api/auth/mfa', { mfa_token: mfaToken, code: backup[9] });
   assert.equal(used.status, 401, 'the mfa_token opened one session only');
   assert.equal(used.body.code, 'invalid_mfa_token');
 
-  // New recovery codes, proved with a recovery code of the first set.
+  // New backup codes, proved with a backup code of the first set.
   const regen = page.locator('#mfa-regen');
   await regen.getByLabel('Your password').fill(password);
-  await regen.getByLabel(/code/).fill(recovery[0].toUpperCase()); // typed in any case
+  await regen.getByLabel(/code/).fill(backup[0].toUpperCase()); // typed in any case
   await page.locator('#mfa-regen-submit').click();
   await page.locator('#mfa-codes-box').waitFor();
   assert.equal(await codes.count(), 10);
   const fresh = await codes.allTextContents();
-  assert.ok(fresh.every((c) => !recovery.includes(c)), 'a new set');
-  assert.match(await msg.textContent(), /new recovery codes/i);
+  assert.ok(fresh.every((c) => !backup.includes(c)), 'a new set');
+  assert.match(await msg.textContent(), /new backup codes/i);
 
   // Turn it off with a code of the new set; the next login needs the password only.
   const off = page.locator('#mfa-off');
   await off.getByLabel('Your password').fill(password);
-  await off.getByLabel(/code/).fill(recovery[1]); // the old set is dead
+  await off.getByLabel(/code/).fill(backup[1]); // the old set is dead
   await page.locator('#mfa-off-submit').click();
   await until('the code error', async () => (await page.locator('#mfa-off-code-err').textContent()).length > 0);
   assert.match(await page.locator('#mfa-state').textContent(), /^On/);

@@ -1,5 +1,5 @@
-//! The second factor: enrolment (password again, confirm with a first code, ten recovery
-//! codes), sign-in in two steps, and the rules that make it hold: no code twice, a recovery
+//! The second factor: enrolment (password again, confirm with a first code, ten backup
+//! codes), sign-in in two steps, and the rules that make it hold: no code twice, a backup
 //! code once, an `mfa_token` dies after five wrong codes or one success, wrong codes count
 //! against the account, and racing requests with one code open one session. Codes are
 //! computed here from the secret the service handed out, as an app would.
@@ -14,13 +14,13 @@ pub const CASES: &[Case] = testkit::cases![
     enrolment_needs_the_password_and_hands_out_a_secret_a_key_uri_and_a_qr_code,
     a_confirmed_enrolment_makes_login_ask_for_a_code_and_issues_no_token_before_it,
     an_accepted_code_is_never_accepted_again_not_even_the_confirms,
-    a_recovery_code_signs_in_once_however_it_is_typed,
+    a_backup_code_signs_in_once_however_it_is_typed,
     an_mfa_token_dies_after_five_wrong_codes_or_one_success,
     twenty_concurrent_sign_ins_with_one_code_open_one_session,
     concurrent_codes_on_one_mfa_token_open_one_session,
     wrong_codes_count_against_the_account_and_a_right_password_does_not_clear_them,
     a_password_change_keeps_the_second_factor_and_kills_waiting_sign_ins,
-    recovery_codes_are_replaced_on_the_password_and_a_code,
+    backup_codes_are_replaced_on_the_password_and_a_code,
     turning_it_off_needs_the_password_and_a_code_and_login_is_one_step_again,
     enrolment_steps_out_of_order_are_409s,
     malformed_codes_are_422_and_made_up_mfa_tokens_401,
@@ -191,7 +191,7 @@ fn an_accepted_code_is_never_accepted_again_not_even_the_confirms(ctx: &Ctx) {
     second_step(&api, &again, &code_at(&e.secret, e.step)).problem(401, "invalid_mfa_code");
 }
 
-fn a_recovery_code_signs_in_once_however_it_is_typed(ctx: &Ctx) {
+fn a_backup_code_signs_in_once_however_it_is_typed(ctx: &Ctx) {
     let api = ctx.api();
     let e = enrolled(&api);
     let code = &e.codes[3];
@@ -339,7 +339,7 @@ fn a_password_change_keeps_the_second_factor_and_kills_waiting_sign_ins(ctx: &Ct
     second_step(&api, &token, &e.codes[0]).ok(200);
 }
 
-fn recovery_codes_are_replaced_on_the_password_and_a_code(ctx: &Ctx) {
+fn backup_codes_are_replaced_on_the_password_and_a_code(ctx: &Ctx) {
     let api = ctx.api();
     let e = enrolled(&api);
     let path = "/api/users/me/mfa/recovery-codes";
@@ -558,7 +558,7 @@ fn changing_the_address_of_an_account_with_a_second_factor_needs_a_code(ctx: &Ct
     change(Some("000000")).problem(401, "invalid_mfa_code");
     change(Some(&code_at(&e.secret, e.step))).problem(401, "invalid_mfa_code");
     change(Some(&e.codes[0])).ok(202);
-    // The recovery code is spent.
+    // The backup code is spent.
     change(Some(&e.codes[0])).problem(401, "invalid_mfa_code");
     // Without a second factor the password alone still does.
     let (user, t) = api.user_with_session();

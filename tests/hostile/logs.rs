@@ -1,7 +1,7 @@
 //! No log line holds a secret: the real binary (JSON logs, `RUST_LOG=debug`) goes through
 //! a whole account's life, failed logins and bad requests included, and its captured log
 //! must contain none of the passwords used, no token (nor a token's signature), no mailed
-//! one-time token, not the signing secret, and no bcrypt hash.
+//! mailed token, not the signing secret, and no bcrypt hash.
 
 use std::time::Duration;
 
@@ -243,7 +243,7 @@ fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
         204,
     );
 
-    // The second factor: enrol, sign in with a code and with a recovery code, a wrong one.
+    // The second factor: enrol, sign in with a code and with a backup code, a wrong one.
     let (m_access, _) = f.login(json!({ "username": username, "password": pw2 }), "enrol");
     let e = f.expect(
         Req::new("POST", "/api/users/me/mfa/totp")
@@ -269,8 +269,8 @@ fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
         .filter_map(|c| c.as_str().map(str::to_owned))
         .collect();
     for (n, c) in codes.iter().enumerate() {
-        f.secret(&format!("recovery code {n}"), c);
-        f.secret(&format!("recovery code {n}, undashed"), &c.replace('-', ""));
+        f.secret(&format!("backup code {n}"), c);
+        f.secret(&format!("backup code {n}, undashed"), &c.replace('-', ""));
     }
     let challenge = |f: &mut Flow, what: &str| {
         let r = f.expect(
@@ -299,7 +299,7 @@ fn no_log_line_holds_a_password_a_token_or_the_secret(ctx: &Ctx) {
         Req::new("POST", "/api/auth/mfa").json(&json!({ "mfa_token": mfa2, "code": codes[0] })),
         200,
     );
-    f.tokens(&t, "recovery code");
+    f.tokens(&t, "backup code");
 
     // Delete the account.
     let mfa3 = challenge(&mut f, "the last mfa_token");

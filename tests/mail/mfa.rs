@@ -1,5 +1,5 @@
 //! The second factor and mail: turning it on and off mails a notice; a password reset by
-//! mail keeps it on; and the database holds neither the TOTP secret nor a recovery code in
+//! mail keeps it on; and the database holds neither the TOTP secret nor a backup code in
 //! clear.
 
 use diesel::prelude::*;
@@ -12,7 +12,7 @@ use crate::{Case, Ctx};
 pub const CASES: &[Case] = testkit::cases![
     turning_the_second_factor_on_and_off_mails_a_notice_each_time,
     a_password_reset_by_mail_keeps_the_second_factor,
-    the_database_holds_neither_the_secret_nor_a_recovery_code_in_clear,
+    the_database_holds_neither_the_secret_nor_a_backup_code_in_clear,
 ];
 
 /// An account with the second factor on: (name, email, password, secret, codes, step spent).
@@ -106,7 +106,7 @@ struct Cell {
     v: String,
 }
 
-fn the_database_holds_neither_the_secret_nor_a_recovery_code_in_clear(ctx: &Ctx) {
+fn the_database_holds_neither_the_secret_nor_a_backup_code_in_clear(ctx: &Ctx) {
     let (name, _, _, secret, codes, _) = enrolled(ctx);
     let sql = format!(
         "SELECT COALESCE(totp_secret, '') AS v FROM users WHERE username = '{name}' \

@@ -111,7 +111,7 @@ impl Application {
             })?
             .port();
         crate::metrics::install();
-        let worker = services::OutboxWorker::new(&services.letters).map_err(StartError::Mail)?;
+        let worker = services::Courier::new(&services.mailer).map_err(StartError::Mail)?;
         let (mail_stop, stopped) = tokio::sync::watch::channel(false);
         let mail_worker = Some(actix_web::rt::spawn(worker.run(stopped)));
         let data = web::Data::new(services.clone());

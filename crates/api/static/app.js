@@ -275,7 +275,7 @@ function sayRetryAfter(err) {
   if (after) say($('msg').textContent + ' Try again in ' + after + ' s.');
 }
 
-// ---- the second step of a sign-in: a code from the app, or a recovery code ----
+// ---- the second step of a sign-in: a code from the app, or a backup code ----
 function startMfaLogin(token, expiresIn) {
   mfaToken = token;
   clearTimeout(mfaTimer);
@@ -343,7 +343,7 @@ $('logout').addEventListener('click', async () => {
   signOut('You logged out.', true);
 });
 
-// ---- two-step sign-in: enrolment, recovery codes, turning it off ----
+// ---- two-step sign-in: enrolment, backup codes, turning it off ----
 // Shows the section for the second factor on or off (with no enrolment under way).
 function showMfa(enabled) {
   $('mfa-state').textContent = enabled
@@ -357,7 +357,7 @@ function endMfaSetup() {
   $('mfa-qr').removeAttribute('src'); $('mfa-secret').textContent = '';
   $('mfa-confirm').reset();
 }
-// Forgets everything secret the section showed (the key, the recovery codes).
+// Forgets everything secret the section showed (the key, the backup codes).
 function resetMfa() {
   endMfaSetup();
   $('mfa-codes').replaceChildren(); $('mfa-codes-box').hidden = true;
@@ -366,7 +366,7 @@ function resetMfa() {
     for (const e of $(id).querySelectorAll('.err')) e.textContent = '';
   }
 }
-function showRecoveryCodes(codes) {
+function showBackupCodes(codes) {
   $('mfa-codes').replaceChildren(...codes.map((c) => el('li', {}, c)));
   $('mfa-codes-box').hidden = false;
   $('mfa-codes-done').focus();
@@ -413,7 +413,7 @@ $('mfa-confirm').addEventListener('submit', async (ev) => {
   try {
     const r = await api('POST', '/api/users/me/mfa/totp/confirm', { code: $('mfa-code').value.trim() });
     showMfa(true);
-    showRecoveryCodes(r.recovery_codes);
+    showBackupCodes(r.recovery_codes);
     say('Two-step sign-in is on.', true);
   } catch (err) {
     if (codeOf(err) === 'invalid_mfa_code') $('mfa-code-err').textContent = err.message;
@@ -446,8 +446,8 @@ function mfaProofForm(form, method, path, done) {
   });
 }
 mfaProofForm($('mfa-regen'), 'POST', '/api/users/me/mfa/recovery-codes', (r) => {
-  showRecoveryCodes(r.recovery_codes);
-  say('New recovery codes made; the old ones no longer work.', true);
+  showBackupCodes(r.recovery_codes);
+  say('New backup codes made; the old ones no longer work.', true);
 });
 mfaProofForm($('mfa-off'), 'DELETE', '/api/users/me/mfa/totp', () => {
   resetMfa(); showMfa(false);

@@ -59,7 +59,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    recovery_codes (code_hash) {
+    /// The second factor's backup codes (stored under their first name).
+    #[sql_name = "recovery_codes"]
+    backup_codes (code_hash) {
         code_hash -> Text,
         user_id -> Text,
         used_at -> Nullable<Timestamp>,
@@ -68,12 +70,12 @@ diesel::table! {
 }
 
 diesel::joinable!(tasks -> users (user_id));
-diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(backup_codes -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     tasks,
     one_time_tokens,
     mail_outbox,
-    recovery_codes
+    backup_codes
 );

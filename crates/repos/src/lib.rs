@@ -6,8 +6,8 @@
 
 pub mod error;
 pub mod mail;
+pub mod mailed_tokens;
 pub mod mfa;
-pub mod one_time;
 pub mod outbox;
 pub mod paging;
 pub mod probe;
@@ -29,16 +29,16 @@ pub mod database {
 
 pub use clock::now_utc;
 pub use error::{RepoError, Unique};
-pub use mail::{NewMail, NewOneTimeToken};
+pub use mail::{NewMail, NewMailedToken};
+pub use mailed_tokens::{MailedTokenRepo, PasswordReset, Verified};
 pub use mfa::MfaRepo;
-pub use one_time::{OneTimeRepo, PasswordReset, Verified};
 pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
 pub use probe::DatabaseProbe;
 pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
-    AnyTokenStore, ChallengeTry, MemoryTokenStore, MfaChallenge, NewSession, PairState,
-    RateCounters, RedisOptions, RedisStats, RedisTokenStore, Rotation, RotationRequest,
-    SessionInfo, SessionStore, SignInChallenges,
+    AnyTokenStore, ChallengeTry, MemoryTokenStore, NewSession, PairState, RateCounters,
+    RedisOptions, RedisStats, RedisTokenStore, Rotation, RotationRequest, SessionInfo,
+    SessionStore, SignInChallenge, SignInChallenges,
 };
 pub use users::{Credentials, PasswordHash, TotpState, UserRecord, UserRepo};

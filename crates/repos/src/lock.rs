@@ -1,5 +1,5 @@
 //! The one lock order for writes to an account: a transaction that changes more than one
-//! row of an account (its `users` row, its one-time tokens, its recovery codes, its mails)
+//! row of an account (its `users` row, its mailed tokens, its backup codes, its mails)
 //! takes the `users` row first. Two such transactions then queue on that row instead of
 //! each holding a row the other waits for (a deadlock the database breaks with a 500).
 //! A transaction whose first write is an `UPDATE users` already starts in this order.

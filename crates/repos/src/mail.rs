@@ -10,7 +10,7 @@ use models::{OneTimeToken, OutboxMail};
 use crate::now_utc;
 
 /// A mail to queue. `params` are the template's values as JSON; `sealed_token` is the
-/// one-time token encrypted by the services, cleared once the mail is sent.
+/// mailed token encrypted by the services, cleared once the mail is sent.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewMail {
     pub kind: String,
@@ -28,9 +28,9 @@ impl std::fmt::Debug for NewMail {
     }
 }
 
-/// A one-time token to store: the SHA-256 (hex) of the value mailed, never the value.
+/// A mailed token to store: the SHA-256 (hex) of the value mailed, never the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOneTimeToken {
+pub struct NewMailedToken {
     pub hash: String,
     pub kind: &'static str,
     /// The address it is mailed to.
@@ -65,7 +65,7 @@ pub(crate) fn queue(conn: &mut AnyConnection, mail: &NewMail) -> Result<(), DbEr
 pub(crate) fn store_token(
     conn: &mut AnyConnection,
     user_id: &str,
-    token: &NewOneTimeToken,
+    token: &NewMailedToken,
 ) -> Result<(), DbError> {
     let row = OneTimeToken {
         token_hash: token.hash.clone(),

@@ -1,10 +1,11 @@
-//! The second factor: an account's TOTP columns in `users` and its `recovery_codes`. Every
+//! The second factor: an account's TOTP columns in `users` and its backup codes (the table
+//! `recovery_codes`, its first name). Every
 //! use of a code is one conditional UPDATE, so of two racing uses of one code only one
 //! wins, on every backend.
 
 use db::{on_backend, AnyConnection, Database, DbError};
 use diesel::prelude::*;
-use models::schema::{recovery_codes, users};
+use models::schema::{backup_codes, users};
 
 use crate::lock::lock_user;
 use crate::mail::{queue, NewMail};
@@ -16,24 +17,24 @@ pub struct MfaRepo {
     db: Database,
 }
 
-/// Replaces the user's recovery codes with `hashes` (SHA-256, hex). The old rows are
+/// Replaces the user's backup codes with `hashes` (SHA-256, hex). The old rows are
 /// deleted by primary key: a DELETE by `user_id` takes InnoDB gap locks, and two accounts
 /// enrolling at once then deadlocked on MariaDB.
 fn store_codes(conn: &mut AnyConnection, user_id: &str, hashes: &[String]) -> Result<(), DbError> {
-    let mine = recovery_codes::table
-        .filter(recovery_codes::user_id.eq(user_id))
-        .select(recovery_codes::code_hash);
+    let mine = backup_codes::table
+        .filter(backup_codes::user_id.eq(user_id))
+        .select(backup_codes::code_hash);
     let old: Vec<String> = on_backend!(conn, |c| mine.load::<String>(c))?;
     if !old.is_empty() {
-        let rows = recovery_codes::table.filter(recovery_codes::code_hash.eq_any(old));
+        let rows = backup_codes::table.filter(backup_codes::code_hash.eq_any(old));
         on_backend!(conn, |c| diesel::delete(rows).execute(c))?;
     }
     let now = now_utc();
     for hash in hashes {
-        let insert = diesel::insert_into(recovery_codes::table).values((
-            recovery_codes::code_hash.eq(hash),
-            recovery_codes::user_id.eq(user_id),
-            recovery_codes::created_at.eq(now),
+        let insert = diesel::insert_into(backup_codes::table).values((
+            backup_codes::code_hash.eq(hash),
+            backup_codes::user_id.eq(user_id),
+            backup_codes::created_at.eq(now),
         ));
         on_backend!(conn, |c| insert.execute(c))?;
     }
@@ -41,7 +42,7 @@ fn store_codes(conn: &mut AnyConnection, user_id: &str, hashes: &[String]) -> Re
 }
 
 /// Turns the user's second factor off: the secret, any enrolment waiting for its first
-/// code, and the recovery codes go. Whether a factor was on.
+/// code, and the backup codes go. Whether a factor was on.
 pub(crate) fn remove_factor(conn: &mut AnyConnection, user_id: &str) -> Result<bool, DbError> {
     let user = users::table.filter(users::id.eq(user_id)).filter(
         users::totp_secret
@@ -84,7 +85,7 @@ impl MfaRepo {
 
     /// Turns the second factor on: the enrolment `pending` (the one its first code was
     /// checked against) becomes the secret with `step` as the last accepted, `hashes`
-    /// become the recovery codes, and `notice` is queued, in one transaction. `false` when
+    /// become the backup codes, and `notice` is queued, in one transaction. `false` when
     /// the enrolment changed meanwhile, the factor is already on, or `step` was used.
     pub async fn enable(
         &self,
@@ -147,24 +148,24 @@ impl MfaRepo {
             .map_err(RepoError::from)
     }
 
-    /// Uses the recovery code whose SHA-256 is `hash`: `true` for the one caller that
+    /// Uses the backup code whose SHA-256 is `hash`: `true` for the one caller that
     /// marked it used.
-    pub async fn use_recovery_code(&self, user_id: &str, hash: &str) -> Result<bool, RepoError> {
+    pub async fn use_backup_code(&self, user_id: &str, hash: &str) -> Result<bool, RepoError> {
         let (id, hash) = (user_id.to_owned(), hash.to_owned());
         self.db
             .write(move |conn| {
-                let code = recovery_codes::table
-                    .filter(recovery_codes::code_hash.eq(&hash))
-                    .filter(recovery_codes::user_id.eq(&id))
-                    .filter(recovery_codes::used_at.is_null());
-                let update = diesel::update(code).set(recovery_codes::used_at.eq(Some(now_utc())));
+                let code = backup_codes::table
+                    .filter(backup_codes::code_hash.eq(&hash))
+                    .filter(backup_codes::user_id.eq(&id))
+                    .filter(backup_codes::used_at.is_null());
+                let update = diesel::update(code).set(backup_codes::used_at.eq(Some(now_utc())));
                 Ok(on_backend!(conn, |c| update.execute(c))? == 1)
             })
             .await
             .map_err(RepoError::from)
     }
 
-    /// Replaces the recovery codes while the second factor is on; `false` when it is off.
+    /// Replaces the backup codes while the second factor is on; `false` when it is off.
     pub async fn replace_codes(
         &self,
         user_id: &str,
@@ -188,7 +189,7 @@ impl MfaRepo {
             .map_err(RepoError::from)
     }
 
-    /// Turns the second factor off, forgetting the secret and the recovery codes, and
+    /// Turns the second factor off, forgetting the secret and the backup codes, and
     /// queues `notice`. `false` when it was already off.
     pub async fn disable(&self, user_id: &str, notice: Option<NewMail>) -> Result<bool, RepoError> {
         let id = user_id.to_owned();
@@ -213,14 +214,14 @@ impl MfaRepo {
             .map_err(RepoError::from)
     }
 
-    /// How many unused recovery codes the user has.
+    /// How many unused backup codes the user has.
     pub async fn codes_left(&self, user_id: &str) -> Result<i64, RepoError> {
         let id = user_id.to_owned();
         self.db
             .run(move |conn| {
-                let query = recovery_codes::table
-                    .filter(recovery_codes::user_id.eq(&id))
-                    .filter(recovery_codes::used_at.is_null())
+                let query = backup_codes::table
+                    .filter(backup_codes::user_id.eq(&id))
+                    .filter(backup_codes::used_at.is_null())
                     .count();
                 Ok(on_backend!(conn, |c| query.get_result::<i64>(c))?)
             })

@@ -7,8 +7,8 @@ use models::schema::users;
 use models::{NewUser, User};
 
 use crate::error::Unique;
-use crate::mail::{queue, store_token, NewMail, NewOneTimeToken};
-use crate::one_time::revoke_takeovers;
+use crate::mail::{queue, store_token, NewMail, NewMailedToken};
+use crate::mailed_tokens::revoke_takeovers;
 use crate::{now_utc, RepoError};
 
 /// A user as the layers above see it: no password hash.
@@ -19,7 +19,7 @@ pub struct UserRecord {
     pub email: String,
     /// The address was proven by a mailed token.
     pub email_verified: bool,
-    /// Sign-in needs a second factor (a TOTP code or a recovery code).
+    /// Sign-in needs a second factor (a TOTP code or a backup code).
     pub mfa_enabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -142,7 +142,7 @@ impl UserRepo {
         username: &str,
         email: &str,
         password_hash: &PasswordHash,
-        verification: Option<(NewOneTimeToken, NewMail)>,
+        verification: Option<(NewMailedToken, NewMail)>,
     ) -> Result<UserRecord, RepoError> {
         let now = now_utc();
         let row = User {

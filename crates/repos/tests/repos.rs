@@ -18,7 +18,7 @@ use std::sync::Arc;
 use db::{Backend, PoolOptions};
 use libtest_mimic::Trial;
 use repos::{
-    MfaRepo, OneTimeRepo, OutboxRepo, PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo,
+    MailedTokenRepo, MfaRepo, OutboxRepo, PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo,
     Unique, UserRecord, UserRepo,
 };
 use testkit::{run_suite, trial, Plan, Prepared, SetupError, TestDatabase};
@@ -30,7 +30,7 @@ pub(crate) struct Ctx {
     rt: Arc<Runtime>,
     users: UserRepo,
     tasks: TaskRepo,
-    tokens: OneTimeRepo,
+    tokens: MailedTokenRepo,
     outbox: OutboxRepo,
     mfa: MfaRepo,
     alice: UserRecord,
@@ -130,7 +130,10 @@ fn plan(backend: Backend, label: &str) -> Plan {
                 .map_err(|e| SetupError::Failed(e.to_string()))?;
             let users = UserRepo::new(pool.clone());
             let tasks = TaskRepo::new(pool.clone());
-            let (tokens, mfa) = (OneTimeRepo::new(pool.clone()), MfaRepo::new(pool.clone()));
+            let (tokens, mfa) = (
+                MailedTokenRepo::new(pool.clone()),
+                MfaRepo::new(pool.clone()),
+            );
             let outbox = OutboxRepo::new(pool);
             let seed = |name: &'static str| {
                 let users = users.clone();

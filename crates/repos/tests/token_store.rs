@@ -14,9 +14,9 @@ use deadpool_redis::redis::{self, aio::MultiplexedConnection};
 use libtest_mimic::Trial;
 use repos::token_store::RateCount;
 use repos::{
-    AnyTokenStore, ChallengeTry, MemoryTokenStore, MfaChallenge, NewSession, PairState,
-    RateCounters, RedisOptions, RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo,
-    SessionStore, SignInChallenges,
+    AnyTokenStore, ChallengeTry, MemoryTokenStore, NewSession, PairState, RateCounters,
+    RedisOptions, RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo, SessionStore,
+    SignInChallenge, SignInChallenges,
 };
 use testkit::{random_name, run_suite, trial, Plan, Prepared, SetupError};
 use tokio::runtime::Runtime;

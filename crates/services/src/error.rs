@@ -48,7 +48,7 @@ pub enum ServiceError {
     /// Too many failed logins, or registrations from one address.
     #[error("too many attempts")]
     RateLimited { retry_after: Duration },
-    /// A mailed one-time token that is unknown, used or expired.
+    /// A mailed token that is unknown, used or expired.
     #[error("invalid or expired token")]
     InvalidOrExpiredToken,
     /// The right password, but the address is not verified and verification is required.

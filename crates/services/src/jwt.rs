@@ -69,7 +69,7 @@ fn unusable(e: jsonwebtoken::errors::Error) -> SecretError {
 /// The keys of one secret.
 struct KeySet {
     kid: String,
-    /// Seals the one-time tokens waiting in the mail outbox.
+    /// Seals the mailed tokens waiting in the mail outbox.
     outbox: [u8; 32],
     /// Seals TOTP secrets when `MFA_ENCRYPTION_KEY` is not set (never in production).
     mfa: [u8; 32],

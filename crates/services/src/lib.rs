@@ -33,7 +33,7 @@ pub use client::ClientInfo;
 pub use error::{FieldError, ServiceError};
 pub use health::{HealthService, InfraStats};
 pub use jwt::{JwtKeys, SecretError};
-pub use mail::{Delivery, MailSettings, OutboxWorker};
+pub use mail::{Courier, Delivery, MailSettings};
 pub use mfa::{MfaService, MfaSettings};
 pub use password::PasswordScheme;
 pub use recovery::RecoveryService;
@@ -44,15 +44,13 @@ pub use settings::AuthSettings;
 pub use signin::{Challenge, LoginInput, PasswordSignIn, SecondStep, SignIn};
 pub use tasks::{NewTaskInput, TaskListInput, TaskPatchInput, TaskService};
 pub use users::UserService;
-pub use views::{
-    Enrolment, PublicUser, RecoveryCodes, SessionView, Task, TaskPage, TokenPair, User,
-};
+pub use views::{BackupCodes, Enrolment, PublicUser, SessionView, Task, TaskPage, TokenPair, User};
 
 /// The repositories and stores the services run on, re-exported so the binary can build
 /// them without naming the `repos` crate.
 pub mod infra {
     pub use repos::{
-        AnyTokenStore, MemoryTokenStore, MfaRepo, OneTimeRepo, OutboxRepo, PasswordHash,
+        AnyTokenStore, MailedTokenRepo, MemoryTokenStore, MfaRepo, OutboxRepo, PasswordHash,
         RateCounters, RedisOptions, RedisTokenStore, SessionStore, SignInChallenges, TaskRepo,
         UserRepo,
     };
@@ -65,7 +63,7 @@ pub struct Repos {
     pub database: repos::DatabaseProbe,
     pub users: repos::UserRepo,
     pub tasks: repos::TaskRepo,
-    pub tokens: repos::OneTimeRepo,
+    pub mailed_tokens: repos::MailedTokenRepo,
     pub outbox: repos::OutboxRepo,
     pub mfa: repos::MfaRepo,
     pub store: repos::AnyTokenStore,
@@ -78,7 +76,7 @@ impl Repos {
             database: repos::DatabaseProbe::new(database.clone()),
             users: repos::UserRepo::new(database.clone()),
             tasks: repos::TaskRepo::new(database.clone()),
-            tokens: repos::OneTimeRepo::new(database.clone()),
+            mailed_tokens: repos::MailedTokenRepo::new(database.clone()),
             outbox: repos::OutboxRepo::new(database.clone()),
             mfa: repos::MfaRepo::new(database),
             store,
@@ -100,8 +98,8 @@ pub struct Services {
     pub recovery: RecoveryService,
     pub mfa: MfaService,
     pub health: HealthService,
-    /// Builds and queues mails; [`OutboxWorker::new`] takes it to deliver them.
-    pub letters: mail::Letters,
+    /// Builds and queues mails; [`Courier::new`] takes it to deliver them.
+    pub mailer: mail::Mailer,
 }
 
 impl Services {
@@ -113,7 +111,7 @@ impl Services {
             database,
             users,
             tasks,
-            tokens,
+            mailed_tokens,
             outbox,
             mfa,
             store,
@@ -123,7 +121,7 @@ impl Services {
             settings.password_memory_budget_kib,
             settings.password_queue,
         );
-        let letters = mail::Letters::new(
+        let mailer = mail::Mailer::new(
             settings.mail.clone(),
             mail::Sealer::new(keys.outbox_keys()),
             outbox,
@@ -163,7 +161,7 @@ impl Services {
             users.clone(),
             store.clone(),
             passwords.clone(),
-            letters.clone(),
+            mailer.clone(),
             registration::RegistrationLimits {
                 max_per_ip: settings.register_max_per_ip,
                 window: settings.register_window,
@@ -174,21 +172,21 @@ impl Services {
             mfa,
             proofs.clone(),
             sessions.clone(),
-            letters.clone(),
+            mailer.clone(),
             settings.mfa.issuer.clone(),
         );
         let recovery = RecoveryService::new(
             users.clone(),
-            tokens.clone(),
-            letters.clone(),
+            mailed_tokens.clone(),
+            mailer.clone(),
             passwords.clone(),
             store.clone(),
             sessions.clone(),
         );
         let users = UserService::new(
             users,
-            tokens,
-            letters.clone(),
+            mailed_tokens,
+            mailer.clone(),
             store.clone(),
             proofs,
             sessions.clone(),
@@ -204,7 +202,7 @@ impl Services {
             tasks: TaskService::new(tasks),
             recovery,
             mfa,
-            letters,
+            mailer,
         }
     }
 }

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use repos::{AnyTokenStore, OneTimeRepo, PasswordReset, RateCounters, RepoError, UserRepo};
+use repos::{AnyTokenStore, MailedTokenRepo, PasswordReset, RateCounters, RepoError, UserRepo};
 use tokio::sync::Semaphore;
 
 use crate::attempts::address_block;
 use crate::client::ClientInfo;
 use crate::domain::{Email, Password};
-use crate::mail::{letters::token_hash, Letters, MailKind};
+use crate::mail::{mailer::token_hash, MailKind, Mailer};
 use crate::password::Passwords;
 use crate::sessions::Sessions;
 use crate::{outcomes, ServiceError};
@@ -20,8 +20,8 @@ use crate::{outcomes, ServiceError};
 #[derive(Clone)]
 pub struct RecoveryService {
     users: UserRepo,
-    tokens: OneTimeRepo,
-    letters: Letters,
+    mailed_tokens: MailedTokenRepo,
+    mailer: Mailer,
     passwords: Passwords,
     store: AnyTokenStore,
     sessions: Sessions,
@@ -54,16 +54,16 @@ fn bad_token(e: RepoError) -> ServiceError {
 impl RecoveryService {
     pub(crate) fn new(
         users: UserRepo,
-        tokens: OneTimeRepo,
-        letters: Letters,
+        mailed_tokens: MailedTokenRepo,
+        mailer: Mailer,
         passwords: Passwords,
         store: AnyTokenStore,
         sessions: Sessions,
     ) -> Self {
         Self {
             users,
-            tokens,
-            letters,
+            mailed_tokens,
+            mailer,
             passwords,
             store,
             sessions,
@@ -76,7 +76,7 @@ impl RecoveryService {
     /// (the token then still works once that is resolved).
     pub async fn verify_email(&self, token: &str) -> Result<(), ServiceError> {
         let v = self
-            .tokens
+            .mailed_tokens
             .verify_email(&hash_of(token)?)
             .await
             .map_err(bad_token)?;
@@ -121,16 +121,16 @@ impl RecoveryService {
             return Ok(());
         }
         let Some((token, mail)) = self
-            .letters
+            .mailer
             .token_mail(MailKind::VerifyEmail, &user.email, &user.username)
             .await?
         else {
             return Ok(());
         };
-        self.tokens
+        self.mailed_tokens
             .issue(&user.id, token, vec![mail.clone()])
             .await?;
-        self.letters.queued([&mail]);
+        self.mailer.queued([&mail]);
         Ok(())
     }
 
@@ -143,7 +143,7 @@ impl RecoveryService {
         email: &Email,
         client: &ClientInfo,
     ) -> Result<bool, ServiceError> {
-        let s = self.letters.settings();
+        let s = self.mailer.settings();
         let counters = [
             format!("{what}:addr:{}", email.as_str()),
             format!("{what}:ip:{}", address_block(client.ip.as_deref())),
@@ -190,16 +190,16 @@ impl RecoveryService {
         self.after_answer(async move {
             let queued = async {
                 let Some((token, mail)) = this
-                    .letters
+                    .mailer
                     .token_mail(MailKind::PasswordReset, &user.email, &user.username)
                     .await?
                 else {
                     return Ok::<_, ServiceError>(());
                 };
-                this.tokens
+                this.mailed_tokens
                     .issue(&user.id, token, vec![mail.clone()])
                     .await?;
-                this.letters.queued([&mail]);
+                this.mailer.queued([&mail]);
                 Ok(())
             };
             if let Err(e) = queued.await {
@@ -223,9 +223,9 @@ impl RecoveryService {
         let password = Password::parse(new_password, "new_password")
             .map_err(|e| ServiceError::Validation(vec![e]))?;
         let hash = hash_of(token)?;
-        let kind = repos::one_time::kind::PASSWORD_RESET;
+        let kind = repos::mailed_tokens::kind::PASSWORD_RESET;
         let user_id = self
-            .tokens
+            .mailed_tokens
             .holder(&hash, kind)
             .await?
             .ok_or(ServiceError::InvalidOrExpiredToken)?;
@@ -244,7 +244,7 @@ impl RecoveryService {
         let params = serde_json::json!({ "username": user.username, "email": user.email });
         // The notice's place in the budget is taken before its kind is known.
         let plain = self
-            .letters
+            .mailer
             .notice(MailKind::PasswordChanged, &user.email, params.clone())
             .await?;
         let removed = plain.clone().map(|mut mail| {
@@ -260,11 +260,11 @@ impl RecoveryService {
             }
         };
         let done = self
-            .tokens
+            .mailed_tokens
             .reset_password(&hash, &new_hash, notice)
             .await
             .map_err(bad_token)?;
-        self.letters.queued(if done.factors_removed {
+        self.mailer.queued(if done.factors_removed {
             &removed
         } else {
             &plain

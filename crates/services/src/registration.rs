@@ -10,7 +10,7 @@ use repos::{AnyTokenStore, RateCounters, RepoError, Unique, UserRepo};
 use crate::attempts::address_block;
 use crate::client::ClientInfo;
 use crate::domain::{Checks, Email, Password, Username};
-use crate::mail::{Letters, MailKind};
+use crate::mail::{MailKind, Mailer};
 use crate::password::Passwords;
 use crate::views::{Timestamp, User};
 use crate::{outcomes, ServiceError};
@@ -28,7 +28,7 @@ pub struct Registration {
     users: UserRepo,
     store: AnyTokenStore,
     passwords: Passwords,
-    letters: Letters,
+    mailer: Mailer,
     limits: RegistrationLimits,
 }
 
@@ -37,14 +37,14 @@ impl Registration {
         users: UserRepo,
         store: AnyTokenStore,
         passwords: Passwords,
-        letters: Letters,
+        mailer: Mailer,
         limits: RegistrationLimits,
     ) -> Self {
         Self {
             users,
             store,
             passwords,
-            letters,
+            mailer,
             limits,
         }
     }
@@ -77,7 +77,7 @@ impl Registration {
         // What the 409 would say anyway, found without hashing: a flood of taken names
         // costs one indexed read each, not a bcrypt.
         let users = &self.users;
-        let hide_taken = self.letters.settings().require_verification;
+        let hide_taken = self.mailer.settings().require_verification;
         let email_taken = match users.check_free(username.as_str(), email.as_str()).await {
             Ok(()) => false,
             Err(RepoError::Conflict(Unique::Email)) if hide_taken => true,
@@ -88,7 +88,7 @@ impl Registration {
             return self.answer_taken_address(&username, &email).await;
         }
         let verification = self
-            .letters
+            .mailer
             .token_mail(MailKind::VerifyEmail, email.as_str(), username.as_str())
             .await?;
         let mail = verification.as_ref().map(|(_, m)| m.clone());
@@ -103,7 +103,7 @@ impl Registration {
             }
             Err(e) => return Err(e.into()),
         };
-        self.letters.queued(&mail);
+        self.mailer.queued(&mail);
         outcomes::registration("created");
         tracing::info!(user_id = %user.id, "user registered");
         Ok(user.into())
@@ -122,16 +122,16 @@ impl Registration {
         let notice = match &owner {
             Some(owner) => {
                 let params = serde_json::json!({ "username": owner.username });
-                let letters = &self.letters;
-                letters
+                let mailer = &self.mailer;
+                mailer
                     .notice(MailKind::SignupAttempted, email.as_str(), params)
                     .await?
             }
             None => None,
         };
         if let Some(mail) = &notice {
-            self.letters.outbox.queue(vec![mail.clone()]).await?;
-            self.letters.queued(&notice);
+            self.mailer.outbox.queue(vec![mail.clone()]).await?;
+            self.mailer.queued(&notice);
         }
         outcomes::registration("address_taken");
         tracing::info!("registration of an address that has an account; its owner was told");

@@ -1,5 +1,5 @@
 //! Secrets the database holds but must not be able to read: AES-256-GCM under keys of the
-//! service's own. The outbox seals its one-time tokens under a key derived from
+//! service's own. The outbox seals its mailed tokens under a key derived from
 //! `JWT_API_SECRET`; the second factor seals TOTP secrets under `MFA_ENCRYPTION_KEY`, bound
 //! to their account. After a rotation the previous key still opens what it sealed.
 

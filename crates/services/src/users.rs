@@ -1,9 +1,9 @@
 //! The signed-in user's account: read it, change its password, delete it.
 
-use repos::{AnyTokenStore, OneTimeRepo, RateCounters, RepoError, UserRepo};
+use repos::{AnyTokenStore, MailedTokenRepo, RateCounters, RepoError, UserRepo};
 
 use crate::domain::{Email, Id, Password};
-use crate::mail::{Letters, MailKind};
+use crate::mail::{MailKind, Mailer};
 use crate::password::Passwords;
 use crate::proofs::Proofs;
 use crate::sessions::{Principal, Sessions};
@@ -14,8 +14,8 @@ use crate::ServiceError;
 #[derive(Clone)]
 pub struct UserService {
     users: UserRepo,
-    tokens: OneTimeRepo,
-    letters: Letters,
+    mailed_tokens: MailedTokenRepo,
+    mailer: Mailer,
     store: AnyTokenStore,
     proofs: Proofs,
     sessions: Sessions,
@@ -25,8 +25,8 @@ pub struct UserService {
 impl UserService {
     pub(crate) fn new(
         users: UserRepo,
-        tokens: OneTimeRepo,
-        letters: Letters,
+        mailed_tokens: MailedTokenRepo,
+        mailer: Mailer,
         store: AnyTokenStore,
         proofs: Proofs,
         sessions: Sessions,
@@ -34,8 +34,8 @@ impl UserService {
     ) -> Self {
         Self {
             users,
-            tokens,
-            letters,
+            mailed_tokens,
+            mailer,
             store,
             proofs,
             sessions,
@@ -56,7 +56,7 @@ impl UserService {
     /// real or not, then names an id no profile tells apart.
     pub async fn profile(&self, id: &str) -> Result<PublicUser, ServiceError> {
         let id = Id::parse(id).ok_or(ServiceError::NotFound)?;
-        let hide_unproven = self.letters.settings().require_verification;
+        let hide_unproven = self.mailer.settings().require_verification;
         match self.users.find_by_id(&id.to_string()).await? {
             Some(u) if u.email_verified || !hide_unproven => Ok(u.into()),
             _ => Err(ServiceError::NotFound),
@@ -112,7 +112,7 @@ impl UserService {
         let hash = self.passwords.hash(&new).await?;
         let params = serde_json::json!({ "username": user.username, "email": user.email });
         let notice = self
-            .letters
+            .mailer
             .notice(MailKind::PasswordChanged, &user.email, params)
             .await?;
         if let Err(e) = self
@@ -122,7 +122,7 @@ impl UserService {
         {
             return Err(Self::changed_meanwhile(e));
         }
-        self.letters.queued(&notice);
+        self.mailer.queued(&notice);
         let n = self
             .sessions
             .revoke_all(&user.id, Some(&who.session_id))
@@ -162,7 +162,7 @@ impl UserService {
             ));
         }
         // Per account too: one account must not mail a list of strangers.
-        let s = self.letters.settings();
+        let s = self.mailer.settings();
         let key = format!("email-change:{}", user.id);
         let counts = self
             .store
@@ -174,7 +174,7 @@ impl UserService {
             });
         }
         let Some((token, mail)) = self
-            .letters
+            .mailer
             .token_mail(MailKind::ChangeEmail, new.as_str(), &user.username)
             .await?
         else {
@@ -182,12 +182,14 @@ impl UserService {
         };
         let params = serde_json::json!({ "username": user.username, "email": user.email, "new_email": new.as_str() });
         let notice = self
-            .letters
+            .mailer
             .notice(MailKind::EmailChangeRequested, &user.email, params)
             .await?;
         let mails: Vec<_> = std::iter::once(mail).chain(notice).collect();
-        self.tokens.issue(&user.id, token, mails.clone()).await?;
-        self.letters.queued(&mails);
+        self.mailed_tokens
+            .issue(&user.id, token, mails.clone())
+            .await?;
+        self.mailer.queued(&mails);
         tracing::info!(user_id = %user.id, "email change requested");
         Ok(())
     }

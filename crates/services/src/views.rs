@@ -174,15 +174,15 @@ impl std::fmt::Debug for Enrolment {
     }
 }
 
-/// A new set of recovery codes, shown this once; each works once in place of a TOTP code.
+/// A new set of backup codes, shown this once; each works once in place of a TOTP code.
 #[derive(Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct RecoveryCodes {
+pub struct BackupCodes {
     #[schema(example = json!(["abcd-efgh-ijkl-mnop"]))]
     pub recovery_codes: Vec<String>,
 }
 
-impl std::fmt::Debug for RecoveryCodes {
+impl std::fmt::Debug for BackupCodes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RecoveryCodes({} codes)", self.recovery_codes.len())
+        write!(f, "BackupCodes({} codes)", self.recovery_codes.len())
     }
 }

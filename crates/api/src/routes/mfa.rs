@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use services::{Enrolment, RecoveryCodes, Services, TokenPair};
+use services::{BackupCodes, Enrolment, Services, TokenPair};
 use utoipa::ToSchema;
 
 use super::{no_content, resource};
@@ -39,13 +39,13 @@ pub struct MfaCodeRequest {
     pub code: String,
 }
 
-/// The password and a code: a TOTP code or an unused recovery code.
+/// The password and a code: a TOTP code or an unused backup code.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MfaProofRequest {
     #[schema(format = Password)]
     pub password: String,
-    /// Six digits from the app, or a recovery code (`abcd-efgh-ijkl-mnop`).
+    /// Six digits from the app, or a backup code (`abcd-efgh-ijkl-mnop`).
     #[schema(example = "123456", max_length = 64)]
     pub code: String,
 }
@@ -58,7 +58,7 @@ pub struct MfaLoginRequest {
     /// `invalid_mfa_token`.
     #[schema(example = "q0Hq3n7oXk2mYb0fV1cJ8wzR4tP6sUaLdE9gNhK5iMx")]
     pub mfa_token: String,
-    /// Six digits from the app, or a recovery code (`abcd-efgh-ijkl-mnop`).
+    /// Six digits from the app, or a backup code (`abcd-efgh-ijkl-mnop`).
     #[schema(example = "123456", max_length = 64)]
     pub code: String,
 }
@@ -69,7 +69,7 @@ fn no_store(res: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpRes
 
 /// Completes a sign-in with a second factor and opens the session.
 ///
-/// A TOTP code is accepted once (one step of clock skew either way); a recovery code once.
+/// A TOTP code is accepted once (one step of clock skew either way); a backup code once.
 /// An `mfa_token` lives 5 minutes, opens one session, and dies after 5 wrong codes.
 #[utoipa::path(post, path = "/api/auth/mfa", tag = "auth", request_body = MfaLoginRequest,
     responses(
@@ -115,11 +115,11 @@ pub async fn begin(
     Ok(no_store(&mut HttpResponse::Ok()).json(enrolment))
 }
 
-/// Turns the second factor on with a first code, and returns the recovery codes.
+/// Turns the second factor on with a first code, and returns the backup codes.
 #[utoipa::path(post, path = "/api/users/me/mfa/totp/confirm", tag = "users", security(("bearer" = [])),
     request_body = MfaCodeRequest,
     responses(
-        (status = 200, description = "On; ten recovery codes, shown this once", body = RecoveryCodes),
+        (status = 200, description = "On; ten backup codes, shown this once", body = BackupCodes),
         (status = 401, description = "`invalid_mfa_code` or a token error", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`email_unverified`: verify the account's address first", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_already_enabled`, or `mfa_not_pending` (no enrolment started)", body = Problem, content_type = "application/problem+json"),
@@ -136,11 +136,11 @@ pub async fn confirm(
     Ok(no_store(&mut HttpResponse::Ok()).json(codes))
 }
 
-/// Replaces the recovery codes; the old ones stop working.
+/// Replaces the backup codes; the old ones stop working.
 #[utoipa::path(post, path = "/api/users/me/mfa/recovery-codes", tag = "users", security(("bearer" = [])),
     request_body = MfaProofRequest,
     responses(
-        (status = 200, description = "Ten new recovery codes, shown this once", body = RecoveryCodes),
+        (status = 200, description = "Ten new backup codes, shown this once", body = BackupCodes),
         (status = 401, description = "`invalid_credentials`, `invalid_mfa_code` or a token error", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_not_enabled`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many wrong passwords or codes for this account", body = Problem, content_type = "application/problem+json",
@@ -160,12 +160,12 @@ pub async fn regenerate(
     Ok(no_store(&mut HttpResponse::Ok()).json(codes))
 }
 
-/// Turns the second factor off (a recovery code will do when the device is lost); every
+/// Turns the second factor off (a backup code will do when the device is lost); every
 /// other session of the account ends.
 #[utoipa::path(delete, path = "/api/users/me/mfa/totp", tag = "users", security(("bearer" = [])),
     request_body = MfaProofRequest,
     responses(
-        (status = 204, description = "Off; the secret and the recovery codes are forgotten, every other session ended"),
+        (status = 204, description = "Off; the secret and the backup codes are forgotten, every other session ended"),
         (status = 401, description = "`invalid_credentials`, `invalid_mfa_code` or a token error", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_not_enabled`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many wrong passwords or codes for this account", body = Problem, content_type = "application/problem+json",

@@ -58,7 +58,7 @@ pub struct ChangeEmailRequest {
     pub new_email: String,
     #[schema(format = Password)]
     pub password: String,
-    /// A current TOTP code or an unused recovery code: required when the account has a
+    /// A current TOTP code or an unused backup code: required when the account has a
     /// second factor, ignored otherwise.
     #[schema(example = "123456", max_length = 64)]
     pub code: Option<String>,

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use super::{
-    ChallengeTry, MemoryTokenStore, MfaChallenge, NewSession, RateCount, RateCounters, RedisStats,
-    RedisTokenStore, Rotation, RotationRequest, SessionInfo, SessionStore, SignInChallenges,
+    ChallengeTry, MemoryTokenStore, NewSession, RateCount, RateCounters, RedisStats,
+    RedisTokenStore, Rotation, RotationRequest, SessionInfo, SessionStore, SignInChallenge,
+    SignInChallenges,
 };
 use crate::RepoError;
 
@@ -113,7 +114,7 @@ impl SignInChallenges for AnyTokenStore {
     async fn challenge_put(
         &self,
         key: &str,
-        challenge: &MfaChallenge,
+        challenge: &SignInChallenge,
         ttl: Duration,
     ) -> Result<(), RepoError> {
         delegate!(self, challenge_put(key, challenge, ttl))

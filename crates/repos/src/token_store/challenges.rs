@@ -8,7 +8,7 @@ use crate::RepoError;
 
 /// A sign-in whose password was right, waiting for its second factor.
 #[derive(Clone, PartialEq, Eq)]
-pub struct MfaChallenge {
+pub struct SignInChallenge {
     pub user_id: String,
     /// A digest of the password hash the sign-in proved: once the password changes, the
     /// challenge no longer matches the account.
@@ -17,9 +17,9 @@ pub struct MfaChallenge {
     pub generation: u64,
 }
 
-impl std::fmt::Debug for MfaChallenge {
+impl std::fmt::Debug for SignInChallenge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MfaChallenge")
+        f.debug_struct("SignInChallenge")
             .field("user_id", &self.user_id)
             .finish_non_exhaustive()
     }
@@ -30,7 +30,7 @@ impl std::fmt::Debug for MfaChallenge {
 pub enum ChallengeTry {
     /// This try may check a code: the challenge, and the tries so far (this one included).
     /// The challenge is busy until [`SignInChallenges::challenge_release`] or a take.
-    Granted(MfaChallenge, u64),
+    Granted(SignInChallenge, u64),
     /// Another try on the same challenge is being checked.
     Busy,
     /// No such challenge, or its tries are spent.
@@ -44,7 +44,7 @@ pub trait SignInChallenges: Send + Sync {
     fn challenge_put(
         &self,
         key: &str,
-        challenge: &MfaChallenge,
+        challenge: &SignInChallenge,
         ttl: Duration,
     ) -> impl Future<Output = Result<(), RepoError>> + Send;
 

@@ -16,7 +16,7 @@ mod redis;
 mod sessions;
 
 pub use any::AnyTokenStore;
-pub use challenges::{ChallengeTry, MfaChallenge, SignInChallenges};
+pub use challenges::{ChallengeTry, SignInChallenge, SignInChallenges};
 pub use counters::{counter_digest, RateCount, RateCounters};
 pub use memory::{MemoryTokenStore, MAX_COUNTERS};
 pub use redis::{RedisOptions, RedisStats, RedisTokenStore};

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use libtest_mimic::Trial;
-use repos::one_time::kind;
-use repos::{NewMail, NewOneTimeToken, RepoError, Unique};
+use repos::mailed_tokens::kind;
+use repos::{NewMail, NewMailedToken, RepoError, Unique};
 
 use super::{hash, register, Ctx};
 
@@ -42,8 +42,8 @@ fn some_mail(to: &str, _: &repos::PasswordReset) -> Option<NewMail> {
     Some(mail(to))
 }
 
-fn token(value: &str, kind: &'static str, email: &str, ttl_secs: i64) -> NewOneTimeToken {
-    NewOneTimeToken {
+fn token(value: &str, kind: &'static str, email: &str, ttl_secs: i64) -> NewMailedToken {
+    NewMailedToken {
         hash: format!("{value:0>64}"),
         kind,
         email: email.to_owned(),

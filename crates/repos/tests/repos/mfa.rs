@@ -1,4 +1,4 @@
-//! `mfa::` cases: the second factor's columns and recovery codes. Every use of a code is
+//! `mfa::` cases: the second factor's columns and backup codes. Every use of a code is
 //! one conditional UPDATE, so of racing uses one wins; enrolment needs its own pending
 //! secret; turning it off forgets everything; a password change leaves it on.
 
@@ -12,7 +12,7 @@ pub fn cases(ctx: &Ctx) -> Vec<Trial> {
         ctx,
         testkit::cases![
             twenty_concurrent_uses_of_one_totp_step_have_one_winner,
-            twenty_concurrent_uses_of_one_recovery_code_have_one_winner,
+            twenty_concurrent_uses_of_one_backup_code_have_one_winner,
             enrolment_needs_its_pending_secret_and_a_step_never_used,
             turning_the_factor_off_forgets_the_secret_and_the_codes,
             a_password_change_leaves_the_second_factor_on,
@@ -21,7 +21,7 @@ pub fn cases(ctx: &Ctx) -> Vec<Trial> {
 }
 
 /// A fresh user with the second factor on: secret `sealed-<id>`, last step 100, and the
-/// recovery codes 1 to 3, their hashes unique to the user.
+/// backup codes 1 to 3, their hashes unique to the user.
 async fn enrolled(c: &Ctx) -> (UserRecord, String, Vec<String>) {
     let u = c.fresh_user().await;
     let secret = format!("sealed-{}", u.id);
@@ -76,12 +76,12 @@ fn twenty_concurrent_uses_of_one_totp_step_have_one_winner(c: Ctx) {
     });
 }
 
-fn twenty_concurrent_uses_of_one_recovery_code_have_one_winner(c: Ctx) {
+fn twenty_concurrent_uses_of_one_backup_code_have_one_winner(c: Ctx) {
     c.block_on(async {
         let (u, _, codes) = enrolled(&c).await;
         let uses = (0..20).map(|_| {
             let (mfa, id, code) = (c.mfa.clone(), u.id.clone(), codes[0].clone());
-            tokio::spawn(async move { mfa.use_recovery_code(&id, &code).await })
+            tokio::spawn(async move { mfa.use_backup_code(&id, &code).await })
         });
         let mut wins = 0;
         for u in uses.collect::<Vec<_>>() {
@@ -91,10 +91,10 @@ fn twenty_concurrent_uses_of_one_recovery_code_have_one_winner(c: Ctx) {
         assert_eq!(c.mfa.codes_left(&u.id).await.unwrap(), 2);
         let other = c.fresh_user().await;
         assert!(
-            !c.mfa.use_recovery_code(&other.id, &codes[1]).await.unwrap(),
+            !c.mfa.use_backup_code(&other.id, &codes[1]).await.unwrap(),
             "another account's code"
         );
-        assert!(c.mfa.use_recovery_code(&u.id, &codes[1]).await.unwrap());
+        assert!(c.mfa.use_backup_code(&u.id, &codes[1]).await.unwrap());
     });
 }
 
@@ -149,7 +149,7 @@ fn turning_the_factor_off_forgets_the_secret_and_the_codes(c: Ctx) {
         assert!(!creds.user.mfa_enabled);
         assert_eq!((creds.totp.secret, creds.totp.pending), (None, None));
         assert_eq!(c.mfa.codes_left(&u.id).await.unwrap(), 0);
-        assert!(!c.mfa.use_recovery_code(&u.id, &codes[0]).await.unwrap());
+        assert!(!c.mfa.use_backup_code(&u.id, &codes[0]).await.unwrap());
         assert!(!c.mfa.accept_step(&u.id, &secret, 500, None).await.unwrap());
         assert!(
             !c.mfa
@@ -172,13 +172,13 @@ fn a_password_change_leaves_the_second_factor_on(c: Ctx) {
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
         assert!(creds.user.mfa_enabled);
         assert_eq!(creds.totp.secret.as_deref(), Some(secret.as_str()));
-        assert!(c.mfa.use_recovery_code(&u.id, &codes[2]).await.unwrap());
+        assert!(c.mfa.use_backup_code(&u.id, &codes[2]).await.unwrap());
         let fresh: Vec<String> = codes.iter().map(|c| c.replace('0', "f")).collect();
         assert!(c.mfa.replace_codes(&u.id, fresh.clone()).await.unwrap());
         assert!(
-            !c.mfa.use_recovery_code(&u.id, &codes[0]).await.unwrap(),
+            !c.mfa.use_backup_code(&u.id, &codes[0]).await.unwrap(),
             "old set"
         );
-        assert!(c.mfa.use_recovery_code(&u.id, &fresh[0]).await.unwrap());
+        assert!(c.mfa.use_backup_code(&u.id, &fresh[0]).await.unwrap());
     });
 }

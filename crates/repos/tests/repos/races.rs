@@ -4,8 +4,8 @@
 //! died with the winner's write), never a database error such as a deadlock.
 
 use libtest_mimic::Trial;
-use repos::one_time::kind;
-use repos::{NewMail, NewOneTimeToken, RepoError, UserRecord};
+use repos::mailed_tokens::kind;
+use repos::{NewMail, NewMailedToken, RepoError, UserRecord};
 
 use super::{hash, register, Ctx};
 
@@ -44,7 +44,7 @@ fn notice(to: &str) -> NewMail {
 /// A live token of `kind` for `email`, issued to `user`; returns its hash.
 async fn issued(c: &Ctx, user: &UserRecord, kind: &'static str, email: &str) -> String {
     let hash = format!("{:0>64}", uuid::Uuid::new_v4().simple());
-    let token = NewOneTimeToken {
+    let token = NewMailedToken {
         hash: hash.clone(),
         kind,
         email: email.to_owned(),

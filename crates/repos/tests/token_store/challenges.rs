@@ -14,8 +14,8 @@ pub(crate) fn cases(s: &Suite) -> Vec<Trial> {
     ]
 }
 
-pub(crate) fn challenge() -> (String, MfaChallenge) {
-    let c = MfaChallenge {
+pub(crate) fn challenge() -> (String, SignInChallenge) {
+    let c = SignInChallenge {
         user_id: id(),
         proof: id(),
         generation: 3,

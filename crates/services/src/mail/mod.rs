@@ -1,20 +1,20 @@
-//! Mail: what a mail is (`MailKind`), the settings, the one-time tokens and the rows that
-//! carry them (`Letters`), the templates, the transport (SMTP or `.eml` files) and the
+//! Mail: what a mail is (`MailKind`), the settings, the mailed tokens and the rows that
+//! carry them (`Mailer`), the templates, the transport (SMTP or `.eml` files) and the
 //! worker that delivers the outbox.
 
-pub(crate) mod letters;
+mod courier;
+pub(crate) mod mailer;
 mod templates;
 mod transport;
-mod worker;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) use crate::seal::Sealer;
-pub use letters::Letters;
+pub use courier::Courier;
+pub use mailer::Mailer;
 pub use templates::{TemplateError, Templates};
 pub use transport::{check_mailbox, check_smtp_url, Transport};
-pub use worker::OutboxWorker;
 
 /// The mails strata sends. The name is the outbox's `kind` and the templates' file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

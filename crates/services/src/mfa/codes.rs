@@ -1,4 +1,4 @@
-//! Recovery codes: ten per enrolment, shown once, stored as SHA-256. Each is 16 characters
+//! Backup codes: ten per enrolment, shown once, stored as SHA-256. Each is 16 characters
 //! of base32 (80 bits), so a hash cannot be reversed by guessing; typed in any case, with
 //! or without the dashes.
 

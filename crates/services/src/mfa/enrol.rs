@@ -1,4 +1,4 @@
-//! Turning the second factor on and off, and replacing the recovery codes. Each step but
+//! Turning the second factor on and off, and replacing the backup codes. Each step but
 //! the confirm asks for the password again, so a stolen access token alone can neither
 //! enrol a device of its own nor remove the owner's; wrong codes count against the account.
 
@@ -6,10 +6,10 @@ use repos::{Credentials, MfaRepo, UserRepo};
 
 use super::{codes, totp, SecondFactor};
 use crate::attempts::Verdict;
-use crate::mail::{Letters, MailKind};
+use crate::mail::{MailKind, Mailer};
 use crate::proofs::Proofs;
 use crate::sessions::{Principal, Sessions};
-use crate::views::{Enrolment, RecoveryCodes};
+use crate::views::{BackupCodes, Enrolment};
 use crate::{outcomes, ServiceError};
 
 /// Enrolment and removal of the second factor.
@@ -19,7 +19,7 @@ pub struct MfaService {
     repo: MfaRepo,
     proofs: Proofs,
     sessions: Sessions,
-    letters: Letters,
+    mailer: Mailer,
     issuer: String,
 }
 
@@ -29,7 +29,7 @@ impl MfaService {
         repo: MfaRepo,
         proofs: Proofs,
         sessions: Sessions,
-        letters: Letters,
+        mailer: Mailer,
         issuer: String,
     ) -> Self {
         Self {
@@ -37,7 +37,7 @@ impl MfaService {
             repo,
             proofs,
             sessions,
-            letters,
+            mailer,
             issuer,
         }
     }
@@ -75,13 +75,9 @@ impl MfaService {
     }
 
     /// Turns the second factor on with the first code of the enrolment's secret, and
-    /// returns the recovery codes (shown this once). The code's time step is spent, and
+    /// returns the backup codes (shown this once). The code's time step is spent, and
     /// every other session of the account ends: whoever enrols may suspect one of them.
-    pub async fn confirm(
-        &self,
-        who: &Principal,
-        code: &str,
-    ) -> Result<RecoveryCodes, ServiceError> {
+    pub async fn confirm(&self, who: &Principal, code: &str) -> Result<BackupCodes, ServiceError> {
         let code = super::checked_code(code)?;
         let creds = self.credentials(who).await?;
         if creds.user.mfa_enabled {
@@ -125,25 +121,25 @@ impl MfaService {
         };
         let counters = self.proofs.code_counters(&who.user_id, None);
         let (set, notice) = self.proofs.counted_code(counters, check).await?;
-        self.letters.queued(&notice);
+        self.mailer.queued(&notice);
         let ended = self
             .sessions
             .revoke_all(&who.user_id, Some(&who.session_id))
             .await?;
         outcomes::revoked("mfa_enabled", ended);
         tracing::info!(user_id = %who.user_id, sessions_ended = ended, "second factor turned on");
-        Ok(RecoveryCodes {
+        Ok(BackupCodes {
             recovery_codes: set,
         })
     }
 
-    /// Replaces the recovery codes (the old ones stop working), on the password and a code.
+    /// Replaces the backup codes (the old ones stop working), on the password and a code.
     pub async fn regenerate(
         &self,
         who: &Principal,
         password: &str,
         code: &str,
-    ) -> Result<RecoveryCodes, ServiceError> {
+    ) -> Result<BackupCodes, ServiceError> {
         let creds = self.proven(who, password, code).await?;
         let set = codes::generate();
         let hashes = set
@@ -157,13 +153,13 @@ impl MfaService {
         {
             return Err(ServiceError::MfaNotEnabled);
         }
-        tracing::info!(user_id = %who.user_id, "recovery codes replaced");
-        Ok(RecoveryCodes {
+        tracing::info!(user_id = %who.user_id, "backup codes replaced");
+        Ok(BackupCodes {
             recovery_codes: set,
         })
     }
 
-    /// Turns the second factor off, on the password and a code (a recovery code will do),
+    /// Turns the second factor off, on the password and a code (a backup code will do),
     /// and ends every other session of the account, as turning it on does: whoever turns
     /// it off may suspect one of them, and none of them should outlive the factor that
     /// guarded its sign-in.
@@ -178,7 +174,7 @@ impl MfaService {
         if !self.repo.disable(&creds.user.id, notice.clone()).await? {
             return Err(ServiceError::MfaNotEnabled);
         }
-        self.letters.queued(&notice);
+        self.mailer.queued(&notice);
         let ended = self
             .sessions
             .revoke_all(&who.user_id, Some(&who.session_id))
@@ -213,7 +209,7 @@ impl MfaService {
         creds: &Credentials,
     ) -> Result<Option<repos::NewMail>, ServiceError> {
         let params = serde_json::json!({ "username": creds.user.username });
-        self.letters.notice(kind, &creds.user.email, params).await
+        self.mailer.notice(kind, &creds.user.email, params).await
     }
 }
 

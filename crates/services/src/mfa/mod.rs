@@ -1,4 +1,4 @@
-//! The second factor: TOTP (RFC 6238) with recovery codes. Enrolment is in `enrol`, the
+//! The second factor: TOTP (RFC 6238) with backup codes. Enrolment is in `enrol`, the
 //! sign-in step after the password in `crate::signin`; both redeem codes through
 //! [`SecondFactor`], where every code is accepted at most once.
 
@@ -81,7 +81,7 @@ impl Default for MfaSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Redeemed {
     Totp,
-    RecoveryCode,
+    BackupCode,
 }
 
 /// What a code turned out to be.
@@ -97,7 +97,7 @@ pub(crate) enum Redeem {
 }
 
 /// Checks codes and spends them: a TOTP code's time step, once accepted, is the account's
-/// last, so neither it nor an earlier one is accepted again; a recovery code is marked used.
+/// last, so neither it nor an earlier one is accepted again; a backup code is marked used.
 /// Both are one conditional UPDATE: of racing requests with one code, one wins.
 #[derive(Clone)]
 pub(crate) struct SecondFactor {
@@ -136,7 +136,7 @@ impl SecondFactor {
         secret.step_of(code, now)
     }
 
-    /// Redeems `code` (a current TOTP code or an unused recovery code) for the account.
+    /// Redeems `code` (a current TOTP code or an unused backup code) for the account.
     pub(crate) async fn redeem(
         &self,
         creds: &Credentials,
@@ -169,10 +169,10 @@ impl SecondFactor {
         };
         let won = self
             .repo
-            .use_recovery_code(user_id, &codes::hash(&normal))
+            .use_backup_code(user_id, &codes::hash(&normal))
             .await?;
         Ok(if won {
-            Redeem::Accepted(Redeemed::RecoveryCode)
+            Redeem::Accepted(Redeemed::BackupCode)
         } else {
             Redeem::Wrong
         })

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use repos::{
-    AnyTokenStore, ChallengeTry, Credentials, MfaChallenge, RateCounters, SessionStore,
+    AnyTokenStore, ChallengeTry, Credentials, RateCounters, SessionStore, SignInChallenge,
     SignInChallenges, UserRepo,
 };
 use sha2::{Digest, Sha256};
@@ -98,7 +98,7 @@ impl SecondStep {
                 retry_after: c.resets_in.max(Duration::from_secs(1)),
             });
         }
-        let challenge = MfaChallenge {
+        let challenge = SignInChallenge {
             user_id: creds.user.id.clone(),
             proof: proof(creds),
             generation,

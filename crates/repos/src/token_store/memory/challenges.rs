@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::{MemoryTokenStore, FULL_SWEEP_EVERY};
-use crate::token_store::{ChallengeTry, MfaChallenge, SignInChallenges};
+use crate::token_store::{ChallengeTry, SignInChallenge, SignInChallenges};
 use crate::RepoError;
 
 impl SignInChallenges for MemoryTokenStore {
@@ -12,7 +12,7 @@ impl SignInChallenges for MemoryTokenStore {
     async fn challenge_put(
         &self,
         key: &str,
-        challenge: &MfaChallenge,
+        challenge: &SignInChallenge,
         ttl: Duration,
     ) -> Result<(), RepoError> {
         let mut inner = self.lock();

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{pair_expiry, MfaChallenge, PairState};
+use super::{pair_expiry, PairState, SignInChallenge};
 use crate::RepoError;
 
 mod challenges;
@@ -44,7 +44,7 @@ struct Session {
 
 /// A sign-in waiting for its second factor: the tries so far, whether one is being
 /// checked, and when it ends.
-type Challenge = (MfaChallenge, u64, bool, Instant);
+type Challenge = (SignInChallenge, u64, bool, Instant);
 
 /// A counter: its count and when its window ends.
 type Counter = (u64, Instant);

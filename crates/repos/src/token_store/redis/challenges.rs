@@ -6,7 +6,7 @@ use std::time::Duration;
 use deadpool_redis::redis;
 
 use super::RedisTokenStore;
-use crate::token_store::{ChallengeTry, MfaChallenge, SignInChallenges};
+use crate::token_store::{ChallengeTry, SignInChallenge, SignInChallenges};
 use crate::RepoError;
 
 /// Lets the next try at a challenge in, if the challenge is still there.
@@ -16,7 +16,7 @@ impl SignInChallenges for RedisTokenStore {
     async fn challenge_put(
         &self,
         key: &str,
-        challenge: &MfaChallenge,
+        challenge: &SignInChallenge,
         ttl: Duration,
     ) -> Result<(), RepoError> {
         let key = self.challenge_key(key);
@@ -56,7 +56,7 @@ impl SignInChallenges for RedisTokenStore {
             [] => Ok(ChallengeTry::Gone),
             [busy] if busy == "busy" => Ok(ChallengeTry::Busy),
             [user_id, proof, generation, tries] => Ok(ChallengeTry::Granted(
-                MfaChallenge {
+                SignInChallenge {
                     user_id: user_id.clone(),
                     proof: proof.clone(),
                     generation: generation.parse().unwrap_or(u64::MAX),

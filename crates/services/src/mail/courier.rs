@@ -13,10 +13,10 @@ use repos::{ClaimedMail, OutboxRepo};
 use tokio::sync::{watch, Notify};
 
 use super::templates::Rendered;
-use super::{Letters, MailKind, MailSettings, Sealer, Templates, Transport};
+use super::{MailKind, MailSettings, Mailer, Sealer, Templates, Transport};
 
 /// Delivers the outbox.
-pub struct OutboxWorker {
+pub struct Courier {
     outbox: OutboxRepo,
     transport: Transport,
     templates: Templates,
@@ -30,18 +30,18 @@ pub struct OutboxWorker {
 /// Rows claimed per round.
 const BATCH: i64 = 20;
 
-impl OutboxWorker {
-    /// A worker over `letters`' outbox, with its transport and templates: fails when
+impl Courier {
+    /// A worker over `mailer`' outbox, with its transport and templates: fails when
     /// `SMTP_URL` or the template directory is unusable.
-    pub fn new(letters: &Letters) -> Result<Self, String> {
-        let settings = letters.settings.clone();
+    pub fn new(mailer: &Mailer) -> Result<Self, String> {
+        let settings = mailer.settings.clone();
         Ok(Self {
             transport: Transport::new(&settings.delivery, settings.send_timeout)?,
             templates: Templates::load(settings.template_dir.as_deref())
                 .map_err(|e| e.to_string())?,
-            outbox: letters.outbox.clone(),
-            sealer: letters.sealer.clone(),
-            wake: letters.wake.clone(),
+            outbox: mailer.outbox.clone(),
+            sealer: mailer.sealer.clone(),
+            wake: mailer.wake.clone(),
             owner: uuid::Uuid::new_v4().to_string(),
             settings,
         })

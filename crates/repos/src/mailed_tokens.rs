@@ -9,7 +9,7 @@ use models::OneTimeToken;
 
 use crate::error::one_row;
 use crate::lock::{lock_user, Locked};
-use crate::mail::{queue, store_token, NewMail, NewOneTimeToken};
+use crate::mail::{queue, store_token, NewMail, NewMailedToken};
 use crate::mfa::remove_factor;
 use crate::users::PasswordHash;
 use crate::{now_utc, RepoError};
@@ -46,7 +46,7 @@ pub struct PasswordReset {
 
 /// Reads and writes `one_time_tokens`.
 #[derive(Debug, Clone)]
-pub struct OneTimeRepo {
+pub struct MailedTokenRepo {
     db: Database,
 }
 
@@ -133,7 +133,7 @@ fn invalid() -> DbError {
     DbError::Query(diesel::result::Error::NotFound)
 }
 
-impl OneTimeRepo {
+impl MailedTokenRepo {
     /// A repository over `db`.
     pub fn new(db: Database) -> Self {
         Self { db }
@@ -144,7 +144,7 @@ impl OneTimeRepo {
     pub async fn issue(
         &self,
         user_id: &str,
-        token: NewOneTimeToken,
+        token: NewMailedToken,
         mails: Vec<NewMail>,
     ) -> Result<(), RepoError> {
         let user_id = user_id.to_owned();

@@ -1,4 +1,4 @@
-//! Making the rows of a mail: a one-time token (32 random bytes, base64url; only its
+//! Making the rows of a mail: a mailed token (32 random bytes, base64url; only its
 //! SHA-256 is stored) and the outbox row that carries it, sealed. Queuing wakes this
 //! instance's worker.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use repos::{AnyTokenStore, NewMail, NewOneTimeToken, OutboxRepo, RateCounters};
+use repos::{AnyTokenStore, NewMail, NewMailedToken, OutboxRepo, RateCounters};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
@@ -17,7 +17,7 @@ use crate::ServiceError;
 
 /// Builds and queues mails.
 #[derive(Clone)]
-pub struct Letters {
+pub struct Mailer {
     pub(crate) settings: Arc<MailSettings>,
     pub(crate) sealer: Sealer,
     pub(crate) outbox: OutboxRepo,
@@ -46,7 +46,7 @@ pub(crate) fn spoken(d: Duration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-impl Letters {
+impl Mailer {
     pub(crate) fn new(
         settings: MailSettings,
         sealer: Sealer,
@@ -68,17 +68,17 @@ impl Letters {
     }
 
     /// A token of `kind` for mailing to `email`, and the row to store (its hash only).
-    fn token(&self, kind: MailKind, email: &str) -> (String, NewOneTimeToken) {
+    fn token(&self, kind: MailKind, email: &str) -> (String, NewMailedToken) {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let value = URL_SAFE_NO_PAD.encode(bytes);
         let ttl = self.ttl(kind);
         let stored = match kind {
-            MailKind::ChangeEmail => repos::one_time::kind::CHANGE_EMAIL,
-            MailKind::PasswordReset => repos::one_time::kind::PASSWORD_RESET,
-            _ => repos::one_time::kind::VERIFY_EMAIL,
+            MailKind::ChangeEmail => repos::mailed_tokens::kind::CHANGE_EMAIL,
+            MailKind::PasswordReset => repos::mailed_tokens::kind::PASSWORD_RESET,
+            _ => repos::mailed_tokens::kind::VERIFY_EMAIL,
         };
-        let row = NewOneTimeToken {
+        let row = NewMailedToken {
             hash: token_hash(&value),
             kind: stored,
             email: email.to_owned(),
@@ -102,7 +102,7 @@ impl Letters {
         kind: MailKind,
         to: &str,
         username: &str,
-    ) -> Result<Option<(NewOneTimeToken, NewMail)>, ServiceError> {
+    ) -> Result<Option<(NewMailedToken, NewMail)>, ServiceError> {
         if !self.within_budget(kind, to).await? {
             return Ok(None);
         }
