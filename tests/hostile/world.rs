@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rand::Rng;
 use serde_json::{json, Value};
+use services::domain::{Email, Username};
 
 use crate::spec::{item_path, Api, Op};
 use crate::{known, Ctx, Req, Resp};
@@ -187,8 +188,9 @@ impl World {
             ));
         }
         let (u, e, _) = &self.fresh;
-        let by_name = ctx.rt.block_on(ctx.users.find_by_username(u)).unwrap();
-        let by_email = ctx.rt.block_on(ctx.users.find_by_email(e)).unwrap();
+        let (name, address) = (Username::parse(u).unwrap(), Email::parse(e).unwrap());
+        let by_name = ctx.rt.block_on(ctx.users.find_by_username(&name)).unwrap();
+        let by_email = ctx.rt.block_on(ctx.users.find_by_email(&address)).unwrap();
         if by_name.is_some() || by_email.is_some() {
             changes.push(format!("a bad register request created the user {u} / {e}"));
         }

@@ -10,5 +10,5 @@ mod task;
 mod user;
 
 pub use mail::{OneTimeToken, OutboxMail};
-pub use task::{NewTask, Task, TaskChanges};
+pub use task::{NewTask, Task};
 pub use user::{NewUser, User};

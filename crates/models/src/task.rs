@@ -18,14 +18,3 @@ pub struct Task {
 
 /// Alias kept for symmetry with `NewUser`: a new task binds every column.
 pub type NewTask = Task;
-
-/// A partial update of a task: `None` leaves a column alone; `description: Some(None)`
-/// clears it.
-#[derive(Debug, Clone, Default, AsChangeset)]
-#[diesel(table_name = tasks)]
-pub struct TaskChanges {
-    pub title: Option<String>,
-    pub description: Option<Option<String>>,
-    pub done: Option<bool>,
-    pub updated_at: Option<NaiveDateTime>,
-}

@@ -35,7 +35,7 @@ pub use mfa::MfaRepo;
 pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
 pub use probe::DatabaseProbe;
-pub use tasks::{TaskPage, TaskPatch, TaskQuery, TaskRecord, TaskRepo};
+pub use tasks::{TaskPage, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
     AnyTokenStore, ChallengeTry, MemoryTokenStore, NewSession, PairState, RateCounters,
     RedisOptions, RedisStats, RedisTokenStore, Rotation, RotationRequest, SessionInfo,

@@ -2,23 +2,15 @@
 
 use db::{on_backend, Database};
 use diesel::prelude::*;
+use domain::{TaskDescription, TaskPatch, TaskTitle};
 use models::schema::tasks;
-use models::{Task, TaskChanges};
+use models::Task;
 
 use crate::error::{one_row, owned_insert_error};
 use crate::{now_utc, RepoError};
 
 /// A task row. Tasks hold nothing secret, so the row is what the layers above see.
 pub type TaskRecord = Task;
-
-/// The fields a partial update may change; `None` leaves a field alone and
-/// `description: Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct TaskPatch {
-    pub title: Option<String>,
-    pub description: Option<Option<String>>,
-    pub done: Option<bool>,
-}
 
 /// One page request: the owner's tasks with ids after `after`, oldest first.
 #[derive(Debug, Clone)]
@@ -52,16 +44,16 @@ impl TaskRepo {
     pub async fn create(
         &self,
         user_id: &str,
-        title: &str,
-        description: Option<&str>,
+        title: &TaskTitle,
+        description: Option<&TaskDescription>,
         done: bool,
     ) -> Result<TaskRecord, RepoError> {
         let now = now_utc();
         let task = Task {
             id: uuid::Uuid::now_v7().to_string(),
             user_id: user_id.to_owned(),
-            title: title.to_owned(),
-            description: description.map(str::to_owned),
+            title: title.as_str().to_owned(),
+            description: description.map(|d| d.as_str().to_owned()),
             done,
             created_at: now,
             updated_at: now,
@@ -126,8 +118,9 @@ impl TaskRepo {
             .map_err(RepoError::from)
     }
 
-    /// Applies `patch` to the owner's task and returns it as stored. Update first, then read,
-    /// in one transaction: a write-first transaction never dead-locks SQLite's lock upgrade.
+    /// Applies `patch` to the owner's task and returns it as stored; fields the patch leaves
+    /// out are left alone. Update first, then read, in one transaction: a write-first
+    /// transaction never dead-locks SQLite's lock upgrade.
     pub async fn update(
         &self,
         user_id: &str,
@@ -135,18 +128,21 @@ impl TaskRepo {
         patch: TaskPatch,
     ) -> Result<TaskRecord, RepoError> {
         let (user_id, id) = (user_id.to_owned(), id.to_owned());
-        let changes = TaskChanges {
-            title: patch.title,
-            description: patch.description,
-            done: patch.done,
-            updated_at: Some(now_utc()),
-        };
+        // Diesel skips a `None` of this tuple, so only the patched columns are set.
+        let changes = (
+            patch.title.map(|t| tasks::title.eq(t.as_str().to_owned())),
+            patch
+                .description
+                .map(|d| tasks::description.eq(d.map(|d| d.as_str().to_owned()))),
+            patch.done.map(|d| tasks::done.eq(d)),
+            tasks::updated_at.eq(now_utc()),
+        );
         self.db
             .transaction(move |conn| {
                 let owned = tasks::table
                     .filter(tasks::id.eq(&id))
                     .filter(tasks::user_id.eq(&user_id));
-                let update = diesel::update(owned).set(&changes);
+                let update = diesel::update(owned).set(changes.clone());
                 one_row(on_backend!(conn, |c| update.execute(c))?)?;
                 Ok(on_backend!(conn, |c| owned
                     .select(Task::as_select())

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use db::{on_backend, AnyConnection, Database, DbError};
 use diesel::prelude::*;
+use domain::{Email, Username};
 use models::schema::users;
 use models::{NewUser, User};
 
@@ -139,16 +140,16 @@ impl UserRepo {
     /// `RepoError::Conflict` naming the column.
     pub async fn create(
         &self,
-        username: &str,
-        email: &str,
+        username: &Username,
+        email: &Email,
         password_hash: &PasswordHash,
         verification: Option<(NewMailedToken, NewMail)>,
     ) -> Result<UserRecord, RepoError> {
         let now = now_utc();
         let row = User {
             id: uuid::Uuid::now_v7().to_string(),
-            username: username.to_owned(),
-            email: email.to_owned(),
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
             password_hash: password_hash.0.clone(),
             email_verified: false,
             created_at: now,
@@ -200,10 +201,10 @@ impl UserRepo {
             .map_err(RepoError::from)
     }
 
-    /// Whether `username` and `email` (both lower-case) are free, in one indexed read:
+    /// Whether `username` and `email` are free, in one indexed read:
     /// `Conflict` naming the field that is taken (the username first when both are).
-    pub async fn check_free(&self, username: &str, email: &str) -> Result<(), RepoError> {
-        let (name, mail) = (username.to_owned(), email.to_owned());
+    pub async fn check_free(&self, username: &Username, email: &Email) -> Result<(), RepoError> {
+        let (name, mail) = (username.as_str().to_owned(), email.as_str().to_owned());
         let holders: Vec<String> = self
             .db
             .run(move |conn| {
@@ -215,7 +216,7 @@ impl UserRepo {
             })
             .await
             .map_err(RepoError::from)?;
-        if holders.iter().any(|u| u == username) {
+        if holders.iter().any(|u| u == username.as_str()) {
             Err(RepoError::Conflict(Unique::Username))
         } else if holders.is_empty() {
             Ok(())
@@ -229,14 +230,18 @@ impl UserRepo {
         Ok(self.find(Key::Id, id).await?.map(|c| c.user))
     }
 
-    /// The user with this (lower-case) username, if any.
-    pub async fn find_by_username(&self, username: &str) -> Result<Option<UserRecord>, RepoError> {
-        Ok(self.find(Key::Username, username).await?.map(|c| c.user))
+    /// The user with this username, if any.
+    pub async fn find_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<UserRecord>, RepoError> {
+        let found = self.find(Key::Username, username.as_str()).await?;
+        Ok(found.map(|c| c.user))
     }
 
-    /// The user with this (lower-case) email, if any.
-    pub async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>, RepoError> {
-        Ok(self.find(Key::Email, email).await?.map(|c| c.user))
+    /// The user with this email, if any.
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<UserRecord>, RepoError> {
+        Ok(self.find(Key::Email, email.as_str()).await?.map(|c| c.user))
     }
 
     /// The user and password hash by id, for password checks.
@@ -247,17 +252,17 @@ impl UserRepo {
     /// The user and password hash by username, for login.
     pub async fn credentials_by_username(
         &self,
-        username: &str,
+        username: &Username,
     ) -> Result<Option<Credentials>, RepoError> {
-        self.find(Key::Username, username).await
+        self.find(Key::Username, username.as_str()).await
     }
 
     /// The user and password hash by email, for login.
     pub async fn credentials_by_email(
         &self,
-        email: &str,
+        email: &Email,
     ) -> Result<Option<Credentials>, RepoError> {
-        self.find(Key::Email, email).await
+        self.find(Key::Email, email.as_str()).await
     }
 
     /// Sets a new password if the account's password is still version `current` (the one

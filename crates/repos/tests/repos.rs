@@ -16,10 +16,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use db::{Backend, PoolOptions};
+use domain::{Email, TaskDescription, TaskPatch, TaskTitle, Username};
 use libtest_mimic::Trial;
 use repos::{
-    MailedTokenRepo, MfaRepo, OutboxRepo, PasswordHash, RepoError, TaskPatch, TaskQuery, TaskRepo,
-    Unique, UserRecord, UserRepo,
+    MailedTokenRepo, MfaRepo, OutboxRepo, PasswordHash, RepoError, TaskQuery, TaskRepo, Unique,
+    UserRecord, UserRepo,
 };
 use testkit::{run_suite, trial, Plan, Prepared, SetupError, TestDatabase};
 use tokio::runtime::Runtime;
@@ -47,8 +48,8 @@ impl Ctx {
         let name = testkit::random_name("u");
         self.users
             .create(
-                &name,
-                &format!("{name}@example.com"),
+                &username(&name),
+                &email(&format!("{name}@example.com")),
                 &PasswordHash::new("$2b$04$hash".into()),
                 None,
             )
@@ -59,6 +60,22 @@ impl Ctx {
 
 pub(crate) fn hash(s: &str) -> PasswordHash {
     PasswordHash::new(s.to_owned())
+}
+
+pub(crate) fn username(s: &str) -> Username {
+    Username::parse(s).expect("a valid username")
+}
+
+pub(crate) fn email(s: &str) -> Email {
+    Email::parse(s).expect("a valid address")
+}
+
+pub(crate) fn title(s: &str) -> TaskTitle {
+    TaskTitle::parse(s).expect("a valid title")
+}
+
+pub(crate) fn description(s: &str) -> TaskDescription {
+    TaskDescription::parse(s).expect("a valid description")
 }
 
 /// One case: its function's name and the function.
@@ -140,8 +157,8 @@ fn plan(backend: Backend, label: &str) -> Plan {
                 rt.block_on(async move {
                     users
                         .create(
-                            name,
-                            &format!("{name}@example.com"),
+                            &username(name),
+                            &email(&format!("{name}@example.com")),
                             &hash(&format!("$2b$04${name}hash")),
                             None,
                         )
@@ -190,11 +207,14 @@ fn create_then_find_by_id_username_and_email(c: Ctx) {
         let u = c.fresh_user().await;
         assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), Some(u.clone()));
         assert_eq!(
-            c.users.find_by_username(&u.username).await.unwrap(),
+            c.users
+                .find_by_username(&username(&u.username))
+                .await
+                .unwrap(),
             Some(u.clone())
         );
         assert_eq!(
-            c.users.find_by_email(&u.email).await.unwrap(),
+            c.users.find_by_email(&email(&u.email)).await.unwrap(),
             Some(u.clone())
         );
         assert_eq!(uuid::Uuid::parse_str(&u.id).unwrap().get_version_num(), 7);
@@ -204,11 +224,14 @@ fn create_then_find_by_id_username_and_email(c: Ctx) {
 fn seeded_users_exist_before_the_cases(c: Ctx) {
     c.block_on(async {
         assert_eq!(
-            c.users.find_by_username("alice").await.unwrap(),
+            c.users.find_by_username(&username("alice")).await.unwrap(),
             Some(c.alice.clone())
         );
         assert_eq!(
-            c.users.find_by_email("bob@example.com").await.unwrap(),
+            c.users
+                .find_by_email(&email("bob@example.com"))
+                .await
+                .unwrap(),
             Some(c.bob.clone())
         );
     })
@@ -223,10 +246,16 @@ fn missing_user_is_none_not_an_error(c: Ctx) {
                 .unwrap(),
             None
         );
-        assert_eq!(c.users.find_by_username("nobody-here").await.unwrap(), None);
+        assert_eq!(
+            c.users
+                .find_by_username(&username("nobody-here"))
+                .await
+                .unwrap(),
+            None
+        );
         assert!(c
             .users
-            .credentials_by_email("nobody@example.com")
+            .credentials_by_email(&email("nobody@example.com"))
             .await
             .unwrap()
             .is_none());
@@ -237,7 +266,12 @@ fn duplicate_username_is_a_conflict_naming_username(c: Ctx) {
     c.block_on(async {
         let err = c
             .users
-            .create("alice", "other-alice@example.com", &hash("h"), None)
+            .create(
+                &username("alice"),
+                &email("other-alice@example.com"),
+                &hash("h"),
+                None,
+            )
             .await
             .unwrap_err();
         assert!(
@@ -251,7 +285,12 @@ fn duplicate_email_is_a_conflict_naming_email(c: Ctx) {
     c.block_on(async {
         let err = c
             .users
-            .create("not-alice", "alice@example.com", &hash("h"), None)
+            .create(
+                &username("not-alice"),
+                &email("alice@example.com"),
+                &hash("h"),
+                None,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, RepoError::Conflict(Unique::Email)), "{err:?}");
@@ -262,31 +301,26 @@ fn check_free_names_the_taken_field_in_one_read(c: Ctx) {
     c.block_on(async {
         let a = c.fresh_user().await;
         let b = c.fresh_user().await;
+        let (nobody, nowhere) = (username("nobody_here"), email("nobody@example.org"));
+        let (a_name, b_email) = (username(&a.username), email(&b.email));
         let field = |r: Result<(), RepoError>| match r {
             Ok(()) => "free",
             Err(RepoError::Conflict(Unique::Username)) => "username",
             Err(RepoError::Conflict(Unique::Email)) => "email",
             Err(e) => panic!("{e:?}"),
         };
+        assert_eq!(field(c.users.check_free(&nobody, &nowhere).await), "free");
         assert_eq!(
-            field(
-                c.users
-                    .check_free("nobody_here", "nobody@example.org")
-                    .await
-            ),
-            "free"
-        );
-        assert_eq!(
-            field(c.users.check_free(&a.username, "nobody@example.org").await),
+            field(c.users.check_free(&a_name, &nowhere).await),
             "username"
         );
         assert_eq!(
-            field(c.users.check_free("nobody_here", &a.email).await),
+            field(c.users.check_free(&nobody, &email(&a.email)).await),
             "email"
         );
         // Both taken, by two different accounts: the username is named.
         assert_eq!(
-            field(c.users.check_free(&a.username, &b.email).await),
+            field(c.users.check_free(&a_name, &b_email).await),
             "username"
         );
     })
@@ -296,7 +330,7 @@ fn credentials_carry_the_hash_and_debug_hides_it(c: Ctx) {
     c.block_on(async {
         let creds = c
             .users
-            .credentials_by_username("alice")
+            .credentials_by_username(&username("alice"))
             .await
             .unwrap()
             .unwrap();
@@ -388,7 +422,11 @@ fn update_password_of_missing_user_is_not_found(c: Ctx) {
 fn delete_removes_the_user_and_their_tasks(c: Ctx) {
     c.block_on(async {
         let u = c.fresh_user().await;
-        let t = c.tasks.create(&u.id, "doomed", None, false).await.unwrap();
+        let t = c
+            .tasks
+            .create(&u.id, &title("doomed"), None, false)
+            .await
+            .unwrap();
         c.users.delete(&u.id, 0).await.unwrap();
         assert_eq!(c.users.find_by_id(&u.id).await.unwrap(), None);
         assert!(matches!(
@@ -418,8 +456,8 @@ fn create_then_get_returns_what_was_stored(c: Ctx) {
             .tasks
             .create(
                 &c.alice.id,
-                "write tests",
-                Some("all three backends"),
+                &title("write tests"),
+                Some(&description("all three backends")),
                 false,
             )
             .await
@@ -435,7 +473,7 @@ fn another_users_task_is_not_found_for_get_update_delete(c: Ctx) {
     c.block_on(async {
         let t = c
             .tasks
-            .create(&c.alice.id, "private", None, false)
+            .create(&c.alice.id, &title("private"), None, false)
             .await
             .unwrap();
         assert!(matches!(
@@ -469,7 +507,7 @@ fn list_pages_by_keyset_without_gaps_or_repeats(c: Ctx) {
         for i in 0..25 {
             made.push(
                 c.tasks
-                    .create(&u.id, &format!("task {i}"), None, false)
+                    .create(&u.id, &title(&format!("task {i}")), None, false)
                     .await
                     .unwrap()
                     .id,
@@ -507,7 +545,7 @@ fn list_of_exactly_one_page_has_no_next_cursor(c: Ctx) {
         let u = c.fresh_user().await;
         for i in 0..5 {
             c.tasks
-                .create(&u.id, &format!("t{i}"), None, false)
+                .create(&u.id, &title(&format!("t{i}")), None, false)
                 .await
                 .unwrap();
         }
@@ -528,12 +566,12 @@ fn list_filters_by_done_and_never_shows_other_users(c: Ctx) {
         let u = c.fresh_user().await;
         for i in 0..6 {
             c.tasks
-                .create(&u.id, &format!("t{i}"), None, i % 2 == 0)
+                .create(&u.id, &title(&format!("t{i}")), None, i % 2 == 0)
                 .await
                 .unwrap();
         }
         c.tasks
-            .create(&c.bob.id, "bob's", None, true)
+            .create(&c.bob.id, &title("bob's"), None, true)
             .await
             .unwrap();
         let q = |done| TaskQuery {
@@ -555,7 +593,12 @@ fn update_changes_only_the_given_fields(c: Ctx) {
     c.block_on(async {
         let t = c
             .tasks
-            .create(&c.alice.id, "old title", Some("keep me"), false)
+            .create(
+                &c.alice.id,
+                &title("old title"),
+                Some(&description("keep me")),
+                false,
+            )
             .await
             .unwrap();
         let patch = TaskPatch {
@@ -570,7 +613,7 @@ fn update_changes_only_the_given_fields(c: Ctx) {
         assert!(u.updated_at >= t.updated_at);
         assert_eq!(u.created_at, t.created_at);
         let patch = TaskPatch {
-            title: Some("new title".into()),
+            title: Some(title("new title")),
             description: Some(None),
             done: None,
         };
@@ -587,7 +630,7 @@ fn delete_then_get_is_not_found(c: Ctx) {
     c.block_on(async {
         let t = c
             .tasks
-            .create(&c.alice.id, "short-lived", None, false)
+            .create(&c.alice.id, &title("short-lived"), None, false)
             .await
             .unwrap();
         c.tasks.delete(&c.alice.id, &t.id).await.unwrap();
@@ -606,7 +649,7 @@ fn a_task_for_a_missing_user_finds_its_owner_gone(c: Ctx) {
     c.block_on(async {
         let err = c
             .tasks
-            .create("no-such-user", "orphan", None, false)
+            .create("no-such-user", &title("orphan"), None, false)
             .await
             .unwrap_err();
         assert!(matches!(err, RepoError::OwnerGone), "{err:?}");
@@ -615,14 +658,19 @@ fn a_task_for_a_missing_user_finds_its_owner_gone(c: Ctx) {
 
 fn unicode_and_quotes_are_stored_verbatim(c: Ctx) {
     c.block_on(async {
-        let title = "O'Brien \"quoted\" -- ; DROP TABLE tasks; ✓ 漢字";
+        let raw = "O'Brien \"quoted\" -- ; DROP TABLE tasks; ✓ 漢字";
         let t = c
             .tasks
-            .create(&c.alice.id, title, Some("\\ % _"), false)
+            .create(
+                &c.alice.id,
+                &title(raw),
+                Some(&description("\\ % _")),
+                false,
+            )
             .await
             .unwrap();
         let back = c.tasks.get(&c.alice.id, &t.id).await.unwrap();
-        assert_eq!(back.title, title);
+        assert_eq!(back.title, raw);
         assert_eq!(back.description.as_deref(), Some("\\ % _"));
     })
 }
@@ -636,7 +684,7 @@ fn eight_threads_times_fifty_inserts_all_succeed(c: Ctx) {
                 c.block_on(async {
                     for i in 0..50 {
                         c.tasks
-                            .create(&user_id, &format!("t{t}-{i}"), None, false)
+                            .create(&user_id, &title(&format!("t{t}-{i}")), None, false)
                             .await
                             .expect("insert");
                     }

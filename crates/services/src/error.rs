@@ -1,25 +1,7 @@
 use std::time::Duration;
 
+pub use ::domain::FieldError;
 use repos::{RepoError, Unique};
-
-/// One field's problem, as shown in a 422 body.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    /// The JSON field or query parameter, e.g. `email`.
-    pub field: String,
-    /// What is wrong with it, in words a user can act on.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A problem with `field`.
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.to_owned(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Every outcome of a service call that is not success.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +93,13 @@ impl ServiceError {
             what: what.into(),
             cause: Some(Box::new(cause)),
         }
+    }
+}
+
+/// A refused parse is a 422 naming its field.
+impl From<FieldError> for ServiceError {
+    fn from(e: FieldError) -> Self {
+        ServiceError::Validation(vec![e])
     }
 }
 

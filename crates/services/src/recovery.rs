@@ -97,11 +97,11 @@ impl RecoveryService {
         email: &str,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let email = Email::parse(email).map_err(|e| ServiceError::Validation(vec![e]))?;
+        let email = Email::parse(email)?;
         if self.over_request_limit("verify", &email, client).await? {
             return Ok(());
         }
-        let Some(user) = self.users.find_by_email(email.as_str()).await? else {
+        let Some(user) = self.users.find_by_email(&email).await? else {
             return Ok(());
         };
         let this = self.clone();
@@ -176,12 +176,12 @@ impl RecoveryService {
         email: &str,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let email = Email::parse(email).map_err(|e| ServiceError::Validation(vec![e]))?;
+        let email = Email::parse(email)?;
         if self.over_request_limit("reset", &email, client).await? {
             outcomes::password_reset("limited");
             return Ok(());
         }
-        let Some(user) = self.users.find_by_email(email.as_str()).await? else {
+        let Some(user) = self.users.find_by_email(&email).await? else {
             outcomes::password_reset("unknown");
             return Ok(());
         };
@@ -220,8 +220,7 @@ impl RecoveryService {
         token: &str,
         new_password: &str,
     ) -> Result<(), ServiceError> {
-        let password = Password::parse(new_password, "new_password")
-            .map_err(|e| ServiceError::Validation(vec![e]))?;
+        let password = Password::parse(new_password, "new_password")?;
         let hash = hash_of(token)?;
         let kind = repos::mailed_tokens::kind::PASSWORD_RESET;
         let user_id = self
@@ -234,9 +233,7 @@ impl RecoveryService {
             .find_by_id(&user_id)
             .await?
             .ok_or(ServiceError::InvalidOrExpiredToken)?;
-        password
-            .check_not_identity("new_password", &user.username, &user.email)
-            .map_err(|e| ServiceError::Validation(vec![e]))?;
+        password.check_not_identity("new_password", &user.username, &user.email)?;
         let new_hash = self.passwords.hash(&password).await?;
         // Sessions end first, so a token-store outage stops the reset before anything
         // changed (the token stays usable); and again after, for a login in between.

@@ -9,7 +9,7 @@ use repos::{AnyTokenStore, RateCounters, RepoError, Unique, UserRepo};
 
 use crate::attempts::address_block;
 use crate::client::ClientInfo;
-use crate::domain::{Checks, Email, Password, Username};
+use crate::domain::{refusals, Email, Password, Username};
 use crate::mail::{MailKind, Mailer};
 use crate::password::Passwords;
 use crate::views::{Timestamp, User};
@@ -62,23 +62,28 @@ impl Registration {
         password: &str,
         client: &ClientInfo,
     ) -> Result<User, ServiceError> {
-        let mut checks = Checks::default();
-        let username = checks.take(Username::parse(username));
-        let email = checks.take(Email::parse(email));
-        let password = checks.take(Password::parse(password, "password"));
-        if let (Some(u), Some(e), Some(p)) = (&username, &email, &password) {
-            checks.take(p.check_not_identity("password", u.as_str(), e.as_str()));
-        }
-        checks.finish()?;
-        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
-            return Err(ServiceError::internal("validated input went missing"));
+        let parsed = (
+            Username::parse(username),
+            Email::parse(email),
+            Password::parse(password, "password"),
+        );
+        let (username, email, password) = match parsed {
+            (Ok(u), Ok(e), Ok(p)) => (u, e, p),
+            (u, e, p) => {
+                return Err(ServiceError::Validation(refusals([
+                    u.err(),
+                    e.err(),
+                    p.err(),
+                ])))
+            }
         };
+        password.check_not_identity("password", username.as_str(), email.as_str())?;
         self.count_registration(client).await?;
         // What the 409 would say anyway, found without hashing: a flood of taken names
         // costs one indexed read each, not a bcrypt.
         let users = &self.users;
         let hide_taken = self.mailer.settings().require_verification;
-        let email_taken = match users.check_free(username.as_str(), email.as_str()).await {
+        let email_taken = match users.check_free(&username, &email).await {
             Ok(()) => false,
             Err(RepoError::Conflict(Unique::Email)) if hide_taken => true,
             Err(e) => return Err(e.into()),
@@ -92,10 +97,7 @@ impl Registration {
             .token_mail(MailKind::VerifyEmail, email.as_str(), username.as_str())
             .await?;
         let mail = verification.as_ref().map(|(_, m)| m.clone());
-        let user = match users
-            .create(username.as_str(), email.as_str(), &hash, verification)
-            .await
-        {
+        let user = match users.create(&username, &email, &hash, verification).await {
             Ok(user) => user,
             // Registered by someone else since `check_free`.
             Err(RepoError::Conflict(Unique::Email)) if hide_taken => {
@@ -118,7 +120,7 @@ impl Registration {
         username: &Username,
         email: &Email,
     ) -> Result<User, ServiceError> {
-        let owner = self.users.find_by_email(email.as_str()).await?;
+        let owner = self.users.find_by_email(email).await?;
         let notice = match &owner {
             Some(owner) => {
                 let params = serde_json::json!({ "username": owner.username });

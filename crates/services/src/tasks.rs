@@ -1,13 +1,13 @@
 //! The caller's tasks. Every call is scoped to the caller; another user's task is "not
 //! found", exactly like a missing one.
 
-use repos::{TaskPatch, TaskQuery, TaskRepo};
+use repos::{TaskQuery, TaskRepo};
 
-use crate::domain::{Checks, Id, TaskDescription, TaskTitle};
+use crate::domain::{refusals, Checks, Id, TaskDescription, TaskPatch, TaskTitle};
 use crate::paging::{flag, PageRequest};
 use crate::sessions::Principal;
 use crate::views::{Task, TaskPage};
-use crate::ServiceError;
+use crate::{FieldError, ServiceError};
 
 /// A new task as sent by the client.
 #[derive(Debug, Clone, Default)]
@@ -39,12 +39,9 @@ pub struct TaskService {
     tasks: TaskRepo,
 }
 
-fn description(raw: Option<String>, checks: &mut Checks) -> Option<String> {
-    raw.and_then(|d| {
-        checks
-            .take(TaskDescription::parse(&d))
-            .map(|d| d.as_str().to_owned())
-    })
+/// A description, if one was given.
+fn description(raw: Option<&str>) -> Result<Option<TaskDescription>, FieldError> {
+    raw.map(TaskDescription::parse).transpose()
 }
 
 impl TaskService {
@@ -54,19 +51,16 @@ impl TaskService {
 
     /// Creates a task for the caller.
     pub async fn create(&self, who: &Principal, input: NewTaskInput) -> Result<Task, ServiceError> {
-        let mut checks = Checks::default();
-        let title = checks.take(TaskTitle::parse(&input.title));
-        let description = description(input.description, &mut checks);
-        checks.finish()?;
-        let title = title.ok_or_else(|| ServiceError::internal("validated title went missing"))?;
+        let title = TaskTitle::parse(&input.title);
+        let description = description(input.description.as_deref());
+        let (title, description) = match (title, description) {
+            (Ok(t), Ok(d)) => (t, d),
+            (t, d) => return Err(ServiceError::Validation(refusals([t.err(), d.err()]))),
+        };
+        let done = input.done.unwrap_or(false);
         let task = self
             .tasks
-            .create(
-                &who.user_id,
-                title.as_str(),
-                description.as_deref(),
-                input.done.unwrap_or(false),
-            )
+            .create(&who.user_id, &title, description.as_ref(), done)
             .await?;
         Ok(task.into())
     }
@@ -110,23 +104,23 @@ impl TaskService {
         id: &str,
         input: TaskPatchInput,
     ) -> Result<Task, ServiceError> {
-        let mut checks = Checks::default();
-        let title = input.title.and_then(|t| {
-            checks
-                .take(TaskTitle::parse(&t))
-                .map(|t| t.as_str().to_owned())
-        });
-        let description = input.description.map(|d| description(d, &mut checks));
-        checks.finish()?;
+        let title = input.title.as_deref().map(TaskTitle::parse).transpose();
+        let description = input
+            .description
+            .map(|d| description(d.as_deref()))
+            .transpose();
+        let patch = match (title, description) {
+            (Ok(title), Ok(description)) => TaskPatch {
+                title,
+                description,
+                done: input.done,
+            },
+            (t, d) => return Err(ServiceError::Validation(refusals([t.err(), d.err()]))),
+        };
         let id = Id::parse(id).ok_or(ServiceError::NotFound)?.to_string();
-        if title.is_none() && description.is_none() && input.done.is_none() {
+        if patch.is_empty() {
             return Ok(self.tasks.get(&who.user_id, &id).await?.into());
         }
-        let patch = TaskPatch {
-            title,
-            description,
-            done: input.done,
-        };
         Ok(self.tasks.update(&who.user_id, &id, patch).await?.into())
     }
 

@@ -103,12 +103,10 @@ impl UserService {
         current: &str,
         new: &str,
     ) -> Result<(), ServiceError> {
-        let new =
-            Password::parse(new, "new_password").map_err(|e| ServiceError::Validation(vec![e]))?;
+        let new = Password::parse(new, "new_password")?;
         let creds = self.check_password(who, current).await?;
         let user = &creds.user;
-        new.check_not_identity("new_password", &user.username, &user.email)
-            .map_err(|e| ServiceError::Validation(vec![e]))?;
+        new.check_not_identity("new_password", &user.username, &user.email)?;
         let hash = self.passwords.hash(&new).await?;
         let params = serde_json::json!({ "username": user.username, "email": user.email });
         let notice = self
@@ -143,9 +141,8 @@ impl UserService {
         password: &str,
         code: Option<&str>,
     ) -> Result<(), ServiceError> {
-        let new = Email::parse(new_email).map_err(|e| {
-            ServiceError::Validation(vec![crate::FieldError::new("new_email", e.message)])
-        })?;
+        let new =
+            Email::parse(new_email).map_err(|e| crate::FieldError::new("new_email", e.message))?;
         let code = code.map(crate::mfa::checked_code).transpose()?;
         let creds = self.check_password(who, password).await?;
         let user = &creds.user;

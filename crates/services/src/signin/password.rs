@@ -112,17 +112,16 @@ impl PasswordSignIn {
         }
         // A name that could never have been registered (a NUL byte, 300 characters) is an
         // unknown user without asking the database.
-        let plausible = if by_email {
-            Email::parse(&identifier).is_ok()
+        let (plausible, creds) = if by_email {
+            match Email::parse(&identifier) {
+                Ok(email) => (true, self.users.credentials_by_email(&email).await?),
+                Err(_) => (false, None),
+            }
         } else {
-            Username::parse(&identifier).is_ok()
-        };
-        let creds = if !plausible {
-            None
-        } else if by_email {
-            self.users.credentials_by_email(&identifier).await?
-        } else {
-            self.users.credentials_by_username(&identifier).await?
+            match Username::parse(&identifier) {
+                Ok(name) => (true, self.users.credentials_by_username(&name).await?),
+                Err(_) => (false, None),
+            }
         };
         // The per-account counter is keyed by the account itself, so trying its username and
         // its email does not double the guesses; unknown names count under the name given,
