@@ -1,42 +1,57 @@
-//! The domain types, from the `domain` crate, and the collector that turns several
-//! refused parses into one 422.
+//! The domain types, from the `domain` crate, and [`Parsed`], which turns the parses of one
+//! request into its values or one 422 naming every refused field.
 
 pub use ::domain::{Email, Id, Password, TaskDescription, TaskPatch, TaskTitle, Username};
 
-use crate::FieldError;
+use crate::{FieldError, ServiceError};
 
-/// The errors among the parses of one request, in field order.
-pub fn refusals<const N: usize>(errors: [Option<FieldError>; N]) -> Vec<FieldError> {
-    errors.into_iter().flatten().collect()
+/// The parses of one request's fields, as a tuple: `(a, b).all()?` is every value, or a
+/// `Validation` error listing each field that was refused, in order.
+pub trait Parsed {
+    /// The tuple of the parsed values.
+    type Values;
+
+    /// Every value, or every refusal.
+    fn all(self) -> Result<Self::Values, ServiceError>;
 }
 
-/// Collects the field errors of several parses into one `Validation` error.
-#[derive(Debug, Default)]
-pub struct Checks(Vec<FieldError>);
+macro_rules! parsed_tuple {
+    ($($value:ident: $ty:ident),+) => {
+        impl<$($ty),+> Parsed for ($(Result<$ty, FieldError>,)+) {
+            type Values = ($($ty,)+);
 
-impl Checks {
-    /// Keeps the value, or remembers the error and returns `None`.
-    pub fn take<T>(&mut self, r: Result<T, FieldError>) -> Option<T> {
-        match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.0.push(e);
-                None
+            fn all(self) -> Result<Self::Values, ServiceError> {
+                match self {
+                    ($(Ok($value),)+) => Ok(($($value,)+)),
+                    ($($value,)+) => Err(ServiceError::Validation(
+                        [$($value.err()),+].into_iter().flatten().collect(),
+                    )),
+                }
             }
         }
-    }
+    };
+}
 
-    /// Remembers an error.
-    pub fn push(&mut self, e: FieldError) {
-        self.0.push(e);
-    }
+parsed_tuple!(a: A, b: B);
+parsed_tuple!(a: A, b: B, c: C);
 
-    /// `Ok` if nothing failed.
-    pub fn finish(self) -> Result<(), crate::ServiceError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(crate::ServiceError::Validation(self.0))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields<T: std::fmt::Debug>(r: Result<T, ServiceError>) -> Vec<String> {
+        match r {
+            Err(ServiceError::Validation(e)) => e.into_iter().map(|e| e.field).collect(),
+            other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn all_values_or_every_refused_field_in_order() {
+        let ok: Result<u8, FieldError> = Ok(1);
+        let bad = |f: &str| -> Result<u8, FieldError> { Err(FieldError::new(f, "no")) };
+        assert!(matches!((ok.clone(), ok.clone()).all(), Ok((1, 1))));
+        assert_eq!(fields((bad("a"), ok.clone(), bad("c")).all()), ["a", "c"]);
+        assert_eq!(fields((ok, bad("b")).all()), ["b"]);
     }
 }

@@ -9,7 +9,7 @@ use repos::{AnyTokenStore, RateCounters, RepoError, Unique, UserRepo};
 
 use crate::attempts::address_block;
 use crate::client::ClientInfo;
-use crate::domain::{refusals, Email, Password, Username};
+use crate::domain::{Email, Parsed, Password, Username};
 use crate::mail::{MailKind, Mailer};
 use crate::password::Passwords;
 use crate::views::{Timestamp, User};
@@ -62,21 +62,12 @@ impl Registration {
         password: &str,
         client: &ClientInfo,
     ) -> Result<User, ServiceError> {
-        let parsed = (
+        let (username, email, password) = (
             Username::parse(username),
             Email::parse(email),
             Password::parse(password, "password"),
-        );
-        let (username, email, password) = match parsed {
-            (Ok(u), Ok(e), Ok(p)) => (u, e, p),
-            (u, e, p) => {
-                return Err(ServiceError::Validation(refusals([
-                    u.err(),
-                    e.err(),
-                    p.err(),
-                ])))
-            }
-        };
+        )
+            .all()?;
         password.check_not_identity("password", username.as_str(), email.as_str())?;
         self.count_registration(client).await?;
         // What the 409 would say anyway, found without hashing: a flood of taken names

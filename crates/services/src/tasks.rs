@@ -3,8 +3,8 @@
 
 use repos::{TaskQuery, TaskRepo};
 
-use crate::domain::{refusals, Checks, Id, TaskDescription, TaskPatch, TaskTitle};
-use crate::paging::{flag, PageRequest};
+use crate::domain::{Id, Parsed, TaskDescription, TaskPatch, TaskTitle};
+use crate::paging::{cursor, flag, limit};
 use crate::sessions::Principal;
 use crate::views::{Task, TaskPage};
 use crate::{FieldError, ServiceError};
@@ -51,12 +51,11 @@ impl TaskService {
 
     /// Creates a task for the caller.
     pub async fn create(&self, who: &Principal, input: NewTaskInput) -> Result<Task, ServiceError> {
-        let title = TaskTitle::parse(&input.title);
-        let description = description(input.description.as_deref());
-        let (title, description) = match (title, description) {
-            (Ok(t), Ok(d)) => (t, d),
-            (t, d) => return Err(ServiceError::Validation(refusals([t.err(), d.err()]))),
-        };
+        let (title, description) = (
+            TaskTitle::parse(&input.title),
+            description(input.description.as_deref()),
+        )
+            .all()?;
         let done = input.done.unwrap_or(false);
         let task = self
             .tasks
@@ -77,17 +76,19 @@ impl TaskService {
         who: &Principal,
         input: TaskListInput,
     ) -> Result<TaskPage, ServiceError> {
-        let mut checks = Checks::default();
-        let page = PageRequest::parse(input.limit.as_deref(), input.cursor.as_deref(), &mut checks);
-        let done = flag("done", input.done.as_deref(), &mut checks);
-        checks.finish()?;
+        let (limit, after, done) = (
+            limit(input.limit.as_deref()),
+            cursor(input.cursor.as_deref()),
+            flag("done", input.done.as_deref()),
+        )
+            .all()?;
         let page = self
             .tasks
             .list(TaskQuery {
                 user_id: who.user_id.clone(),
-                after: page.after,
+                after,
                 done,
-                limit: page.limit,
+                limit,
             })
             .await?
             .map(Task::from);
@@ -104,18 +105,18 @@ impl TaskService {
         id: &str,
         input: TaskPatchInput,
     ) -> Result<Task, ServiceError> {
-        let title = input.title.as_deref().map(TaskTitle::parse).transpose();
-        let description = input
-            .description
-            .map(|d| description(d.as_deref()))
-            .transpose();
-        let patch = match (title, description) {
-            (Ok(title), Ok(description)) => TaskPatch {
-                title,
-                description,
-                done: input.done,
-            },
-            (t, d) => return Err(ServiceError::Validation(refusals([t.err(), d.err()]))),
+        let (title, description) = (
+            input.title.as_deref().map(TaskTitle::parse).transpose(),
+            input
+                .description
+                .map(|d| description(d.as_deref()))
+                .transpose(),
+        )
+            .all()?;
+        let patch = TaskPatch {
+            title,
+            description,
+            done: input.done,
         };
         let id = Id::parse(id).ok_or(ServiceError::NotFound)?.to_string();
         if patch.is_empty() {
