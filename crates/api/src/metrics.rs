@@ -1,10 +1,13 @@
 //! Prometheus metrics at `/metrics`: requests by route pattern, method and status with a
 //! latency histogram; auth outcomes (counted by the services); pool figures; build info.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use services::Services;
 
@@ -39,6 +42,35 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// The counter and histogram of one (route, method, status).
+struct Handles {
+    method: String,
+    status: u16,
+    count: Counter,
+    latency: Histogram,
+}
+
+/// Most (method, status) pairs kept per route; the rest are looked up every time.
+const PER_ROUTE: usize = 64;
+
+thread_local! {
+    /// Each worker's handles by route, so a request costs two atomic updates, not a
+    /// registry lookup with three label strings.
+    static HANDLES: RefCell<HashMap<String, Vec<Handles>>> = RefCell::new(HashMap::new());
+}
+
+fn handles(method: &str, route: &str, status: u16) -> (Counter, Histogram) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    (
+        metrics::counter!("strata_http_requests_total", &labels),
+        metrics::histogram!("strata_http_request_duration_seconds", &labels),
+    )
+}
+
 /// How often the histograms' raw samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -57,16 +89,31 @@ fn start_upkeep(handle: PrometheusHandle) {
     }
 }
 
-/// Counts one request and its latency, by method, route pattern and status.
+/// Counts one request and its latency.
 pub fn record_request(method: &str, route: &str, status: u16, latency: Duration) {
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("strata_http_requests_total", &labels).increment(1);
-    metrics::histogram!("strata_http_request_duration_seconds", &labels)
-        .record(latency.as_secs_f64());
+    let seconds = latency.as_secs_f64();
+    HANDLES.with_borrow_mut(|cache| {
+        let known = cache
+            .get(route)
+            .and_then(|v| v.iter().find(|h| h.status == status && h.method == method));
+        if let Some(h) = known {
+            h.count.increment(1);
+            h.latency.record(seconds);
+            return;
+        }
+        let (count, latency) = handles(method, route, status);
+        count.increment(1);
+        latency.record(seconds);
+        let per_route = cache.entry(route.to_owned()).or_default();
+        if per_route.len() < PER_ROUTE {
+            per_route.push(Handles {
+                method: method.to_owned(),
+                status,
+                count,
+                latency,
+            });
+        }
+    });
 }
 
 /// `GET /metrics`: the Prometheus text format.

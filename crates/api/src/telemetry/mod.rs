@@ -6,14 +6,18 @@
 //! The parts, in the order a request meets them:
 //! - `request`: the middleware: request id, the request's span, its one log line (logged
 //!   with the target [`REQUEST_TARGET`]) and its metrics;
+//! - `json`: the JSON line format, which writes that request line by a direct path;
 //! - `sink`: the writer thread that takes formatted lines to stderr in batches;
 //! - `otlp` (feature `otlp`): the exporter of spans;
 //! - this file: the subscriber that ties them together.
 
+mod json;
 #[cfg(feature = "otlp")]
 mod otlp;
 pub mod request;
 pub mod sink;
+
+use json::json_layer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -55,7 +59,8 @@ impl Telemetry {
 
 static OTEL_ON: AtomicBool = AtomicBool::new(false);
 
-/// The target of the one line logged when a request ends.
+/// The target of the one line logged when a request ends: `request` logs it with this
+/// target, and `json` writes events of this target by its direct path.
 pub const REQUEST_TARGET: &str = "strata::request";
 
 /// Whether spans are exported (`OTEL_EXPORTER_OTLP_ENDPOINT` was set).
@@ -85,15 +90,7 @@ pub fn init(format: LogFormat, filter: &str, otel: Option<&OtelSettings>) -> Tel
     // their own (see `sink`), so a slow stderr never stalls a worker.
     let (writer, guard) = LogSink::new(std::io::stderr());
     let fmt = match format {
-        // One flat object per line (the event's fields at the top), the current span's
-        // fields under `span`: tracing-subscriber's own JSON format.
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .boxed(),
+        LogFormat::Json => json_layer(writer).boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(writer)
             .compact()

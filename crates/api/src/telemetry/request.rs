@@ -120,7 +120,8 @@ pub async fn observe(
     }
     drop(span);
     // The request's own line carries every field itself, so it is logged outside the span
-    // (no copy of the span's fields on it).
+    // (no copy of the span's fields on it); `telemetry` writes it without the generic
+    // JSON formatter.
     tracing::info!(
         target: super::REQUEST_TARGET,
         request_id = request_id.as_str(),
