@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Serialize, Serializer};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -30,8 +30,10 @@ impl Timestamp {
 }
 
 impl Serialize for Timestamp {
+    /// chrono's RFC 3339 writer into one string: its own `Serialize` goes through `fmt` a
+    /// character at a time, 6% of a 20-task page's CPU (BENCHMARKS.md).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        s.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 }
 
@@ -69,6 +71,10 @@ mod tests {
         assert_eq!(
             t("2026-11-29 10:17:42.120"),
             r#""2026-11-29T10:17:42.120Z""#
+        );
+        assert_eq!(
+            t("2026-11-29 10:17:42.123456789"),
+            r#""2026-11-29T10:17:42.123456789Z""#
         );
         assert_eq!(t("2026-11-29 10:17:42"), r#""2026-11-29T10:17:42Z""#);
         assert_eq!(
