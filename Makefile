@@ -149,7 +149,7 @@ $(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package-lock.json
 # wrk over loopback and prints the table with PASS/FAIL per target. BENCH_DURATION,
 # BENCH_REPEAT and BENCH_CONNECTIONS shrink it; bench/run.py lists every setting.
 BENCH_DB ?= sqlite
-export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_SCENARIOS
+export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_SCENARIOS BENCH_BASELINE_BIN
 
 .PHONY: bench bench-deps bench-build bench-all bench-plot
 

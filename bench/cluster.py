@@ -147,14 +147,15 @@ def side_by_side(bench, servers, tokens, pools, conns, redis_pids):
 INSTRUCTIONS_PORT = 18083
 
 
-def instructions(bench, name, env, tokens, out_dir):
+def instructions(bench, name, env, tokens, out_dir, server_argv=None):
     """strata's own instructions per `GET /api/users/me` (user space, every thread), counted
     by callgrind: unlike CPU time, the same for the same binary and load whatever else the
-    machine does. The server runs under valgrind with counting off until a warm-up is over."""
+    machine does. The server (strata's, or `server_argv`) runs under valgrind with counting
+    off until a warm-up is over."""
     out = os.path.join(out_dir, f"callgrind-{name}.out")
     env = dict(env, BIND_ADDR=f"127.0.0.1:{INSTRUCTIONS_PORT}")
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            *bench.strata.argv]
+            *(server_argv or bench.strata.argv)]
     srv = Server(f"{name}-callgrind", argv, env, INSTRUCTIONS_PORT, f"{name}-callgrind.log")
     srv.start(timeout=300)
     wenv = {"BENCH_TOKENS": tokens, "BENCH_PATH": "/api/users/me"}

@@ -15,6 +15,9 @@ Settings (environment):
   BENCH_FLOOR_DB_MODE pool | inline                          (default inline)
   BENCH_FLOOR_REDIS_MODE shared | per-worker                  (default per-worker)
   BENCH_STRATA_ENV / BENCH_FLOOR_ENV  extra "K=V K=V" for either server
+  BENCH_BASELINE_BIN  an A/B: this api binary (an older build) runs in the floor's place,
+                      with strata's settings, so "ratio" is new / old in one run. Needs
+                      BENCH_STORE=redis: both servers must know every session.
   BENCH_BIG           users and tasks of the size checks      (default 100000)
   BENCH_TAG           suffix of the results' file names (experiments)
   BENCH_WAIT_QUIET    1: first wait until load average < 0.7 and no cargo/rustc runs
@@ -32,6 +35,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -192,7 +196,30 @@ class Bench:
         fe.update({"FLOOR_DB_MODE": self.cfg.floor_db_mode, "FLOOR_REDIS_MODE": self.cfg.floor_redis_mode})
         fe.update(extra_env("BENCH_FLOOR_ENV"))
         self.strata = Server("strata", [self.api_bin, "serve"], se, self.cfg.strata_port, f"strata-{tag}.log")
-        self.floor = Server("floor", [self.floor_bin, "serve"], fe, self.cfg.floor_port, f"floor-{tag}.log")
+        baseline = os.environ.get("BENCH_BASELINE_BIN")
+        if baseline:
+            if not self.redis:
+                raise SystemExit("BENCH_BASELINE_BIN needs BENCH_STORE=redis")
+            be = self.env(self.cfg.floor_port)
+            be.update(extra_env("BENCH_STRATA_ENV"))
+            log(f"A/B: the floor's column is {baseline}")
+            self.floor = Server("floor", [baseline, "serve"], be, self.cfg.floor_port, f"baseline-{tag}.log")
+        else:
+            self.floor = Server("floor", [self.floor_bin, "serve"], fe, self.cfg.floor_port, f"floor-{tag}.log")
+
+    def ab_instructions(self):
+        """In an A/B, each binary's instructions per `users/me` by callgrind: the one figure
+        that does not move with the machine's load."""
+        if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+            log("A/B instructions: not counted (no valgrind)")
+            return
+        counted = {}
+        for srv in (self.strata, self.floor):
+            counted[srv.name] = cluster.instructions(self, f"ab-{srv.name}", srv.env, self.files["tokens-me"],
+                                                     OUT, srv.argv)
+        new, old = counted["strata"]["per_request"], counted["floor"]["per_request"]
+        self.results["ab_instructions"] = counted
+        log(f"A/B instructions per users/me: this build {new:,.0f} | baseline {old:,.0f} (x{new / old:.3f})")
 
     def write(self, name, lines):
         path = os.path.join(OUT, f"{name}-{self.cfg.db}-{self.cfg.store}.txt")
@@ -554,6 +581,8 @@ class Bench:
             self.memory("after the size checks")
             if "wire" in cfg.scenarios:
                 self.wire()
+            if os.environ.get("BENCH_BASELINE_BIN"):
+                self.ab_instructions()
         finally:
             self.strata.stop()
             self.floor.stop()
