@@ -38,6 +38,8 @@ pub struct Ctx {
     pub tasks: repos::TaskRepo,
     /// The users table, read directly (a stored password hash).
     pub users: repos::UserRepo,
+    /// The database, for a generated resource's repository (rows HTTP cannot show).
+    pub database: db::Database,
     /// Where the apps write their mails (no SMTP here): the links a case needs.
     pub mail_dir: std::path::PathBuf,
 }

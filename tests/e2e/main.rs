@@ -19,6 +19,18 @@ mod tasks;
 mod tokens;
 mod users;
 
+// The generated resources' cases (the list is the workspace's resources.rs), a module each.
+include!("../../resources.rs");
+macro_rules! resource_cases {
+    ($($name:ident: $service:ident),* $(,)?) => {
+        $(mod $name;)*
+
+        /// The generated resources' case groups.
+        const RESOURCE_CASES: &[&[Case]] = &[$($name::CASES),*];
+    };
+}
+with_resources!(resource_cases);
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,7 +148,8 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         argon2: argon2.address.clone(),
         bcrypt5: bcrypt5.address.clone(),
         tasks: repos::TaskRepo::new(database.clone()),
-        users: repos::UserRepo::new(database),
+        users: repos::UserRepo::new(database.clone()),
+        database,
         mail_dir: backing.mail_dir(),
     });
 
@@ -152,7 +165,10 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         attacks::CASES,
         mfa::CASES,
         passwords::CASES,
-    ] {
+    ]
+    .into_iter()
+    .chain(RESOURCE_CASES.iter().copied())
+    {
         cases.extend_from_slice(group);
     }
     if redis {

@@ -6,11 +6,20 @@
 
 use std::fmt;
 
+pub mod checks;
 mod field_error;
 mod task_patch;
 
+pub use checks::Instant;
 pub use field_error::FieldError;
 pub use task_patch::TaskPatch;
+
+// The generated resources' values, a module each (the list is the workspace's resources.rs).
+include!("../../../resources.rs");
+macro_rules! resource_modules {
+    ($($name:ident: $service:ident),* $(,)?) => { $(pub mod $name;)* };
+}
+with_resources!(resource_modules);
 
 /// A login name: 3 to 32 of `a-z 0-9 _ . -`, stored lower-case.
 #[derive(Debug, Clone, PartialEq, Eq)]

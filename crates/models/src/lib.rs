@@ -9,6 +9,14 @@ mod mail;
 mod task;
 mod user;
 
+// The generated resources' tables and rows, a module each (the list is the workspace's
+// resources.rs).
+include!("../../../resources.rs");
+macro_rules! resource_modules {
+    ($($name:ident: $service:ident),* $(,)?) => { $(pub mod $name;)* };
+}
+with_resources!(resource_modules);
+
 pub use mail::{OneTimeToken, OutboxMail};
 pub use task::{NewTask, Task};
 pub use user::{NewUser, User};

@@ -18,6 +18,14 @@ pub mod users;
 mod clock;
 mod lock;
 
+// The generated resources' repositories, a module each (the list is the workspace's
+// resources.rs).
+include!("../../../resources.rs");
+macro_rules! resource_modules {
+    ($($name:ident: $service:ident),* $(,)?) => { $(pub mod $name;)* };
+}
+with_resources!(resource_modules);
+
 /// Opening the database, re-exported so the layers above can start the service without
 /// naming the `db` crate.
 pub mod database {

@@ -12,6 +12,27 @@ mod mfa;
 #[path = "repos/races.rs"]
 mod races;
 
+// The generated resources' cases (the list is the workspace's resources.rs), in
+// `repos/<name>.rs`.
+#[path = "repos"]
+mod resources {
+    include!("../../../resources.rs");
+    macro_rules! resource_cases {
+        ($($name:ident: $service:ident),* $(,)?) => {
+            $(pub(crate) mod $name;)*
+
+            /// Every generated resource's cases.
+            #[allow(unused_variables, unused_mut)]
+            pub(crate) fn cases(ctx: &crate::Ctx) -> Vec<libtest_mimic::Trial> {
+                let mut trials = Vec::new();
+                $(trials.extend(crate::register(ctx, $name::CASES));)*
+                trials
+            }
+        };
+    }
+    with_resources!(resource_cases);
+}
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -34,6 +55,9 @@ pub(crate) struct Ctx {
     tokens: MailedTokenRepo,
     outbox: OutboxRepo,
     mfa: MfaRepo,
+    /// The database, for a generated resource's repository.
+    #[allow(dead_code)]
+    database: db::Database,
     alice: UserRecord,
     bob: UserRecord,
 }
@@ -151,7 +175,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
                 MailedTokenRepo::new(pool.clone()),
                 MfaRepo::new(pool.clone()),
             );
-            let outbox = OutboxRepo::new(pool);
+            let outbox = OutboxRepo::new(pool.clone());
             let seed = |name: &'static str| {
                 let users = users.clone();
                 rt.block_on(async move {
@@ -175,6 +199,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
                 tokens,
                 outbox,
                 mfa,
+                database: pool,
             };
             let mut trials = users_cases(&ctx);
             trials.extend(tasks_cases(&ctx));
@@ -182,6 +207,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
             trials.extend(mail::cases(&ctx));
             trials.extend(mfa::cases(&ctx));
             trials.extend(races::cases(&ctx));
+            trials.extend(resources::cases(&ctx));
             // The pool goes before the database it points at.
             Ok(Prepared {
                 trials,

@@ -1,9 +1,10 @@
 //! The domain types, from the `domain` crate, and [`Parsed`], which turns the parses of one
 //! request into its values or one 422 naming every refused field.
 
-pub use ::domain::{Email, Id, Password, TaskDescription, TaskPatch, TaskTitle, Username};
+// Every domain type, and each generated resource's module (`services::domain::notes`).
+pub use ::domain::*;
 
-use crate::{FieldError, ServiceError};
+use crate::ServiceError;
 
 /// The parses of one request's fields, as a tuple: `(a, b).all()?` is every value, or a
 /// `Validation` error listing each field that was refused, in order.
@@ -32,8 +33,19 @@ macro_rules! parsed_tuple {
     };
 }
 
+// One to twelve fields: a generated resource has at most twelve.
+parsed_tuple!(a: A);
 parsed_tuple!(a: A, b: B);
 parsed_tuple!(a: A, b: B, c: C);
+parsed_tuple!(a: A, b: B, c: C, d: D);
+parsed_tuple!(a: A, b: B, c: C, d: D, e: E);
+parsed_tuple!(a: A, b: B, c: C, d: D, e: E, f: F);
+parsed_tuple!(a: A, b: B, c: C, d: D, e: E, f: F, g: G);
+parsed_tuple!(a: A, b: B, c: C, d: D, e: E, f: F, g: G, h: H);
+parsed_tuple!(a: A, b: B, c: C, d: D, e: E, f: F, g: G, h: H, i: I);
+parsed_tuple!(a: A, b: B, c: C, d: D, e: E, f: F, g: G, h: H, i: I, j: J);
+parsed_tuple!(a: A, b: B, c: C, d: D, e: E, f: F, g: G, h: H, i: I, j: J, k: K);
+parsed_tuple!(a: A, b: B, c: C, d: D, e: E, f: F, g: G, h: H, i: I, j: J, k: K, l: L);
 
 #[cfg(test)]
 mod tests {

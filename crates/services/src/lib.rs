@@ -28,6 +28,31 @@ mod timestamp;
 pub mod users;
 pub mod views;
 
+// The generated resources' services (the list is the workspace's resources.rs): a module
+// each, and a field of [`Resources`].
+include!("../../../resources.rs");
+macro_rules! resource_services {
+    ($($name:ident: $service:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// The services of the resources added with `cargo xtask new-resource`, a field
+        /// each, named like its routes (`services.resources.notes`).
+        #[derive(Clone)]
+        pub struct Resources {
+            $(pub $name: $name::$service,)*
+        }
+
+        impl Resources {
+            /// Each resource's service over its repository on `database`.
+            #[allow(unused_variables)]
+            fn over(database: &repos::database::Database) -> Self {
+                Self { $($name: $name::$service::over(database.clone()),)* }
+            }
+        }
+    };
+}
+with_resources!(resource_services);
+
 pub use bootstrap::{Infra, StartupError};
 pub use client::ClientInfo;
 pub use error::{FieldError, ServiceError};
@@ -67,6 +92,8 @@ pub struct Repos {
     pub outbox: repos::OutboxRepo,
     pub mfa: repos::MfaRepo,
     pub store: repos::AnyTokenStore,
+    /// The database itself, for the generated resources' repositories.
+    pub db: repos::database::Database,
 }
 
 impl Repos {
@@ -78,8 +105,9 @@ impl Repos {
             tasks: repos::TaskRepo::new(database.clone()),
             mailed_tokens: repos::MailedTokenRepo::new(database.clone()),
             outbox: repos::OutboxRepo::new(database.clone()),
-            mfa: repos::MfaRepo::new(database),
+            mfa: repos::MfaRepo::new(database.clone()),
             store,
+            db: database,
         }
     }
 }
@@ -98,6 +126,8 @@ pub struct Services {
     pub recovery: RecoveryService,
     pub mfa: MfaService,
     pub health: HealthService,
+    /// The resources added with `cargo xtask new-resource`.
+    pub resources: Resources,
     /// Builds and queues mails; [`Courier::new`] takes it to deliver them.
     pub mailer: mail::Mailer,
 }
@@ -115,6 +145,7 @@ impl Services {
             outbox,
             mfa,
             store,
+            db,
         } = repos;
         let passwords = password::Passwords::new(
             settings.password_hash,
@@ -200,6 +231,7 @@ impl Services {
             sessions,
             users,
             tasks: TaskService::new(tasks),
+            resources: Resources::over(&db),
             recovery,
             mfa,
             mailer,

@@ -4,11 +4,16 @@ use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use services::{LoginInput, Services, SessionView, SignIn, TokenPair, User};
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{no_content, resource};
 use crate::error::{ApiError, Problem, SecondFactorRequired};
 use crate::extract::{Auth, BearerToken, Client, JsonBody};
+
+/// This module's part of the OpenAPI document: its operations and its tag.
+#[derive(OpenApi)]
+#[openapi(paths(register, login, refresh, logout, logout_all, sessions, revoke_session), tags((name = "auth", description = "Accounts and sessions")))]
+pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/auth/register").route(web::post().to(register)))

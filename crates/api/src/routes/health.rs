@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use serde_json::json;
 use services::Services;
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 
 use super::resource;
 use crate::error::ApiError;
@@ -15,6 +15,11 @@ pub struct Status {
     #[schema(example = "ok")]
     pub status: &'static str,
 }
+
+/// This module's part of the OpenAPI document: its operations and its tag.
+#[derive(OpenApi)]
+#[openapi(paths(health, ready), tags((name = "health", description = "Liveness and readiness")))]
+pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health").route(web::get().to(health)))

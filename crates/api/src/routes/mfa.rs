@@ -5,11 +5,16 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use services::{BackupCodes, Enrolment, Services, TokenPair};
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{no_content, resource};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Auth, Client, JsonBody};
+
+/// This module's part of the OpenAPI document: its operations (tagged `auth`).
+#[derive(OpenApi)]
+#[openapi(paths(login, begin, confirm, regenerate, disable))]
+pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/auth/mfa").route(web::post().to(login)))

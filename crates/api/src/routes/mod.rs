@@ -10,6 +10,7 @@ pub mod tasks;
 pub mod users;
 
 use actix_web::{web, HttpResponse, Resource};
+use utoipa::OpenApi;
 
 use crate::error::ApiError;
 
@@ -47,6 +48,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     mfa::configure(cfg);
     users::configure(cfg);
     tasks::configure(cfg);
+    configure_resources(cfg);
+}
+
+/// Every route module's part of the OpenAPI document (its operations and its tag), in the
+/// order of [`configure`].
+pub(crate) fn documents() -> Vec<utoipa::openapi::OpenApi> {
+    let mut docs = vec![
+        health::Doc::openapi(),
+        auth::Doc::openapi(),
+        recovery::Doc::openapi(),
+        mfa::Doc::openapi(),
+        users::Doc::openapi(),
+        tasks::Doc::openapi(),
+    ];
+    docs.extend(resource_documents());
+    docs
+}
+
+// The generated resources' routes (the list is the workspace's resources.rs): a module
+// each, which routes and documents itself.
+include!("../../../../resources.rs");
+macro_rules! resource_routes {
+    ($($name:ident: $service:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// The generated resources' routes.
+        #[allow(unused_variables)]
+        fn configure_resources(cfg: &mut web::ServiceConfig) {
+            $($name::configure(cfg);)*
+        }
+
+        /// The generated resources' parts of the OpenAPI document.
+        fn resource_documents() -> Vec<utoipa::openapi::OpenApi> {
+            vec![$($name::Doc::openapi()),*]
+        }
+    };
+}
+with_resources!(resource_routes);
+
+/// For a nullable field of a partial update: keeps "absent" (`None`, leave it alone) apart
+/// from "null" (`Some(None)`, clear it).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// A 204 answer.

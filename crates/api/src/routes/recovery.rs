@@ -5,11 +5,16 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use services::Services;
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{no_content, resource};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Auth, Client, JsonBody};
+
+/// This module's part of the OpenAPI document: its operations (tagged `auth`).
+#[derive(OpenApi)]
+#[openapi(paths(verify_email, resend, request_reset, confirm_reset, change_email))]
+pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/auth/verify-email").route(web::post().to(verify_email)))

@@ -2,13 +2,18 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use services::{NewTaskInput, Services, Task, TaskListInput, TaskPage, TaskPatchInput};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{no_content, resource};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Auth, JsonBody};
+
+/// This module's part of the OpenAPI document: its operations and its tag.
+#[derive(OpenApi)]
+#[openapi(paths(create, list, get, update, delete), tags((name = "tasks", description = "The caller's tasks")))]
+pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -39,20 +44,13 @@ pub struct CreateTaskRequest {
     pub done: Option<bool>,
 }
 
-/// Keeps "absent" (`None`) apart from "null" (`Some(None)`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// A partial update: absent fields are left alone; `"description": null` clears it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskRequest {
     #[schema(example = "Buy oat milk", min_length = 1, max_length = 200)]
     pub title: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<String>, example = "One litre", max_length = 2000)]
     pub description: Option<Option<String>>,
     #[schema(example = true)]

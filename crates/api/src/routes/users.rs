@@ -3,11 +3,16 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use services::{PublicUser, Services, User};
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 
 use super::{no_content, resource};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Auth, JsonBody};
+
+/// This module's part of the OpenAPI document: its operations and its tag.
+#[derive(OpenApi)]
+#[openapi(paths(me, change_password, delete_me, profile), tags((name = "users", description = "The caller's account and public profiles")))]
+pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     // `/me` before `/{id}`: routes match in the order they are registered.

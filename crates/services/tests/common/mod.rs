@@ -42,6 +42,8 @@ pub struct Fixture {
     pub users_repo: UserRepo,
     /// The same token store as the services, to look at what is stored (a counter).
     pub store: AnyTokenStore,
+    /// The same pool, for a generated resource's repository.
+    pub database: db::Database,
     /// Kept last so it is dropped last.
     db: TestDatabase,
 }
@@ -72,6 +74,7 @@ fn build(secret: &str, settings: AuthSettings) -> Fixture {
         users: users_repo,
         tasks: tasks_repo,
         store,
+        db: database,
         ..
     } = repos;
     Fixture {
@@ -79,6 +82,7 @@ fn build(secret: &str, settings: AuthSettings) -> Fixture {
         tasks_repo,
         users_repo,
         store,
+        database,
         db,
     }
 }
@@ -91,12 +95,14 @@ impl Fixture {
             tasks_repo,
             users_repo,
             store,
+            database,
             db,
         } = self;
         drop(services);
         drop(tasks_repo);
         drop(users_repo);
         drop(store);
+        drop(database);
         drop(db);
     }
 
