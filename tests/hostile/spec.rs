@@ -155,6 +155,26 @@ impl Api {
             .find(|o| o.method == method && o.path == path)
     }
 
+    /// The operation `method target` reaches by its path alone (the query aside): the
+    /// template whose every literal segment matches, with the fewest parameters when
+    /// several do (`/api/users/me` before `/api/users/{id}`).
+    pub fn route_of(&self, method: &str, target: &[u8]) -> Option<&Op> {
+        let target = String::from_utf8_lossy(target);
+        let path = target.split('?').next().unwrap_or_default();
+        let segments: Vec<&str> = path.split('/').collect();
+        self.ops
+            .iter()
+            .filter(|o| o.method == method)
+            .filter(|o| {
+                let template: Vec<&str> = o.path.split('/').collect();
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                    })
+            })
+            .min_by_key(|o| o.path_params.len())
+    }
+
     /// Every operation taking a JSON body.
     pub fn with_body(&self) -> impl Iterator<Item = &Op> {
         self.ops.iter().filter(|o| o.body.is_some())

@@ -3,7 +3,6 @@
 //! bad request's answer must pass.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rand::Rng;
@@ -329,14 +328,10 @@ pub fn check_bad(r: &Resp, expect: &Expect) -> Result<(), String> {
 /// Sends every bad request, checks each answer, then checks the world is unchanged.
 /// Panics with every failure listed.
 pub fn run_table(ctx: &Ctx, group: &'static str, world: &World, table: Vec<(Req, Expect)>) {
-    ctx.groups
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push((group, table.len()));
+    ctx.count_bad(group, table.iter().map(|(req, _)| req));
     let before = world.snapshot(ctx);
     let mut failures = Vec::new();
     for (req, expect) in &table {
-        ctx.bad.fetch_add(1, Ordering::Relaxed);
         match crate::client::send(&ctx.addr, req) {
             Ok(r) => {
                 if let Err(e) = check_bad(&r, expect) {
