@@ -1,8 +1,8 @@
 //! Hostile input, end to end: a table of bad requests against the real app, on every
 //! backend. Each bad request must be answered with a 4xx `application/problem+json` (never
 //! a 5xx, never a 2xx) and must leave the data as it was; values that are valid but
-//! hostile (`<script>` in a title) must be stored and returned verbatim; and no log line
-//! of the real binary may hold a password, a token or the secret.
+//! hostile (`<script>` in any text of any collection) must be stored and returned verbatim;
+//! and no log line of the real binary may hold a password, a token or the secret.
 //!
 //! The routes, bodies and parameters come from the app's served OpenAPI document, so a new
 //! resource is attacked as soon as it is documented.
@@ -18,6 +18,7 @@ mod bodies;
 mod client;
 mod known;
 mod logs;
+mod round_trip;
 mod spec;
 mod table;
 mod targets;
