@@ -8,8 +8,8 @@
 //! resource is attacked as soon as it is documented.
 //!
 //! BeforeSuite creates the database (and a Redis key prefix), starts the app on
-//! 127.0.0.1:0 and reads its document; each case makes users of its own, snapshots them through the API (and
-//! their task rows through `repos`), sends its requests and compares. AfterSuite prints how
+//! 127.0.0.1:0 and reads its document; each case makes users of its own, snapshots what
+//! they own through the API, sends its requests and compares. AfterSuite prints how
 //! many bad requests were tried, by group and by documented operation (every operation,
 //! so one that nothing attacked shows as 0).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -46,8 +46,8 @@ pub struct Ctx {
     pub api: Arc<spec::Api>,
     /// Runs the `repos` calls.
     pub rt: tokio::runtime::Runtime,
+    /// Finds a user a bad register request may have made.
     pub users: repos::UserRepo,
-    pub tasks: repos::TaskRepo,
     /// The plan's environment (the log check starts the real binary with it).
     pub env: Env,
     /// Bad requests sent so far.
@@ -187,8 +187,7 @@ fn before_suite(backend: Backend, redis: bool, label: String) -> Result<Prepared
         api: Arc::new(spec::Api::parse(&doc.json())),
         addr,
         rt,
-        users: repos::UserRepo::new(database.clone()),
-        tasks: repos::TaskRepo::new(database),
+        users: repos::UserRepo::new(database),
         env: env.clone(),
         bad: Mutex::new(Tried::default()),
         hostile_ok: AtomicUsize::new(0),
