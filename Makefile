@@ -12,7 +12,7 @@ export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 help:
 	@printf '%s\n' \
 	  "make run            serve on 127.0.0.1:8080 (SQLite + in-memory store unless .env says otherwise)" \
-	  "make test           every suite on every backend it can reach, then one line per suite and backend" \
+	  "make test           every suite on every backend it can reach, then one line per suite and backend, and the failed tests" \
 	  "make test-sqlite    the suites on SQLite + the in-memory store only (no server needed)" \
 	  "make test-postgres  the suites on PostgreSQL + Redis only" \
 	  "make test-mysql     the suites on MariaDB/MySQL + Redis only" \
@@ -77,24 +77,33 @@ run: deps .env
 migrate: deps .env
 	$(CARGO) run -p api --bin api -- migrate
 
-# Runs every test of the default members (all but bench/floor), then prints one line per
-# suite and backend.
+# After `cargo test` (its exit status in the shell variable `status`): what the suites wrote
+# to $(SUMMARY), first one line per suite and backend, then every case that failed
+# (testkit's run_suite writes those as "failed: " lines); exits with that status. A failed
+# test of a standard harness writes no summary: it shows in cargo's own output.
+REPORT = echo; echo "== backends =="; \
+	if [ -s $(SUMMARY) ]; then grep -v '^failed: ' $(SUMMARY); else echo "(no suite ran)"; fi; \
+	echo; echo "== failures =="; \
+	if grep -q '^failed: ' $(SUMMARY) 2>/dev/null; then sed -n 's/^failed: //p' $(SUMMARY); \
+	elif [ $$status -ne 0 ]; then echo "(none listed: see cargo's output above)"; \
+	else echo "(none)"; fi; \
+	exit $$status
+
+# Runs every test of the default members (all but bench/floor), every suite even when one
+# fails, then prints one line per suite and backend and every failed case.
 # STRATA_TEST_BACKENDS narrows the backends; STRATA_REQUIRE_ALL_BACKENDS=1 turns an
 # unreachable server from "skipped" into a failure.
 test: deps test-deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api --features otlp  # the fault and ops tests run the real binary
-	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test; status=$$?; \
-	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null || echo "(no suite ran)"; \
-	exit $$status
+	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test --no-fail-fast; status=$$?; $(REPORT)
 
 # Only the fault tests (part of `make test` too): Redis killed, the database cut off,
 # SIGTERM with requests in flight, start-ups that must fail.
 test-faults: deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api --features otlp
-	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test -p strata-e2e --test faults; status=$$?; \
-	echo; echo "== backends =="; cat $(SUMMARY) 2>/dev/null; exit $$status
+	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test -p strata-e2e --test faults; status=$$?; $(REPORT)
 
 # About 60 s of mixed load against the release binary on 127.0.0.1 (SOAK_DB, SOAK_SECONDS,
 # SOAK_CLIENTS); fails on any 5xx, a lost write, or memory still growing at the end.

@@ -322,7 +322,8 @@ pub fn a_body_that_is_not_application_json_is_415(ctx: &Ctx) {
             let mut req = Req::new(r.method, r.path.clone())
                 .bearer(r.token.as_deref())
                 .body(Body::Bytes(body))
-                .what(format!("{} {}: {shown}", r.method, r.path));
+                .what(format!("{} {}: {shown}", r.method, r.path))
+                .aimed_at(r.name.clone());
             if let Some(ct) = ct {
                 req = req.header("Content-Type", ct);
             }

@@ -25,6 +25,9 @@ pub enum Body {
 pub struct Req {
     /// What the case is, for failure messages.
     pub what: String,
+    /// The documented operation (`PATCH /api/tasks/{id}`) the request attacks, where its
+    /// target may not show it (`/api/tasks//<id>`); else the target's own route counts.
+    pub aimed_at: Option<String>,
     pub method: &'static str,
     /// Path and query, raw bytes.
     pub target: Vec<u8>,
@@ -38,6 +41,7 @@ impl Req {
         let target = target.into();
         Req {
             what: format!("{method} {}", shorten(&target)),
+            aimed_at: None,
             method,
             target,
             headers: Vec::new(),
@@ -74,6 +78,12 @@ impl Req {
     /// Any body, as is.
     pub fn body(mut self, body: Body) -> Self {
         self.body = body;
+        self
+    }
+
+    /// Names the documented operation this request attacks (`Op::name`).
+    pub fn aimed_at(mut self, op: impl Into<String>) -> Self {
+        self.aimed_at = Some(op.into());
         self
     }
 

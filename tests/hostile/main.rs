@@ -1,28 +1,31 @@
 //! Hostile input, end to end: a table of bad requests against the real app, on every
 //! backend. Each bad request must be answered with a 4xx `application/problem+json` (never
 //! a 5xx, never a 2xx) and must leave the data as it was; values that are valid but
-//! hostile (`<script>` in a title) must be stored and returned verbatim; and no log line
-//! of the real binary may hold a password, a token or the secret.
+//! hostile (`<script>` in any text of any collection) must be stored and returned verbatim;
+//! and no log line of the real binary may hold a password, a token or the secret.
 //!
 //! The routes, bodies and parameters come from the app's served OpenAPI document, so a new
 //! resource is attacked as soon as it is documented.
 //!
 //! BeforeSuite creates the database (and a Redis key prefix), starts the app on
-//! 127.0.0.1:0 and reads its document; each case makes users of its own, snapshots them through the API (and
-//! their task rows through `repos`), sends its requests and compares. AfterSuite prints how
-//! many bad requests were tried.
+//! 127.0.0.1:0 and reads its document; each case makes users of its own, snapshots what
+//! they own through the API, sends its requests and compares. AfterSuite prints how
+//! many bad requests were tried, by group and by documented operation (every operation,
+//! so one that nothing attacked shows as 0).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bodies;
 mod client;
 mod known;
 mod logs;
+mod round_trip;
 mod spec;
 mod table;
 mod targets;
 mod valid;
 mod world;
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,19 +46,42 @@ pub struct Ctx {
     pub api: Arc<spec::Api>,
     /// Runs the `repos` calls.
     pub rt: tokio::runtime::Runtime,
+    /// Finds a user a bad register request may have made.
     pub users: repos::UserRepo,
-    pub tasks: repos::TaskRepo,
     /// The plan's environment (the log check starts the real binary with it).
     pub env: Env,
     /// Bad requests sent so far.
-    pub bad: AtomicUsize,
+    pub bad: Mutex<Tried>,
     /// Valid-but-hostile requests sent so far.
     pub hostile_ok: AtomicUsize,
-    /// Bad requests per group.
-    pub groups: Mutex<Vec<(&'static str, usize)>>,
+}
+
+/// The bad requests sent so far, by group and by the documented operation each attacks.
+#[derive(Default)]
+pub struct Tried {
+    pub groups: Vec<(&'static str, usize)>,
+    /// By `Op::name`; `None` for requests that attack no documented operation.
+    pub ops: BTreeMap<Option<String>, usize>,
 }
 
 impl Ctx {
+    /// Counts a group's bad requests, each under the operation it names with
+    /// `Req::aimed_at`, or else the one its method and path reach.
+    pub fn count_bad<'a>(&self, group: &'static str, reqs: impl Iterator<Item = &'a Req>) {
+        let mut tried = self.bad.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0;
+        for req in reqs {
+            let op = req.aimed_at.clone().or_else(|| {
+                self.api
+                    .route_of(req.method, &req.target)
+                    .map(spec::Op::name)
+            });
+            *tried.ops.entry(op).or_default() += 1;
+            n += 1;
+        }
+        tried.groups.push((group, n));
+    }
+
     /// Sends a request; panics if no answer comes.
     pub fn send(&self, req: &Req) -> Resp {
         match client::send(&self.addr, req) {
@@ -97,19 +123,34 @@ struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let mut groups = self
-            .ctx
-            .groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let tried = self.ctx.bad.lock().unwrap_or_else(|p| p.into_inner());
+        let mut groups = tried.groups.clone();
         groups.sort();
+        let total: usize = groups.iter().map(|(_, n)| n).sum();
         let per_group: Vec<String> = groups.iter().map(|(g, n)| format!("{g} {n}")).collect();
+        // Every documented operation, in the document's order, 0 included.
+        let mut per_op: Vec<String> = self
+            .ctx
+            .api
+            .ops
+            .iter()
+            .map(|op| {
+                let n = tried.ops.get(&Some(op.name())).copied().unwrap_or(0);
+                format!("{} {n}", op.name())
+            })
+            .collect();
+        for (op, n) in &tried.ops {
+            match op {
+                Some(op) if self.ctx.api.ops.iter().any(|o| o.name() == *op) => {}
+                Some(op) => per_op.push(format!("{op} (not documented) {n}")),
+                None => per_op.push(format!("no documented operation {n}")),
+            }
+        }
         println!(
-            "hostile on {}: {} bad requests tried ({}); {} valid-but-hostile requests round-tripped",
+            "hostile on {}: {total} bad requests tried (by group: {}; by operation: {}); {} valid-but-hostile requests round-tripped",
             self.label,
-            self.ctx.bad.load(Ordering::Relaxed),
             per_group.join(", "),
+            per_op.join(", "),
             self.ctx.hostile_ok.load(Ordering::Relaxed)
         );
     }
@@ -146,12 +187,10 @@ fn before_suite(backend: Backend, redis: bool, label: String) -> Result<Prepared
         api: Arc::new(spec::Api::parse(&doc.json())),
         addr,
         rt,
-        users: repos::UserRepo::new(database.clone()),
-        tasks: repos::TaskRepo::new(database),
+        users: repos::UserRepo::new(database),
         env: env.clone(),
-        bad: AtomicUsize::new(0),
+        bad: Mutex::new(Tried::default()),
         hostile_ok: AtomicUsize::new(0),
-        groups: Mutex::new(Vec::new()),
     });
     let mut cases: Vec<Case> = Vec::new();
     cases.extend_from_slice(table::CASES);

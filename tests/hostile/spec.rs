@@ -33,6 +33,8 @@ pub struct Field {
     pub format: Option<String>,
     pub pattern: Option<regex::Regex>,
     pub example: Option<Value>,
+    /// The schema's description says surrounding white space is trimmed.
+    pub trimmed: bool,
 }
 
 impl Field {
@@ -45,6 +47,34 @@ impl Field {
             && self.max_len.is_none_or(|max| max_len(value) <= max)
             && self.pattern.as_ref().is_none_or(|p| p.is_match(value))
             && (self.format.as_deref() != Some("email") || email_like(value))
+    }
+
+    /// Free text: a string without a `format`.
+    pub fn is_text(&self) -> bool {
+        self.ty == Ty::Str && self.format.is_none()
+    }
+
+    /// A valid value made from the schema alone: `false`, the minimum, the time now for a
+    /// `date-time`, an address for an `email`, else text of an allowed length.
+    pub fn valid_value(&self) -> Value {
+        match self.ty {
+            Ty::Bool => Value::Bool(false),
+            Ty::Int => Value::from(self.minimum.unwrap_or(1)),
+            Ty::Str => match self.format.as_deref() {
+                Some("date-time") => Value::from(
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+                Some("email") => Value::from("someone@example.com"),
+                _ => {
+                    let n = self
+                        .min_len
+                        .unwrap_or(1)
+                        .max(4)
+                        .min(self.max_len.unwrap_or(usize::MAX));
+                    Value::from("text".repeat(n).chars().take(n).collect::<String>())
+                }
+            },
+        }
     }
 }
 
@@ -97,22 +127,10 @@ impl Op {
     pub fn example_body(&self) -> Map<String, Value> {
         let mut body = Map::new();
         for f in self.body.iter().flatten() {
-            let value = match (&f.example, f.ty) {
-                (Some(v), _) => v.clone(),
-                (None, _) if !f.required => continue,
-                (None, Ty::Bool) => Value::Bool(false),
-                (None, Ty::Int) => Value::from(f.minimum.unwrap_or(1)),
-                (None, Ty::Str) if f.format.as_deref() == Some("email") => {
-                    Value::from("someone@example.com")
-                }
-                (None, Ty::Str) => {
-                    let n = f
-                        .min_len
-                        .unwrap_or(1)
-                        .max(4)
-                        .min(f.max_len.unwrap_or(usize::MAX));
-                    Value::from("text".repeat(n).chars().take(n).collect::<String>())
-                }
+            let value = match &f.example {
+                Some(v) => v.clone(),
+                None if !f.required => continue,
+                None => f.valid_value(),
             };
             body.insert(f.name.clone(), value);
         }
@@ -155,6 +173,45 @@ impl Api {
             .find(|o| o.method == method && o.path == path)
     }
 
+    /// The operation `method target` reaches by its path alone (the query aside): the
+    /// template whose every literal segment matches, with the fewest parameters when
+    /// several do (`/api/users/me` before `/api/users/{id}`).
+    pub fn route_of(&self, method: &str, target: &[u8]) -> Option<&Op> {
+        let target = String::from_utf8_lossy(target);
+        let path = target.split('?').next().unwrap_or_default();
+        let segments: Vec<&str> = path.split('/').collect();
+        self.ops
+            .iter()
+            .filter(|o| o.method == method)
+            .filter(|o| {
+                let template: Vec<&str> = o.path.split('/').collect();
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                    })
+            })
+            .min_by_key(|o| o.path_params.len())
+    }
+
+    /// The caller's own collections in full: `POST P` answering 201, `GET P/{id}` and
+    /// `PATCH P/{id}`, each behind a bearer token, and `GET P` when the document lists it.
+    pub fn resources(&self) -> Vec<Resource<'_>> {
+        let secured = |method: &str, path: &str| self.op(method, path).filter(|o| o.secured);
+        self.collections()
+            .into_iter()
+            .filter_map(|create| {
+                let item = item_path(&create.path);
+                Some(Resource {
+                    path: create.path.clone(),
+                    create,
+                    get: secured("GET", &item)?,
+                    update: secured("PATCH", &item)?,
+                    list: secured("GET", &create.path),
+                })
+            })
+            .collect()
+    }
+
     /// Every operation taking a JSON body.
     pub fn with_body(&self) -> impl Iterator<Item = &Op> {
         self.ops.iter().filter(|o| o.body.is_some())
@@ -174,6 +231,17 @@ impl Api {
             })
             .collect()
     }
+}
+
+/// A collection of the caller's own items, as [`Api::resources`] finds them.
+pub struct Resource<'a> {
+    /// The collection's path, `/api/tasks`.
+    pub path: String,
+    pub create: &'a Op,
+    pub get: &'a Op,
+    pub update: &'a Op,
+    /// `GET P`, if documented.
+    pub list: Option<&'a Op>,
 }
 
 /// The item path of a collection.
@@ -322,5 +390,11 @@ fn field(doc: &Value, name: &str, schema: &Value, required: bool) -> Field {
             .or_else(|| s["examples"].get(0))
             .or_else(|| schema.get("example"))
             .cloned(),
+        trimmed: [s, schema].iter().any(|d| {
+            d["description"].as_str().is_some_and(|d| {
+                let d = d.to_lowercase();
+                d.contains("white space is trimmed") || d.contains("whitespace is trimmed")
+            })
+        }),
     }
 }

@@ -94,6 +94,7 @@ impl Route {
             .bearer(self.token.as_deref())
             .json_bytes(bytes)
             .what(format!("{} {}: {what}", self.method, self.path))
+            .aimed_at(self.name.clone())
     }
 
     /// The valid body with `field` set to `value`.

@@ -33,7 +33,10 @@ pub fn sql_and_script_metacharacters_where_they_are_invalid_are_refused(ctx: &Ct
             let path = format!("{}?{}={}", w.path(op), param.name, pct(h));
             let what = format!("GET {path}");
             table.push((
-                Req::new("GET", path).bearer(access).what(what),
+                Req::new("GET", path)
+                    .bearer(access)
+                    .what(what)
+                    .aimed_at(op.name()),
                 invalid(&param.name),
             ));
         }
@@ -75,7 +78,9 @@ fn checked_params(w: &World) -> Vec<(&Op, &Field)> {
 
 /// `req` as `op` is sent: the victim's token when it needs one, and its valid body.
 fn with_base(w: &World, op: &Op, req: Req) -> Req {
-    let req = req.bearer(op.secured.then_some(w.me.access.as_str()));
+    let req = req
+        .bearer(op.secured.then_some(w.me.access.as_str()))
+        .aimed_at(op.name());
     match routes(w).into_iter().find(|r| r.name == op.name()) {
         Some(r) => req.json(&Value::Object(r.base)),
         None => req,
@@ -90,7 +95,8 @@ pub fn out_of_range_limits_forged_cursors_and_repeated_parameters_are_422(ctx: &
     for (op, p) in &params {
         let get = |query: &str, expect: Expect| {
             let path = format!("{}?{query}", w.path(op));
-            (Req::new("GET", path).bearer(access), expect)
+            let req = Req::new("GET", path).bearer(access).aimed_at(op.name());
+            (req, expect)
         };
         let other = w.other.items(&op.path).first().cloned().unwrap_or_default();
         let bad = match p.ty {
@@ -296,7 +302,10 @@ pub fn invalid_and_foreign_ids_in_paths_are_404(ctx: &Ctx) {
             format!("{mine_path} OR 1=1").into_bytes(),
             format!("{mine_path}\x00").into_bytes(),
         ] {
-            table.push((Req::new(op.method, target).bearer(access), Expect::Protocol));
+            let req = Req::new(op.method, target)
+                .bearer(access)
+                .aimed_at(op.name());
+            table.push((req, Expect::Protocol));
         }
     }
     // Dot segments after a path without parameters (where `..` fills another route's
@@ -312,7 +321,10 @@ pub fn invalid_and_foreign_ids_in_paths_are_404(ctx: &Ctx) {
         table.push((with_base(&w, op, req), no_route.clone()));
     }
     for c in w.api.collections() {
-        let req = Req::new("GET", format!("{}/../users/me", c.path)).bearer(access);
+        let mut req = Req::new("GET", format!("{}/../users/me", c.path)).bearer(access);
+        if let Some(list) = w.api.op("GET", &c.path) {
+            req = req.aimed_at(list.name());
+        }
         table.push((req, not_found.clone()));
     }
     run_table(ctx, "paths", &w, table);
@@ -415,7 +427,7 @@ pub fn hostile_authorization_headers_are_401(ctx: &Ctx) {
             .find(|r| r.name == op.name())
             .map(|r| Value::Object(r.base.clone()));
         let base = || {
-            let r = Req::new(method, path.clone());
+            let r = Req::new(method, path.clone()).aimed_at(op.name());
             match &body {
                 Some(b) => r.json(b),
                 None => r,

@@ -3,7 +3,6 @@
 //! bad request's answer must pass.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rand::Rng;
@@ -198,17 +197,19 @@ impl World {
     }
 }
 
-/// Everything a user owns, as the API shows it (every authenticated `GET` without path
-/// parameters, page by page), and the task rows as the database counts them.
+/// Everything a user owns, as the API shows it: every authenticated `GET` without path
+/// parameters the document lists (every page of a list), and `GET /api/users/me`.
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
     pub lists: BTreeMap<String, Vec<Value>>,
-    pub task_rows: i64,
 }
 
-/// The user's view of every authenticated `GET` without path parameters. An answer that is
-/// not a 200 is recorded as `{"status": n}` (so a deleted victim shows as a change, not as
-/// a panic that hides the table's failures).
+/// The account itself, snapshot even if the document stopped listing it.
+const ME: &str = "/api/users/me";
+
+/// The user's view of every authenticated `GET` without path parameters, and of [`ME`]. An
+/// answer that is not a 200 is recorded as `{"status": n}` (so a deleted victim shows as a
+/// change, not as a panic that hides the table's failures).
 pub fn snapshot(ctx: &Ctx, a: &Account) -> Snapshot {
     let get = |path: &str| {
         let r = ctx.send(&Req::new("GET", path.to_owned()).bearer(Some(&a.access)));
@@ -247,10 +248,8 @@ pub fn snapshot(ctx: &Ctx, a: &Account) -> Snapshot {
         }
         lists.insert(op.path.clone(), items);
     }
-    Snapshot {
-        lists,
-        task_rows: ctx.rt.block_on(ctx.tasks.count(&a.id)).unwrap_or(-1),
-    }
+    lists.entry(ME.to_owned()).or_insert_with(|| vec![get(ME)]);
+    Snapshot { lists }
 }
 
 /// What a bad request must get.
@@ -329,14 +328,10 @@ pub fn check_bad(r: &Resp, expect: &Expect) -> Result<(), String> {
 /// Sends every bad request, checks each answer, then checks the world is unchanged.
 /// Panics with every failure listed.
 pub fn run_table(ctx: &Ctx, group: &'static str, world: &World, table: Vec<(Req, Expect)>) {
-    ctx.groups
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push((group, table.len()));
+    ctx.count_bad(group, table.iter().map(|(req, _)| req));
     let before = world.snapshot(ctx);
     let mut failures = Vec::new();
     for (req, expect) in &table {
-        ctx.bad.fetch_add(1, Ordering::Relaxed);
         match crate::client::send(&ctx.addr, req) {
             Ok(r) => {
                 if let Err(e) = check_bad(&r, expect) {

@@ -4,7 +4,9 @@
 
 use std::any::Any;
 use std::io::Write;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, MysqlConnection, PgConnection};
@@ -198,11 +200,13 @@ pub struct Plan {
 
 /// Runs each plan's suite in turn (BeforeSuite, the cases, AfterSuite) and prints one summary
 /// line per plan. An unreachable backend is skipped, or fails the run when
-/// `STRATA_REQUIRE_ALL_BACKENDS=1`.
+/// `STRATA_REQUIRE_ALL_BACKENDS=1`. With `STRATA_TEST_SUMMARY` set, appends those lines to
+/// that file, and after them one [`FAILED_PREFIX`] line per failed case.
 pub fn run_suite(suite: &str, plans: Vec<Plan>) -> ExitCode {
     let args = Arguments::from_args();
     let mut failed = false;
     let mut lines = Vec::new();
+    let mut failures = Vec::new();
     for plan in plans {
         if !selected(&plan.label) {
             println!(
@@ -211,6 +215,7 @@ pub fn run_suite(suite: &str, plans: Vec<Plan>) -> ExitCode {
             );
             continue;
         }
+        let on = format!("{suite} on {}", plan.label);
         let line = match (plan.before_suite)() {
             Ok(prepared) => {
                 let conclusion = libtest_mimic::run(&args, prepared.trials);
@@ -218,35 +223,37 @@ pub fn run_suite(suite: &str, plans: Vec<Plan>) -> ExitCode {
                 if conclusion.has_failed() {
                     failed = true;
                 }
+                let names = take_failed_trials();
+                let unnamed = conclusion.num_failed.saturating_sub(names.len() as u64);
+                failures.extend(names.into_iter().map(|name| format!("{on}: {name}")));
+                if unnamed > 0 {
+                    failures.push(format!("{on}: {unnamed} more, not made by testkit::trial"));
+                }
                 format!(
-                    "{suite} on {}: ran, {} passed, {} failed, {} filtered out",
-                    plan.label,
-                    conclusion.num_passed,
-                    conclusion.num_failed,
-                    conclusion.num_filtered_out
+                    "{on}: ran, {} passed, {} failed, {} filtered out",
+                    conclusion.num_passed, conclusion.num_failed, conclusion.num_filtered_out
                 )
             }
             Err(SetupError::Unreachable(why)) if !require_all_backends() => {
-                format!(
-                    "{suite} on {}: SKIPPED, server unreachable ({why})",
-                    plan.label
-                )
+                format!("{on}: SKIPPED, server unreachable ({why})")
             }
             Err(SetupError::Unreachable(why)) => {
                 failed = true;
+                failures.push(format!("{on}: BeforeSuite (server unreachable)"));
                 format!(
-                    "{suite} on {}: FAILED, server unreachable and STRATA_REQUIRE_ALL_BACKENDS=1 ({why})",
-                    plan.label
+                    "{on}: FAILED, server unreachable and STRATA_REQUIRE_ALL_BACKENDS=1 ({why})"
                 )
             }
             Err(SetupError::Failed(why)) => {
                 failed = true;
-                format!("{suite} on {}: FAILED before the suite ({why})", plan.label)
+                failures.push(format!("{on}: BeforeSuite"));
+                format!("{on}: FAILED before the suite ({why})")
             }
         };
         println!("{line}");
         lines.push(line);
     }
+    lines.extend(failures.iter().map(|f| format!("{FAILED_PREFIX}{f}")));
     if let Ok(path) = std::env::var("STRATA_TEST_SUMMARY") {
         match std::fs::OpenOptions::new()
             .create(true)
@@ -268,6 +275,28 @@ pub fn run_suite(suite: &str, plans: Vec<Plan>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// How a failed case's line starts in the `STRATA_TEST_SUMMARY` file (`failed: hostile on
+/// postgres + redis: duplicate_json_keys_are_422`), so `make test` can list them apart
+/// from the per-backend lines.
+pub const FAILED_PREFIX: &str = "failed: ";
+
+/// The names of the cases that failed and have not been taken yet: [`trial`] notes each
+/// failure here, [`run_suite`] takes them after each plan's cases.
+static FAILED_TRIALS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Notes that the case `name` failed, for [`run_suite`]'s summary.
+fn note_failed_trial(name: String) {
+    FAILED_TRIALS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(name);
+}
+
+/// The failed cases noted since the last call, in the order they failed.
+fn take_failed_trials() -> Vec<String> {
+    std::mem::take(&mut *FAILED_TRIALS.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// Whether `STRATA_TEST_BACKENDS` (a comma list of sqlite, postgres, mysql; unset means
@@ -294,13 +323,20 @@ fn selected(label: &str) -> bool {
     })
 }
 
-/// A case whose body asserts (panics) on failure; libtest-mimic reports the panic.
+/// A case whose body asserts (panics) on failure; libtest-mimic reports the panic, and
+/// the case's name is noted for [`run_suite`]'s list of failures.
 pub fn trial<F>(name: impl Into<String>, f: F) -> Trial
 where
     F: FnOnce() + Send + 'static,
 {
+    let name = name.into();
+    let noted = name.clone();
     Trial::test(name, move || {
-        f();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+            note_failed_trial(noted);
+            // The panic goes on to libtest-mimic, which reports it as it always has.
+            resume_unwind(panic);
+        }
         Ok(())
     })
 }
