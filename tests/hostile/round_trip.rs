@@ -49,11 +49,16 @@ fn hostile_texts() -> Vec<Text> {
 }
 
 impl Text {
-    /// The text cut to `f`'s length limits, counted in characters.
-    fn fit(&self, f: &Field) -> String {
+    /// The text cut to `f`'s length limits, counted in characters, and to `budget` bytes
+    /// of JSON: a fill stops there when the member's `maxLength` would not fit in a body.
+    fn fit(&self, f: &Field, budget: usize) -> String {
         let (min, max) = (f.min_len.unwrap_or(0), f.max_len.unwrap_or(usize::MAX));
         let (unit, n) = match self {
-            Text::Fill(unit) => (*unit, f.max_len.unwrap_or(UNBOUNDED)),
+            Text::Fill(unit) => {
+                let json_bytes = serde_json::to_string(unit).map_or(8, |j| j.len() - 2);
+                let fits = budget * unit.chars().count() / json_bytes.max(1);
+                (*unit, f.max_len.unwrap_or(UNBOUNDED).min(fits))
+            }
             Text::As(s) => (s.as_str(), s.chars().count().clamp(min, max)),
         };
         unit.chars().cycle().take(n).collect()
@@ -76,13 +81,16 @@ type Sent = BTreeMap<String, String>;
 fn hostile_body(op: &Op, candidates: impl Fn(&Field) -> Vec<Text>) -> (Value, Sent) {
     let mut body = Map::new();
     let mut sent = Sent::new();
+    // The body limit shared by the free-text members, with room for the rest of the body.
+    let texts = op.body.iter().flatten().filter(|f| f.is_text()).count();
+    let budget = (crate::bodies::LIMIT - 4096) / texts.max(1);
     for f in op.body.iter().flatten() {
         let text = f
             .is_text()
             .then(|| {
                 candidates(f)
                     .iter()
-                    .map(|t| t.fit(f))
+                    .map(|t| t.fit(f, budget))
                     .find(|t| admissible(f, t))
             })
             .flatten();

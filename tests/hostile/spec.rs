@@ -39,7 +39,7 @@ pub struct Field {
 
 impl Field {
     /// Whether the document says this text is a valid value: its length, `pattern` and
-    /// `format`.
+    /// `format` (`email`, and `date-time` as RFC 3339).
     pub fn accepts(&self, value: &str) -> bool {
         let chars = |s: &str| s.chars().count();
         let max_len = |s: &str| if self.bytes { s.len() } else { chars(s) };
@@ -47,6 +47,8 @@ impl Field {
             && self.max_len.is_none_or(|max| max_len(value) <= max)
             && self.pattern.as_ref().is_none_or(|p| p.is_match(value))
             && (self.format.as_deref() != Some("email") || email_like(value))
+            && (self.format.as_deref() != Some("date-time")
+                || chrono::DateTime::parse_from_rfc3339(value).is_ok())
     }
 
     /// Free text: a string without a `format`.
