@@ -6,17 +6,19 @@ SUMMARY := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/strata-test-summary.txt
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
-.PHONY: test-deps run migrate release soak test test-faults test-sqlite test-postgres test-mysql lint fmt clean-data help deps
+.PHONY: test-deps run migrate release soak test test-faults test-sqlite test-postgres test-mysql test-generator resource lint fmt clean-data help deps
 
 # Every target, one line each.
 help:
 	@printf '%s\n' \
+	  "make resource NAME=notes FIELDS='body:text:1..=500 pinned:bool=false'  a new resource (cargo xtask new-resource)" \
 	  "make run            serve on 127.0.0.1:8080 (SQLite + in-memory store unless .env says otherwise)" \
 	  "make test           every suite on every backend it can reach, then one line per suite and backend, and the failed tests" \
 	  "make test-sqlite    the suites on SQLite + the in-memory store only (no server needed)" \
 	  "make test-postgres  the suites on PostgreSQL + Redis only" \
 	  "make test-mysql     the suites on MariaDB/MySQL + Redis only" \
 	  "make test-faults    the fault tests only (Redis killed, database cut off, SIGTERM, bad start-ups)" \
+	  "make test-generator cargo xtask new-resource tried in a scratch copy: lint and the new tests" \
 	  "make test-browser   the page at / driven in headless Chromium" \
 	  "make soak           about 60 s of mixed load against the release binary" \
 	  "make bench          speed against the bare actix-web floor (BENCH_DB=sqlite|postgres|mysql)" \
@@ -96,7 +98,20 @@ REPORT = echo; echo "== backends =="; \
 test: deps test-deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api --features otlp  # the fault and ops tests run the real binary
-	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test --no-fail-fast; status=$$?; $(REPORT)
+	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test --no-fail-fast; status=$$?; \
+	xtask/try-generated.sh || { status=1; echo "failed: the generator's try-out (xtask/try-generated.sh)" >> $(SUMMARY); }; \
+	$(REPORT)
+
+# A new resource through every layer: `make resource NAME=notes FIELDS='…'` is
+# `cargo xtask new-resource notes …` (docs/extending.md).
+resource:
+	@test -n "$(NAME)" || { echo "usage: make resource NAME=notes FIELDS='body:text:1..=500 pinned:bool=false'"; exit 2; }
+	$(CARGO) xtask new-resource $(NAME) $(FIELDS)
+
+# The generator tried in a scratch copy of the workspace (part of `make test` too): a
+# resource with a field of every kind, then lint and its tests on every backend.
+test-generator:
+	xtask/try-generated.sh
 
 # Only the fault tests (part of `make test` too): Redis killed, the database cut off,
 # SIGTERM with requests in flight, start-ups that must fail.

@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: cargo xtask new-resource <plural> <field>... [--dry-run]
+usage: cargo xtask new-resource <plural> <field>... [--singular <word>] [--dry-run]
 
   <field>    name:type[:min..=max][=default][?]
              type: text (a character range, default 0..=1000), int (default the i32
              range), bool, datetime (RFC 3339); `?` makes it optional (null)
+  --singular the singular, when dropping the plural's `s` is wrong (`movies --singular movie`)
+  --singular the singular, where dropping the plural's `s` is wrong (`movies --singular movie`)
   --dry-run  list what would be written and changed, and write nothing
 
 example: cargo xtask new-resource notes body:text:1..=10000 pinned:bool=false due:datetime?";
@@ -40,20 +42,32 @@ fn workspace_root() -> Result<PathBuf, String> {
 /// Runs the command line `args` in the workspace at `root`; the error is one line.
 pub fn run(root: &Path, args: &[String]) -> Result<String, String> {
     let (command, rest) = args.split_first().ok_or(USAGE)?;
+    if ["help", "--help", "-h"].contains(&command.as_str()) {
+        return Ok(format!("{USAGE}\n"));
+    }
     if command != "new-resource" {
         return Err(USAGE.to_owned());
     }
-    let dry_run = rest.iter().any(|a| a == "--dry-run");
-    let mut words = rest.iter().filter(|a| *a != "--dry-run");
-    let name = words.next().ok_or(USAGE)?;
-    if name.starts_with('-') {
-        return Err(format!("unknown option `{name}`\n{USAGE}"));
+    let mut dry_run = false;
+    let mut singular = None;
+    let mut words = Vec::new();
+    let mut rest = rest.iter();
+    while let Some(word) = rest.next() {
+        match word.as_str() {
+            "--dry-run" => dry_run = true,
+            "--singular" => singular = Some(rest.next().ok_or("--singular needs a word")?),
+            w if w.starts_with('-') => return Err(format!("unknown option `{w}`; try --help")),
+            w => words.push(w),
+        }
     }
-    let fields = words
+    let (name, fields) = words.split_first().ok_or(USAGE)?;
+    let fields = fields
+        .iter()
         .map(|w| spec::field(w).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    let resource =
-        spec::resource(name, fields, &plan::existing(root)?).map_err(|e| e.to_string())?;
+    let existing = plan::existing(root)?;
+    let resource = spec::resource(name, singular.map(String::as_str), fields, &existing)
+        .map_err(|e| e.to_string())?;
     let plan = plan::plan(root, &resource)?;
     let mut report = String::new();
     for (path, _) in &plan.writes {
@@ -111,7 +125,11 @@ mod tests {
         fs::create_dir_all(root.join("crates/models/src")).ok();
         // rustfmt follows the services tests' `mod common;`.
         fs::create_dir_all(root.join("crates/services/tests/common")).ok();
-        fs::write(root.join("crates/services/tests/common/mod.rs"), "//! The fixture.\n").ok();
+        fs::write(
+            root.join("crates/services/tests/common/mod.rs"),
+            "//! The fixture.\n",
+        )
+        .ok();
         root
     }
 

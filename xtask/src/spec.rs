@@ -59,180 +59,63 @@ fn refuse<T>(message: impl Into<String>) -> Result<T, SpecError> {
 }
 
 /// Rust's keywords, strict and reserved: none can name a module or a field.
+#[rustfmt::skip]
 const RUST_KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
-    "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "try", "type",
-    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
-    "override", "priv", "typeof", "unsized", "virtual", "yield", "union",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
+    "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
+    "move", "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait",
+    "true", "try", "type", "unsafe", "use", "where", "while", "abstract", "become", "box",
+    "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield",
+    "union",
 ];
 
 /// SQL words reserved by PostgreSQL, MySQL/MariaDB or SQLite that a name could plausibly be.
+#[rustfmt::skip]
 const SQL_KEYWORDS: &[&str] = &[
-    "all",
-    "alter",
-    "and",
-    "any",
-    "array",
-    "asc",
-    "between",
-    "both",
-    "by",
-    "case",
-    "cast",
-    "check",
-    "collate",
-    "column",
-    "constraint",
-    "create",
-    "cross",
-    "current",
-    "current_date",
-    "current_time",
-    "current_timestamp",
-    "current_user",
-    "database",
-    "default",
-    "delete",
-    "desc",
-    "distinct",
-    "drop",
-    "end",
-    "except",
-    "exists",
-    "fetch",
-    "foreign",
-    "from",
-    "full",
-    "grant",
-    "group",
-    "having",
-    "index",
-    "inner",
-    "insert",
-    "intersect",
-    "interval",
-    "into",
-    "is",
-    "join",
-    "key",
-    "keys",
-    "leading",
-    "left",
-    "like",
-    "limit",
-    "natural",
-    "not",
-    "null",
-    "of",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "outer",
-    "over",
-    "primary",
-    "range",
-    "references",
-    "right",
-    "row",
-    "rows",
-    "schema",
-    "select",
-    "session_user",
-    "set",
-    "some",
-    "table",
-    "then",
-    "to",
-    "trailing",
-    "union",
-    "unique",
-    "update",
-    "user",
-    "using",
-    "values",
-    "when",
-    "window",
-    "with",
+    "all", "alter", "and", "any", "array", "asc", "between", "both", "by", "case", "cast",
+    "check", "collate", "column", "constraint", "create", "cross", "current", "current_date",
+    "current_time", "current_timestamp", "current_user", "database", "default", "delete",
+    "desc", "distinct", "drop", "end", "except", "exists", "fetch", "foreign", "from", "full",
+    "grant", "group", "having", "index", "inner", "insert", "intersect", "interval", "into",
+    "is", "join", "key", "keys", "leading", "left", "like", "limit", "natural", "not", "null",
+    "of", "offset", "on", "only", "or", "order", "outer", "over", "primary", "range",
+    "references", "right", "row", "rows", "schema", "select", "session_user", "set", "some",
+    "table", "then", "to", "trailing", "union", "unique", "update", "user", "using", "values",
+    "when", "window", "with",
 ];
 
 /// Names strata already uses for a table, a route or a module of every layer.
+#[rustfmt::skip]
 const TAKEN: &[&str] = &[
-    "tasks",
-    "users",
-    "auth",
-    "health",
-    "ready",
-    "docs",
-    "mfa",
-    "recovery",
-    "sessions",
-    "me",
-    "mail",
-    "outbox",
-    "backup_codes",
-    "recovery_codes",
-    "one_time_tokens",
-    "mailed_tokens",
-    "password",
-    "paging",
-    "probe",
-    "token_store",
-    "views",
-    "settings",
-    "signin",
-    "jwt",
-    "seal",
-    "error",
-    "domain",
-    "checks",
-    "clock",
-    "lock",
-    "schema",
-    "static",
-    "openapi",
-    "api",
-    "resources",
-    "bootstrap",
-    "attempts",
-    "registration",
-    "proofs",
-    "client",
-    "outcomes",
-    "timestamp",
-    "field_error",
-    "task_patch",
-    "user",
-    "task",
-    "admin",
-    "metrics",
-    "telemetry",
-    "extract",
-    "middleware",
-    "app",
-    "config",
-    "routes",
-    "http",
-    "tokens",
-    "passwords",
-    "attacks",
-    "errors",
-    "forge",
-    "races",
+    "tasks", "users", "auth", "health", "ready", "docs", "mfa", "recovery", "sessions", "me",
+    "mail", "outbox", "backup_codes", "recovery_codes", "one_time_tokens", "mailed_tokens",
+    "password", "paging", "probe", "token_store", "views", "settings", "signin", "jwt", "seal",
+    "error", "domain", "checks", "clock", "lock", "schema", "static", "openapi", "api",
+    "resources", "bootstrap", "attempts", "registration", "proofs", "client", "outcomes",
+    "timestamp", "field_error", "task_patch", "user", "task", "admin", "metrics", "telemetry",
+    "extract", "middleware", "app", "config", "routes", "http", "tokens", "passwords",
+    "attacks", "errors", "forge", "races", "database", "infra", "common", "prop_parsers",
+    "support", "lib", "main",
 ];
 
-/// Columns every resource has, and query parameters every list takes.
+/// Type names the generated code uses unqualified: a resource's type may not be one.
+#[rustfmt::skip]
+const TAKEN_TYPES: &[&str] = &[
+    "Option", "Result", "String", "Vec", "Box", "Some", "None", "Ok", "Err", "Default",
+    "Clone", "Debug", "Value", "Page", "Timestamp", "Instant", "Id", "Parsed", "Principal",
+    "Services", "Database", "HttpResponse", "ApiError", "Problem", "Auth", "JsonBody",
+    "Deserialize", "Serialize", "ToSchema", "IntoParams", "OpenApi", "FieldError",
+    "ServiceError", "RepoError", "Ctx", "Case", "Api", "Fixture", "Doc", "Task", "User",
+];
+
+/// Columns every resource has, query parameters every list takes, the names the service's
+/// methods hold their own values in, and the suffixes of the resource's own types
+/// (`NotePatch`, `NotePage`, …).
+#[rustfmt::skip]
 const RESERVED_FIELDS: &[&str] = &[
-    "id",
-    "user_id",
-    "created_at",
-    "updated_at",
-    "limit",
-    "cursor",
-    "items",
-    "next_cursor",
+    "id", "user_id", "created_at", "updated_at", "limit", "cursor", "items", "next_cursor",
+    "input", "who", "after", "new", "patch", "page", "query", "repo", "service", "record",
+    "list_input", "patch_input", "list_query", "row",
 ];
 
 /// The most fields a resource has: Diesel's tables and tuples stop at 16 columns here.
@@ -288,9 +171,11 @@ pub fn camel(snake: &str) -> String {
         .collect()
 }
 
-/// Checks the resource's name; `existing` are the resources already generated.
+/// Checks the resource's name; `existing` are the resources already generated, `singular`
+/// the singular when the plural's own (`notes` → `note`) would be wrong.
 pub fn resource(
     name: &str,
+    singular: Option<&str>,
     fields: Vec<Field>,
     existing: &[String],
 ) -> Result<Resource, SpecError> {
@@ -307,10 +192,21 @@ pub fn resource(
             "`{name}` clashes with an existing resource or module"
         ));
     }
-    let singular = singular(name);
+    let singular = match singular {
+        Some(s) if !snake(s) => return refuse(format!("`{s}` is not a singular in snake_case")),
+        Some(s) => s.to_owned(),
+        None => self::singular(name),
+    };
     if singular == name {
         return refuse(format!(
-            "`{name}` needs a plural: the route is `/api/{name}`, a row is one of them"
+            "`{name}` needs a plural: the route is `/api/{name}`, a row is one of them \
+             (give `--singular <word>` if the plural has no `s`)"
+        ));
+    }
+    if TAKEN_TYPES.contains(&camel(&singular).as_str()) {
+        return refuse(format!(
+            "`{name}`: its type `{}` clashes with a type the code uses",
+            camel(&singular)
         ));
     }
     if TAKEN.contains(&singular.as_str()) || keyword(&singular).is_some() {
@@ -507,6 +403,8 @@ mod tests {
             "flag:bool=true?",
             "n:int:1..=5=9",
             "when:datetime=now",
+            "patch:text",
+            "who:bool",
         ] {
             let e = field(bad).err().map(|e| e.0);
             assert!(
@@ -519,17 +417,20 @@ mod tests {
     #[test]
     fn resource_names_are_plural_snake_case_and_free() {
         let f = || vec![ok("body:text")];
-        let r = resource("notes", f(), &[]).map(|r| (r.singular, r.camel));
+        let r = resource("notes", None, f(), &[]).map(|r| (r.singular, r.camel));
         assert_eq!(r, Ok(("note".to_owned(), "Note".to_owned())));
         assert_eq!(singular("categories"), "category");
         assert_eq!(singular("boxes"), "box");
         assert_eq!(camel("line_items"), "LineItems");
         for bad in [
-            "tasks", "users", "Notes", "note", "match", "select", "my-notes", "notes_",
+            "tasks", "users", "Notes", "note", "match", "select", "my-notes", "notes_", "options",
+            "results", "common",
         ] {
-            assert!(resource(bad, f(), &[]).is_err(), "{bad}");
+            assert!(resource(bad, None, f(), &[]).is_err(), "{bad}");
         }
-        assert!(resource("notes", f(), &["notes".to_owned()]).is_err());
-        assert!(resource("notes", vec![], &[]).is_err());
+        assert!(resource("notes", None, f(), &["notes".to_owned()]).is_err());
+        assert!(resource("notes", None, vec![], &[]).is_err());
+        let movies = resource("movies", Some("movie"), f(), &[]).map(|r| r.camel);
+        assert_eq!(movies, Ok("Movie".to_owned()));
     }
 }

@@ -4,9 +4,9 @@
 use crate::render::services::capital;
 use crate::spec::{Field, Kind, Resource};
 
-/// The `#[schema(...)]` of a request field.
-fn schema(f: &Field, patch: bool) -> String {
-    let nullable = f.optional && patch;
+/// The `#[schema(...)]` of a request field; `nullable`: its Rust type is an `Option` (null
+/// is then documented as allowed, and means what absent means, or clears the field).
+fn schema(f: &Field, nullable: bool) -> String {
     let mut parts = Vec::new();
     match &f.kind {
         Kind::Text { min, max } => {
@@ -20,19 +20,12 @@ fn schema(f: &Field, patch: bool) -> String {
             parts.push(format!("maximum = {max}"));
         }
         Kind::DateTime => {
-            parts.push(
-                if nullable {
-                    "value_type = Option<String>"
-                } else {
-                    "value_type = String"
-                }
-                .to_owned(),
-            );
-            parts.push("format = DateTime".to_owned());
+            let ty = if nullable { "Option<String>" } else { "String" };
+            parts.push(format!("value_type = {ty}, format = DateTime"));
         }
         Kind::Bool => {}
     }
-    if nullable && f.kind != Kind::DateTime {
+    if nullable && f.optional && f.kind != Kind::DateTime {
         parts.insert(0, format!("value_type = Option<{}>", f.wire_type()));
     }
     parts.push(format!("example = {}", example(f)));
@@ -75,7 +68,7 @@ pub fn render(r: &Resource) -> String {
             format!(
                 "    /// {}.\n{}    pub {}: {ty},\n",
                 capital(&f.rule()),
-                schema(f, false),
+                schema(f, !f.required()),
                 f.name
             )
         })
