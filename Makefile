@@ -38,9 +38,11 @@ help:
 .env:
 	@secret=$$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n'); \
 	mfa=$$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n'); \
+	kek=$$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n'); \
 	sed -e "s/^JWT_API_SECRET=.*/JWT_API_SECRET=$$secret/" \
-	    -e "s/^MFA_ENCRYPTION_KEY=.*/MFA_ENCRYPTION_KEY=$$mfa/" .env.example > .env; \
-	echo "created .env with a fresh JWT_API_SECRET and MFA_ENCRYPTION_KEY"
+	    -e "s/^MFA_ENCRYPTION_KEY=.*/MFA_ENCRYPTION_KEY=$$mfa/" \
+	    -e "s/^SIGNING_KEY_ENCRYPTION_KEY=.*/SIGNING_KEY_ENCRYPTION_KEY=$$kek/" .env.example > .env; \
+	echo "created .env with a fresh JWT_API_SECRET, MFA_ENCRYPTION_KEY and SIGNING_KEY_ENCRYPTION_KEY"
 
 # The C libraries the database drivers link against (Debian package names). A new machine
 # of this kind has all but libmariadb-dev; as root they are installed, otherwise the one

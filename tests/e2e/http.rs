@@ -40,6 +40,11 @@ pub struct Ctx {
     pub users: repos::UserRepo,
     /// The database, for a generated resource's repository (rows HTTP cannot show).
     pub database: db::Database,
+    /// Signing access tokens with published Ed25519 keys ([`crate::keys::EDDSA`]); on the
+    /// Redis plans a second instance too. The key life cycle's case has them to itself.
+    pub eddsa: Vec<String>,
+    /// The database's URL, for the key life cycle's own `api keys` calls.
+    pub database_url: db::DatabaseUrl,
     /// Where the apps write their mails (no SMTP here): the links a case needs.
     pub mail_dir: std::path::PathBuf,
 }

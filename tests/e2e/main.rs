@@ -12,6 +12,7 @@ mod docs;
 mod errors;
 mod forge;
 mod http;
+mod keys;
 mod mfa;
 mod passwords;
 mod sessions;
@@ -113,6 +114,13 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
             .fold(env.clone(), |e, (k, v)| e.with(k, v)),
     )?;
     let bcrypt5 = spawn(&env.with("BCRYPT_COST", "5"))?;
+    let eddsa_env = keys::EDDSA
+        .iter()
+        .fold(env.clone(), |e, (k, v)| e.with(k, v));
+    let mut eddsa = vec![spawn(&eddsa_env)?];
+    if redis {
+        eddsa.push(spawn(&eddsa_env)?);
+    }
 
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
@@ -150,6 +158,8 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         tasks: repos::TaskRepo::new(database.clone()),
         users: repos::UserRepo::new(database.clone()),
         database,
+        eddsa: eddsa.iter().map(|a| a.address.clone()).collect(),
+        database_url: backing.database.url(),
         mail_dir: backing.mail_dir(),
     });
 
@@ -165,6 +175,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         attacks::CASES,
         mfa::CASES,
         passwords::CASES,
+        keys::CASES,
     ]
     .into_iter()
     .chain(RESOURCE_CASES.iter().copied())
@@ -184,6 +195,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         .collect();
 
     let mut apps = vec![main, limited, no_grace, rotated, guarded, argon2, bcrypt5];
+    apps.extend(eddsa);
     apps.extend(second);
     Ok(Prepared {
         trials,

@@ -37,9 +37,11 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
-    /// Stops the outbox worker, and its task (awaited after the server stops).
+    /// Stops the outbox worker and the key refresher, and their tasks (awaited after the
+    /// server stops).
     mail_stop: tokio::sync::watch::Sender<bool>,
     mail_worker: Option<actix_web::rt::task::JoinHandle<()>>,
+    key_refresher: Option<actix_web::rt::task::JoinHandle<()>>,
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -113,6 +115,10 @@ impl Application {
         crate::metrics::install();
         let worker = services::Courier::new(&services.mailer).map_err(StartError::Mail)?;
         let (mail_stop, stopped) = tokio::sync::watch::channel(false);
+        let key_refresher = services
+            .signing
+            .enabled()
+            .then(|| actix_web::rt::spawn(services.signing.clone().run(stopped.clone())));
         let mail_worker = Some(actix_web::rt::spawn(worker.run(stopped)));
         let data = web::Data::new(services.clone());
         let proxies = web::Data::new(crate::extract::TrustedProxies(
@@ -159,6 +165,7 @@ impl Application {
             services,
             mail_stop,
             mail_worker,
+            key_refresher,
         })
     }
 
@@ -185,6 +192,9 @@ impl Application {
         let _ = self.mail_stop.send(true);
         if let Some(worker) = self.mail_worker.take() {
             let _ = worker.await;
+        }
+        if let Some(refresher) = self.key_refresher.take() {
+            let _ = refresher.await;
         }
         served
     }

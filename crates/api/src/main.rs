@@ -1,4 +1,5 @@
-//! The `api` binary: `api serve` (the default), `api migrate`, `api gen-secret`.
+//! The `api` binary: `api serve` (the default), `api migrate`, `api gen-secret`,
+//! `api keys list|rotate|revoke`.
 
 use std::process::ExitCode;
 
@@ -21,6 +22,24 @@ enum Command {
     Migrate,
     /// Print a fresh random JWT_API_SECRET (32 bytes, hex).
     GenSecret,
+    /// The access tokens' signing keys (JWT_ALGORITHM=EdDSA or ES256).
+    #[command(subcommand)]
+    Keys(Keys),
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    /// Every key: kid, algorithm, state and when it moved.
+    List,
+    /// Publish a new key; it signs once published for JWKS_MAX_AGE (a second rotate, or any
+    /// instance's refresh after that, promotes it).
+    Rotate,
+    /// Unpublish a key after a leak: every token it signed fails once each instance has
+    /// read the keys again (JWT_KEYS_REFRESH).
+    Revoke {
+        /// The key's id, as `api keys list` shows it.
+        kid: String,
+    },
 }
 
 fn load_dotenv() -> Result<(), String> {
@@ -105,6 +124,80 @@ async fn migrate() -> ExitCode {
     }
 }
 
+async fn keys(command: Keys) -> ExitCode {
+    let config = match config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let telemetry = telemetry::init(config.log_format, &config.rust_log, None);
+    let outcome = run_keys(command, config).await;
+    telemetry.shutdown();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_keys(command: Keys, config: Config) -> Result<(), String> {
+    let keys = services::bootstrap::signing_keys(config.infra.clone(), config.auth.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    match command {
+        Keys::List => {
+            let all = keys.list().await.map_err(|e| e.to_string())?;
+            if all.is_empty() {
+                println!(
+                    "no signing keys (JWT_ALGORITHM=HS256, or the service has not started yet)"
+                );
+            }
+            for k in all {
+                let when = |t: Option<chrono::NaiveDateTime>| {
+                    t.map_or("-".to_owned(), |t| {
+                        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                    })
+                };
+                println!(
+                    "{}  {:<5}  {:<8}  created {}  signing since {}  until {}  unpublished {}",
+                    k.kid,
+                    k.algorithm,
+                    k.state,
+                    when(Some(k.created_at)),
+                    when(k.activated_at),
+                    when(k.deactivated_at),
+                    when(k.retired_at)
+                );
+            }
+        }
+        Keys::Rotate => match keys.rotate().await.map_err(|e| e.to_string())? {
+            services::signing::Rotation::Published { kid, at } => {
+                println!("published {kid}; it signs from {at} (run `api keys rotate` again then, or let an instance promote it)");
+            }
+            services::signing::Rotation::Waiting { kid, at } => {
+                println!("{kid} is published but signs only from {at} (JWKS_MAX_AGE after it was)");
+            }
+            services::signing::Rotation::Promoted { kid, previous } => {
+                println!(
+                    "{kid} signs now; {} verifies until its tokens expire",
+                    previous.as_deref().unwrap_or("no previous key")
+                );
+            }
+        },
+        Keys::Revoke { kid } => {
+            if keys.revoke(&kid).await.map_err(|e| e.to_string())? {
+                println!(
+                    "revoked {kid}: its tokens fail on every instance within JWT_KEYS_REFRESH"
+                );
+            } else {
+                return Err(format!("no published key {kid}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn gen_secret() -> ExitCode {
     let bytes: [u8; 32] = rand::random();
     println!("{}", hex::encode(bytes));
@@ -122,5 +215,6 @@ async fn main() -> ExitCode {
         Command::Serve => serve().await,
         Command::Migrate => migrate().await,
         Command::GenSecret => gen_secret(),
+        Command::Keys(command) => keys(command).await,
     }
 }

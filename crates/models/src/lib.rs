@@ -6,6 +6,7 @@
 pub mod schema;
 
 mod mail;
+mod signing_key;
 mod task;
 mod user;
 
@@ -18,5 +19,6 @@ macro_rules! resource_modules {
 with_resources!(resource_modules);
 
 pub use mail::{OneTimeToken, OutboxMail};
+pub use signing_key::SigningKey;
 pub use task::{NewTask, Task};
 pub use user::{NewUser, User};

@@ -69,6 +69,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Access-token signing keys and their life cycle.
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        state -> Text,
+        public_jwk -> Text,
+        private_sealed -> Text,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        deactivated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(backup_codes -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));

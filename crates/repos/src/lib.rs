@@ -11,6 +11,7 @@ pub mod mfa;
 pub mod outbox;
 pub mod paging;
 pub mod probe;
+pub mod signing_keys;
 pub mod tasks;
 pub mod token_store;
 pub mod users;
@@ -43,6 +44,7 @@ pub use mfa::MfaRepo;
 pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
 pub use probe::DatabaseProbe;
+pub use signing_keys::{SigningKeyRecord, SigningKeyRepo};
 pub use tasks::{TaskPage, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
     AnyTokenStore, ChallengeTry, MemoryTokenStore, NewSession, PairState, RateCounters,

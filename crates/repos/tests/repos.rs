@@ -11,6 +11,8 @@ mod mail;
 mod mfa;
 #[path = "repos/races.rs"]
 mod races;
+#[path = "repos/signing_keys.rs"]
+mod signing_keys;
 
 // The generated resources' cases (the list is the workspace's resources.rs), in
 // `repos/<name>.rs`.
@@ -55,8 +57,7 @@ pub(crate) struct Ctx {
     tokens: MailedTokenRepo,
     outbox: OutboxRepo,
     mfa: MfaRepo,
-    /// The database, for a generated resource's repository.
-    #[allow(dead_code)]
+    /// The database, for repositories a case makes itself.
     database: db::Database,
     alice: UserRecord,
     bob: UserRecord,
@@ -207,6 +208,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
             trials.extend(mail::cases(&ctx));
             trials.extend(mfa::cases(&ctx));
             trials.extend(races::cases(&ctx));
+            trials.extend(signing_keys::cases(&ctx));
             trials.extend(resources::cases(&ctx));
             // The pool goes before the database it points at.
             Ok(Prepared {

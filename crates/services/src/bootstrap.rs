@@ -28,6 +28,8 @@ pub enum StartupError {
     Database(#[from] DbError),
     #[error("token store: {0}")]
     TokenStore(String),
+    #[error("signing keys: {0}")]
+    SigningKeys(String),
 }
 
 /// Parses a `DATABASE_URL` (re-exported for the binary's configuration).
@@ -50,6 +52,23 @@ pub async fn migrate(url: &DatabaseUrl) -> Result<usize, StartupError> {
         .await
         .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))?
         .map_err(StartupError::from)
+}
+
+/// Opens the database alone (running its migrations) and returns the signing keys' life
+/// cycle over it, for `api keys …`.
+pub async fn signing_keys(
+    infra: Infra,
+    settings: AuthSettings,
+) -> Result<crate::signing::SigningKeys, StartupError> {
+    let (url, pool) = (infra.database_url.clone(), infra.pool);
+    let db = tokio::task::spawn_blocking(move || database::init_db(&url, pool))
+        .await
+        .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))??;
+    Ok(crate::signing::SigningKeys::new(
+        repos::SigningKeyRepo::new(db),
+        &settings,
+        crate::signing::RingHandle::default(),
+    ))
 }
 
 /// Opens everything and returns the services. Fails fast, with the real cause, when the
@@ -82,5 +101,11 @@ pub async fn start(
         None => AnyTokenStore::Memory(MemoryTokenStore::new()),
     };
     tracing::info!(database = %infra.database_url.backend(), token_store = store.kind(), "connected");
-    Ok(Services::new(crate::Repos::over(db, store), keys, settings))
+    let services = Services::new(crate::Repos::over(db, store), keys, settings);
+    services
+        .signing
+        .start()
+        .await
+        .map_err(|e| StartupError::SigningKeys(e.to_string()))?;
+    Ok(services)
 }

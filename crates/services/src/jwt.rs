@@ -3,17 +3,28 @@
 //! One hex secret (`JWT_API_SECRET`) yields two HMAC keys, one per token kind, so a
 //! refresh token can never pass as an access token or the reverse, even before `typ` is
 //! read. Each secret also yields a key id (`kid`); tokens signed with the previous secret
-//! (`JWT_API_SECRET_PREVIOUS`) are still verified after a rotation. HS256 only.
+//! (`JWT_API_SECRET_PREVIOUS`) are still verified after a rotation.
+//!
+//! With `JWT_ALGORITHM=EdDSA` or `ES256`, access tokens are signed by the current key of
+//! [`crate::signing`] instead (RFC 9068: header `typ: at+jwt`, `kid` naming a published
+//! key), so other services verify them from the JWK set alone. Refresh tokens stay HMAC:
+//! strata's own, never published. HS256 access tokens issued before the first key signed
+//! still verify until they expire, so switching logs nobody out.
 
 use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{
-    decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    decode, decode_header, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header,
+    TokenData, Validation,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::seal::SealingKeys;
+use crate::signing::{RingHandle, SigningAlgorithm};
 use crate::{AuthSettings, ServiceError};
+
+/// The JWS `typ` of an access token signed by a published key (RFC 9068).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// The two kinds of token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +71,14 @@ pub enum SecretError {
     TooShort { name: &'static str, bytes: usize },
     #[error("the signing keys could not be made: {0}")]
     Unusable(String),
+}
+
+/// `TokenExpired` for an expired token, `TokenInvalid` for anything else wrong.
+fn expired_or_invalid(e: jsonwebtoken::errors::Error) -> ServiceError {
+    match e.kind() {
+        ErrorKind::ExpiredSignature => ServiceError::TokenExpired,
+        _ => ServiceError::TokenInvalid,
+    }
 }
 
 fn unusable(e: jsonwebtoken::errors::Error) -> SecretError {
@@ -135,6 +154,12 @@ pub struct JwtKeys {
     validation: Validation,
     issuer: String,
     audience: String,
+    /// Access tokens are signed by the published keys in `ring` (not HS256).
+    asymmetric: bool,
+    ring: RingHandle,
+    /// The checks of a token signed by a published key, per algorithm.
+    eddsa: Validation,
+    es256: Validation,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -183,13 +208,27 @@ impl JwtKeys {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        let pinned = |alg: Algorithm| {
+            let mut v = validation.clone();
+            v.algorithms = vec![alg];
+            v
+        };
         Ok(Self {
             current,
             previous,
+            eddsa: pinned(Algorithm::EdDSA),
+            es256: pinned(Algorithm::ES256),
             validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
+            asymmetric: settings.signing.algorithm.is_asymmetric(),
+            ring: RingHandle::default(),
         })
+    }
+
+    /// The published keys the access tokens are signed with (filled by `SigningKeys`).
+    pub fn ring(&self) -> RingHandle {
+        self.ring.clone()
     }
 
     /// Signs a token of `kind`. The same inputs always give the same token.
@@ -213,6 +252,18 @@ impl JwtKeys {
             exp: expires_at,
             typ: kind.typ().to_owned(),
         };
+        if kind == TokenKind::Access && self.asymmetric {
+            let ring = self.ring.get();
+            let signer = ring
+                .signer
+                .as_ref()
+                .ok_or_else(|| ServiceError::internal("no signing key is current"))?;
+            let mut header = Header::new(signer.algorithm.jws());
+            header.kid = Some(signer.kid.clone());
+            header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+            return encode(&header, &claims, &signer.key)
+                .map_err(|e| ServiceError::internal_from("signing a token", e));
+        }
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.current.kid.clone());
         let key = match kind {
@@ -222,12 +273,38 @@ impl JwtKeys {
         encode(&header, &claims, key).map_err(|e| ServiceError::internal_from("signing a token", e))
     }
 
-    /// Checks signature, algorithm, issuer, audience, `exp`, `nbf`, `iat` and `typ`; returns the
-    /// claims. An expired token is `TokenExpired`; anything else wrong is `TokenInvalid`.
-    pub fn verify(&self, kind: TokenKind, token: &str) -> Result<Claims, ServiceError> {
-        if token.len() > 4096 {
+    /// An access token signed by a published key: its `kid` names a current or previous
+    /// key of the ring, whose algorithm is the only one accepted (no `alg` from the token
+    /// chooses how it is checked), and its `typ` is `at+jwt`. An HS256 token is one issued
+    /// before the switch, accepted only if it was issued before the first key signed.
+    fn verify_published(&self, token: &str) -> Result<TokenData<Claims>, ServiceError> {
+        let header = decode_header(token).map_err(|_| ServiceError::TokenInvalid)?;
+        let ring = self.ring.get();
+        if header.alg == Algorithm::HS256 {
+            let data = self.verify_hmac(TokenKind::Access, token)?;
+            return match ring.asymmetric_since {
+                Some(since) if data.claims.iat < since => Ok(data),
+                _ => Err(ServiceError::TokenInvalid),
+            };
+        }
+        let verifier = header
+            .kid
+            .as_deref()
+            .and_then(|kid| ring.verifiers.get(kid))
+            .ok_or(ServiceError::TokenInvalid)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
             return Err(ServiceError::TokenInvalid);
         }
+        let validation = match verifier.algorithm {
+            SigningAlgorithm::EdDsa => &self.eddsa,
+            SigningAlgorithm::Es256 => &self.es256,
+            SigningAlgorithm::Hs256 => return Err(ServiceError::TokenInvalid),
+        };
+        decode::<Claims>(token, &verifier.key, validation).map_err(expired_or_invalid)
+    }
+
+    /// An HMAC token: the current secret's key, then the previous one's.
+    fn verify_hmac(&self, kind: TokenKind, token: &str) -> Result<TokenData<Claims>, ServiceError> {
         // One pass: `decode` checks the algorithm against `validation` itself. The `kid` is
         // not read first (that would parse the header twice): a token that fails the
         // current key's signature is tried against the previous key, when there is one.
@@ -237,10 +314,20 @@ impl JwtKeys {
                 result = decode::<Claims>(token, previous.decoding(kind), &self.validation);
             }
         }
-        let data = result.map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => ServiceError::TokenExpired,
-            _ => ServiceError::TokenInvalid,
-        })?;
+        result.map_err(expired_or_invalid)
+    }
+
+    /// Checks signature, algorithm, issuer, audience, `exp`, `nbf`, `iat` and `typ`; returns the
+    /// claims. An expired token is `TokenExpired`; anything else wrong is `TokenInvalid`.
+    pub fn verify(&self, kind: TokenKind, token: &str) -> Result<Claims, ServiceError> {
+        if token.len() > 4096 {
+            return Err(ServiceError::TokenInvalid);
+        }
+        let data = if kind == TokenKind::Access && self.asymmetric {
+            self.verify_published(token)?
+        } else {
+            self.verify_hmac(kind, token)?
+        };
         if data.claims.typ != kind.typ() {
             return Err(ServiceError::TokenInvalid);
         }
@@ -399,6 +486,118 @@ mod tests {
                     Err(ServiceError::TokenInvalid)
                 ),
                 "{bad:.40}"
+            );
+        }
+    }
+
+    /// Keys signing with a fresh `alg` key, the ring holding it (and `also` as a verifier),
+    /// HS256 access tokens issued before `since` still accepted.
+    fn published(alg: SigningAlgorithm, since: i64) -> (JwtKeys, String) {
+        use crate::signing::testing::ring_of;
+        let mut settings = AuthSettings::default();
+        settings.signing.algorithm = alg;
+        let k = match JwtKeys::new(SECRET, None, &settings) {
+            Ok(k) => k,
+            Err(e) => panic!("{e}"),
+        };
+        let kid = ring_of(&k.ring(), alg, since);
+        (k, kid)
+    }
+
+    fn header_of(t: &str) -> Header {
+        match decode_header(t) {
+            Ok(h) => h,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_published_key_signs_access_tokens_as_rfc_9068_says_and_hmac_keeps_refresh() {
+        for alg in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
+            let (k, kid) = published(alg, now() - 3600);
+            let access = token(&k, TokenKind::Access, now(), now() + 60);
+            let h = header_of(&access);
+            assert_eq!(
+                (h.alg, h.kid.as_deref(), h.typ.as_deref()),
+                (alg.jws(), Some(kid.as_str()), Some("at+jwt"))
+            );
+            assert!(k.verify(TokenKind::Access, &access).is_ok(), "{alg:?}");
+            let refresh = token(&k, TokenKind::Refresh, now(), now() + 60);
+            assert_eq!(header_of(&refresh).alg, Algorithm::HS256, "never published");
+            assert!(k.verify(TokenKind::Refresh, &refresh).is_ok());
+            assert!(k.verify(TokenKind::Access, &refresh).is_err());
+        }
+    }
+
+    #[test]
+    fn hs256_access_tokens_verify_only_if_issued_before_the_first_key_signed() {
+        let hs = keys(SECRET, None);
+        let before = token(&hs, TokenKind::Access, now() - 100, now() + 60);
+        let after = token(&hs, TokenKind::Access, now() - 10, now() + 60);
+        let (k, _) = published(SigningAlgorithm::EdDsa, now() - 50);
+        assert!(k.verify(TokenKind::Access, &before).is_ok());
+        assert!(matches!(
+            k.verify(TokenKind::Access, &after),
+            Err(ServiceError::TokenInvalid)
+        ));
+    }
+
+    #[test]
+    fn forged_access_tokens_are_refused_whatever_their_header_says() {
+        let (k, kid) = published(SigningAlgorithm::EdDsa, now() - 3600);
+        let good = token(&k, TokenKind::Access, now(), now() + 60);
+        let claims = match k.verify(TokenKind::Access, &good) {
+            Ok(c) => c,
+            Err(e) => panic!("{e:?}"),
+        };
+        let b64 = |v: &serde_json::Value| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let body = b64(&serde_json::to_value(&claims).unwrap_or_default());
+        let (_, signature) = good.rsplit_once('.').unwrap_or_default();
+        let public = k.ring().jwks().0;
+        let forged =
+            |header: serde_json::Value, sig: &str| format!("{}.{body}.{sig}", b64(&header));
+        // alg confusion: HS256 keyed with the published key; `none`; an unknown kid; a
+        // JWK embedded in the header; the real signature under another typ.
+        let hmac = {
+            let mut h = Header::new(Algorithm::HS256);
+            h.kid = Some(kid.clone());
+            h.typ = Some("at+jwt".into());
+            EncodingKey::from_secret(public.as_bytes())
+                .and_then(|key| encode(&h, &claims, &key))
+                .unwrap_or_default()
+        };
+        for t in [
+            hmac,
+            forged(
+                serde_json::json!({"alg": "none", "kid": kid, "typ": "at+jwt"}),
+                "",
+            ),
+            forged(
+                serde_json::json!({"alg": "EdDSA", "kid": "unknown", "typ": "at+jwt"}),
+                signature,
+            ),
+            forged(
+                serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "jwk": serde_json::from_str::<serde_json::Value>(&public).unwrap_or_default()["keys"][0]}),
+                signature,
+            ),
+            forged(
+                serde_json::json!({"alg": "EdDSA", "kid": kid, "typ": "JWT"}),
+                signature,
+            ),
+            forged(
+                serde_json::json!({"alg": "ES256", "kid": kid, "typ": "at+jwt"}),
+                signature,
+            ),
+        ] {
+            assert!(
+                matches!(
+                    k.verify(TokenKind::Access, &t),
+                    Err(ServiceError::TokenInvalid)
+                ),
+                "{t}"
             );
         }
     }

@@ -23,6 +23,7 @@ pub mod seal;
 pub mod sessions;
 pub mod settings;
 pub mod signin;
+pub mod signing;
 pub mod tasks;
 mod timestamp;
 pub mod users;
@@ -128,6 +129,8 @@ pub struct Services {
     pub health: HealthService,
     /// The resources added with `cargo xtask new-resource`.
     pub resources: Resources,
+    /// The access tokens' signing keys and their life cycle.
+    pub signing: signing::SigningKeys,
     /// Builds and queues mails; [`Courier::new`] takes it to deliver them.
     pub mailer: mail::Mailer,
 }
@@ -166,6 +169,11 @@ impl Services {
             per_ip: settings.login_max_per_ip,
         };
         let proofs = proofs::Proofs::new(attempts.clone(), passwords.clone(), factor, limits);
+        let signing = signing::SigningKeys::new(
+            repos::SigningKeyRepo::new(db.clone()),
+            &settings,
+            keys.ring(),
+        );
         let settings = std::sync::Arc::new(settings);
         let sessions = Sessions::new(users.clone(), store.clone(), keys, settings.clone());
         let second_step = SecondStep::new(
@@ -232,6 +240,7 @@ impl Services {
             users,
             tasks: TaskService::new(tasks),
             resources: Resources::over(&db),
+            signing,
             recovery,
             mfa,
             mailer,

@@ -38,6 +38,8 @@ pub struct AuthSettings {
     pub mail: MailSettings,
     /// The second factor.
     pub mfa: MfaSettings,
+    /// The access tokens' signing keys (`JWT_ALGORITHM` and the key life cycle).
+    pub signing: crate::signing::SigningSettings,
 }
 
 impl Default for AuthSettings {
@@ -61,6 +63,7 @@ impl Default for AuthSettings {
             password_queue: 64,
             mail: MailSettings::default(),
             mfa: MfaSettings::default(),
+            signing: crate::signing::SigningSettings::default(),
         }
     }
 }

@@ -15,6 +15,37 @@ fn key(v: &str) -> Result<[u8; 32], String> {
 }
 
 impl Reader<'_> {
+    /// `NAME` and `NAME_PREVIOUS` (which still opens what it sealed, after a rotation): 32
+    /// bytes each, as hex. `None` when `NAME` is not set or is refused (with its error).
+    pub(super) fn sealing_keys(&mut self, name: &str) -> Option<SealingKeys> {
+        let previous_name = format!("{name}_PREVIOUS");
+        let current = self.raw(name).map(|v| key(&v));
+        let previous = self.raw(&previous_name).map(|v| key(&v));
+        match (current, previous) {
+            (Some(Ok(current)), previous) => {
+                let previous = match previous {
+                    Some(Ok(k)) => Some(k),
+                    Some(Err(e)) => {
+                        self.errors.push(format!("{previous_name}: {e}"));
+                        None
+                    }
+                    None => None,
+                };
+                Some(SealingKeys { current, previous })
+            }
+            (Some(Err(e)), _) => {
+                self.errors.push(format!("{name}: {e}"));
+                None
+            }
+            (None, Some(_)) => {
+                self.errors
+                    .push(format!("{previous_name}: set without {name}"));
+                None
+            }
+            (None, None) => None,
+        }
+    }
+
     /// `MFA_ISSUER`, `MFA_ENCRYPTION_KEY` (required in production) and
     /// `MFA_ENCRYPTION_KEY_PREVIOUS` (still opens what it sealed, after a rotation).
     pub(super) fn mfa(&mut self, app_env: AppEnv) -> MfaSettings {
@@ -26,39 +57,12 @@ impl Reader<'_> {
                 Ok(v.to_owned())
             }
         });
-        let current = self.raw("MFA_ENCRYPTION_KEY").map(|v| key(&v));
-        let previous = self.raw("MFA_ENCRYPTION_KEY_PREVIOUS").map(|v| key(&v));
-        let keys = match (current, previous) {
-            (Some(Ok(current)), previous) => {
-                let previous = match previous {
-                    Some(Ok(k)) => Some(k),
-                    Some(Err(e)) => {
-                        self.errors
-                            .push(format!("MFA_ENCRYPTION_KEY_PREVIOUS: {e}"));
-                        None
-                    }
-                    None => None,
-                };
-                Some(SealingKeys { current, previous })
-            }
-            (Some(Err(e)), _) => {
-                self.errors.push(format!("MFA_ENCRYPTION_KEY: {e}"));
-                None
-            }
-            (None, Some(_)) => {
-                self.errors
-                    .push("MFA_ENCRYPTION_KEY_PREVIOUS: set without MFA_ENCRYPTION_KEY".into());
-                None
-            }
-            (None, None) => {
-                if app_env == AppEnv::Production {
-                    self.errors.push(
-                        "MFA_ENCRYPTION_KEY: required when APP_ENV=production (64 hex digits; TOTP secrets are sealed under it)".into(),
-                    );
-                }
-                None
-            }
-        };
+        let keys = self.sealing_keys("MFA_ENCRYPTION_KEY");
+        if keys.is_none() && app_env == AppEnv::Production && !self.has("MFA_ENCRYPTION_KEY") {
+            self.errors.push(
+                "MFA_ENCRYPTION_KEY: required when APP_ENV=production (64 hex digits; TOTP secrets are sealed under it)".into(),
+            );
+        }
         MfaSettings { issuer, keys, ..d }
     }
 }

@@ -5,6 +5,7 @@ mod mail;
 mod mfa;
 mod password;
 mod reader;
+mod signing;
 
 pub use reader::parse_duration;
 use reader::Reader;
@@ -191,6 +192,7 @@ impl Reader<'_> {
             // Read after the HTTP section, whose bind address is the links' default base.
             mail: d.mail,
             mfa: d.mfa,
+            signing: d.signing,
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -332,6 +334,7 @@ impl Config {
         let http = r.http();
         auth.mail = r.mail(app_env, http.bind_addr);
         auth.mfa = r.mfa(app_env);
+        auth.signing = r.signing(app_env);
         (auth.password_hash, auth.password_memory_budget_kib) = r.password(app_env);
         auth.password_rehash = r.password_rehash();
         let log_format = r.parse(

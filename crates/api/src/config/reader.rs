@@ -36,6 +36,11 @@ impl Reader<'_> {
             .filter(|v| !v.is_empty())
     }
 
+    /// Whether `key` is set (to anything but blanks).
+    pub(super) fn has(&self, key: &str) -> bool {
+        self.raw(key).is_some()
+    }
+
     pub(super) fn parse<T>(
         &mut self,
         key: &str,

@@ -8,6 +8,7 @@ pub mod mfa;
 pub mod recovery;
 pub mod tasks;
 pub mod users;
+pub mod wellknown;
 
 use actix_web::{web, HttpResponse, Resource};
 use utoipa::OpenApi;
@@ -42,6 +43,7 @@ pub(crate) fn registered() -> Vec<String> {
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
+    wellknown::configure(cfg);
     docs::configure(cfg);
     auth::configure(cfg);
     recovery::configure(cfg);
@@ -56,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) fn documents() -> Vec<utoipa::openapi::OpenApi> {
     let mut docs = vec![
         health::Doc::openapi(),
+        wellknown::Doc::openapi(),
         auth::Doc::openapi(),
         recovery::Doc::openapi(),
         mfa::Doc::openapi(),

@@ -1,0 +1,51 @@
+//! The signing section: which algorithm signs access tokens, the key that seals the
+//! signing keys' private halves, and how long each step of their life cycle takes.
+
+use std::time::Duration;
+
+use services::signing::{SigningAlgorithm, SigningSettings};
+
+use super::{AppEnv, Reader};
+
+impl Reader<'_> {
+    /// `JWT_ALGORITHM`, `SIGNING_KEY_ENCRYPTION_KEY` (and `_PREVIOUS`), `JWKS_MAX_AGE`,
+    /// `JWT_KEYS_REFRESH`.
+    pub(super) fn signing(&mut self, app_env: AppEnv) -> SigningSettings {
+        let d = SigningSettings::default();
+        let algorithm = self.parse("JWT_ALGORITHM", d.algorithm, |v| {
+            SigningAlgorithm::parse(v).ok_or_else(|| format!("{v:?} must be EdDSA, ES256 or HS256"))
+        });
+        let sealing = self.sealing_keys("SIGNING_KEY_ENCRYPTION_KEY");
+        if algorithm.is_asymmetric() && sealing.is_none() && !self.has("SIGNING_KEY_ENCRYPTION_KEY")
+        {
+            self.errors.push(format!(
+                "SIGNING_KEY_ENCRYPTION_KEY: required with JWT_ALGORITHM={} (64 hex digits; the signing keys' private halves are sealed under it)",
+                algorithm.name()
+            ));
+        }
+        let jwks_max_age = self.duration("JWKS_MAX_AGE", d.jwks_max_age);
+        let refresh = self.duration("JWT_KEYS_REFRESH", d.refresh);
+        for (key, value) in [
+            ("JWKS_MAX_AGE", jwks_max_age),
+            ("JWT_KEYS_REFRESH", refresh),
+        ] {
+            if value < Duration::from_secs(1) {
+                self.errors.push(format!("{key}: must be at least 1s"));
+            }
+        }
+        if jwks_max_age < refresh {
+            let line = "JWKS_MAX_AGE is shorter than JWT_KEYS_REFRESH: an instance may sign with a new key before it is published long enough";
+            if app_env == AppEnv::Production {
+                self.errors.push(format!("JWKS_MAX_AGE: {line}"));
+            } else {
+                tracing::warn!("{line}");
+            }
+        }
+        SigningSettings {
+            algorithm,
+            sealing,
+            jwks_max_age,
+            refresh,
+        }
+    }
+}

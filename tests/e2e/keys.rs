@@ -1,0 +1,186 @@
+//! `keys::` cases: access tokens signed by published keys. Another service verifies them
+//! from the JWK set alone; a rotation publishes the new key before it signs and never
+//! fails a live token; a revoked key's tokens fail on every instance.
+
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+use services::signing::{Rotation, SigningAlgorithm, SigningSettings};
+
+use crate::http::str_of;
+use crate::{Case, Ctx};
+
+/// The seal of the signing keys in these apps: 32 bytes, hex.
+const KEK: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+/// The eddsa apps' settings: every step of the life cycle within a second or two.
+pub const EDDSA: &[(&str, &str)] = &[
+    ("JWT_ALGORITHM", "EdDSA"),
+    ("SIGNING_KEY_ENCRYPTION_KEY", KEK),
+    ("JWKS_MAX_AGE", "1s"),
+    ("JWT_KEYS_REFRESH", "1s"),
+];
+
+pub const CASES: &[Case] =
+    testkit::cases![signing_keys_are_published_verified_elsewhere_rotated_and_revoked,];
+
+/// Waits for `ok`, checking every 100 ms, up to a generous bound.
+fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: not within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn jwks(ctx: &Ctx, base: &str) -> JwkSet {
+    let body = ctx.on(base).get("/.well-known/jwks.json", None).ok(200);
+    serde_json::from_value(body).unwrap()
+}
+
+fn kids(set: &JwkSet) -> Vec<String> {
+    set.keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect()
+}
+
+fn kid_of(token: &str) -> String {
+    decode_header(token).unwrap().kid.unwrap_or_default()
+}
+
+/// What a resource server does: the key named by `kid`, from the JWK set alone, the
+/// algorithm pinned, `iss`, `aud`, `exp` and `typ` checked.
+fn verify_elsewhere(set: &JwkSet, token: &str) -> Result<Value, String> {
+    let header = decode_header(token).map_err(|e| e.to_string())?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(format!("typ {:?}", header.typ));
+    }
+    let jwk = set
+        .find(&header.kid.unwrap_or_default())
+        .ok_or("unknown kid")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut v = Validation::new(Algorithm::EdDSA);
+    v.set_issuer(&["strata"]);
+    v.set_audience(&["strata-api"]);
+    decode::<Value>(token, &key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+/// The life cycle's own `api keys` calls, on the apps' database.
+fn key_admin(ctx: &Ctx) -> services::signing::SigningKeys {
+    let auth = services::AuthSettings {
+        signing: SigningSettings {
+            algorithm: SigningAlgorithm::EdDsa,
+            sealing: Some(services::seal::SealingKeys {
+                current: hex::decode(KEK).unwrap().try_into().unwrap(),
+                previous: None,
+            }),
+            jwks_max_age: Duration::from_secs(1),
+            refresh: Duration::from_secs(1),
+        },
+        ..Default::default()
+    };
+    let infra = services::Infra {
+        database_url: ctx.database_url.clone(),
+        pool: services::bootstrap::pool_options(2, Duration::from_secs(5)),
+        redis: None,
+    };
+    ctx.rt
+        .block_on(services::bootstrap::signing_keys(infra, auth))
+        .unwrap()
+}
+
+fn signing_keys_are_published_verified_elsewhere_rotated_and_revoked(ctx: &Ctx) {
+    let apps = &ctx.eddsa;
+    let api = ctx.on(&apps[0]);
+    let (user, t) = api.user_with_session();
+
+    // Published: only public halves, cached, with an ETag.
+    let res = api.get("/.well-known/jwks.json", None);
+    let body = res.ok(200);
+    assert_eq!(
+        res.header("cache-control").as_deref(),
+        Some("public, max-age=1")
+    );
+    let etag = res.header("etag").unwrap_or_default();
+    for key in body["keys"].as_array().unwrap() {
+        assert!(
+            key.get("d").is_none() && key.get("k").is_none(),
+            "private: {key}"
+        );
+        assert_eq!(
+            (key["kty"].as_str(), key["use"].as_str()),
+            (Some("OKP"), Some("sig"))
+        );
+    }
+    let again = api.send(
+        reqwest::Method::GET,
+        "/.well-known/jwks.json",
+        &[("if-none-match", etag.as_str())],
+        crate::http::Body::None,
+    );
+    assert_eq!(again.status, 304, "{}", again.text);
+    let meta = api
+        .get("/.well-known/oauth-authorization-server", None)
+        .ok(200);
+    assert_eq!(meta["issuer"], "strata");
+    assert!(
+        str_of(&meta, "jwks_uri").ends_with("/.well-known/jwks.json"),
+        "{meta}"
+    );
+
+    // Verified elsewhere, from the JWK set alone.
+    let set = jwks(ctx, &apps[0]);
+    let first = kid_of(&t.access);
+    assert!(
+        kids(&set).contains(&first),
+        "{first} not in {:?}",
+        kids(&set)
+    );
+    let claims = verify_elsewhere(&set, &t.access).unwrap();
+    assert_eq!(claims["sub"], Value::from(user.id.clone()));
+    for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "sid"] {
+        assert!(claims.get(claim).is_some(), "{claim} missing: {claims}");
+    }
+
+    // Rotated: the new key is published first, and every instance sees it.
+    let admin = key_admin(ctx);
+    let next = match ctx.rt.block_on(admin.rotate()).unwrap() {
+        Rotation::Published { kid, .. } | Rotation::Waiting { kid, .. } => kid,
+        Rotation::Promoted { kid, .. } => kid,
+    };
+    for app in apps {
+        eventually("the next key published", || {
+            kids(&jwks(ctx, app)).contains(&next)
+        });
+    }
+    // Then it signs (an instance promotes it once published for JWKS_MAX_AGE), and the
+    // token of the key before still works everywhere.
+    eventually("the next key signing", || {
+        kid_of(&api.login(&user).access) == next
+    });
+    for app in apps {
+        ctx.on(app).me(&t.access).ok(200);
+    }
+    let fresh = api.login(&user);
+    assert!(verify_elsewhere(&jwks(ctx, &apps[0]), &fresh.access).is_ok());
+
+    // Revoked: the old key's tokens fail on every instance; the new key's still work.
+    assert!(ctx.rt.block_on(admin.revoke(&first)).unwrap());
+    for app in apps {
+        let other = ctx.on(app);
+        eventually("the revoked key's token refused", || {
+            other.me(&t.access).status == 401
+        });
+        other.me(&fresh.access).ok(200);
+        assert!(!kids(&jwks(ctx, app)).contains(&first), "still published");
+    }
+    assert!(!ctx.rt.block_on(admin.revoke(&first)).unwrap(), "once");
+}
