@@ -60,9 +60,10 @@ deps:
 	echo "installing the build dependencies: $$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
-# What the mail tests need beyond the build: a real SMTP server (aiosmtpd) they start on a
-# free port. Installed like the build packages; without it the mail suite is skipped.
-TEST_PKGS := python3-aiosmtpd
+# What the tests need beyond the build: a real SMTP server (aiosmtpd) the mail tests start
+# on a free port, and PyJWT, the independent verifier of access tokens. Installed like the
+# build packages; without them those tests are skipped (a failure under CI).
+TEST_PKGS := python3-aiosmtpd python3-jwt python3-cryptography
 
 test-deps:
 	@command -v dpkg >/dev/null || exit 0; \

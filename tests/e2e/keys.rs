@@ -73,6 +73,62 @@ fn verify_elsewhere(set: &JwkSet, token: &str) -> Result<Value, String> {
         .map_err(|e| e.to_string())
 }
 
+/// PyJWT, given only the JWK set's URL, accepts `token` and refuses forgeries of it: a
+/// changed claim, another `typ`, HS256 keyed with the published key, `alg: none`.
+fn pyjwt_agrees(base: &str, token: &str) {
+    use strata_e2e::jwt_verifier::{available, verify};
+    if !available() {
+        assert!(
+            !testkit::require_all_backends(),
+            "PyJWT is missing: apt-get install python3-jwt (or set STRATA_TEST_PYTHON)"
+        );
+        eprintln!("skipped: PyJWT is not installed (apt-get install python3-jwt)");
+        return;
+    }
+    let url = format!("{base}/.well-known/jwks.json");
+    let check = |t: &str| verify(&url, "strata", "strata-api", t);
+    assert!(check(token).is_ok(), "{:?}", check(token));
+    let b64 = |v: &Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let parts: Vec<&str> = token.split('.').collect();
+    let header: Value = {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[0])
+            .unwrap();
+        serde_json::from_slice(&raw).unwrap()
+    };
+    let mut claims = verify_claims(parts[1]);
+    claims["sub"] = Value::from("someone-else");
+    let mut other_typ = header.clone();
+    other_typ["typ"] = Value::from("JWT");
+    let mut none = header.clone();
+    none["alg"] = Value::from("none");
+    let mut hs = header.clone();
+    hs["alg"] = Value::from("HS256");
+    for forged in [
+        format!("{}.{}.{}", parts[0], b64(&claims), parts[2]),
+        format!("{}.{}.{}", b64(&other_typ), parts[1], parts[2]),
+        format!("{}.{}.", b64(&none), parts[1]),
+        format!("{}.{}.{}", b64(&hs), parts[1], parts[2]),
+    ] {
+        assert!(
+            check(&forged).is_err(),
+            "PyJWT accepted a forgery: {forged}"
+        );
+    }
+}
+
+fn verify_claims(part: &str) -> Value {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
 /// The life cycle's own `api keys` calls, on the apps' database.
 fn key_admin(ctx: &Ctx) -> services::signing::SigningKeys {
     let auth = services::AuthSettings {
@@ -149,6 +205,9 @@ fn signing_keys_are_published_verified_elsewhere_rotated_and_revoked(ctx: &Ctx) 
     for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "sid"] {
         assert!(claims.get(claim).is_some(), "{claim} missing: {claims}");
     }
+
+    // And by another language's library, from the JWK set's URL alone.
+    pyjwt_agrees(&apps[0], &t.access);
 
     // Rotated: the new key is published first, and every instance sees it.
     let admin = key_admin(ctx);

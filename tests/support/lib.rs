@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+pub mod jwt_verifier;
 pub mod mail_files;
 pub mod process;
 pub mod proxy;
