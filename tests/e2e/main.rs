@@ -12,6 +12,7 @@ mod docs;
 mod errors;
 mod forge;
 mod http;
+mod introspect;
 mod keys;
 mod mfa;
 mod passwords;
@@ -86,13 +87,17 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
     let env = backing
         .env
         .with("SHUTDOWN_TIMEOUT", "1")
-        .with("DB_POOL_SIZE", "5");
+        .with("DB_POOL_SIZE", "5")
+        .with("INTROSPECTION_CLIENTS", introspect::CLIENTS);
     let main = spawn(&env)?;
     // A second instance on the same database and Redis: sessions must be shared.
     let second = if redis { Some(spawn(&env)?) } else { None };
     // Special settings, each on an app of its own (sharing the database, and on the Redis
     // plans the token store too).
-    let limited = spawn(&env.with("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"))?;
+    let limited = spawn(
+        &env.with("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3")
+            .with("INTROSPECTION_MAX_PER_MINUTE", "3"),
+    )?;
     let no_grace = spawn(&env.with("REFRESH_REUSE_GRACE", "0"))?;
     let rotated = spawn(
         &env.with("JWT_API_SECRET", forge::NEW_SECRET)
@@ -176,6 +181,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         mfa::CASES,
         passwords::CASES,
         keys::CASES,
+        introspect::CASES,
     ]
     .into_iter()
     .chain(RESOURCE_CASES.iter().copied())

@@ -98,6 +98,9 @@ pub enum ApiError {
     InvalidBody(Vec<FieldError>),
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A form route (introspection) was sent something else.
+    #[error("not a form")]
+    NotAForm,
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("no such route")]
@@ -182,6 +185,11 @@ impl ApiError {
                 S::TokenInvalid => {
                     unauthorized("token_invalid", "the token is not valid", INVALID_TOKEN)
                 }
+                S::InvalidClient => unauthorized(
+                    "invalid_client",
+                    "introspection needs the HTTP Basic credentials of a configured client",
+                    r#"Basic realm="strata""#,
+                ),
                 S::TokenExpired => {
                     unauthorized("token_expired", "the token has expired", INVALID_TOKEN)
                 }
@@ -278,6 +286,11 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as application/json",
+            ),
+            ApiError::NotAForm => map(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/x-www-form-urlencoded",
             ),
             ApiError::PayloadTooLarge => map(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -402,6 +415,7 @@ mod tests {
             (S::TokenInvalid.into(), 401, "token_invalid"),
             (S::TokenExpired.into(), 401, "token_expired"),
             (S::TokenRevoked.into(), 401, "token_revoked"),
+            (S::InvalidClient.into(), 401, "invalid_client"),
             (S::RefreshTokenReused.into(), 401, "refresh_token_reused"),
             (
                 S::RateLimited {
@@ -435,6 +449,7 @@ mod tests {
                 415,
                 "unsupported_media_type",
             ),
+            (ApiError::NotAForm, 415, "unsupported_media_type"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::RouteNotFound, 404, "not_found"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),

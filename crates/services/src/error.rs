@@ -24,6 +24,9 @@ pub enum ServiceError {
     /// The session was logged out or revoked.
     #[error("token revoked")]
     TokenRevoked,
+    /// An introspection call without the credentials of a configured client.
+    #[error("unknown client or wrong secret")]
+    InvalidClient,
     /// An old refresh token came back: the session has been revoked.
     #[error("refresh token reused; session revoked")]
     RefreshTokenReused,

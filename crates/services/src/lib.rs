@@ -10,6 +10,7 @@ mod client;
 pub mod domain;
 pub mod error;
 pub mod health;
+pub mod introspection;
 pub mod jwt;
 pub mod mail;
 pub mod mfa;
@@ -131,6 +132,8 @@ pub struct Services {
     pub resources: Resources,
     /// The access tokens' signing keys and their life cycle.
     pub signing: signing::SigningKeys,
+    /// RFC 7662 introspection, for resource servers.
+    pub introspection: introspection::Introspection,
     /// Builds and queues mails; [`Courier::new`] takes it to deliver them.
     pub mailer: mail::Mailer,
 }
@@ -176,6 +179,12 @@ impl Services {
         );
         let settings = std::sync::Arc::new(settings);
         let sessions = Sessions::new(users.clone(), store.clone(), keys, settings.clone());
+        let introspection = introspection::Introspection::new(
+            settings.introspection.clone(),
+            sessions.clone(),
+            users.clone(),
+            store.clone(),
+        );
         let second_step = SecondStep::new(
             users.clone(),
             store.clone(),
@@ -241,6 +250,7 @@ impl Services {
             tasks: TaskService::new(tasks),
             resources: Resources::over(&db),
             signing,
+            introspection,
             recovery,
             mfa,
             mailer,

@@ -12,7 +12,7 @@ use repos::{
 
 use crate::client::ClientInfo;
 use crate::domain::Id;
-use crate::jwt::{JwtKeys, TokenKind};
+use crate::jwt::{Claims, JwtKeys, TokenKind};
 use crate::outcomes;
 use crate::views::{SessionView, TokenPair};
 use crate::{AuthSettings, ServiceError};
@@ -223,16 +223,23 @@ impl Sessions {
     /// Checks a bearer token: signature and claims locally, then one token-store round trip
     /// proving the session is alive and this is its current access token.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
+        let claims = self.live_claims(access_token).await?;
+        Ok(Principal {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
+    }
+
+    /// The claims of a live access token: signed, unexpired, and its session's current
+    /// one (what introspection tells a resource server).
+    pub(crate) async fn live_claims(&self, access_token: &str) -> Result<Claims, ServiceError> {
         let claims = self.keys.verify(TokenKind::Access, access_token)?;
         match self
             .store
             .authenticate(&claims.sub, &claims.sid, &claims.jti)
             .await?
         {
-            Some(user_id) if user_id == claims.sub => Ok(Principal {
-                user_id,
-                session_id: claims.sid,
-            }),
+            Some(user_id) if user_id == claims.sub => Ok(claims),
             _ => Err(ServiceError::TokenRevoked),
         }
     }

@@ -40,6 +40,8 @@ pub struct AuthSettings {
     pub mfa: MfaSettings,
     /// The access tokens' signing keys (`JWT_ALGORITHM` and the key life cycle).
     pub signing: crate::signing::SigningSettings,
+    /// Who may introspect tokens (`INTROSPECTION_CLIENTS`).
+    pub introspection: crate::introspection::IntrospectionSettings,
 }
 
 impl Default for AuthSettings {
@@ -64,6 +66,7 @@ impl Default for AuthSettings {
             mail: MailSettings::default(),
             mfa: MfaSettings::default(),
             signing: crate::signing::SigningSettings::default(),
+            introspection: crate::introspection::IntrospectionSettings::default(),
         }
     }
 }

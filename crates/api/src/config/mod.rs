@@ -193,6 +193,7 @@ impl Reader<'_> {
             mail: d.mail,
             mfa: d.mfa,
             signing: d.signing,
+            introspection: d.introspection,
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -335,6 +336,7 @@ impl Config {
         auth.mail = r.mail(app_env, http.bind_addr);
         auth.mfa = r.mfa(app_env);
         auth.signing = r.signing(app_env);
+        auth.introspection = r.introspection();
         (auth.password_hash, auth.password_memory_budget_kib) = r.password(app_env);
         auth.password_rehash = r.password_rehash();
         let log_format = r.parse(

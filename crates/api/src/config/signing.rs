@@ -49,3 +49,35 @@ impl Reader<'_> {
         }
     }
 }
+
+impl Reader<'_> {
+    /// `INTROSPECTION_CLIENTS`: `id:secret` pairs, comma-separated; each secret at least 16
+    /// characters. `INTROSPECTION_MAX_PER_MINUTE` per client.
+    pub(super) fn introspection(&mut self) -> services::introspection::IntrospectionSettings {
+        use services::introspection::{IntrospectionClient, IntrospectionSettings};
+        let d = IntrospectionSettings::default();
+        let mut clients = Vec::new();
+        for pair in self
+            .raw("INTROSPECTION_CLIENTS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match pair.split_once(':') {
+                Some((id, secret)) if !id.is_empty() && secret.chars().count() >= 16 => {
+                    clients.push(IntrospectionClient::new(id, secret));
+                }
+                _ => self.errors.push(format!(
+                    "INTROSPECTION_CLIENTS: {:?} must be client_id:secret with a secret of 16 or more characters",
+                    pair.split(':').next().unwrap_or_default()
+                )),
+            }
+        }
+        let per_minute = self.number("INTROSPECTION_MAX_PER_MINUTE", d.per_minute, 1..=1_000_000);
+        IntrospectionSettings {
+            clients,
+            per_minute,
+        }
+    }
+}

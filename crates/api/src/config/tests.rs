@@ -314,3 +314,52 @@ fn a_password_hash_below_owasp_or_past_the_memory_budget_is_one_line() {
     let c = config(&[("JWT_API_SECRET", SECRET), ("BCRYPT_COST", "4")]);
     assert!(c.is_ok(), "{:?}", c.err());
 }
+
+#[test]
+fn signing_keys_and_introspection_clients_are_checked() {
+    use services::signing::SigningAlgorithm;
+    let kek = SECRET;
+    let c = config(&[
+        ("JWT_API_SECRET", SECRET),
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("SIGNING_KEY_ENCRYPTION_KEY", kek),
+        ("JWKS_MAX_AGE", "2s"),
+        ("JWT_KEYS_REFRESH", "1s"),
+        (
+            "INTROSPECTION_CLIENTS",
+            "orders:0123456789abcdef, billing:fedcba9876543210",
+        ),
+    ])
+    .map_err(|e| e.join("; "));
+    let signing = c
+        .as_ref()
+        .map(|c| (c.auth.signing.algorithm, c.auth.signing.jwks_max_age));
+    assert_eq!(
+        signing,
+        Ok((SigningAlgorithm::EdDsa, Duration::from_secs(2)))
+    );
+    let clients = c.map(|c| c.auth.introspection.clients.len());
+    assert_eq!(clients, Ok(2));
+    assert_eq!(
+        config(&[("JWT_API_SECRET", SECRET)]).map(|c| c.auth.signing.algorithm),
+        Ok(SigningAlgorithm::Hs256),
+        "unset: HS256, as before"
+    );
+    let errors = config(&[
+        ("JWT_API_SECRET", SECRET),
+        ("JWT_ALGORITHM", "RS256"),
+        ("INTROSPECTION_CLIENTS", "orders:short"),
+    ])
+    .err()
+    .unwrap_or_default();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let no_kek = config(&[("JWT_API_SECRET", SECRET), ("JWT_ALGORITHM", "ES256")])
+        .err()
+        .unwrap_or_default();
+    assert!(
+        no_kek
+            .iter()
+            .any(|e| e.starts_with("SIGNING_KEY_ENCRYPTION_KEY")),
+        "{no_kek:?}"
+    );
+}

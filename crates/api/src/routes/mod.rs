@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod introspect;
 pub mod mfa;
 pub mod recovery;
 pub mod tasks;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     wellknown::configure(cfg);
     docs::configure(cfg);
     auth::configure(cfg);
+    introspect::configure(cfg);
     recovery::configure(cfg);
     mfa::configure(cfg);
     users::configure(cfg);
@@ -60,6 +62,7 @@ pub(crate) fn documents() -> Vec<utoipa::openapi::OpenApi> {
         health::Doc::openapi(),
         wellknown::Doc::openapi(),
         auth::Doc::openapi(),
+        introspect::Doc::openapi(),
         recovery::Doc::openapi(),
         mfa::Doc::openapi(),
         users::Doc::openapi(),
