@@ -140,6 +140,7 @@ fn key_admin(ctx: &Ctx) -> services::signing::SigningKeys {
             }),
             jwks_max_age: Duration::from_secs(1),
             refresh: Duration::from_secs(1),
+            rotation: None,
         },
         ..Default::default()
     };

@@ -25,6 +25,9 @@ impl Reader<'_> {
         }
         let jwks_max_age = self.duration("JWKS_MAX_AGE", d.jwks_max_age);
         let refresh = self.duration("JWT_KEYS_REFRESH", d.refresh);
+        let rotation = self
+            .raw("JWT_KEY_ROTATION")
+            .map(|_| self.duration("JWT_KEY_ROTATION", Duration::from_secs(30 * 24 * 3600)));
         for (key, value) in [
             ("JWKS_MAX_AGE", jwks_max_age),
             ("JWT_KEYS_REFRESH", refresh),
@@ -41,11 +44,23 @@ impl Reader<'_> {
                 tracing::warn!("{line}");
             }
         }
+        if let Some(every) = rotation.filter(|every| *every < jwks_max_age) {
+            let line = format!(
+                "JWT_KEY_ROTATION ({}s) is shorter than JWKS_MAX_AGE: keys would pile up unsigned",
+                every.as_secs()
+            );
+            if app_env == AppEnv::Production {
+                self.errors.push(line);
+            } else {
+                tracing::warn!("{line}");
+            }
+        }
         SigningSettings {
             algorithm,
             sealing,
             jwks_max_age,
             refresh,
+            rotation,
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct Metadata {
     pub issuer: String,
     /// The JWK set's URL, under `PUBLIC_URL`.
     pub jwks_uri: String,
+    /// RFC 7662 introspection, for configured clients.
+    pub introspection_endpoint: String,
 }
 
 /// Where to find the keys, for a verifier configured with the issuer alone.
@@ -71,7 +73,12 @@ pub struct Metadata {
     responses((status = 200, description = "RFC 8414 metadata", body = Metadata)))]
 pub async fn metadata(services: web::Data<Services>) -> HttpResponse {
     let (issuer, jwks_uri) = services.signing.metadata();
+    let introspection_endpoint = jwks_uri.replace("/.well-known/jwks.json", "/api/auth/introspect");
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .json(Metadata { issuer, jwks_uri })
+        .json(Metadata {
+            issuer,
+            jwks_uri,
+            introspection_endpoint,
+        })
 }

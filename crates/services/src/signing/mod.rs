@@ -35,6 +35,9 @@ pub struct SigningSettings {
     pub jwks_max_age: Duration,
     /// `JWT_KEYS_REFRESH`: how often an instance reads the keys and takes due steps.
     pub refresh: Duration,
+    /// `JWT_KEY_ROTATION`: a new key is published when the current one has signed this
+    /// long; `None`: only `api keys rotate` rotates.
+    pub rotation: Option<Duration>,
 }
 
 impl Default for SigningSettings {
@@ -44,6 +47,7 @@ impl Default for SigningSettings {
             sealing: None,
             jwks_max_age: Duration::from_secs(3600),
             refresh: Duration::from_secs(60),
+            rotation: None,
         }
     }
 }
@@ -194,6 +198,17 @@ impl SigningKeys {
             if let Some((newest, older)) = current.split_last() {
                 for old in older {
                     self.repo.demote(&old.kid).await?;
+                }
+                // Scheduled rotation: the current key has signed long enough and no
+                // successor is published yet. Two instances may both publish one; the
+                // older is promoted first and the other follows a rotation later.
+                let signed_since = newest.activated_at.unwrap_or(newest.created_at);
+                let has_next = keys.iter().any(|k| k.state == "next");
+                if let Some(every) = self.settings.rotation {
+                    if !has_next && signed_since + delta(every) <= now {
+                        let kid = self.publish_new().await?;
+                        tracing::info!(kid = %kid, "scheduled rotation: a new signing key is published");
+                    }
                 }
                 for next in keys.iter().filter(|k| k.state == "next") {
                     if next.created_at + delta(self.settings.jwks_max_age) <= now {
