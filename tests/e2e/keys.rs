@@ -207,6 +207,14 @@ fn signing_keys_are_published_verified_elsewhere_rotated_and_revoked(ctx: &Ctx) 
         assert!(claims.get(claim).is_some(), "{claim} missing: {claims}");
     }
 
+    // An instance still on HS256 (on the Redis plans, where sessions are shared) verifies
+    // it too once it has read the published keys: a fleet switches with a rolling restart.
+    if ctx.second.is_some() {
+        eventually("an HS256 instance verifying the published key", || {
+            ctx.api().me(&t.access).status == 200
+        });
+    }
+
     // And by another language's library, from the JWK set's URL alone.
     pyjwt_agrees(&apps[0], &t.access);
 

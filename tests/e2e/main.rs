@@ -88,7 +88,10 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         .env
         .with("SHUTDOWN_TIMEOUT", "1")
         .with("DB_POOL_SIZE", "5")
-        .with("INTROSPECTION_CLIENTS", introspect::CLIENTS);
+        .with("INTROSPECTION_CLIENTS", introspect::CLIENTS)
+        // Every app reads the published keys every second (the HS256 ones too, to verify
+        // the eddsa apps' tokens).
+        .with("JWT_KEYS_REFRESH", "1s");
     let main = spawn(&env)?;
     // A second instance on the same database and Redis: sessions must be shared.
     let second = if redis { Some(spawn(&env)?) } else { None };

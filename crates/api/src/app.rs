@@ -115,10 +115,11 @@ impl Application {
         crate::metrics::install();
         let worker = services::Courier::new(&services.mailer).map_err(StartError::Mail)?;
         let (mail_stop, stopped) = tokio::sync::watch::channel(false);
-        let key_refresher = services
-            .signing
-            .enabled()
-            .then(|| actix_web::rt::spawn(services.signing.clone().run(stopped.clone())));
+        // Also with HS256: an instance reads the published keys, to verify the tokens of
+        // instances that already sign with them.
+        let key_refresher = Some(actix_web::rt::spawn(
+            services.signing.clone().run(stopped.clone()),
+        ));
         let mail_worker = Some(actix_web::rt::spawn(worker.run(stopped)));
         let data = web::Data::new(services.clone());
         let proxies = web::Data::new(crate::extract::TrustedProxies(

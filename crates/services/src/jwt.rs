@@ -326,7 +326,16 @@ impl JwtKeys {
         let data = if kind == TokenKind::Access && self.asymmetric {
             self.verify_published(token)?
         } else {
-            self.verify_hmac(kind, token)?
+            match self.verify_hmac(kind, token) {
+                // An instance still on HS256 in a fleet switching to published keys (or
+                // back) verifies the others' tokens too, once it has read their keys.
+                Err(ServiceError::TokenInvalid)
+                    if kind == TokenKind::Access && !self.ring.get().verifiers.is_empty() =>
+                {
+                    self.verify_published(token)?
+                }
+                other => other?,
+            }
         };
         if data.claims.typ != kind.typ() {
             return Err(ServiceError::TokenInvalid);
