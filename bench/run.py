@@ -18,6 +18,8 @@ Settings (environment):
   BENCH_BASELINE_BIN  an A/B: this api binary (an older build) runs in the floor's place,
                       with strata's settings, so "ratio" is new / old in one run. Needs
                       BENCH_STORE=redis: both servers must know every session.
+  BENCH_BASELINE_ENV  extra "K=V K=V" for the baseline only (an A/B of settings: the same
+                      binary with BENCH_STRATA_ENV on one side and this on the other)
   BENCH_BIG           users and tasks of the size checks      (default 100000)
   BENCH_TAG           suffix of the results' file names (experiments)
   BENCH_WAIT_QUIET    1: first wait until load average < 0.7 and no cargo/rustc runs
@@ -202,6 +204,7 @@ class Bench:
                 raise SystemExit("BENCH_BASELINE_BIN needs BENCH_STORE=redis")
             be = self.env(self.cfg.floor_port)
             be.update(extra_env("BENCH_STRATA_ENV"))
+            be.update(extra_env("BENCH_BASELINE_ENV"))
             log(f"A/B: the floor's column is {baseline}")
             self.floor = Server("floor", [baseline, "serve"], be, self.cfg.floor_port, f"baseline-{tag}.log")
         else:
