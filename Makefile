@@ -102,7 +102,8 @@ test: deps test-deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api --features otlp  # the fault and ops tests run the real binary
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test --no-fail-fast; status=$$?; \
-	xtask/try-generated.sh || { status=1; echo "failed: the generator's try-out (xtask/try-generated.sh)" >> $(SUMMARY); }; \
+	if xtask/try-generated.sh; then echo "generator try-out (xtask/try-generated.sh): passed" >> $(SUMMARY); \
+	else status=1; echo "failed: the generator's try-out (xtask/try-generated.sh)" >> $(SUMMARY); fi; \
 	$(REPORT)
 
 # A new resource through every layer: `make resource NAME=notes FIELDS='…'` is
@@ -176,7 +177,7 @@ $(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package-lock.json
 # wrk over loopback and prints the table with PASS/FAIL per target. BENCH_DURATION,
 # BENCH_REPEAT and BENCH_CONNECTIONS shrink it; bench/run.py lists every setting.
 BENCH_DB ?= sqlite
-export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_SCENARIOS BENCH_BASELINE_BIN
+export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_SCENARIOS BENCH_BASELINE_BIN BENCH_BASELINE_ENV BENCH_INSTRUCTIONS BENCH_STRATA_ENV
 
 .PHONY: bench bench-deps bench-build bench-all bench-plot
 

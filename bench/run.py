@@ -18,6 +18,7 @@ Settings (environment):
   BENCH_BASELINE_BIN  an A/B: this api binary (an older build) runs in the floor's place,
                       with strata's settings, so "ratio" is new / old in one run. Needs
                       BENCH_STORE=redis: both servers must know every session.
+  BENCH_INSTRUCTIONS  1: also count strata's instructions per users/me with callgrind
   BENCH_BASELINE_ENV  extra "K=V K=V" for the baseline only (an A/B of settings: the same
                       binary with BENCH_STRATA_ENV on one side and this on the other)
   BENCH_BIG           users and tasks of the size checks      (default 100000)
@@ -223,6 +224,17 @@ class Bench:
         new, old = counted["strata"]["per_request"], counted["floor"]["per_request"]
         self.results["ab_instructions"] = counted
         log(f"A/B instructions per users/me: this build {new:,.0f} | baseline {old:,.0f} (x{new / old:.3f})")
+
+    def strata_instructions(self):
+        """strata's instructions per `users/me` by callgrind, which the machine's load does
+        not move (to compare settings run by run)."""
+        if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+            log("instructions: not counted (no valgrind)")
+            return
+        counted = cluster.instructions(self, "strata", self.strata.env, self.files["tokens-me"], OUT,
+                                       self.strata.argv)
+        self.results["instructions"] = counted
+        log(f"instructions per users/me: {counted['per_request']:,.0f}")
 
     def write(self, name, lines):
         path = os.path.join(OUT, f"{name}-{self.cfg.db}-{self.cfg.store}.txt")
@@ -586,6 +598,8 @@ class Bench:
                 self.wire()
             if os.environ.get("BENCH_BASELINE_BIN"):
                 self.ab_instructions()
+            elif os.environ.get("BENCH_INSTRUCTIONS") == "1":
+                self.strata_instructions()
         finally:
             self.strata.stop()
             self.floor.stop()

@@ -18,7 +18,7 @@ cd "$scratch"
 step() { printf '\n== generated resource: %s\n' "$*"; }
 step "cargo xtask new-resource gadgets …"
 cargo xtask new-resource gadgets label:text:1..=120 weight:int:0..=5000=0 fragile:bool=false \
-  shipped_at:datetime? memo:text:0..=20000? hidden:bool?
+  shipped_at:datetime? memo:text:0..=20000? read:bool?   # `read`: a word MariaDB reserves
 step "make lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

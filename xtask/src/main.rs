@@ -18,7 +18,6 @@ usage: cargo xtask new-resource <plural> <field>... [--singular <word>] [--dry-r
              type: text (a character range, default 0..=1000), int (default the i32
              range), bool, datetime (RFC 3339); `?` makes it optional (null)
   --singular the singular, when dropping the plural's `s` is wrong (`movies --singular movie`)
-  --singular the singular, where dropping the plural's `s` is wrong (`movies --singular movie`)
   --dry-run  list what would be written and changed, and write nothing
 
 example: cargo xtask new-resource notes body:text:1..=10000 pinned:bool=false due:datetime?";
@@ -69,7 +68,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<String, String> {
     let resource = spec::resource(name, singular.map(String::as_str), fields, &existing)
         .map_err(|e| e.to_string())?;
     let plan = plan::plan(root, &resource)?;
-    let mut report = String::new();
+    let mut report = format!(
+        "resource /api/{}: a row is a `{}`, types `{}…` (give --singular if that is wrong)\n",
+        resource.plural, resource.singular, resource.camel
+    );
     for (path, _) in &plan.writes {
         report += &format!("write  {}\n", path.display());
     }

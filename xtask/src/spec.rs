@@ -95,7 +95,9 @@ const TAKEN: &[&str] = &[
     "timestamp", "field_error", "task_patch", "user", "task", "admin", "metrics", "telemetry",
     "extract", "middleware", "app", "config", "routes", "http", "tokens", "passwords",
     "attacks", "errors", "forge", "races", "database", "infra", "common", "prop_parsers",
-    "support", "lib", "main",
+    "support", "lib", "main", "repos", "services", "models", "db", "testkit", "xtask", "keys",
+    "signing", "signing_keys", "wellknown", "introspect", "introspection", "mail_outbox",
+    "generated",
 ];
 
 /// Type names the generated code uses unqualified: a resource's type may not be one.
@@ -141,12 +143,13 @@ fn keyword(name: &str) -> Option<&'static str> {
     }
 }
 
-/// `notes` → `note`, `categories` → `category`, `boxes` → `box`; a name without a plural
-/// `s` is its own singular.
+/// `notes` → `note`, `categories` → `category`, `boxes` → `box`, `classes` → `class`,
+/// `expenses` → `expense`; a name without a plural `s` is its own singular. English has
+/// more exceptions than rules: the plan shows the result, and `--singular` overrides it.
 pub fn singular(plural: &str) -> String {
     if let Some(stem) = plural.strip_suffix("ies") {
         format!("{stem}y")
-    } else if ["ses", "xes", "zes", "ches", "shes"]
+    } else if ["sses", "xes", "zzes", "ches", "shes"]
         .iter()
         .any(|s| plural.ends_with(s))
     {
@@ -421,10 +424,23 @@ mod tests {
         assert_eq!(r, Ok(("note".to_owned(), "Note".to_owned())));
         assert_eq!(singular("categories"), "category");
         assert_eq!(singular("boxes"), "box");
+        assert_eq!(singular("expenses"), "expense");
+        assert_eq!(singular("addresses"), "address");
         assert_eq!(camel("line_items"), "LineItems");
         for bad in [
-            "tasks", "users", "Notes", "note", "match", "select", "my-notes", "notes_", "options",
-            "results", "common",
+            "tasks",
+            "users",
+            "Notes",
+            "note",
+            "match",
+            "select",
+            "my-notes",
+            "notes_",
+            "options",
+            "results",
+            "common",
+            "repos",
+            "mail_outbox",
         ] {
             assert!(resource(bad, None, f(), &[]).is_err(), "{bad}");
         }

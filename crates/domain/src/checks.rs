@@ -1,7 +1,7 @@
 //! The checks a generated resource's values are built from (`cargo xtask new-resource`):
 //! text by its length in characters, whole numbers by range, times in RFC 3339.
 
-use chrono::{DateTime, NaiveDateTime, Timelike};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
 
 use crate::FieldError;
 
@@ -43,16 +43,27 @@ pub fn whole(field: &str, n: i64, min: i64, max: i64) -> Result<i64, FieldError>
 }
 
 /// A point in time sent as RFC 3339 (`2026-12-07T10:00:00Z`, any offset), kept in UTC to
-/// the microsecond: the precision all three databases store.
+/// the microsecond: the precision all three databases store. Years 1000 to 9999 in UTC (what
+/// MariaDB's `DATETIME` holds, and what RFC 3339 can write back); no leap second, which
+/// no database stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Instant(NaiveDateTime);
 
 impl Instant {
     /// Parses RFC 3339 text.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let refused = || {
+            FieldError::new(
+                field,
+                "must be an RFC 3339 time between the years 1000 and 9999 (UTC)",
+            )
+        };
         let t = DateTime::parse_from_rfc3339(raw)
-            .map_err(|_| FieldError::new(field, "must be an RFC 3339 time"))?
+            .map_err(|_| refused())?
             .naive_utc();
+        if !(1000..=9999).contains(&t.year()) || t.nanosecond() >= 1_000_000_000 {
+            return Err(refused());
+        }
         let micros = t.nanosecond() / 1_000 * 1_000;
         Ok(Self(t.with_nanosecond(micros).unwrap_or(t)))
     }
@@ -85,6 +96,15 @@ mod tests {
             t.map(|t| t.to_string()),
             Ok("2026-12-07 09:00:00.123456".to_owned())
         );
-        assert!(Instant::parse("t", "tomorrow").is_err());
+        for bad in [
+            "tomorrow",
+            "0500-06-01T00:00:00Z",
+            "1000-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+            "2026-12-07T23:59:60Z",
+        ] {
+            assert!(Instant::parse("t", bad).is_err(), "{bad}");
+        }
+        assert!(Instant::parse("t", "9999-12-31T23:59:59Z").is_ok());
     }
 }

@@ -144,19 +144,24 @@ impl Field {
         }
     }
 
-    /// A one-line description of the field's rule.
+    /// A one-line description of the field's rule in a create.
     pub fn rule(&self) -> String {
-        let base = match &self.kind {
-            Kind::Text { min: 0, max } => format!("at most {max} characters"),
-            Kind::Text { min, max } => format!("{min} to {max} characters"),
-            Kind::Int { min, max } => format!("a whole number from {min} to {max}"),
-            Kind::Bool => "true or false".to_owned(),
-            Kind::DateTime => "an RFC 3339 time".to_owned(),
-        };
+        let base = self.limits();
         match (&self.default, self.optional) {
             (Some(d), _) => format!("{base}; {d} when not given"),
             (None, true) => format!("{base}, or null"),
             (None, false) => base,
+        }
+    }
+
+    /// What a valid value is, whatever the request.
+    pub fn limits(&self) -> String {
+        match &self.kind {
+            Kind::Text { min: 0, max } => format!("at most {max} characters"),
+            Kind::Text { min, max } => format!("{min} to {max} characters"),
+            Kind::Int { min, max } => format!("a whole number from {min} to {max}"),
+            Kind::Bool => "true or false".to_owned(),
+            Kind::DateTime => "an RFC 3339 time, years 1000 to 9999".to_owned(),
         }
     }
 }

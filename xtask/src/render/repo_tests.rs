@@ -114,7 +114,7 @@ use repos::RepoError;
 use crate::Ctx;
 
 pub(crate) const CASES: &[crate::Case] = testkit::cases![
-    {a}_created_{s}_reads_back_as_stored,
+    {a}_reads_back_as_stored,
     another_users_{s}_is_not_found_for_get_update_delete,
     {t}_page_by_keyset_without_gaps_or_repeats,
 {flag_names}    updating_{a}_changes_only_the_given_fields,
@@ -142,7 +142,7 @@ fn query(user_id: &str, limit: u32) -> {c}Query {{
     }}
 }}
 
-fn {a}_created_{s}_reads_back_as_stored(c: Ctx) {{
+fn {a}_reads_back_as_stored(c: Ctx) {{
     c.block_on(async {{
         let u = c.fresh_user().await;
         let new = new(0);

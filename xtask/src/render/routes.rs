@@ -56,6 +56,7 @@ fn example(f: &Field) -> String {
 
 pub fn render(r: &Resource) -> String {
     let (t, s, c) = (&r.plural, &r.singular, &r.camel);
+    let an = capital(&r.a().replace('_', " "));
     let create_fields: String = r
         .fields
         .iter()
@@ -79,11 +80,17 @@ pub fn render(r: &Resource) -> String {
         .map(|f| {
             if f.optional {
                 format!(
-                    "    /// {}; null clears it.\n    #[serde(default, deserialize_with = \"super::present\")]\n{}    pub {}: Option<Option<{}>>,\n",
-                    capital(&f.rule()), schema(f, true), f.name, f.wire_type()
+                    "    /// {}; null clears it, absent leaves it.\n    #[serde(default, deserialize_with = \"super::present\")]\n{}    pub {}: Option<Option<{}>>,\n",
+                    capital(&f.limits()), schema(f, true), f.name, f.wire_type()
                 )
             } else {
-                format!("    /// {}.\n{}    pub {}: Option<{}>,\n", capital(&f.rule()), schema(f, true), f.name, f.wire_type())
+                format!(
+                    "    /// {}; absent or null leaves it.\n{}    pub {}: Option<{}>,\n",
+                    capital(&f.limits()),
+                    schema(f, true),
+                    f.name,
+                    f.wire_type()
+                )
             }
         })
         .collect();
@@ -285,7 +292,7 @@ pub async fn list(
 
 /// One of the caller's {t}.
 #[utoipa::path(get, path = "/api/{t}/{{id}}", tag = "{t}", security(("bearer" = [])),
-    params(("id" = String, Path, description = "A {s} id")),
+    params(("id" = String, Path, description = "{an} id")),
     responses((status = 200, description = "The {s}", body = {c}),
         (status = 404, description = "No such {s} of the caller's", body = Problem, content_type = "application/problem+json"),
         crate::openapi::AuthErrors, crate::openapi::Unavailable))]
@@ -299,7 +306,7 @@ pub async fn get(
 
 /// Changes some fields of one of the caller's {t}.
 #[utoipa::path(patch, path = "/api/{t}/{{id}}", tag = "{t}", security(("bearer" = [])),
-    params(("id" = String, Path, description = "A {s} id")), request_body = Update{c}Request,
+    params(("id" = String, Path, description = "{an} id")), request_body = Update{c}Request,
     responses((status = 200, description = "The {s} as stored", body = {c}),
         (status = 404, description = "No such {s} of the caller's", body = Problem, content_type = "application/problem+json"),
         crate::openapi::BodyErrors, crate::openapi::AuthErrors, crate::openapi::Unavailable))]
@@ -318,7 +325,7 @@ pub async fn update(
 
 /// Deletes one of the caller's {t}.
 #[utoipa::path(delete, path = "/api/{t}/{{id}}", tag = "{t}", security(("bearer" = [])),
-    params(("id" = String, Path, description = "A {s} id")),
+    params(("id" = String, Path, description = "{an} id")),
     responses((status = 204, description = "Deleted"),
         (status = 404, description = "No such {s} of the caller's", body = Problem, content_type = "application/problem+json"),
         crate::openapi::AuthErrors, crate::openapi::Unavailable))]

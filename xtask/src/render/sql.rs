@@ -30,9 +30,19 @@ fn column(backend: &str, f: &Field) -> String {
     format!("{ty} {null}{default}")
 }
 
+/// `name` quoted for `backend`, so a word one database reserves (MariaDB's `read`, `long`,
+/// `condition`, …) still names a column.
+fn quoted(backend: &str, name: &str) -> String {
+    if backend == "mysql" {
+        format!("`{name}`")
+    } else {
+        format!("\"{name}\"")
+    }
+}
+
 /// `up.sql` for `backend`.
 pub fn up(backend: &str, r: &Resource) -> String {
-    let t = &r.plural;
+    let (plain, t) = (&r.plural, &quoted(backend, &r.plural));
     let (id, time) = match backend {
         "postgres" => ("VARCHAR(36) COLLATE \"C\" NOT NULL", "TIMESTAMP NOT NULL"),
         "mysql" => (
@@ -48,16 +58,19 @@ pub fn up(backend: &str, r: &Resource) -> String {
         .chain([10])
         .max()
         .unwrap_or(10);
-    let line = |name: &str, def: &str| format!("    {name:<width$} {def},\n");
+    let width = width + 2;
+    let line = |name: &str, def: &str| format!("    {:<width$} {def},\n", quoted(backend, name));
     let mut s = format!(
-        "-- The `{t}` of `cargo xtask new-resource`: owned by a user, deleted with them.\n\
+        "-- The `{plain}` of `cargo xtask new-resource`: owned by a user, deleted with them.\n\
          CREATE TABLE {t} (\n"
     );
     s += &line("id", &format!("{id} PRIMARY KEY"));
     if backend == "sqlite" {
         s += &line(
             "user_id",
-            &format!("{id} CONSTRAINT {t}_user_id_fkey REFERENCES users (id) ON DELETE CASCADE"),
+            &format!(
+                "{id} CONSTRAINT {plain}_user_id_fkey REFERENCES users (id) ON DELETE CASCADE"
+            ),
         );
     } else {
         s += &line("user_id", id);
@@ -66,26 +79,26 @@ pub fn up(backend: &str, r: &Resource) -> String {
         s += &line(&f.name, &column(backend, f));
     }
     s += &line("created_at", time);
-    let index = format!("{t}_user_id_id_idx");
+    let index = format!("{plain}_user_id_id_idx");
     let keyset = "-- Keyset pages of one user's rows: WHERE user_id = ? AND id > ? ORDER BY id.";
     match backend {
         "postgres" => {
             s += &line("updated_at", time);
             s += &format!(
-                "    CONSTRAINT {t}_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE\n);\n\
+                "    CONSTRAINT {plain}_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE\n);\n\
                  {keyset}\nCREATE INDEX {index} ON {t} (user_id, id);\n"
             );
         }
         "mysql" => {
             s += &line("updated_at", time);
             s += &format!(
-                "    CONSTRAINT {t}_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,\n    \
+                "    CONSTRAINT {plain}_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE,\n    \
                  {keyset}\n    INDEX {index} (user_id, id)\n\
                  ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;\n"
             );
         }
         _ => {
-            s += &format!("    {:<width$} {time}\n);\n", "updated_at");
+            s += &format!("    {:<width$} {time}\n);\n", quoted(backend, "updated_at"));
             s += &format!("{keyset}\nCREATE INDEX {index} ON {t} (user_id, id);\n");
         }
     }
