@@ -46,7 +46,7 @@ impl Default for SigningSettings {
             algorithm: SigningAlgorithm::Hs256,
             sealing: None,
             jwks_max_age: Duration::from_secs(3600),
-            refresh: Duration::from_secs(60),
+            refresh: Duration::from_secs(10),
             rotation: None,
         }
     }
