@@ -2,10 +2,19 @@
 
 use crate::spec::{Field, Resource};
 
-/// `{ "a": 1, "b": 2 }` of `(field, json source)` pairs.
-fn object(pairs: &[(String, String)]) -> String {
+/// `json!({ "a": 1, "b": 2 })` of `(field, json source)` pairs, a member a line when long
+/// (rustfmt does not wrap inside a macro); `indent` is the line's own.
+fn object(pairs: &[(String, String)], indent: &str) -> String {
     let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
-    format!("json!({{ {} }})", inner.join(", "))
+    let one_line = format!("json!({{ {} }})", inner.join(", "));
+    if one_line.len() + indent.len() <= 90 {
+        return one_line;
+    }
+    let members: String = inner
+        .iter()
+        .map(|m| format!("{indent}    {m},\n"))
+        .collect();
+    format!("json!({{\n{members}{indent}}})")
 }
 
 fn all(r: &Resource, which: usize) -> String {
@@ -14,6 +23,7 @@ fn all(r: &Resource, which: usize) -> String {
             .iter()
             .map(|f| (f.name.clone(), f.sample_json(which)))
             .collect::<Vec<_>>(),
+        "        ",
     )
 }
 
@@ -22,6 +32,7 @@ fn minimal(r: &Resource) -> String {
         &r.required()
             .map(|f| (f.name.clone(), f.sample_json(0)))
             .collect::<Vec<_>>(),
+        "    ",
     )
 }
 
@@ -78,7 +89,7 @@ pub fn render(r: &Resource) -> String {
     let out_of_limits: String = r
         .fields
         .iter()
-        .filter_map(|f| f.too_far_json().map(|v| (f, v)))
+        .flat_map(|f| f.out_of_limits_json().into_iter().map(move |v| (f, v)))
         .map(|(f, v)| {
             format!(
                 "    let mut body = full(0);\n    body[{n:?}] = {v};\n    api.post(PATH, Some(&t.access), body).invalid({n:?});\n",
@@ -147,7 +158,10 @@ const PATH: &str = "/api/{t}";
 
 /// A valid body with every field; `which` 0 and 1 differ where the limits allow.
 fn full(which: usize) -> Value {{
-    [{full0}, {full1}][which].clone()
+    match which {{
+        0 => {full0},
+        _ => {full1},
+    }}
 }}
 
 /// A valid body with only the fields a create needs.

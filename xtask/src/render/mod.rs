@@ -119,19 +119,28 @@ impl Field {
         }
     }
 
-    /// A value just outside the limits, as Rust source building a `serde_json::Value`; none
-    /// for a bool, or when the only one is too big for a request body.
-    pub fn too_far_json(&self) -> Option<String> {
+    /// Values just outside the limits, on each side that has one, as Rust source building
+    /// a `serde_json::Value` (none for a bool, nor past a limit too big for a request body).
+    pub fn out_of_limits_json(&self) -> Vec<String> {
+        let text = |n: usize| format!("json!(\"x\".repeat({n}))");
+        let int = |n: i64| format!("json!({n}_i64)");
         match &self.kind {
-            Kind::Text { max, .. } if *max < 60_000 => {
-                Some(format!("json!(\"x\".repeat({}))", max + 1))
-            }
-            Kind::Text { min, .. } if *min > 0 => Some(format!("json!(\"x\".repeat({}))", min - 1)),
-            Kind::Text { .. } | Kind::Bool => None,
-            Kind::Int { max, .. } if *max < i64::MAX => Some(format!("json!({}_i64)", max + 1)),
-            Kind::Int { min, .. } if *min > i64::MIN => Some(format!("json!({}_i64)", min - 1)),
-            Kind::Int { .. } => None,
-            Kind::DateTime => Some("json!(\"not a time\")".to_owned()),
+            Kind::Text { min, max } => [
+                (*max < 60_000).then(|| text(max + 1)),
+                (*min > 0).then(|| text(min - 1)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Kind::Int { min, max } => [max.checked_add(1).map(int), min.checked_sub(1).map(int)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Kind::Bool => Vec::new(),
+            Kind::DateTime => vec![
+                "json!(\"not a time\")".to_owned(),
+                "json!(\"0999-12-31T23:59:59Z\")".to_owned(),
+            ],
         }
     }
 
