@@ -59,23 +59,32 @@ impl DbError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             DbError::Pool(_) | DbError::Busy(_) | DbError::Connect { .. } => true,
-            DbError::Query(e) => is_connection_loss(e),
+            DbError::Query(e) => is_connection_loss(e) || is_sqlite_locked(e),
             _ => false,
         }
     }
 }
 
+/// SQLite's "database is locked": another connection held the write lock past
+/// `busy_timeout` (a load the service should answer with 503), or a read transaction could
+/// not become a write one (which a new attempt resolves).
+fn is_sqlite_locked(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(_, info)
+        if info.message().starts_with("database is locked"))
+}
+
 /// True when the database rolled the transaction back to break a deadlock, or because it
 /// could not serialise it: running it again is the documented answer (PostgreSQL
-/// `40P01` and `40001`, MySQL 1213).
+/// `40P01` and `40001`, MySQL 1213, SQLite's "database is locked").
 pub(crate) fn is_deadlock_victim(e: &DbError) -> bool {
     use diesel::result::{DatabaseErrorKind as K, Error as E};
     match e {
         DbError::Query(E::DatabaseError(K::SerializationFailure, _)) => true,
         // Diesel reports PostgreSQL's deadlock_detected as "unknown", with these words.
-        DbError::Query(E::DatabaseError(K::Unknown, info)) => {
-            info.message().starts_with("deadlock detected")
+        DbError::Query(e @ E::DatabaseError(K::Unknown, info)) => {
+            info.message().starts_with("deadlock detected") || is_sqlite_locked(e)
         }
+        DbError::Query(e) => is_sqlite_locked(e),
         _ => false,
     }
 }
@@ -107,5 +116,26 @@ pub(crate) fn is_connection_loss(e: &diesel::result::Error) -> bool {
             .any(|needle| m.contains(needle))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error as E};
+
+    fn db_error(message: &str) -> DbError {
+        DbError::Query(E::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn a_locked_sqlite_database_is_retried_then_unavailable_never_a_bug() {
+        let locked = db_error("database is locked");
+        assert!(is_deadlock_victim(&locked) && locked.is_unavailable());
+        let other = db_error("no such table: nope");
+        assert!(!is_deadlock_victim(&other) && !other.is_unavailable());
     }
 }
