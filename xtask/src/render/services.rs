@@ -103,28 +103,18 @@ pub fn render(r: &Resource) -> String {
     };
     let create_parses = parse_block(&|f| create_parse(r, f));
     let patch_parses = parse_block(&|f| patch_parse(r, f));
-    let new_values: String = r
-        .fields
-        .iter()
-        .map(|f| {
-            if f.checked() {
-                format!("{},\n", f.name)
-            } else {
-                format!("{}: {},\n", f.name, create_parse(r, f))
-            }
-        })
-        .collect();
-    let patch_values: String = r
-        .fields
-        .iter()
-        .map(|f| {
-            if f.checked() {
-                format!("{},\n", f.name)
-            } else {
-                format!("{}: {},\n", f.name, patch_parse(r, f))
-            }
-        })
-        .collect();
+    // The struct literal after the parses: a checked field by its parsed name, a bool inline.
+    let values = |parse: &dyn Fn(&Field) -> String| -> String {
+        r.fields
+            .iter()
+            .map(|f| match f.checked() {
+                true => format!("{},\n", f.name),
+                false => format!("{}: {},\n", f.name, parse(f)),
+            })
+            .collect()
+    };
+    let new_values = values(&|f| create_parse(r, f));
+    let patch_values = values(&|f| patch_parse(r, f));
     let flag_parses: Vec<String> = r
         .flags()
         .map(|f| format!("flag({:?}, input.{}.as_deref())", f.name, f.name))

@@ -11,16 +11,18 @@
 //! strata's own, never published. HS256 access tokens issued before the first key signed
 //! still verify until they expire, so switching logs nobody out.
 
-use hmac::{Hmac, KeyInit, Mac};
-use jsonwebtoken::{
-    decode, decode_header, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header,
-    TokenData, Validation,
-};
+use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, Header, TokenData, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+
+mod published;
+mod secret;
+
+use published::PublishedKeys;
+use secret::KeySet;
+pub use secret::SecretError;
 
 use crate::seal::SealingKeys;
-use crate::signing::{RingHandle, SigningAlgorithm};
+use crate::signing::RingHandle;
 use crate::{AuthSettings, ServiceError};
 
 /// The JWS `typ` of an access token signed by a published key (RFC 9068).
@@ -60,90 +62,11 @@ pub struct Claims {
     pub typ: String,
 }
 
-/// Why a secret was refused at start-up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SecretError {
-    #[error("{0} is not set; generate one with `openssl rand -hex 32` or `api gen-secret`")]
-    Missing(&'static str),
-    #[error("{0} must be hex (0-9, a-f); generate one with `openssl rand -hex 32`")]
-    NotHex(&'static str),
-    #[error("{name} is {bytes} bytes; it must be at least 32 bytes (64 hex digits)")]
-    TooShort { name: &'static str, bytes: usize },
-    #[error("the signing keys could not be made: {0}")]
-    Unusable(String),
-}
-
 /// `TokenExpired` for an expired token, `TokenInvalid` for anything else wrong.
 fn expired_or_invalid(e: jsonwebtoken::errors::Error) -> ServiceError {
     match e.kind() {
         ErrorKind::ExpiredSignature => ServiceError::TokenExpired,
         _ => ServiceError::TokenInvalid,
-    }
-}
-
-fn unusable(e: jsonwebtoken::errors::Error) -> SecretError {
-    SecretError::Unusable(e.to_string())
-}
-
-/// The keys of one secret.
-struct KeySet {
-    kid: String,
-    /// Seals the mailed tokens waiting in the mail outbox.
-    outbox: [u8; 32],
-    /// Seals TOTP secrets when `MFA_ENCRYPTION_KEY` is not set (never in production).
-    mfa: [u8; 32],
-    access_enc: EncodingKey,
-    access_dec: DecodingKey,
-    refresh_enc: EncodingKey,
-    refresh_dec: DecodingKey,
-}
-
-fn derive(secret: &[u8], label: &str) -> Vec<u8> {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
-    match <Hmac<Sha256> as KeyInit>::new_from_slice(secret) {
-        Ok(mut mac) => {
-            mac.update(label.as_bytes());
-            mac.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
-}
-
-impl KeySet {
-    fn from_hex(name: &'static str, hex_secret: &str) -> Result<Self, SecretError> {
-        let hex_secret = hex_secret.trim();
-        if hex_secret.is_empty() {
-            return Err(SecretError::Missing(name));
-        }
-        let secret = hex::decode(hex_secret).map_err(|_| SecretError::NotHex(name))?;
-        if secret.len() < 32 {
-            return Err(SecretError::TooShort {
-                name,
-                bytes: secret.len(),
-            });
-        }
-        let access = derive(&secret, "strata access-token key v1");
-        let refresh = derive(&secret, "strata refresh-token key v1");
-        Ok(Self {
-            kid: hex::encode(&derive(&secret, "strata key id v1")[..8]),
-            outbox: derive(&secret, "strata mail outbox key v1")
-                .try_into()
-                .unwrap_or_default(),
-            mfa: derive(&secret, "strata mfa secret key v1")
-                .try_into()
-                .unwrap_or_default(),
-            access_enc: EncodingKey::from_secret(&access).map_err(unusable)?,
-            access_dec: DecodingKey::from_secret(&access).map_err(unusable)?,
-            refresh_enc: EncodingKey::from_secret(&refresh).map_err(unusable)?,
-            refresh_dec: DecodingKey::from_secret(&refresh).map_err(unusable)?,
-        })
-    }
-
-    fn decoding(&self, kind: TokenKind) -> &DecodingKey {
-        match kind {
-            TokenKind::Access => &self.access_dec,
-            TokenKind::Refresh => &self.refresh_dec,
-        }
     }
 }
 
@@ -154,20 +77,10 @@ pub struct JwtKeys {
     validation: Validation,
     issuer: String,
     audience: String,
-    /// Access tokens are signed by the published keys in `ring` (not HS256).
+    /// Access tokens are signed by the published keys (not HS256).
     asymmetric: bool,
-    ring: RingHandle,
-    /// The checks of a token signed by a published key, per algorithm.
-    eddsa: Validation,
-    es256: Validation,
-    /// Tokens a published key verified, by their SHA-256: an Ed25519 or ECDSA check costs
-    /// tens of µs, a lookup well under one. A hit counts only while its key still verifies
-    /// and the token has not expired; the session check runs on every request regardless.
-    verified: quick_cache::sync::Cache<[u8; 32], std::sync::Arc<(String, Claims)>>,
+    published: PublishedKeys,
 }
-
-/// Verified tokens remembered per instance (a few MB at most).
-const VERIFIED_CAPACITY: usize = 16_384;
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -215,28 +128,20 @@ impl JwtKeys {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        let pinned = |alg: Algorithm| {
-            let mut v = validation.clone();
-            v.algorithms = vec![alg];
-            v
-        };
         Ok(Self {
             current,
             previous,
-            eddsa: pinned(Algorithm::EdDSA),
-            es256: pinned(Algorithm::ES256),
+            published: PublishedKeys::new(&validation),
             validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             asymmetric: settings.signing.algorithm.is_asymmetric(),
-            ring: RingHandle::default(),
-            verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
         })
     }
 
     /// The published keys the access tokens are signed with (filled by `SigningKeys`).
     pub fn ring(&self) -> RingHandle {
-        self.ring.clone()
+        self.published.ring()
     }
 
     /// Signs a token of `kind`. The same inputs always give the same token.
@@ -261,16 +166,7 @@ impl JwtKeys {
             typ: kind.typ().to_owned(),
         };
         if kind == TokenKind::Access && self.asymmetric {
-            let ring = self.ring.get();
-            let signer = ring
-                .signer
-                .as_ref()
-                .ok_or_else(|| ServiceError::internal("no signing key is current"))?;
-            let mut header = Header::new(signer.algorithm.jws());
-            header.kid = Some(signer.kid.clone());
-            header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-            return encode(&header, &claims, &signer.key)
-                .map_err(|e| ServiceError::internal_from("signing a token", e));
+            return self.published.sign(&claims);
         }
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.current.kid.clone());
@@ -279,50 +175,6 @@ impl JwtKeys {
             TokenKind::Refresh => &self.current.refresh_enc,
         };
         encode(&header, &claims, key).map_err(|e| ServiceError::internal_from("signing a token", e))
-    }
-
-    /// An access token signed by a published key: its `kid` names a current or previous
-    /// key of the ring, whose algorithm is the only one accepted (no `alg` from the token
-    /// chooses how it is checked), and its `typ` is `at+jwt`. An HS256 token is one issued
-    /// before the switch, accepted only if it was issued before the first key signed.
-    fn verify_published(&self, token: &str) -> Result<Claims, ServiceError> {
-        use sha2::Digest as _;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let ring = self.ring.get();
-        if let Some(hit) = self.verified.get(&digest) {
-            let (kid, claims) = &*hit;
-            if ring.verifiers.contains_key(kid) {
-                let leeway = i64::try_from(self.validation.leeway).unwrap_or(i64::MAX);
-                if claims.exp.saturating_add(leeway) < chrono::Utc::now().timestamp() {
-                    return Err(ServiceError::TokenExpired);
-                }
-                return Ok(claims.clone());
-            }
-        }
-        let header = decode_header(token).map_err(|_| ServiceError::TokenInvalid)?;
-        if header.alg == Algorithm::HS256 {
-            let data = self.verify_hmac(TokenKind::Access, token)?;
-            return match ring.asymmetric_since {
-                Some(since) if data.claims.iat < since => Ok(data.claims),
-                _ => Err(ServiceError::TokenInvalid),
-            };
-        }
-        let kid = header.kid.ok_or(ServiceError::TokenInvalid)?;
-        let verifier = ring.verifiers.get(&kid).ok_or(ServiceError::TokenInvalid)?;
-        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
-            return Err(ServiceError::TokenInvalid);
-        }
-        let validation = match verifier.algorithm {
-            SigningAlgorithm::EdDsa => &self.eddsa,
-            SigningAlgorithm::Es256 => &self.es256,
-            SigningAlgorithm::Hs256 => return Err(ServiceError::TokenInvalid),
-        };
-        let claims = decode::<Claims>(token, &verifier.key, validation)
-            .map_err(expired_or_invalid)?
-            .claims;
-        self.verified
-            .insert(digest, std::sync::Arc::new((kid, claims.clone())));
-        Ok(claims)
     }
 
     /// An HMAC token: the current secret's key, then the previous one's.
@@ -345,16 +197,17 @@ impl JwtKeys {
         if token.len() > 4096 {
             return Err(ServiceError::TokenInvalid);
         }
+        let hmac = |t: &str| self.verify_hmac(TokenKind::Access, t).map(|d| d.claims);
         let claims = if kind == TokenKind::Access && self.asymmetric {
-            self.verify_published(token)?
+            self.published.verify(token, hmac)?
         } else {
             match self.verify_hmac(kind, token) {
                 // An instance still on HS256 in a fleet switching to published keys (or
                 // back) verifies the others' tokens too, once it has read their keys.
                 Err(ServiceError::TokenInvalid)
-                    if kind == TokenKind::Access && !self.ring.get().verifiers.is_empty() =>
+                    if kind == TokenKind::Access && self.published.has_keys() =>
                 {
-                    self.verify_published(token)?
+                    self.published.verify(token, hmac)?
                 }
                 other => other?.claims,
             }
@@ -375,6 +228,8 @@ impl JwtKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signing::SigningAlgorithm;
+    use jsonwebtoken::{decode_header, EncodingKey};
 
     const SECRET: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     const OTHER: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
