@@ -3,6 +3,8 @@
 
 CARGO   ?= cargo
 SUMMARY := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/strata-test-summary.txt
+TRYOUT_LOG := $(dir $(SUMMARY))generator-try-out.log
+SHELL   := /bin/bash
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
@@ -102,8 +104,10 @@ test: deps test-deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api --features otlp  # the fault and ops tests run the real binary
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test --no-fail-fast; status=$$?; \
-	if xtask/try-generated.sh; then echo "generator try-out (xtask/try-generated.sh): passed" >> $(SUMMARY); \
-	else status=1; echo "failed: the generator's try-out (xtask/try-generated.sh)" >> $(SUMMARY); fi; \
+	if xtask/try-generated.sh 2>&1 | tee $(TRYOUT_LOG); test $${PIPESTATUS[0]} -eq 0; then \
+	  echo "generator try-out (xtask/try-generated.sh): passed" >> $(SUMMARY); \
+	else status=1; { echo "failed: the generator's try-out (xtask/try-generated.sh), ending:"; \
+	  grep -v '^ *\(Compiling\|Checking\|Blocking\)' $(TRYOUT_LOG) | tail -n 25 | sed 's/^/failed:   /'; } >> $(SUMMARY); fi; \
 	$(REPORT)
 
 # A new resource through every layer: `make resource NAME=notes FIELDS='…'` is

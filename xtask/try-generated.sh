@@ -9,6 +9,9 @@ scratch=$root/target/generated/workspace
 # A target folder of its own: cargo names a workspace's artifacts by paths relative to the
 # workspace, so two copies of one workspace must never share one.
 export CARGO_TARGET_DIR=$root/target/generated/target
+# A second build of everything: no debug info and no incremental state keep it to about a
+# third of the disk (a machine whose disk is shared may have little to spare).
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 CARGO_INCREMENTAL=0
 
 rm -rf "$scratch" && mkdir -p "$scratch"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard |
