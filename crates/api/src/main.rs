@@ -34,8 +34,8 @@ enum Keys {
     /// Publish a new key; it signs once published for JWKS_MAX_AGE (a second rotate, or any
     /// instance's refresh after that, promotes it).
     Rotate,
-    /// Unpublish a key after a leak: every token it signed fails once each instance has
-    /// read the keys again (JWT_KEYS_REFRESH).
+    /// Unpublish a key after a leak: every running instance refuses the tokens it signed
+    /// within a second.
     Revoke {
         /// The key's id, as `api keys list` shows it.
         kid: String,
@@ -188,7 +188,8 @@ async fn run_keys(command: Keys, config: Config) -> Result<(), String> {
         Keys::Revoke { kid } => {
             if keys.revoke(&kid).await.map_err(|e| e.to_string())? {
                 println!(
-                    "revoked {kid}: its tokens fail on every instance within JWT_KEYS_REFRESH"
+                    "revoked {kid}: every running instance refuses its tokens within {} s",
+                    services::signing::WATCH_EVERY.as_secs()
                 );
             } else {
                 return Err(format!("no published key {kid}"));

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use models::schema::signing_keys;
 use models::SigningKey;
 
-use crate::{now_utc, RepoError};
+use crate::RepoError;
 
 /// A key row. The private half is sealed: only the services can open it.
 pub type SigningKeyRecord = SigningKey;
@@ -19,9 +19,16 @@ pub struct SigningKeyRepo {
     db: Database,
 }
 
-/// Moves `kid` from `from` to `to`, stamping the column the move names; whether it moved.
-fn step(conn: &mut AnyConnection, kid: &str, from: &str, to: &str) -> Result<bool, DbError> {
-    let now = Some(now_utc());
+/// Moves `kid` from `from` to `to`, stamping the column the move names with `at`; whether
+/// it moved.
+fn step(
+    conn: &mut AnyConnection,
+    kid: &str,
+    from: &str,
+    to: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let now = Some(at);
     let key = signing_keys::table
         .filter(signing_keys::kid.eq(kid))
         .filter(signing_keys::state.eq(from));
@@ -81,6 +88,21 @@ impl SigningKeyRepo {
             .map_err(RepoError::from)
     }
 
+    /// The published keys' ids and states, oldest first: a cheap read that tells an
+    /// instance whether its keys are still the stored ones.
+    pub async fn published_states(&self) -> Result<Vec<(String, String)>, RepoError> {
+        self.db
+            .run(move |conn| {
+                let q = signing_keys::table
+                    .filter(signing_keys::state.eq_any(["next", "current", "previous"]))
+                    .order((signing_keys::created_at.asc(), signing_keys::kid.asc()))
+                    .select((signing_keys::kid, signing_keys::state));
+                Ok(on_backend!(conn, |c| q.load(c))?)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
     /// The key `kid`, if there is one.
     pub async fn find(&self, kid: &str) -> Result<Option<SigningKeyRecord>, RepoError> {
         let kid = kid.to_owned();
@@ -96,18 +118,23 @@ impl SigningKeyRepo {
             .map_err(RepoError::from)
     }
 
-    /// Makes `next` the current key and `current` (if any) the previous one, in one
+    /// Makes `next` the current key and `current` (if any) the previous one at `at`, in one
     /// transaction; false (nothing changed) if either had already moved.
-    pub async fn promote(&self, next: &str, current: Option<&str>) -> Result<bool, RepoError> {
+    pub async fn promote(
+        &self,
+        next: &str,
+        current: Option<&str>,
+        at: NaiveDateTime,
+    ) -> Result<bool, RepoError> {
         let (next, current) = (next.to_owned(), current.map(str::to_owned));
         self.db
             .transaction(move |conn| {
                 if let Some(current) = &current {
-                    if !step(conn, current, "current", "previous")? {
+                    if !step(conn, current, "current", "previous", at)? {
                         return Ok(false);
                     }
                 }
-                if !step(conn, &next, "next", "current")? {
+                if !step(conn, &next, "next", "current", at)? {
                     // Undo the first step: the transaction rolls back on an error only.
                     return Err(DbError::Query(diesel::result::Error::RollbackTransaction));
                 }
@@ -121,34 +148,34 @@ impl SigningKeyRepo {
             .map_err(RepoError::from)
     }
 
-    /// Makes a current key previous (of two current keys, the older); whether this call
-    /// did it.
-    pub async fn demote(&self, kid: &str) -> Result<bool, RepoError> {
+    /// Makes a current key previous at `at` (of two current keys, the older); whether this
+    /// call did it.
+    pub async fn demote(&self, kid: &str, at: NaiveDateTime) -> Result<bool, RepoError> {
         let kid = kid.to_owned();
         self.db
-            .write(move |conn| step(conn, &kid, "current", "previous"))
+            .write(move |conn| step(conn, &kid, "current", "previous", at))
             .await
             .map_err(RepoError::from)
     }
 
-    /// Retires a previous key (unpublished: every token it signed has expired); whether
-    /// this call did it.
-    pub async fn retire(&self, kid: &str) -> Result<bool, RepoError> {
+    /// Retires a previous key at `at` (unpublished: every token it signed has expired);
+    /// whether this call did it.
+    pub async fn retire(&self, kid: &str, at: NaiveDateTime) -> Result<bool, RepoError> {
         let kid = kid.to_owned();
         self.db
-            .write(move |conn| step(conn, &kid, "previous", "retired"))
+            .write(move |conn| step(conn, &kid, "previous", "retired", at))
             .await
             .map_err(RepoError::from)
     }
 
-    /// Revokes a key in any published state (after a leak: every token it signed fails);
-    /// whether it was published.
-    pub async fn revoke(&self, kid: &str) -> Result<bool, RepoError> {
+    /// Revokes a key in any published state at `at` (after a leak: every token it signed
+    /// fails); whether it was published.
+    pub async fn revoke(&self, kid: &str, at: NaiveDateTime) -> Result<bool, RepoError> {
         let kid = kid.to_owned();
         self.db
             .write(move |conn| {
                 for from in ["next", "current", "previous"] {
-                    if step(conn, &kid, from, "revoked")? {
+                    if step(conn, &kid, from, "revoked", at)? {
                         return Ok(true);
                     }
                 }

@@ -58,7 +58,7 @@ fn promoting_moves_next_to_current_and_current_to_previous(c: Ctx) {
     c.block_on(repo(&c).insert(old.clone())).unwrap();
     c.block_on(repo(&c).insert(new.clone())).unwrap();
     assert!(c
-        .block_on(repo(&c).promote(&new.kid, Some(&old.kid)))
+        .block_on(repo(&c).promote(&new.kid, Some(&old.kid), repos::now_utc()))
         .unwrap());
     assert_eq!(
         (state(&c, &old.kid), state(&c, &new.kid)),
@@ -66,11 +66,18 @@ fn promoting_moves_next_to_current_and_current_to_previous(c: Ctx) {
     );
     let now = c.block_on(repo(&c).find(&new.kid)).unwrap().unwrap();
     assert!(now.activated_at.is_some());
+    let published = c.block_on(repo(&c).published_states()).unwrap();
+    for (kid, state) in [(&old.kid, "previous"), (&new.kid, "current")] {
+        assert!(
+            published.contains(&(kid.clone(), state.to_owned())),
+            "{published:?}"
+        );
+    }
     let first = c.block_on(repo(&c).first_activation()).unwrap();
     assert!(first.is_some_and(|t| Some(t) <= now.activated_at));
     // Again: the keys have moved on, so nothing changes.
     assert!(!c
-        .block_on(repo(&c).promote(&new.kid, Some(&old.kid)))
+        .block_on(repo(&c).promote(&new.kid, Some(&old.kid), repos::now_utc()))
         .unwrap());
 }
 
@@ -82,8 +89,8 @@ fn of_two_promotions_at_once_exactly_one_happens(c: Ctx) {
         let (one, two) = (repo(&c), repo(&c));
         let won: Vec<bool> = c.block_on(async {
             let (a, b) = tokio::join!(
-                one.promote(&new.kid, Some(&old.kid)),
-                two.promote(&new.kid, Some(&old.kid)),
+                one.promote(&new.kid, Some(&old.kid), repos::now_utc()),
+                two.promote(&new.kid, Some(&old.kid), repos::now_utc()),
             );
             vec![a.unwrap(), b.unwrap()]
         });
@@ -100,17 +107,38 @@ fn retiring_and_revoking_take_only_published_keys(c: Ctx) {
     c.block_on(repo(&c).insert(prev.clone())).unwrap();
     c.block_on(repo(&c).insert(next.clone())).unwrap();
     assert!(
-        !c.block_on(repo(&c).retire(&next.kid)).unwrap(),
+        !c.block_on(repo(&c).retire(&next.kid, repos::now_utc()))
+            .unwrap(),
         "a next key is not retired"
     );
-    assert!(c.block_on(repo(&c).retire(&prev.kid)).unwrap());
-    assert!(!c.block_on(repo(&c).retire(&prev.kid)).unwrap(), "once");
+    assert!(c
+        .block_on(repo(&c).retire(&prev.kid, repos::now_utc()))
+        .unwrap());
     assert!(
-        !c.block_on(repo(&c).revoke(&prev.kid)).unwrap(),
+        !c.block_on(repo(&c).retire(&prev.kid, repos::now_utc()))
+            .unwrap(),
+        "once"
+    );
+    assert!(
+        !c.block_on(repo(&c).revoke(&prev.kid, repos::now_utc()))
+            .unwrap(),
         "a retired key stays retired"
     );
-    assert!(c.block_on(repo(&c).revoke(&next.kid)).unwrap());
+    assert!(c
+        .block_on(repo(&c).revoke(&next.kid, repos::now_utc()))
+        .unwrap());
     assert_eq!(state(&c, &next.kid), "revoked");
-    assert!(!c.block_on(repo(&c).revoke(&next.kid)).unwrap());
-    assert!(!c.block_on(repo(&c).revoke("no-such-kid")).unwrap());
+    let published = c.block_on(repo(&c).published_states()).unwrap();
+    assert!(
+        !published
+            .iter()
+            .any(|(kid, _)| *kid == prev.kid || *kid == next.kid),
+        "retired and revoked keys are not published: {published:?}"
+    );
+    assert!(!c
+        .block_on(repo(&c).revoke(&next.kid, repos::now_utc()))
+        .unwrap());
+    assert!(!c
+        .block_on(repo(&c).revoke("no-such-kid", repos::now_utc()))
+        .unwrap());
 }

@@ -3,7 +3,10 @@
 //! after a leak. Keys live in the database, the private half sealed; every instance reads
 //! them into its [`RingHandle`] at start-up and every `JWT_KEYS_REFRESH`, and takes the
 //! steps that are due. A step is a conditional update, so of N instances one takes it.
+//! Between refreshes an instance looks every [`WATCH_EVERY`] for a change of the published
+//! keys (a rotation or a revocation by another process) and reads them at once.
 
+mod clock;
 mod material;
 mod ring;
 
@@ -15,6 +18,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use repos::{SigningKeyRecord, SigningKeyRepo};
 
+pub use clock::Clock;
 pub use material::{KeyError, SigningAlgorithm};
 pub use ring::RingHandle;
 
@@ -22,6 +26,10 @@ use crate::seal::{Sealer, SealingKeys};
 use crate::ServiceError;
 use material::KeyMaterial;
 use ring::{KeyRing, Signer, Verifier};
+
+/// How often an instance checks whether the published keys changed: the longest a revoked
+/// key still verifies on a running instance that can reach the database.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// How keys are made and how long each state lasts.
 #[derive(Debug, Clone)]
@@ -46,7 +54,7 @@ impl Default for SigningSettings {
             algorithm: SigningAlgorithm::Hs256,
             sealing: None,
             jwks_max_age: Duration::from_secs(3600),
-            refresh: Duration::from_secs(10),
+            refresh: Duration::from_secs(60),
             rotation: None,
         }
     }
@@ -91,6 +99,8 @@ pub struct SigningKeys {
     /// `JWT_ISSUER` and the JWK set's URL, for the RFC 8414 metadata.
     issuer: String,
     jwks_uri: String,
+    /// The time the life cycle's steps read.
+    clock: Clock,
 }
 
 fn delta(d: Duration) -> TimeDelta {
@@ -111,7 +121,14 @@ impl SigningKeys {
                 "{}/.well-known/jwks.json",
                 auth.mail.public_url.trim_end_matches('/')
             ),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same keys on `clock` (tests move a manual clock through a whole life cycle).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The issuer and the JWK set's URL.
@@ -151,7 +168,7 @@ impl SigningKeys {
                 state: "next".into(),
                 public_jwk: jwk,
                 private_sealed: sealed,
-                created_at: repos::now_utc(),
+                created_at: self.clock.now(),
                 activated_at: None,
                 deactivated_at: None,
                 retired_at: None,
@@ -178,7 +195,7 @@ impl SigningKeys {
             Some(k) => k.kid.clone(),
             None => self.publish_new().await?,
         };
-        self.repo.promote(&next, None).await?;
+        self.repo.promote(&next, None, self.clock.now()).await?;
         Ok(true)
     }
 
@@ -191,13 +208,13 @@ impl SigningKeys {
             if self.ensure_current(&keys).await? {
                 keys = self.repo.all().await?;
             }
-            let now = repos::now_utc();
+            let now = self.clock.now();
             let mut current: Vec<&SigningKeyRecord> =
                 keys.iter().filter(|k| k.state == "current").collect();
             current.sort_by_key(|k| k.activated_at);
             if let Some((newest, older)) = current.split_last() {
                 for old in older {
-                    self.repo.demote(&old.kid).await?;
+                    self.repo.demote(&old.kid, now).await?;
                 }
                 // Scheduled rotation: the current key has signed long enough and no
                 // successor is published yet. Two instances may both publish one; the
@@ -212,7 +229,7 @@ impl SigningKeys {
                 }
                 for next in keys.iter().filter(|k| k.state == "next") {
                     if next.created_at + delta(self.settings.jwks_max_age) <= now {
-                        self.repo.promote(&next.kid, Some(&newest.kid)).await?;
+                        self.repo.promote(&next.kid, Some(&newest.kid), now).await?;
                         break;
                     }
                 }
@@ -220,7 +237,7 @@ impl SigningKeys {
             for previous in keys.iter().filter(|k| k.state == "previous") {
                 let since = previous.deactivated_at.unwrap_or(previous.created_at);
                 if since + delta(self.verify_window) <= now {
-                    self.repo.retire(&previous.kid).await?;
+                    self.repo.retire(&previous.kid, now).await?;
                 }
             }
         }
@@ -243,6 +260,7 @@ impl SigningKeys {
             if !["next", "current", "previous"].contains(&k.state.as_str()) {
                 continue;
             }
+            ring.states.push((k.kid.clone(), k.state.clone()));
             let Some(algorithm) = SigningAlgorithm::parse(&k.algorithm) else {
                 tracing::warn!(kid = %k.kid, algorithm = %k.algorithm, "signing key of an unknown algorithm: skipped");
                 continue;
@@ -308,8 +326,12 @@ impl SigningKeys {
         let outcome = match keys.iter().find(|k| k.state == "next") {
             Some(next) => {
                 let at = next.created_at + delta(self.settings.jwks_max_age);
-                if at <= repos::now_utc()
-                    && self.repo.promote(&next.kid, current.as_deref()).await?
+                let now = self.clock.now();
+                if at <= now
+                    && self
+                        .repo
+                        .promote(&next.kid, current.as_deref(), now)
+                        .await?
                 {
                     Rotation::Promoted {
                         kid: next.kid.clone(),
@@ -324,7 +346,7 @@ impl SigningKeys {
             }
             None => {
                 let kid = self.publish_new().await?;
-                let at = repos::now_utc() + delta(self.settings.jwks_max_age);
+                let at = self.clock.now() + delta(self.settings.jwks_max_age);
                 Rotation::Published { kid, at }
             }
         };
@@ -332,10 +354,10 @@ impl SigningKeys {
         Ok(outcome)
     }
 
-    /// `api keys revoke <kid>`: unpublishes the key; every token it signed fails once each
-    /// instance has read the keys again (within `JWT_KEYS_REFRESH`). Whether it was published.
+    /// `api keys revoke <kid>`: unpublishes the key; every token it signed fails on every
+    /// running instance within [`WATCH_EVERY`]. Whether it was published.
     pub async fn revoke(&self, kid: &str) -> Result<bool, ServiceError> {
-        let revoked = self.repo.revoke(kid).await?;
+        let revoked = self.repo.revoke(kid, self.clock.now()).await?;
         // A revoked current key is replaced at once.
         self.refresh().await?;
         Ok(revoked)
@@ -360,17 +382,41 @@ impl SigningKeys {
             .collect())
     }
 
-    /// Refreshes every `JWT_KEYS_REFRESH` until `stop` turns true. A failed refresh (the
-    /// database down) keeps the keys the instance has and is tried again next time.
+    /// Whether the published keys in the database differ from the ones this instance holds.
+    pub async fn changed(&self) -> Result<bool, ServiceError> {
+        Ok(self.repo.published_states().await? != self.ring.get().states)
+    }
+
+    /// Until `stop` turns true: refreshes every `JWT_KEYS_REFRESH`, and in between reads the
+    /// keys as soon as [`SigningKeys::changed`] says so. A failure (the database down) keeps
+    /// the keys the instance has; it is logged once, and again when it recovers.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut refresh = tokio::time::interval(self.settings.refresh);
+        let mut watch = tokio::time::interval(WATCH_EVERY);
+        for timer in [&mut refresh, &mut watch] {
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            timer.reset();
+        }
+        let mut failing = false;
         loop {
-            tokio::select! {
+            let outcome = tokio::select! {
                 _ = stop.changed() => break,
-                _ = tokio::time::sleep(self.settings.refresh) => {
-                    if let Err(e) = self.refresh().await {
-                        tracing::warn!(error = %e, "reading the signing keys failed; keeping the ones this instance has");
-                    }
+                _ = refresh.tick() => self.refresh().await,
+                _ = watch.tick() => match self.changed().await {
+                    Ok(true) => self.load().await,
+                    other => other.map(|_| ()),
+                },
+            };
+            match outcome {
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "reading the signing keys failed; keeping the ones this instance has");
                 }
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("reading the signing keys works again");
+                }
+                _ => {}
             }
             if *stop.borrow() {
                 break;

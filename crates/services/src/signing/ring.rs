@@ -35,6 +35,8 @@ pub(crate) struct KeyRing {
     /// When the first asymmetric key began to sign (Unix seconds): HS256 access tokens
     /// issued before it still verify until they expire; none issued after it do.
     pub asymmetric_since: Option<i64>,
+    /// The published keys' ids and states as read, oldest first, to notice a change.
+    pub states: Vec<(String, String)>,
 }
 
 impl KeyRing {
