@@ -159,6 +159,15 @@ def targets(results):
         out.append(("password reset: p50 of a known address within 1.2x of an unknown one, no error",
                     r <= 1.2 and 1 / 1.2 <= r and k["errors"] == 0 and u["errors"] == 0,
                     f"{ms(k['p50_us'])} vs {ms(u['p50_us'])} ms (x{r:.2f}); {k['rps']:,.0f} vs {u['rps']:,.0f} req/s"))
+    for c, e in (results.get("signing") or {}).items():
+        if int(c) not in (32, 128):
+            continue
+        hs, ed = e["strata"], e["strata-eddsa"]
+        r = ratio(ed["rps"], hs["rps"])
+        out.append((f"GET /api/users/me c{c}: EdDSA req/s >= 0.95 x HS256, no error",
+                    r is not None and r >= 0.95 and ed["errors"] == 0 and e["floor-eddsa"]["errors"] == 0,
+                    f"{ed['rps']:,.0f} / {hs['rps']:,.0f} = {r or 0:.3f}; floor EdDSA "
+                    f"{e['floor-eddsa']['rps']:,.0f} / HS256 {e['floor']['rps']:,.0f}"))
     for label, h in (results.get("hashes") or {}).items():
         st, fl, un = h["strata"], h["floor"], h["unknown"]
         r = ratio(st["rps"], fl["rps"])
@@ -313,6 +322,19 @@ def markdown(results):
         for key, label in (("mfa", "POST /api/auth/mfa (backup code)"), ("login", "POST /api/auth/login, no MFA")):
             f = two[key]
             parts.append(f"| {label} | {f['rps']:,.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['errors']} |")
+        parts.append("")
+    sg = results.get("signing")
+    if sg:
+        parts += ["`GET /api/users/me` with access tokens signed by a published Ed25519 key against HS256 "
+                  "(strata caches verified tokens; the floor verifies each one from the JWK set):", "",
+                  "| connections | strata HS256 req/s | strata EdDSA req/s | EdDSA / HS256 | strata EdDSA p99 ms "
+                  "| floor HS256 req/s | floor EdDSA req/s | floor EdDSA / HS256 |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for c, e in sg.items():
+            hs_, ed, fh, fe = e["strata"], e["strata-eddsa"], e["floor"], e["floor-eddsa"]
+            parts.append(f"| {c} | {hs_['rps']:,.0f} | {ed['rps']:,.0f} | {ratio(ed['rps'], hs_['rps']) or 0:.3f} "
+                         f"| {ms(ed['p99_us'])} | {fh['rps']:,.0f} | {fe['rps']:,.0f} | "
+                         f"{ratio(fe['rps'], fh['rps']) or 0:.3f} |")
         parts.append("")
     hs = results.get("hashes")
     if hs:

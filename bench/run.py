@@ -9,7 +9,8 @@ Settings (environment):
   BENCH_CONNECTIONS   comma list                              (default 8,32,128)
   BENCH_LOGIN_CONNECTIONS                                     (default 8)
   BENCH_SCENARIOS     comma list of: health me tasks create refresh mixed login
-                      saturation regflood reset mfa hashes cluster scale wire (default all)
+                      saturation regflood reset mfa hashes signing cluster scale wire
+                      (default all)
   BENCH_REDIS_URL     (default redis://127.0.0.1:6379); keys under `strata-bench:`
   BENCH_POSTGRES / BENCH_MYSQL  user@host:port of the servers (defaults: local ones)
   BENCH_FLOOR_DB_MODE pool | inline                          (default inline)
@@ -48,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
 import hashes  # noqa: E402
 import mfa  # noqa: E402
+import signing  # noqa: E402
 import report  # noqa: E402
 import wire  # noqa: E402
 from infra import OUT, ROOT, Backend, Redis, Server, call, log, now_text, sh, uuid7  # noqa: E402
@@ -55,7 +57,8 @@ from load import PerfStat, RefreshPool, Wrk, logins, run_wrk, summarize  # noqa:
 
 PREFIX = "strata-bench:"
 PASSWORD = "bench-password-1"
-ALL = "health me tasks create refresh mixed login saturation regflood reset mfa hashes cluster scale wire".split()
+ALL = ("health me tasks create refresh mixed login saturation regflood reset mfa hashes signing cluster scale "
+       "wire").split()
 
 
 def env_list(name, default):
@@ -279,6 +282,7 @@ class Bench:
                               now_text(), now_text())])
         self.add_tasks(self.special["bench_t1k"], 1000)
         me_users = [uname(i) for i in spread(1000, 64)]
+        self.me_users = me_users
         for u in me_users:
             self.add_tasks(self.users[u], 25)
         self.backend.analyze()
@@ -588,6 +592,8 @@ class Bench:
                 mfa.run(self, PASSWORD)
             if "hashes" in cfg.scenarios:
                 hashes.run(self, PASSWORD)
+            if "signing" in cfg.scenarios:
+                signing.run(self, PASSWORD, self.me_users)
             if "cluster" in cfg.scenarios:
                 cluster.run(self, PASSWORD, PREFIX)
             self.memory("after the load scenarios (up to 128 connections)")

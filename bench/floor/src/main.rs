@@ -61,7 +61,10 @@ async fn serve() -> Result<(), String> {
     let secret = var("JWT_API_SECRET").ok_or("JWT_API_SECRET is not set")?;
     let issuer = var("JWT_ISSUER").unwrap_or_else(|| "strata".into());
     let audience = var("JWT_AUDIENCE").unwrap_or_else(|| "strata-api".into());
-    let keys = tokens::Keys::new(&secret, &issuer, &audience)?;
+    let mut keys = tokens::Keys::new(&secret, &issuer, &audience)?;
+    if let Some(jwks) = var("FLOOR_JWKS") {
+        keys = keys.with_published(&jwks)?;
+    }
     let lifetimes = Lifetimes {
         access: millis("ACCESS_TOKEN_TTL", 900_000)? / 1000,
         refresh: millis("REFRESH_TOKEN_TTL", 604_800_000)? / 1000,

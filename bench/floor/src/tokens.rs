@@ -1,10 +1,17 @@
 //! strata's tokens, re-implemented from its design: two HMAC-SHA256 keys derived from the
 //! hex `JWT_API_SECRET` (labels "strata access-token key v1" / "strata refresh-token key
 //! v1"), a key id from "strata key id v1", HS256 only, the same claims. Tokens the floor
-//! signs are accepted by strata and the reverse.
+//! signs are accepted by strata and the reverse. With `FLOOR_JWKS` (a JWK set, as strata's
+//! `/.well-known/jwks.json` serves it) access tokens are checked as a resource server would:
+//! the key named by `kid`, its algorithm pinned, `typ: at+jwt`, on every request.
+
+use std::collections::HashMap;
 
 use hmac::{Hmac, KeyInit, Mac};
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -48,6 +55,8 @@ pub struct Keys {
     validation: Validation,
     issuer: String,
     audience: String,
+    /// Published keys by `kid`, each with its pinned validation (`FLOOR_JWKS`).
+    published: HashMap<String, (DecodingKey, Validation)>,
 }
 
 fn derive(secret: &[u8], label: &str) -> Result<Vec<u8>, String> {
@@ -83,11 +92,43 @@ impl Keys {
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            published: HashMap::new(),
         })
+    }
+
+    /// Access tokens are checked against the keys of the JWK set `jwks` (JSON) instead.
+    pub fn with_published(mut self, jwks: &str) -> Result<Self, String> {
+        let set: JwkSet = serde_json::from_str(jwks).map_err(|e| format!("FLOOR_JWKS: {e}"))?;
+        for jwk in &set.keys {
+            let kid = jwk
+                .common
+                .key_id
+                .clone()
+                .ok_or("FLOOR_JWKS: a key without kid")?;
+            let alg = match jwk.common.key_algorithm.map(|a| a.to_string()).as_deref() {
+                Some("EdDSA") => Algorithm::EdDSA,
+                Some("ES256") => Algorithm::ES256,
+                other => return Err(format!("FLOOR_JWKS: algorithm {other:?}")),
+            };
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+            let mut validation = self.validation.clone();
+            validation.algorithms = vec![alg];
+            self.published.insert(kid, (key, validation));
+        }
+        Ok(self)
     }
 
     /// Signature, algorithm, issuer, audience, times and `typ`; `None` if anything is wrong.
     pub fn verify(&self, kind: Kind, token: &str) -> Option<Claims> {
+        if kind == Kind::Access && !self.published.is_empty() {
+            let header = decode_header(token).ok()?;
+            let (key, validation) = self.published.get(header.kid.as_deref()?)?;
+            if header.typ.as_deref() != Some("at+jwt") {
+                return None;
+            }
+            let claims = decode::<Claims>(token, key, validation).ok()?.claims;
+            return (claims.typ == kind.typ()).then_some(claims);
+        }
         let key = match kind {
             Kind::Access => &self.access_dec,
             Kind::Refresh => &self.refresh_dec,
