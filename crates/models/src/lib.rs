@@ -5,6 +5,7 @@
 
 pub mod schema;
 
+mod audit_event;
 mod mail;
 mod signing_key;
 mod task;
@@ -18,6 +19,7 @@ macro_rules! resource_modules {
 }
 with_resources!(resource_modules);
 
+pub use audit_event::AuditEvent;
 pub use mail::{OneTimeToken, OutboxMail};
 pub use signing_key::SigningKey;
 pub use task::{NewTask, Task};

@@ -13,6 +13,10 @@ diesel::table! {
         totp_pending -> Nullable<Text>,
         totp_last_step -> BigInt,
         password_version -> BigInt,
+        role -> Text,
+        banned_at -> Nullable<Timestamp>,
+        banned_until -> Nullable<Timestamp>,
+        ban_reason -> Nullable<Text>,
     }
 }
 
@@ -81,6 +85,20 @@ diesel::table! {
         activated_at -> Nullable<Timestamp>,
         deactivated_at -> Nullable<Timestamp>,
         retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The audit trail: append-only, ids in time order.
+    audit_events (id) {
+        id -> Text,
+        at -> Timestamp,
+        kind -> Text,
+        actor_id -> Nullable<Text>,
+        subject_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        details -> Text,
     }
 }
 

@@ -22,6 +22,13 @@ pub struct User {
     pub totp_last_step: i64,
     /// Moves on with every change of password, not with a rehash of the same one.
     pub password_version: i64,
+    /// `user` or `admin`.
+    pub role: String,
+    /// Set while the account is banned (or was, until `banned_until` passed).
+    pub banned_at: Option<NaiveDateTime>,
+    /// When a ban lifts itself; `None` with `banned_at` set: until lifted.
+    pub banned_until: Option<NaiveDateTime>,
+    pub ban_reason: Option<String>,
 }
 
 /// What an insert into `users` binds.

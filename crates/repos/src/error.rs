@@ -36,6 +36,10 @@ pub enum RepoError {
     #[error("the owner is gone")]
     OwnerGone,
 
+    /// The act would leave no admin who is not banned: nothing was written.
+    #[error("the last admin")]
+    LastAdmin,
+
     /// A unique column already holds this value.
     #[error("{0} is already taken")]
     Conflict(Unique),

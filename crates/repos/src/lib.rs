@@ -4,6 +4,8 @@
 //! It may import `db` and `models`; nothing above it. What it hands up carries no row
 //! struct with secrets in it: a password hash leaves only inside [`users::Credentials`].
 
+pub mod admin;
+pub mod audit;
 pub mod error;
 pub mod mail;
 pub mod mailed_tokens;
@@ -36,6 +38,8 @@ pub mod database {
     };
 }
 
+pub use admin::{AdminRepo, UserSearch, UserStatus};
+pub use audit::{AuditEvent, AuditQuery, AuditRepo};
 pub use clock::now_utc;
 pub use error::{RepoError, Unique};
 pub use mail::{NewMail, NewMailedToken};
@@ -51,4 +55,4 @@ pub use token_store::{
     RedisOptions, RedisStats, RedisTokenStore, Rotation, RotationRequest, SessionInfo,
     SessionStore, SignInChallenge, SignInChallenges,
 };
-pub use users::{Credentials, PasswordHash, TotpState, UserRecord, UserRepo};
+pub use users::{Ban, Credentials, PasswordHash, TotpState, UserRecord, UserRepo};

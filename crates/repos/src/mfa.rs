@@ -189,9 +189,14 @@ impl MfaRepo {
             .map_err(RepoError::from)
     }
 
-    /// Turns the second factor off, forgetting the secret and the backup codes, and
-    /// queues `notice`. `false` when it was already off.
-    pub async fn disable(&self, user_id: &str, notice: Option<NewMail>) -> Result<bool, RepoError> {
+    /// Turns the second factor off, forgetting the secret and the backup codes, queues
+    /// `notice` and records `event`. `false` when it was already off.
+    pub async fn disable(
+        &self,
+        user_id: &str,
+        notice: Option<NewMail>,
+        event: Option<models::AuditEvent>,
+    ) -> Result<bool, RepoError> {
         let id = user_id.to_owned();
         self.db
             .transaction(move |conn| {
@@ -208,6 +213,9 @@ impl MfaRepo {
                 }
                 remove_factor(conn, &id)?;
                 notice.iter().try_for_each(|m| queue(conn, m))?;
+                event
+                    .iter()
+                    .try_for_each(|e| crate::audit::write(conn, e))?;
                 Ok(true)
             })
             .await

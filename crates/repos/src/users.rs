@@ -24,7 +24,43 @@ pub struct UserRecord {
     pub mfa_enabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `user` or `admin`.
+    pub role: String,
+    /// The account's ban, if it has one (it may have lifted itself: see [`Ban::active`]).
+    pub ban: Option<Ban>,
 }
+
+/// A ban: from `since`, until `until` (`None`: until an admin lifts it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    pub since: NaiveDateTime,
+    pub until: Option<NaiveDateTime>,
+    pub reason: Option<String>,
+}
+
+impl Ban {
+    /// Whether the ban still holds at `now`.
+    pub fn active(&self, now: NaiveDateTime) -> bool {
+        self.until.is_none_or(|until| until > now)
+    }
+}
+
+impl UserRecord {
+    /// The ban that holds at `now`, if any.
+    pub fn banned(&self, now: NaiveDateTime) -> Option<&Ban> {
+        self.ban.as_ref().filter(|b| b.active(now))
+    }
+
+    /// Whether the account is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == ADMIN
+    }
+}
+
+/// The role of an admin.
+pub const ADMIN: &str = "admin";
+/// The role of everyone else.
+pub const USER: &str = "user";
 
 /// A password hash (bcrypt or argon2id, naming its own parameters). `Debug` does not
 /// print it.
@@ -83,7 +119,7 @@ pub struct Credentials {
     pub totp: TotpState,
 }
 
-fn split(row: User) -> Credentials {
+pub(crate) fn split(row: User) -> Credentials {
     Credentials {
         password_hash: PasswordHash(row.password_hash),
         password_version: row.password_version,
@@ -95,6 +131,12 @@ fn split(row: User) -> Credentials {
             mfa_enabled: row.totp_secret.is_some(),
             created_at: row.created_at,
             updated_at: row.updated_at,
+            role: row.role,
+            ban: row.banned_at.map(|since| Ban {
+                since,
+                until: row.banned_until,
+                reason: row.ban_reason,
+            }),
         },
         totp: TotpState {
             secret: row.totp_secret,
@@ -158,6 +200,10 @@ impl UserRepo {
             totp_pending: None,
             totp_last_step: 0,
             password_version: 0,
+            role: USER.to_owned(),
+            banned_at: None,
+            banned_until: None,
+            ban_reason: None,
         };
         self.db
             .transaction(move |conn| {

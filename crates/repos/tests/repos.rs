@@ -5,6 +5,8 @@
 //! the database is dropped, also when a case failed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "repos/admin.rs"]
+mod admin;
 #[path = "repos/mail.rs"]
 mod mail;
 #[path = "repos/mfa.rs"]
@@ -208,6 +210,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
             trials.extend(mail::cases(&ctx));
             trials.extend(mfa::cases(&ctx));
             trials.extend(races::cases(&ctx));
+            trials.extend(admin::cases(&ctx));
             trials.extend(signing_keys::cases(&ctx));
             trials.extend(resources::cases(&ctx));
             // The pool goes before the database it points at.

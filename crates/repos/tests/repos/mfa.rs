@@ -143,8 +143,11 @@ fn turning_the_factor_off_forgets_the_secret_and_the_codes(c: Ctx) {
     c.block_on(async {
         let (u, secret, codes) = enrolled(&c).await;
         assert_eq!(c.mfa.codes_left(&u.id).await.unwrap(), 3);
-        assert!(c.mfa.disable(&u.id, None).await.unwrap());
-        assert!(!c.mfa.disable(&u.id, None).await.unwrap(), "already off");
+        assert!(c.mfa.disable(&u.id, None, None).await.unwrap());
+        assert!(
+            !c.mfa.disable(&u.id, None, None).await.unwrap(),
+            "already off"
+        );
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
         assert!(!creds.user.mfa_enabled);
         assert_eq!((creds.totp.secret, creds.totp.pending), (None, None));

@@ -1,0 +1,22 @@
+-- Roles and bans: `role` is `user` or `admin`; an account is banned while `banned_at` is
+-- set and `banned_until` is empty (until lifted) or still ahead.
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+ALTER TABLE users ADD COLUMN banned_at TIMESTAMP NULL;
+ALTER TABLE users ADD COLUMN banned_until TIMESTAMP NULL;
+ALTER TABLE users ADD COLUMN ban_reason TEXT NULL;
+
+-- The audit trail: append-only, one row per event, ids in time order (UUID v7). No
+-- foreign key: an account's history outlives the account.
+CREATE TABLE audit_events (
+    id         TEXT      NOT NULL PRIMARY KEY,
+    at         TIMESTAMP NOT NULL,
+    kind       TEXT      NOT NULL,
+    actor_id   TEXT      NULL,
+    subject_id TEXT      NULL,
+    ip         TEXT      NULL,
+    user_agent TEXT      NULL,
+    details    TEXT      NOT NULL
+);
+CREATE INDEX audit_events_subject ON audit_events (subject_id, id);
+CREATE INDEX audit_events_actor ON audit_events (actor_id, id);
+CREATE INDEX audit_events_at ON audit_events (at);
