@@ -6,6 +6,7 @@
 //! AfterSuite (dropping the guard) stops the apps first, then drops the database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod attacks;
 mod auth;
 mod docs;
@@ -188,6 +189,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         passwords::CASES,
         keys::CASES,
         introspect::CASES,
+        admin::CASES,
     ]
     .into_iter()
     .chain(RESOURCE_CASES.iter().copied())

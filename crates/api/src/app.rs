@@ -37,11 +37,10 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
-    /// Stops the outbox worker and the key refresher, and their tasks (awaited after the
-    /// server stops).
-    mail_stop: tokio::sync::watch::Sender<bool>,
-    mail_worker: Option<actix_web::rt::task::JoinHandle<()>>,
-    key_refresher: Option<actix_web::rt::task::JoinHandle<()>>,
+    /// Stops the background workers (the outbox, the key refresher, the audit pruner),
+    /// whose tasks are awaited after the server stops.
+    workers_stop: tokio::sync::watch::Sender<bool>,
+    workers: Vec<actix_web::rt::task::JoinHandle<()>>,
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -114,13 +113,14 @@ impl Application {
             .port();
         crate::metrics::install();
         let worker = services::Courier::new(&services.mailer).map_err(StartError::Mail)?;
-        let (mail_stop, stopped) = tokio::sync::watch::channel(false);
-        // Also with HS256: an instance reads the published keys, to verify the tokens of
-        // instances that already sign with them.
-        let key_refresher = Some(actix_web::rt::spawn(
-            services.signing.clone().run(stopped.clone()),
-        ));
-        let mail_worker = Some(actix_web::rt::spawn(worker.run(stopped)));
+        let (workers_stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = vec![
+            actix_web::rt::spawn(worker.run(stopped.clone())),
+            // Also with HS256: an instance reads the published keys, to verify the tokens
+            // of instances that already sign with them.
+            actix_web::rt::spawn(services.signing.clone().run(stopped.clone())),
+            actix_web::rt::spawn(services.audit.clone().run(stopped)),
+        ];
         let data = web::Data::new(services.clone());
         let proxies = web::Data::new(crate::extract::TrustedProxies(
             config.trusted_proxies.clone(),
@@ -164,9 +164,8 @@ impl Application {
             port,
             server,
             services,
-            mail_stop,
-            mail_worker,
-            key_refresher,
+            workers_stop,
+            workers,
         })
     }
 
@@ -190,12 +189,9 @@ impl Application {
     /// wait in the outbox for the next instance to start.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let served = self.server.await;
-        let _ = self.mail_stop.send(true);
-        if let Some(worker) = self.mail_worker.take() {
+        let _ = self.workers_stop.send(true);
+        for worker in std::mem::take(&mut self.workers) {
             let _ = worker.await;
-        }
-        if let Some(refresher) = self.key_refresher.take() {
-            let _ = refresher.await;
         }
         served
     }

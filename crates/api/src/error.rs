@@ -32,6 +32,10 @@ pub struct Problem {
     /// Dependency states, for `/ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<serde_json::Value>,
+    /// For `account_banned`: when the ban ends (absent: until an admin lifts it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub banned_until: Option<services::views::Timestamp>,
 }
 
 /// The 403 `mfa_required` of a login whose password was right, for an account with a
@@ -59,6 +63,7 @@ pub(crate) fn second_factor_required(challenge: &services::Challenge) -> HttpRes
             detail: "the password is right; now send a code of the second factor with mfa_token to POST /api/auth/mfa".to_owned(),
             errors: None,
             checks: None,
+            banned_until: None,
         },
         mfa_token: challenge.token.expose().to_owned(),
         expires_in: challenge.expires_in.as_secs(),
@@ -121,6 +126,13 @@ pub enum ApiError {
     NotReady(serde_json::Value),
 }
 
+/// A query parameter that does not parse is a 422 naming it.
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Service(ServiceError::from(e))
+    }
+}
+
 /// How long a client should wait after a 503.
 const RETRY_UNAVAILABLE: Duration = Duration::from_secs(2);
 
@@ -132,6 +144,7 @@ struct Mapping {
     retry_after: Option<Duration>,
     /// `WWW-Authenticate` value for 401s.
     challenge: Option<&'static str>,
+    banned_until: Option<services::views::Timestamp>,
 }
 
 fn map(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Mapping {
@@ -142,6 +155,7 @@ fn map(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Map
         errors: None,
         retry_after: None,
         challenge: None,
+        banned_until: None,
     }
 }
 
@@ -247,6 +261,32 @@ impl ApiError {
                     "no enrolment was started; POST /api/users/me/mfa/totp first",
                 ),
                 S::NotFound => map(StatusCode::NOT_FOUND, "not_found", "no such resource"),
+                S::Forbidden => map(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "this route is for admins (signed in with a second factor where that is required)",
+                ),
+                S::AccountBanned { until } => Mapping {
+                    banned_until: *until,
+                    ..map(
+                        StatusCode::FORBIDDEN,
+                        "account_banned",
+                        match until {
+                            Some(_) => "this account is banned until banned_until",
+                            None => "this account is banned until an admin lifts the ban",
+                        },
+                    )
+                },
+                S::LastAdmin => map(
+                    StatusCode::CONFLICT,
+                    "last_admin",
+                    "this is the last admin: make another admin first",
+                ),
+                S::CannotBanSelf => map(
+                    StatusCode::CONFLICT,
+                    "cannot_ban_yourself",
+                    "an admin cannot ban its own account",
+                ),
                 S::Unavailable { what, .. } => Mapping {
                     retry_after: Some(RETRY_UNAVAILABLE),
                     ..map(
@@ -363,6 +403,7 @@ fn problem_response(m: Mapping, checks: Option<serde_json::Value>) -> HttpRespon
         detail: m.detail,
         errors: m.errors,
         checks,
+        banned_until: m.banned_until,
     };
     let mut res = problem_builder(m.status);
     if m.status == StatusCode::REQUEST_TIMEOUT {
@@ -426,6 +467,14 @@ mod tests {
                 "rate_limited",
             ),
             (S::NotFound.into(), 404, "not_found"),
+            (S::Forbidden.into(), 403, "forbidden"),
+            (
+                S::AccountBanned { until: None }.into(),
+                403,
+                "account_banned",
+            ),
+            (S::LastAdmin.into(), 409, "last_admin"),
+            (S::CannotBanSelf.into(), 409, "cannot_ban_yourself"),
             (S::InvalidMfaCode.into(), 401, "invalid_mfa_code"),
             (S::InvalidMfaToken.into(), 401, "invalid_mfa_token"),
             (S::MfaAlreadyEnabled.into(), 409, "mfa_already_enabled"),

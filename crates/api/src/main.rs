@@ -25,6 +25,23 @@ enum Command {
     /// The access tokens' signing keys (JWT_ALGORITHM=EdDSA or ES256).
     #[command(subcommand)]
     Keys(Keys),
+    /// Make or unmake admins (the only way to make the first one).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Make the account an admin.
+    Grant {
+        /// Its username or email address.
+        account: String,
+    },
+    /// Make the admin an ordinary user again (refused for the last admin).
+    Revoke {
+        /// Its username or email address.
+        account: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,6 +216,37 @@ async fn run_keys(command: Keys, config: Config) -> Result<(), String> {
     Ok(())
 }
 
+async fn admin(command: AdminCommand) -> ExitCode {
+    let config = match config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (account, role) = match &command {
+        AdminCommand::Grant { account } => (account, "admin"),
+        AdminCommand::Revoke { account } => (account, "user"),
+    };
+    let outcome = match services::bootstrap::roles(config.infra.clone()).await {
+        Ok(roles) => roles.set(account, role).await.map_err(|e| match e {
+            services::ServiceError::NotFound => format!("no account {account:?}"),
+            services::ServiceError::LastAdmin => {
+                format!("{account} is the last admin: make another admin first")
+            }
+            e => e.to_string(),
+        }),
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok(user) => {
+            println!("{} ({}) is now {}", user.username, user.email, user.role);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn gen_secret() -> ExitCode {
     let bytes: [u8; 32] = rand::random();
     println!("{}", hex::encode(bytes));
@@ -217,5 +265,6 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate().await,
         Command::GenSecret => gen_secret(),
         Command::Keys(command) => keys(command).await,
+        Command::Admin(command) => admin(command).await,
     }
 }

@@ -71,6 +71,18 @@ pub async fn signing_keys(
     ))
 }
 
+/// The roles, over the database alone: what `api admin grant` and `revoke` need.
+pub async fn roles(infra: Infra) -> Result<crate::admin::Roles, StartupError> {
+    let (url, pool) = (infra.database_url.clone(), infra.pool);
+    let db = tokio::task::spawn_blocking(move || database::init_db(&url, pool))
+        .await
+        .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))??;
+    Ok(crate::admin::Roles::new(
+        repos::UserRepo::new(db.clone()),
+        repos::AdminRepo::new(db),
+    ))
+}
+
 /// Opens everything and returns the services. Fails fast, with the real cause, when the
 /// database or Redis cannot be reached.
 pub async fn start(

@@ -57,6 +57,21 @@ pub enum ServiceError {
     /// No such resource, or not the caller's.
     #[error("not found")]
     NotFound,
+    /// The caller is not an admin (or its session was not opened with a second factor
+    /// where admins need one).
+    #[error("forbidden")]
+    Forbidden,
+    /// The right password of a banned account; `until` is `None` for a ban until lifted.
+    #[error("account banned")]
+    AccountBanned {
+        until: Option<crate::views::Timestamp>,
+    },
+    /// The act would leave no admin.
+    #[error("the last admin")]
+    LastAdmin,
+    /// An admin tried to ban its own account.
+    #[error("an admin cannot ban itself")]
+    CannotBanSelf,
     /// Too many password checks or hashes are already waiting; worth retrying shortly.
     #[error("too much password work waiting")]
     Overloaded,
@@ -110,6 +125,7 @@ impl From<RepoError> for ServiceError {
     fn from(e: RepoError) -> Self {
         match e {
             RepoError::NotFound => ServiceError::NotFound,
+            RepoError::LastAdmin => ServiceError::LastAdmin,
             // A session that outlived its user is refused like a revoked one.
             RepoError::OwnerGone => ServiceError::TokenRevoked,
             RepoError::Conflict(Unique::Username) => ServiceError::UsernameTaken,

@@ -4,7 +4,9 @@
 //! JWTs, and calls the repositories. It may import `repos` (never `models` or `db`
 //! directly, never SQL or Redis) and knows nothing of HTTP.
 
+pub mod admin;
 mod attempts;
+pub mod audit;
 pub mod bootstrap;
 mod client;
 pub mod domain;
@@ -136,6 +138,10 @@ pub struct Services {
     pub introspection: introspection::Introspection,
     /// Builds and queues mails; [`Courier::new`] takes it to deliver them.
     pub mailer: mail::Mailer,
+    /// The admin routes.
+    pub admin: admin::Admin,
+    /// The audit trail (and its retention worker, [`audit::Audit::run`]).
+    pub audit: audit::Audit,
 }
 
 impl Services {
@@ -177,8 +183,24 @@ impl Services {
             &settings,
             keys.ring(),
         );
+        let audit = audit::Audit::new(repos::AuditRepo::new(db.clone()), settings.audit_retention);
+        let admin = admin::Admin::new(
+            users.clone(),
+            repos::AdminRepo::new(db.clone()),
+            mfa.clone(),
+            store.clone(),
+            audit.clone(),
+            mailer.clone(),
+            settings.admin_require_second_factor,
+        );
         let settings = std::sync::Arc::new(settings);
-        let sessions = Sessions::new(users.clone(), store.clone(), keys, settings.clone());
+        let sessions = Sessions::new(
+            users.clone(),
+            store.clone(),
+            keys,
+            settings.clone(),
+            audit.clone(),
+        );
         let introspection = introspection::Introspection::new(
             settings.introspection.clone(),
             sessions.clone(),
@@ -254,6 +276,8 @@ impl Services {
             recovery,
             mfa,
             mailer,
+            admin,
+            audit,
         }
     }
 }

@@ -10,6 +10,7 @@ use repos::{
     AnyTokenStore, NewSession, PairState, Rotation, RotationRequest, SessionStore, UserRepo,
 };
 
+use crate::audit::{event, Audit, AuditKind};
 use crate::client::ClientInfo;
 use crate::domain::Id;
 use crate::jwt::{Claims, JwtKeys, TokenKind};
@@ -24,6 +25,28 @@ pub struct Principal {
     pub session_id: String,
 }
 
+/// How a sign-in proved who it is: its password, then perhaps a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignInMethod {
+    Password,
+    PasswordAndTotp,
+    PasswordAndBackupCode,
+}
+
+impl SignInMethod {
+    fn second_factor(self) -> bool {
+        self != SignInMethod::Password
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            SignInMethod::Password => "password",
+            SignInMethod::PasswordAndTotp => "password_and_totp",
+            SignInMethod::PasswordAndBackupCode => "password_and_backup_code",
+        }
+    }
+}
+
 /// How opening a session after a sign-in ended.
 #[derive(Debug)]
 pub(crate) enum Opening {
@@ -32,6 +55,14 @@ pub(crate) enum Opening {
     /// The password the sign-in proved is no longer the account's (changed, reset, or the
     /// account deleted meanwhile): nothing is stored, and the sign-in failed.
     Superseded,
+}
+
+/// The refusal of a banned account's sign-in, if `user` is banned now.
+pub(crate) fn banned(user: &repos::UserRecord) -> Option<ServiceError> {
+    user.banned(repos::now_utc())
+        .map(|b| ServiceError::AccountBanned {
+            until: b.until.map(crate::views::Timestamp::from_utc),
+        })
 }
 
 fn secs(d: Duration) -> i64 {
@@ -45,6 +76,7 @@ pub struct Sessions {
     store: AnyTokenStore,
     keys: Arc<JwtKeys>,
     settings: Arc<AuthSettings>,
+    audit: Audit,
 }
 
 impl Sessions {
@@ -53,26 +85,47 @@ impl Sessions {
         store: AnyTokenStore,
         keys: JwtKeys,
         settings: Arc<AuthSettings>,
+        audit: Audit,
     ) -> Self {
         Self {
             users,
             store,
             keys: Arc::new(keys),
             settings,
+            audit,
         }
     }
 
-    /// Opens a session for an account whose password (and `second_factor`, if true) was
+    /// The audit trail the sign-in steps write to.
+    pub(crate) fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// Records a change made in the token store to `user_id`'s sessions.
+    async fn record(&self, kind: AuditKind, user_id: &str, details: serde_json::Value) {
+        let e = event(
+            kind,
+            Some(user_id),
+            Some(user_id),
+            &ClientInfo::default(),
+            details,
+        );
+        self.audit.record(e).await;
+    }
+
+    /// Opens a session for an account whose password (and second factor, by `method`) was
     /// just proven, unless a logout-all ran since the sign-in read the user's `generation`
-    /// (`TokenRevoked`: the user asked for every session to end).
+    /// (`TokenRevoked`: the user asked for every session to end; `AccountBanned`: an admin
+    /// banned the account meanwhile). The sign-in is recorded in the audit trail.
     pub(crate) async fn open(
         &self,
         creds: repos::Credentials,
         client: ClientInfo,
-        second_factor: bool,
+        method: SignInMethod,
         generation: u64,
     ) -> Result<Opening, ServiceError> {
         let s = &self.settings;
+        let second_factor = method.second_factor();
         let (user, proven) = (creds.user, creds.password_version);
         let now = Utc::now().timestamp();
         let session_id = Id::random().to_string();
@@ -91,8 +144,11 @@ impl Sessions {
                 user_id: user.id.clone(),
                 pair: pair.clone(),
                 expires_at,
-                user_agent: client.user_agent.map(|ua| ua.chars().take(256).collect()),
-                ip: client.ip,
+                user_agent: client
+                    .user_agent
+                    .as_deref()
+                    .map(|ua| ua.chars().take(256).collect()),
+                ip: client.ip.clone(),
                 second_factor,
                 generation,
             })
@@ -103,7 +159,9 @@ impl Sessions {
             outcomes::login("superseded");
             let current = self.users.credentials_by_id(&user.id).await?;
             return match current {
-                Some(c) if c.password_version == proven => Err(ServiceError::TokenRevoked),
+                Some(c) if c.password_version == proven => {
+                    Err(banned(&c.user).unwrap_or(ServiceError::TokenRevoked))
+                }
                 _ => Ok(Opening::Superseded),
             };
         }
@@ -115,10 +173,20 @@ impl Sessions {
         }
         tracing::info!(user_id = %user.id, session_id = %session_id, "login");
         outcomes::login("ok");
+        let details = serde_json::json!({ "method": method.as_str(), "session_id": session_id });
+        let signed_in = event(
+            AuditKind::SignedIn,
+            Some(&user.id),
+            Some(&user.id),
+            &client,
+            details,
+        );
+        self.audit.record(signed_in).await;
         Ok(Opening::Opened(self.pair(&user.id, &session_id, &pair)?))
     }
 
-    /// Closes the race between a login and a password change or account deletion. Either
+    /// Closes the race between a login and a password change, an account deletion or a
+    /// ban. Each
     /// revokes every session it can find once the new hash is stored (or the user is gone);
     /// a login verifies against the hash it read before, which takes a hash's time, and so
     /// could open its session after that sweep and outlive the old password. The session is
@@ -136,14 +204,17 @@ impl Sessions {
         let current = self.users.credentials_by_id(user_id).await;
         // A second factor turned on since the account was read is owed too.
         if matches!(&current, Ok(Some(c)) if c.password_version == proven
-            && (second_factor || !c.user.mfa_enabled))
+            && (second_factor || !c.user.mfa_enabled)
+            && banned(&c.user).is_none())
         {
             return Ok(true);
         }
         if let Err(e) = self.store.revoke(user_id, session_id).await {
             tracing::warn!(user_id, session_id, error = %e, "could not withdraw a login's session");
         }
-        current?;
+        if let Some(refusal) = current?.as_ref().and_then(|c| banned(&c.user)) {
+            return Err(refusal);
+        }
         outcomes::login("superseded");
         Ok(false)
     }
@@ -211,6 +282,9 @@ impl Sessions {
                 tracing::warn!(user_id = %user_id, session_id = %claims.sid, "refresh token reused; session revoked");
                 outcomes::refresh("reused");
                 outcomes::revoked("reuse", 1);
+                let details = serde_json::json!({ "session_id": claims.sid });
+                self.record(AuditKind::RefreshReuseDetected, &user_id, details)
+                    .await;
                 Err(ServiceError::RefreshTokenReused)
             }
             Rotation::Missing => {
@@ -264,6 +338,9 @@ impl Sessions {
             return Err(ServiceError::TokenRevoked);
         }
         tracing::info!(user_id = %claims.sub, session_id = %claims.sid, "logout");
+        let details = serde_json::json!({ "session_id": claims.sid });
+        self.record(AuditKind::SignedOut, &claims.sub, details)
+            .await;
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,
@@ -275,6 +352,9 @@ impl Sessions {
         let n = self.revoke_all(&who.user_id, None).await?;
         outcomes::revoked("logout_all", n);
         tracing::info!(user_id = %who.user_id, sessions = n, "logout of all sessions");
+        let details = serde_json::json!({ "sessions": n });
+        self.record(AuditKind::AllSessionsRevoked, &who.user_id, details)
+            .await;
         Ok(())
     }
 
@@ -307,6 +387,9 @@ impl Sessions {
             return Err(ServiceError::NotFound);
         };
         if self.store.revoke(&who.user_id, &id.to_string()).await? {
+            let details = serde_json::json!({ "session_id": id.to_string() });
+            self.record(AuditKind::SessionRevoked, &who.user_id, details)
+                .await;
             Ok(())
         } else {
             Err(ServiceError::NotFound)

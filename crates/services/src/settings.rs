@@ -42,6 +42,10 @@ pub struct AuthSettings {
     pub signing: crate::signing::SigningSettings,
     /// Who may introspect tokens (`INTROSPECTION_CLIENTS`).
     pub introspection: crate::introspection::IntrospectionSettings,
+    /// `ADMIN_REQUIRE_SECOND_FACTOR`: admin routes take only sessions opened with one.
+    pub admin_require_second_factor: bool,
+    /// `AUDIT_RETENTION`: audit events older than this are deleted.
+    pub audit_retention: Duration,
 }
 
 impl Default for AuthSettings {
@@ -67,6 +71,8 @@ impl Default for AuthSettings {
             mfa: MfaSettings::default(),
             signing: crate::signing::SigningSettings::default(),
             introspection: crate::introspection::IntrospectionSettings::default(),
+            admin_require_second_factor: false,
+            audit_retention: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }

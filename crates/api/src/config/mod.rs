@@ -1,6 +1,7 @@
 //! Configuration from the environment (and `.env`), checked once at start-up: every bad
 //! value is reported on a line of its own, and secrets never reach `Debug` or the log.
 
+mod admin;
 mod mail;
 mod mfa;
 mod password;
@@ -194,6 +195,8 @@ impl Reader<'_> {
             mfa: d.mfa,
             signing: d.signing,
             introspection: d.introspection,
+            admin_require_second_factor: d.admin_require_second_factor,
+            audit_retention: d.audit_retention,
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -337,6 +340,7 @@ impl Config {
         auth.mfa = r.mfa(app_env);
         auth.signing = r.signing(app_env);
         auth.introspection = r.introspection();
+        (auth.admin_require_second_factor, auth.audit_retention) = r.admin(app_env);
         (auth.password_hash, auth.password_memory_budget_kib) = r.password(app_env);
         auth.password_rehash = r.password_rehash();
         let log_format = r.parse(

@@ -1,6 +1,7 @@
 //! The routes, one file per resource. Handlers parse HTTP, call one service, and shape the
 //! answer; the rules live in the services.
 
+pub mod admin;
 pub mod auth;
 pub mod docs;
 pub mod health;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     mfa::configure(cfg);
     users::configure(cfg);
     tasks::configure(cfg);
+    admin::configure(cfg);
     configure_resources(cfg);
 }
 
@@ -67,6 +69,7 @@ pub(crate) fn documents() -> Vec<utoipa::openapi::OpenApi> {
         mfa::Doc::openapi(),
         users::Doc::openapi(),
         tasks::Doc::openapi(),
+        admin::Doc::openapi(),
     ];
     docs.extend(resource_documents());
     docs

@@ -2,8 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use services::{PublicUser, Services, User};
-use utoipa::{OpenApi, ToSchema};
+use services::audit::SecurityEvent;
+use services::{paging, PublicUser, Services, User};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{no_content, resource};
 use crate::error::{ApiError, Problem};
@@ -11,7 +12,7 @@ use crate::extract::{Auth, JsonBody};
 
 /// This module's part of the OpenAPI document: its operations and its tag.
 #[derive(OpenApi)]
-#[openapi(paths(me, change_password, delete_me, profile), tags((name = "users", description = "The caller's account and public profiles")))]
+#[openapi(paths(me, change_password, delete_me, security_events, profile), components(schemas(SecurityEventPage)), tags((name = "users", description = "The caller's account and public profiles")))]
 pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -22,6 +23,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete_me)),
     )
     .service(resource("/api/users/me/password").route(web::put().to(change_password)))
+    .service(resource("/api/users/me/security-events").route(web::get().to(security_events)))
     .service(resource("/api/users/{id}").route(web::get().to(profile)));
 }
 
@@ -44,6 +46,48 @@ pub struct ChangePasswordRequest {
 pub struct DeleteAccountRequest {
     #[schema(format = Password)]
     pub password: String,
+}
+
+/// A page of the caller's security history.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1-100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The caller's security history, newest first; pass `next_cursor` as `cursor` for older.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SecurityEventPage {
+    pub items: Vec<SecurityEvent>,
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's own security history: sign-ins (with address and user agent), changes,
+/// and admins' acts on the account (without the admin), newest first.
+#[utoipa::path(get, path = "/api/users/me/security-events", tag = "users", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, description = "A page", body = SecurityEventPage),
+        (status = 422, description = "`validation_failed`: bad `limit` or `cursor`", body = Problem, content_type = "application/problem+json"),
+        crate::openapi::AuthErrors, crate::openapi::Unavailable))]
+pub async fn security_events(
+    services: web::Data<Services>,
+    auth: Auth,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = paging::limit(q.limit.as_deref())?;
+    let cursor = paging::cursor(q.cursor.as_deref())?;
+    let page = services
+        .audit
+        .for_owner(&auth.0.user_id, cursor, limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(SecurityEventPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// The caller's account.

@@ -171,7 +171,18 @@ impl MfaService {
     ) -> Result<(), ServiceError> {
         let creds = self.proven(who, password, code).await?;
         let notice = self.notice(MailKind::MfaDisabled, &creds).await?;
-        if !self.repo.disable(&creds.user.id, notice.clone()).await? {
+        let record = crate::audit::event(
+            crate::audit::AuditKind::MfaDisabled,
+            Some(&who.user_id),
+            Some(&who.user_id),
+            &crate::ClientInfo::default(),
+            serde_json::json!({}),
+        );
+        if !self
+            .repo
+            .disable(&creds.user.id, notice.clone(), Some(record))
+            .await?
+        {
             return Err(ServiceError::MfaNotEnabled);
         }
         self.mailer.queued(&notice);

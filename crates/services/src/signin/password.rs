@@ -7,11 +7,12 @@ use repos::{AnyTokenStore, SessionStore, UserRepo};
 
 use super::{SecondStep, SignIn};
 use crate::attempts::{address_block, Attempts, Counter, Verdict};
+use crate::audit::{event, AuditKind};
 use crate::client::ClientInfo;
 use crate::domain::{Email, Id, Username};
 use crate::password::Passwords;
 use crate::proofs::Limits;
-use crate::sessions::{Opening, Sessions};
+use crate::sessions::{banned, Opening, Sessions, SignInMethod};
 use crate::{outcomes, ServiceError};
 
 /// A login attempt: a username or an email, and a password. `Debug` hides the password.
@@ -153,9 +154,23 @@ impl PasswordSignIn {
                 .verify(&password, &creds.password_hash)
                 .await?
             {
+                // A known account's failures are bounded by its limit; unknown names are
+                // not written (a flood of them must not grow the table).
+                let failed = event(
+                    AuditKind::SignInFailed,
+                    None,
+                    Some(&creds.user.id),
+                    &client,
+                    serde_json::json!({}),
+                );
+                this.sessions.audit().record(failed).await;
                 return Ok(Verdict::Wrong);
             }
             this.upgrade_in_background(&creds, &password);
+            // Only the right password learns of a ban: a wrong one stays 401.
+            if let Some(refusal) = banned(&creds.user) {
+                return Err(refusal);
+            }
             if this.rules.require_verification && !creds.user.email_verified {
                 return Err(ServiceError::EmailUnverified);
             }
@@ -164,7 +179,11 @@ impl PasswordSignIn {
                 return Ok(Verdict::Partly(SignIn::SecondFactor(challenge)));
             }
             Ok(
-                match this.sessions.open(creds, client, false, generation).await? {
+                match this
+                    .sessions
+                    .open(creds, client, SignInMethod::Password, generation)
+                    .await?
+                {
                     Opening::Opened(pair) => Verdict::Right(SignIn::Complete(pair)),
                     Opening::Superseded => Verdict::Wrong,
                 },

@@ -18,9 +18,9 @@ use sha2::{Digest, Sha256};
 use super::{Challenge, ChallengeToken};
 use crate::attempts::Verdict;
 use crate::client::ClientInfo;
-use crate::mfa::{checked_code, MfaSettings, Redeem};
+use crate::mfa::{checked_code, MfaSettings, Redeem, Redeemed};
 use crate::proofs::Proofs;
-use crate::sessions::{Opening, Sessions};
+use crate::sessions::{Opening, Sessions, SignInMethod};
 use crate::views::TokenPair;
 use crate::{outcomes, ServiceError};
 
@@ -172,9 +172,13 @@ impl SecondStep {
                 return Err(ServiceError::InvalidMfaToken);
             }
             tracing::info!(user_id = %creds.user.id, method = ?redeemed, "second factor proven");
+            let method = match redeemed {
+                Redeemed::Totp => SignInMethod::PasswordAndTotp,
+                Redeemed::BackupCode => SignInMethod::PasswordAndBackupCode,
+            };
             match this
                 .sessions
-                .open(creds, client, true, challenge.generation)
+                .open(creds, client, method, challenge.generation)
                 .await?
             {
                 Opening::Opened(pair) => Ok(Verdict::Right(pair)),

@@ -1,0 +1,337 @@
+//! What admins do: find accounts, ban and lift bans, end sessions, reset a second factor,
+//! change roles, delete accounts; and the one check every admin route starts with. Each
+//! act is written to the audit trail with the admin as actor.
+
+mod roles;
+mod views;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use repos::{
+    AdminRepo, AnyTokenStore, Ban, MfaRepo, SessionStore, UserRecord, UserRepo, UserSearch,
+    UserStatus,
+};
+use serde_json::json;
+
+pub use roles::Roles;
+pub use views::{AdminUser, AdminUserDetail, AdminUserPage};
+
+use crate::audit::{event, Audit, AuditKind};
+use crate::client::ClientInfo;
+use crate::mail::{MailKind, Mailer};
+use crate::sessions::Principal;
+use crate::views::SessionView;
+use crate::{outcomes, ServiceError};
+
+/// The longest ban reason kept.
+pub const MAX_REASON: usize = 500;
+
+/// Who acts, and from where: what the audit trail records.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    /// The admin; `None` for the command line (`api admin grant`).
+    pub admin_id: Option<String>,
+    pub client: ClientInfo,
+}
+
+/// A search of the accounts, as the query string gave it.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub query: Option<String>,
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// The admin routes' service.
+#[derive(Clone)]
+pub struct Admin {
+    users: UserRepo,
+    repo: AdminRepo,
+    mfa: MfaRepo,
+    store: AnyTokenStore,
+    audit: Audit,
+    mailer: Mailer,
+    /// `ADMIN_REQUIRE_SECOND_FACTOR`.
+    require_second_factor: bool,
+}
+
+impl Admin {
+    pub(crate) fn new(
+        users: UserRepo,
+        repo: AdminRepo,
+        mfa: MfaRepo,
+        store: AnyTokenStore,
+        audit: Audit,
+        mailer: Mailer,
+        require_second_factor: bool,
+    ) -> Self {
+        Self {
+            users,
+            repo,
+            mfa,
+            store,
+            audit,
+            mailer,
+            require_second_factor,
+        }
+    }
+
+    /// Lets `who` through if its account is an admin now (read on every request, so a
+    /// demotion bites at once) and, where required, its session proved a second factor.
+    pub async fn authorize(&self, who: &Principal) -> Result<(), ServiceError> {
+        let now = repos::now_utc();
+        let admin = self.users.find_by_id(&who.user_id).await?;
+        if !admin.is_some_and(|a| a.is_admin() && a.banned(now).is_none()) {
+            return Err(ServiceError::Forbidden);
+        }
+        if self.require_second_factor {
+            let sessions = self
+                .store
+                .list(&who.user_id, Utc::now().timestamp())
+                .await?;
+            if !sessions
+                .iter()
+                .any(|s| s.session_id == who.session_id && s.second_factor)
+            {
+                return Err(ServiceError::Forbidden);
+            }
+        }
+        Ok(())
+    }
+
+    /// Views of `users`, with their last sign-ins.
+    async fn views(
+        &self,
+        users: Vec<UserRecord>,
+        now: NaiveDateTime,
+    ) -> Result<Vec<AdminUser>, ServiceError> {
+        let ids = users.iter().map(|u| u.id.clone()).collect();
+        let last = self.audit.last_sign_ins(ids).await?;
+        Ok(users
+            .into_iter()
+            .map(|u| AdminUser::new(u, &last, now))
+            .collect())
+    }
+
+    async fn view(&self, user: UserRecord) -> Result<AdminUser, ServiceError> {
+        let now = repos::now_utc();
+        let mut views = self.views(vec![user], now).await?;
+        views.pop().ok_or(ServiceError::NotFound)
+    }
+
+    /// One page of the accounts whose username or address starts with `query` (any case),
+    /// of one `status` (`active`, `banned`, `unverified`), oldest first.
+    pub async fn search(&self, q: UserQuery) -> Result<AdminUserPage, ServiceError> {
+        let status = match q.status.as_deref() {
+            None | Some("") => None,
+            Some("active") => Some(UserStatus::Active),
+            Some("banned") => Some(UserStatus::Banned),
+            Some("unverified") => Some(UserStatus::Unverified),
+            Some(_) => {
+                return Err(ServiceError::invalid(
+                    "status",
+                    "must be active, banned or unverified",
+                ))
+            }
+        };
+        let prefix = q
+            .query
+            .map(|p| p.trim().to_lowercase())
+            .filter(|p| !p.is_empty());
+        if prefix.as_ref().is_some_and(|p| p.chars().count() > 254) {
+            return Err(ServiceError::invalid(
+                "query",
+                "must be at most 254 characters",
+            ));
+        }
+        let now = repos::now_utc();
+        let page = self
+            .repo
+            .search(UserSearch {
+                prefix,
+                status,
+                after: q.cursor,
+                limit: q.limit,
+                now,
+            })
+            .await?;
+        Ok(AdminUserPage {
+            items: self.views(page.items, now).await?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// The account `id` and its live sessions.
+    pub async fn user(&self, id: &str) -> Result<AdminUserDetail, ServiceError> {
+        let user = self
+            .users
+            .find_by_id(id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let sessions = self.store.list(id, Utc::now().timestamp()).await?;
+        Ok(AdminUserDetail {
+            user: self.view(user).await?,
+            sessions: sessions
+                .into_iter()
+                .map(|s| SessionView::new(s, ""))
+                .collect(),
+        })
+    }
+
+    /// Bans `id` until `until` (`None`: until lifted) and ends every session of it at once,
+    /// so its live access tokens fail at their next request on every instance.
+    pub async fn ban(
+        &self,
+        by: &Acting,
+        id: &str,
+        until: Option<DateTime<Utc>>,
+        reason: Option<String>,
+    ) -> Result<AdminUser, ServiceError> {
+        if by.admin_id.as_deref() == Some(id) {
+            return Err(ServiceError::CannotBanSelf);
+        }
+        let now = repos::now_utc();
+        let until = until.map(|t| t.naive_utc());
+        if until.is_some_and(|u| u <= now) {
+            return Err(ServiceError::invalid("until", "must be in the future"));
+        }
+        let reason = reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        if reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > MAX_REASON)
+        {
+            return Err(ServiceError::invalid(
+                "reason",
+                format!("must be at most {MAX_REASON} characters"),
+            ));
+        }
+        let details = json!({
+            "until": until.map(|u| u.and_utc().to_rfc3339()),
+            "reason": reason,
+        });
+        let record = event(
+            AuditKind::AdminBanned,
+            by.admin_id.as_deref(),
+            Some(id),
+            &by.client,
+            details,
+        );
+        let ban = Ban {
+            since: now,
+            until,
+            reason,
+        };
+        let user = self.repo.ban(id, ban, record).await?;
+        // The ban is stored first: a sign-in that stores its session after this sweep
+        // reads the ban in its last check and withdraws it.
+        let ended = self.store.revoke_all(id, None).await?;
+        outcomes::revoked("banned", ended);
+        tracing::info!(user_id = %id, sessions_ended = ended, "account banned");
+        self.view(user).await
+    }
+
+    /// Lifts the ban of `id`.
+    pub async fn lift_ban(&self, by: &Acting, id: &str) -> Result<AdminUser, ServiceError> {
+        let record = event(
+            AuditKind::AdminBanLifted,
+            by.admin_id.as_deref(),
+            Some(id),
+            &by.client,
+            json!({}),
+        );
+        let user = self.repo.lift_ban(id, record).await?;
+        self.view(user).await
+    }
+
+    /// Ends every session of `id`; how many there were.
+    pub async fn end_sessions(&self, by: &Acting, id: &str) -> Result<usize, ServiceError> {
+        self.users
+            .find_by_id(id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let ended = self.store.revoke_all(id, None).await?;
+        outcomes::revoked("admin", ended);
+        let record = event(
+            AuditKind::AdminSessionsEnded,
+            by.admin_id.as_deref(),
+            Some(id),
+            &by.client,
+            json!({ "sessions": ended }),
+        );
+        self.audit.record(record).await;
+        Ok(ended)
+    }
+
+    /// Turns the second factor of `id` off (its owner lost the device) and mails the owner.
+    pub async fn reset_mfa(&self, by: &Acting, id: &str) -> Result<(), ServiceError> {
+        let user = self
+            .users
+            .find_by_id(id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        if !user.mfa_enabled {
+            return Err(ServiceError::MfaNotEnabled);
+        }
+        let notice = self
+            .mailer
+            .notice(
+                MailKind::MfaDisabled,
+                &user.email,
+                json!({ "username": user.username }),
+            )
+            .await?;
+        let record = event(
+            AuditKind::AdminMfaReset,
+            by.admin_id.as_deref(),
+            Some(id),
+            &by.client,
+            json!({}),
+        );
+        if !self.mfa.disable(id, notice.clone(), Some(record)).await? {
+            return Err(ServiceError::MfaNotEnabled);
+        }
+        self.mailer.queued(&notice);
+        Ok(())
+    }
+
+    /// Makes `id` an admin (`admin`) or not (`user`).
+    pub async fn set_role(
+        &self,
+        by: &Acting,
+        id: &str,
+        role: &str,
+    ) -> Result<AdminUser, ServiceError> {
+        if ![repos::users::ADMIN, repos::users::USER].contains(&role) {
+            return Err(ServiceError::invalid("role", "must be user or admin"));
+        }
+        let record = event(
+            AuditKind::AdminRoleChanged,
+            by.admin_id.as_deref(),
+            Some(id),
+            &by.client,
+            json!({ "role": role }),
+        );
+        let user = self
+            .repo
+            .set_role(id, role, repos::now_utc(), record)
+            .await?;
+        self.view(user).await
+    }
+
+    /// Deletes the account `id` and ends its sessions.
+    pub async fn delete(&self, by: &Acting, id: &str) -> Result<(), ServiceError> {
+        let record = event(
+            AuditKind::AdminAccountDeleted,
+            by.admin_id.as_deref(),
+            Some(id),
+            &by.client,
+            json!({}),
+        );
+        self.repo.delete(id, repos::now_utc(), record).await?;
+        let ended = self.store.revoke_all(id, None).await?;
+        outcomes::revoked("admin_deleted", ended);
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! The admin service over real repositories (a fresh SQLite database each, so the count of
+//! admins is the test's own): the last-admin rule (its race is in the repos suite); a ban
+//! racing sign-ins (no session outlives it); a ban's effect on every way in; the audit
+//! trail's owner view and its retention.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{init, init_with, test_settings, PASSWORD};
+use services::admin::Acting;
+use services::{ClientInfo, ServiceError};
+
+fn cli() -> Acting {
+    Acting {
+        admin_id: None,
+        client: ClientInfo::default(),
+    }
+}
+
+fn by(id: &str) -> Acting {
+    Acting {
+        admin_id: Some(id.to_owned()),
+        client: ClientInfo {
+            ip: Some("203.0.113.9".into()),
+            user_agent: Some("admin-console".into()),
+        },
+    }
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_demoted_banned_or_deleted() {
+    let fx = init().await;
+    let (a, _, _) = fx.user("ada").await;
+    let (b, _, _) = fx.user("bob").await;
+    let admin = &fx.services.admin;
+    admin.set_role(&cli(), &a.id, "admin").await.unwrap();
+    let last = |r: Result<_, ServiceError>| matches!(r, Err(ServiceError::LastAdmin));
+    assert!(last(admin.set_role(&cli(), &a.id, "user").await.map(drop)));
+    assert!(last(
+        admin.ban(&by(&b.id), &a.id, None, None).await.map(drop)
+    ));
+    assert!(last(admin.delete(&by(&b.id), &a.id).await));
+    assert!(matches!(
+        admin.ban(&by(&a.id), &a.id, None, None).await,
+        Err(ServiceError::CannotBanSelf)
+    ));
+    // With a second admin, either may go.
+    admin.set_role(&by(&a.id), &b.id, "admin").await.unwrap();
+    admin.set_role(&by(&a.id), &b.id, "user").await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn a_ban_ends_every_session_and_refuses_the_right_password_only() {
+    let fx = init().await;
+    let (root, _, _) = fx.user("root").await;
+    fx.services
+        .admin
+        .set_role(&cli(), &root.id, "admin")
+        .await
+        .unwrap();
+    let (victim, tokens, _) = fx.user("victim").await;
+    fx.services
+        .admin
+        .ban(&by(&root.id), &victim.id, None, Some("spam".into()))
+        .await
+        .unwrap();
+    let me = fx
+        .services
+        .sessions
+        .authenticate(&tokens.access_token)
+        .await;
+    assert!(matches!(me, Err(ServiceError::TokenRevoked)), "{me:?}");
+    let refreshed = fx.services.sessions.refresh(&tokens.refresh_token).await;
+    assert!(refreshed.is_err(), "{refreshed:?}");
+    assert!(matches!(
+        fx.login("victim", PASSWORD).await,
+        Err(ServiceError::AccountBanned { until: None })
+    ));
+    assert!(matches!(
+        fx.login("victim", "not the password").await,
+        Err(ServiceError::InvalidCredentials)
+    ));
+    fx.services
+        .admin
+        .lift_ban(&by(&root.id), &victim.id)
+        .await
+        .unwrap();
+    fx.login("victim", PASSWORD).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn a_ban_racing_sign_ins_leaves_no_session_alive() {
+    let fx = init().await;
+    let (root, _, _) = fx.user("root").await;
+    fx.services
+        .admin
+        .set_role(&cli(), &root.id, "admin")
+        .await
+        .unwrap();
+    for round in 0..8 {
+        let name = format!("racer{round}");
+        let (victim, _, _) = fx.user(&name).await;
+        let mut logins = Vec::new();
+        for _ in 0..4 {
+            let (services, name) = (fx.services.clone(), name.clone());
+            logins.push(tokio::spawn(async move {
+                services
+                    .sign_in
+                    .login(
+                        services::LoginInput {
+                            username: Some(name),
+                            email: None,
+                            password: PASSWORD.into(),
+                        },
+                        ClientInfo::default(),
+                    )
+                    .await
+            }));
+        }
+        fx.services
+            .admin
+            .ban(&by(&root.id), &victim.id, None, None)
+            .await
+            .unwrap();
+        for login in logins {
+            match login.await.unwrap() {
+                Ok(services::SignIn::Complete(pair)) => {
+                    let alive = fx.services.sessions.authenticate(&pair.access_token).await;
+                    assert!(alive.is_err(), "round {round}: a session outlived the ban");
+                }
+                Ok(other) => panic!("{other:?}"),
+                Err(ServiceError::AccountBanned { .. } | ServiceError::TokenRevoked) => {}
+                Err(e) => panic!("round {round}: {e:?}"),
+            }
+        }
+    }
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn a_ban_with_an_end_lifts_itself() {
+    let fx = init().await;
+    let (root, _, _) = fx.user("root").await;
+    fx.services
+        .admin
+        .set_role(&cli(), &root.id, "admin")
+        .await
+        .unwrap();
+    let (victim, _, _) = fx.user("victim").await;
+    let until = chrono::Utc::now() + chrono::TimeDelta::seconds(1);
+    let banned = fx
+        .services
+        .admin
+        .ban(&by(&root.id), &victim.id, Some(until), None)
+        .await
+        .unwrap();
+    assert!(banned.banned && banned.banned_until.is_some());
+    assert!(matches!(
+        fx.login("victim", PASSWORD).await,
+        Err(ServiceError::AccountBanned { until: Some(_) })
+    ));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fx.login("victim", PASSWORD).await.unwrap();
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn the_owner_sees_sign_ins_and_admin_acts_without_the_admin_and_old_events_go() {
+    let fx = init_with(services::AuthSettings {
+        audit_retention: Duration::from_secs(1),
+        ..test_settings()
+    })
+    .await;
+    let (root, _, _) = fx.user("root").await;
+    fx.services
+        .admin
+        .set_role(&cli(), &root.id, "admin")
+        .await
+        .unwrap();
+    let (victim, _, who) = fx.user("victim").await;
+    fx.services
+        .admin
+        .end_sessions(&by(&root.id), &victim.id)
+        .await
+        .unwrap();
+    let page = fx
+        .services
+        .audit
+        .for_owner(&who.user_id, None, 10)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = page.items.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["admin_sessions_ended", "signed_in"], "newest first");
+    assert!(page.items[0].by_admin && !page.items[1].by_admin);
+    let shown = serde_json::to_string(&page.items).unwrap();
+    assert!(!shown.contains(&root.id), "the admin is not named: {shown}");
+    assert_eq!(page.items[1].details["method"], "password");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(fx.services.audit.prune().await.unwrap() >= 3);
+    let left = fx
+        .services
+        .audit
+        .for_owner(&who.user_id, None, 10)
+        .await
+        .unwrap();
+    assert!(left.items.is_empty(), "{:?}", left.items);
+    fx.cleanup();
+}

@@ -1,0 +1,278 @@
+//! `admin::` cases: an admin made the CLI's way finds a user by address prefix, bans it
+//! (its live tokens fail at once on every instance, its right password answers 403, a
+//! wrong one 401), lifts the ban; non-admins and a demoted admin get 403; each act and
+//! each sign-in shows in the audit list and in the owner's history, with no secret.
+
+use serde_json::{json, Value};
+
+use crate::http::{str_of, Tokens, User};
+use crate::{Case, Ctx};
+
+pub const CASES: &[Case] = testkit::cases![
+    an_admin_finds_a_user_by_address_prefix_and_a_ban_bites_at_once_everywhere,
+    non_admins_and_a_demoted_admin_get_403_whatever_token_they_hold,
+    every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_secrets,
+];
+
+/// Makes `user` an admin the way `api admin grant` does (the CLI's own code).
+fn grant(ctx: &Ctx, user: &User) {
+    let infra = services::Infra {
+        database_url: ctx.database_url.clone(),
+        pool: services::bootstrap::pool_options(1, std::time::Duration::from_secs(5)),
+        redis: None,
+    };
+    let roles = ctx.rt.block_on(services::bootstrap::roles(infra)).unwrap();
+    let made = ctx.rt.block_on(roles.set(&user.username, "admin")).unwrap();
+    assert_eq!(made.role, "admin");
+}
+
+/// A new admin with a session.
+fn admin(ctx: &Ctx) -> (User, Tokens) {
+    let api = ctx.api();
+    let (user, _) = api.user_with_session();
+    grant(ctx, &user);
+    let tokens = api.login(&user);
+    (user, tokens)
+}
+
+/// Every app that shares the main app's sessions.
+fn instances(ctx: &Ctx) -> Vec<&str> {
+    let mut all = vec![ctx.main.as_str()];
+    all.extend(ctx.second.as_deref());
+    all
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| str_of(u, "id"))
+        .collect()
+}
+
+fn an_admin_finds_a_user_by_address_prefix_and_a_ban_bites_at_once_everywhere(ctx: &Ctx) {
+    let api = ctx.api();
+    let (_, boss) = admin(ctx);
+    let (victim, t) = api.user_with_session();
+    let prefix = victim.email.split('@').next().unwrap().to_uppercase();
+    let found = api
+        .get(
+            &format!("/api/admin/users?query={prefix}"),
+            Some(&boss.access),
+        )
+        .ok(200);
+    assert_eq!(ids(&found), vec![victim.id.clone()], "{found}");
+    let shown = &found["items"][0];
+    assert_eq!(shown["role"], "user");
+    assert_eq!(shown["banned"], false);
+    assert!(shown["last_sign_in_at"].is_string(), "{shown}");
+    for app in instances(ctx) {
+        ctx.on(app).me(&t.access).ok(200);
+    }
+
+    let banned = api
+        .post(
+            &format!("/api/admin/users/{}/ban", victim.id),
+            Some(&boss.access),
+            json!({ "until": null, "reason": "spam" }),
+        )
+        .ok(200);
+    assert_eq!(
+        (banned["banned"].clone(), banned["ban_reason"].clone()),
+        (json!(true), json!("spam"))
+    );
+    for app in instances(ctx) {
+        ctx.on(app).me(&t.access).unauthorized("token_revoked");
+    }
+    api.refresh(&t.refresh).unauthorized("token_revoked");
+    let refused = api.post(
+        "/api/auth/login",
+        None,
+        json!({ "username": victim.username, "password": victim.password }),
+    );
+    let body = refused.problem(403, "account_banned");
+    assert!(body.get("banned_until").is_none(), "until lifted: {body}");
+    api.post(
+        "/api/auth/login",
+        None,
+        json!({ "username": victim.username, "password": "not the password at all" }),
+    )
+    .problem(401, "invalid_credentials");
+    let listed = api
+        .get(
+            &format!("/api/admin/users?query={}&status=banned", victim.username),
+            Some(&boss.access),
+        )
+        .ok(200);
+    assert_eq!(ids(&listed), vec![victim.id.clone()]);
+    let detail = api
+        .get(
+            &format!("/api/admin/users/{}", victim.id),
+            Some(&boss.access),
+        )
+        .ok(200);
+    assert_eq!(detail["sessions"], json!([]), "no session outlives a ban");
+
+    api.delete(
+        &format!("/api/admin/users/{}/ban", victim.id),
+        Some(&boss.access),
+    )
+    .ok(200);
+    let back = api.login(&victim);
+    api.me(&back.access).ok(200);
+    // Made-up ids and bad filters answer as such.
+    api.post(
+        "/api/admin/users/00000000-0000-7000-8000-000000000000/ban",
+        Some(&boss.access),
+        json!({ "reason": "x" }),
+    )
+    .problem(404, "not_found");
+    api.get("/api/admin/users?status=sleeping", Some(&boss.access))
+        .invalid("status");
+    api.post(
+        &format!("/api/admin/users/{}/ban", victim.id),
+        Some(&boss.access),
+        json!({ "until": "2001-01-01T00:00:00Z" }),
+    )
+    .invalid("until");
+}
+
+fn non_admins_and_a_demoted_admin_get_403_whatever_token_they_hold(ctx: &Ctx) {
+    let api = ctx.api();
+    let (someone, t) = api.user_with_session();
+    for path in ["/api/admin/users", "/api/admin/audit"] {
+        api.get(path, Some(&t.access)).problem(403, "forbidden");
+    }
+    api.post(
+        &format!("/api/admin/users/{}/ban", someone.id),
+        Some(&t.access),
+        json!({}),
+    )
+    .problem(403, "forbidden");
+    let (_, boss) = admin(ctx);
+    let (deputy, deputy_tokens) = admin(ctx);
+    api.get("/api/admin/users?limit=1", Some(&deputy_tokens.access))
+        .ok(200);
+    api.put(
+        &format!("/api/admin/users/{}/role", deputy.id),
+        Some(&boss.access),
+        json!({ "role": "user" }),
+    )
+    .ok(200);
+    for app in instances(ctx) {
+        ctx.on(app)
+            .get("/api/admin/users?limit=1", Some(&deputy_tokens.access))
+            .problem(403, "forbidden");
+    }
+    api.put(
+        &format!("/api/admin/users/{}/role", deputy.id),
+        Some(&boss.access),
+        json!({ "role": "root" }),
+    )
+    .invalid("role");
+}
+
+fn every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_secrets(ctx: &Ctx) {
+    let api = ctx.api();
+    let (boss_user, boss) = admin(ctx);
+    let (victim, t) = api.user_with_session();
+    api.post(
+        "/api/auth/login",
+        None,
+        json!({ "username": victim.username, "password": "wrong wrong wrong" }),
+    )
+    .problem(401, "invalid_credentials");
+    api.delete(
+        &format!("/api/admin/users/{}/sessions", victim.id),
+        Some(&boss.access),
+    )
+    .no_content();
+    let fresh = api.login(&victim);
+
+    let history = api
+        .get(
+            "/api/users/me/security-events?limit=100",
+            Some(&fresh.access),
+        )
+        .ok(200);
+    let kinds: Vec<String> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| str_of(e, "kind"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "signed_in",
+            "admin_sessions_ended",
+            "sign_in_failed",
+            "signed_in"
+        ],
+        "{history}"
+    );
+    let first = &history["items"][3];
+    assert_eq!(first["ip"], "127.0.0.1", "{first}");
+    assert_eq!(first["details"]["method"], "password");
+    assert_eq!(history["items"][1]["by_admin"], true);
+    let text = history.to_string();
+    assert!(
+        !text.contains(&boss_user.id),
+        "the admin is not named: {text}"
+    );
+
+    let audit = api
+        .get(
+            &format!(
+                "/api/admin/audit?user_id={}&kind=admin_sessions_ended",
+                victim.id
+            ),
+            Some(&boss.access),
+        )
+        .ok(200);
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+    assert_eq!(audit["items"][0]["actor_id"], json!(boss_user.id));
+    // Pages of one, newest first, to the end.
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page = api
+            .get(
+                &format!(
+                    "/api/admin/audit?user_id={}&limit=1&cursor={cursor}",
+                    victim.id
+                ),
+                Some(&boss.access),
+            )
+            .ok(200);
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    let everything = api
+        .get(
+            &format!("/api/admin/audit?user_id={}&limit=100", victim.id),
+            Some(&boss.access),
+        )
+        .text;
+    for secret in [
+        &victim.password,
+        &t.access,
+        &t.refresh,
+        &fresh.access,
+        &fresh.refresh,
+    ] {
+        assert!(
+            !everything.contains(secret.as_str()),
+            "a secret in the audit trail"
+        );
+    }
+    assert!(!everything.contains("wrong wrong wrong"));
+    api.get("/api/admin/audit?kind=nonsense", Some(&boss.access))
+        .invalid("kind");
+    api.get("/api/admin/audit?since=yesterday", Some(&boss.access))
+        .invalid("since");
+}
