@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 
+use crate::client::Req;
 use crate::spec::Op;
 use crate::world::{Account, Expect, World};
 
@@ -59,6 +60,25 @@ pub fn path_value(who: &Account, path: &str) -> Option<(String, bool)> {
     match path {
         "/api/auth/sessions/{id}" => Some((who.session_id.clone(), true)),
         "/api/users/{id}" => Some((who.id.clone(), false)),
+        // Accounts as admins see them (the victim is no admin: 403 once the id parses).
+        p if p.starts_with("/api/admin/users/{id}") => Some((who.id.clone(), false)),
         _ => None,
     }
+}
+
+/// Lists that record attempts (the audit trail): a refused request adds to them by design,
+/// so they are not the victim's data that bad requests must leave alone.
+pub const HISTORIES: &[&str] = &["/api/users/me/security-events", "/api/admin/audit"];
+
+/// Whether `req` attacks a route for admins: the victim is none, so such a route refuses
+/// it with 403 `forbidden` once it parses (its own checks are the e2e admin cases').
+pub fn for_a_role(req: &Req) -> bool {
+    let target = req
+        .aimed_at
+        .as_deref()
+        .and_then(|op| op.split_once(' ').map(|(_, path)| path.as_bytes()))
+        .unwrap_or(&req.target);
+    target.starts_with(b"/api/admin/")
+        || target == b"/api/admin/users"
+        || target.starts_with(b"/api/admin?")
 }
