@@ -12,6 +12,7 @@ pub const CASES: &[Case] = testkit::cases![
     an_admin_finds_a_user_by_address_prefix_and_a_ban_bites_at_once_everywhere,
     non_admins_and_a_demoted_admin_get_403_whatever_token_they_hold,
     every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_secrets,
+    where_a_second_factor_is_required_an_admin_signed_in_with_a_password_only_gets_403,
 ];
 
 /// Makes `user` an admin the way `api admin grant` does (the CLI's own code).
@@ -208,7 +209,8 @@ fn every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_sec
             "signed_in",
             "admin_sessions_ended",
             "sign_in_failed",
-            "signed_in"
+            "signed_in",
+            "registered"
         ],
         "{history}"
     );
@@ -251,7 +253,7 @@ fn every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_sec
             None => break,
         }
     }
-    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen.len(), 5, "{seen:?}");
     let everything = api
         .get(
             &format!("/api/admin/audit?user_id={}&limit=100", victim.id),
@@ -271,8 +273,46 @@ fn every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_sec
         );
     }
     assert!(!everything.contains("wrong wrong wrong"));
+    // A change in the database is written with it.
+    api.put(
+        "/api/users/me/password",
+        Some(&fresh.access),
+        json!({ "current_password": victim.password, "new_password": "another good password" }),
+    )
+    .no_content();
+    let latest = api
+        .get("/api/users/me/security-events?limit=1", Some(&fresh.access))
+        .ok(200);
+    assert_eq!(latest["items"][0]["kind"], "password_changed", "{latest}");
     api.get("/api/admin/audit?kind=nonsense", Some(&boss.access))
         .invalid("kind");
     api.get("/api/admin/audit?since=yesterday", Some(&boss.access))
         .invalid("since");
+}
+
+fn where_a_second_factor_is_required_an_admin_signed_in_with_a_password_only_gets_403(ctx: &Ctx) {
+    // The guarded app runs with ADMIN_REQUIRE_SECOND_FACTOR=true.
+    let guarded = ctx.on(&ctx.guarded);
+    let (plain, _) = ctx.api().user_with_session();
+    grant(ctx, &plain);
+    let password_only = guarded.login(&plain);
+    guarded
+        .get("/api/admin/users?limit=1", Some(&password_only.access))
+        .problem(403, "forbidden");
+    // The same on an app that does not require it.
+    ctx.api()
+        .get(
+            "/api/admin/users?limit=1",
+            Some(&ctx.api().login(&plain).access),
+        )
+        .ok(200);
+
+    let strong = crate::mfa::enrolled(&ctx.api());
+    grant(ctx, &strong.user);
+    let token = crate::mfa::mfa_token(&guarded, &strong.user);
+    let tokens =
+        Tokens::from_body(&crate::mfa::second_step(&guarded, &token, &strong.codes[0]).ok(200));
+    guarded
+        .get("/api/admin/users?limit=1", Some(&tokens.access))
+        .ok(200);
 }

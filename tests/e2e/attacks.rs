@@ -26,6 +26,8 @@ pub const GUARDED: &[(&str, &str)] = &[
     ("REGISTER_MAX_PER_IP", "3"),
     ("BODY_TIMEOUT", "500ms"),
     ("CORS_ALLOWED_ORIGINS", "https://app.example.com"),
+    // Its admin routes take only sessions opened with a second factor (admin::).
+    ("ADMIN_REQUIRE_SECOND_FACTOR", "true"),
 ];
 
 /// The origin the guarded app allows.

@@ -14,8 +14,21 @@ pub use models::AuditEvent;
 use crate::paging::Page;
 use crate::RepoError;
 
-/// The kind a sign-in is recorded as: the last one of an account is shown to admins.
-pub const SIGNED_IN: &str = "signed_in";
+/// The kinds the repositories write themselves, in the transaction of the change.
+pub mod kinds {
+    pub const REGISTERED: &str = "registered";
+    pub const EMAIL_VERIFIED: &str = "email_verified";
+    pub const EMAIL_CHANGED: &str = "email_changed";
+    pub const PASSWORD_CHANGED: &str = "password_changed";
+    pub const PASSWORD_RESET: &str = "password_reset";
+    pub const ACCOUNT_DELETED: &str = "account_deleted";
+    pub const MFA_ENABLED: &str = "mfa_enabled";
+    pub const BACKUP_CODES_REPLACED: &str = "backup_codes_replaced";
+    /// A completed sign-in: the last one of an account is shown to admins.
+    pub const SIGNED_IN: &str = "signed_in";
+}
+
+pub use kinds::SIGNED_IN;
 
 /// Which events to read: every filter that is set must match.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +50,24 @@ pub(crate) fn write(conn: &mut AnyConnection, event: &AuditEvent) -> Result<(), 
     let insert = diesel::insert_into(audit_events::table).values(event);
     on_backend!(conn, |c| insert.execute(c))?;
     Ok(())
+}
+
+/// Inserts the event of `user_id` changing its own account (`kind`) inside the change's
+/// transaction. The repositories know no client address: these rows have none.
+pub(crate) fn own(conn: &mut AnyConnection, kind: &str, user_id: &str) -> Result<(), DbError> {
+    write(
+        conn,
+        &AuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: crate::now_utc(),
+            kind: kind.to_owned(),
+            actor_id: Some(user_id.to_owned()),
+            subject_id: Some(user_id.to_owned()),
+            ip: None,
+            user_agent: None,
+            details: "{}".to_owned(),
+        },
+    )
 }
 
 /// Reads and writes `audit_events`.

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use models::schema::{one_time_tokens, users};
 use models::OneTimeToken;
 
+use crate::audit;
 use crate::error::one_row;
 use crate::lock::{lock_user, Locked};
 use crate::mail::{queue, store_token, NewMail, NewMailedToken};
@@ -184,11 +185,13 @@ impl MailedTokenRepo {
                     one_row(on_backend!(conn, |c| update.execute(c))?)?;
                     // Links mailed to the old address, and other pending changes, die.
                     revoke_takeovers(conn, &token.user_id)?;
+                    audit::own(conn, audit::kinds::EMAIL_CHANGED, &token.user_id)?;
                     Some(account.email)
                 } else if account.email == token.email {
                     let update = diesel::update(user)
                         .set((users::email_verified.eq(true), users::updated_at.eq(now)));
                     one_row(on_backend!(conn, |c| update.execute(c))?)?;
+                    audit::own(conn, audit::kinds::EMAIL_VERIFIED, &token.user_id)?;
                     None
                 } else {
                     return Err(invalid());
@@ -238,6 +241,7 @@ impl MailedTokenRepo {
                 let proved_address = !account.email_verified;
                 let factors_removed = proved_address && remove_factor(conn, &token.user_id)?;
                 revoke_takeovers(conn, &token.user_id)?;
+                audit::own(conn, audit::kinds::PASSWORD_RESET, &token.user_id)?;
                 let done = PasswordReset {
                     user_id: token.user_id,
                     proved_address,

@@ -7,6 +7,7 @@ use db::{on_backend, AnyConnection, Database, DbError};
 use diesel::prelude::*;
 use models::schema::{backup_codes, users};
 
+use crate::audit;
 use crate::lock::lock_user;
 use crate::mail::{queue, NewMail};
 use crate::{now_utc, RepoError};
@@ -114,6 +115,7 @@ impl MfaRepo {
                 }
                 store_codes(conn, &id, &hashes)?;
                 notice.iter().try_for_each(|m| queue(conn, m))?;
+                audit::own(conn, audit::kinds::MFA_ENABLED, &id)?;
                 Ok(true)
             })
             .await
@@ -183,6 +185,7 @@ impl MfaRepo {
                     return Ok(false);
                 }
                 store_codes(conn, &id, &hashes)?;
+                audit::own(conn, audit::kinds::BACKUP_CODES_REPLACED, &id)?;
                 Ok(true)
             })
             .await
@@ -213,9 +216,7 @@ impl MfaRepo {
                 }
                 remove_factor(conn, &id)?;
                 notice.iter().try_for_each(|m| queue(conn, m))?;
-                event
-                    .iter()
-                    .try_for_each(|e| crate::audit::write(conn, e))?;
+                event.iter().try_for_each(|e| audit::write(conn, e))?;
                 Ok(true)
             })
             .await

@@ -7,6 +7,7 @@ use domain::{Email, Username};
 use models::schema::users;
 use models::{NewUser, User};
 
+use crate::audit;
 use crate::error::Unique;
 use crate::mail::{queue, store_token, NewMail, NewMailedToken};
 use crate::mailed_tokens::revoke_takeovers;
@@ -218,6 +219,7 @@ impl UserRepo {
                 };
                 let insert = diesel::insert_into(users::table).values(new);
                 on_backend!(conn, |c| insert.execute(c))?;
+                audit::own(conn, audit::kinds::REGISTERED, &row.id)?;
                 if let Some((token, mail)) = &verification {
                     store_token(conn, &row.id, token)?;
                     queue(conn, mail)?;
@@ -341,6 +343,7 @@ impl UserRepo {
                 }
                 revoke_takeovers(conn, &id)?;
                 notice.iter().try_for_each(|m| queue(conn, m))?;
+                audit::own(conn, audit::kinds::PASSWORD_CHANGED, &id)?;
                 Ok(Ok(()))
             })
             .await?
@@ -375,7 +378,7 @@ impl UserRepo {
     pub async fn delete(&self, id: &str, current: i64) -> Result<(), RepoError> {
         let id = id.to_owned();
         self.db
-            .write(move |conn| {
+            .transaction(move |conn| {
                 let user = users::table
                     .filter(users::id.eq(&id))
                     .filter(users::password_version.eq(current));
@@ -383,6 +386,7 @@ impl UserRepo {
                 if on_backend!(conn, |c| delete.execute(c))? == 0 {
                     return Ok(Err(missed(conn, &id)?));
                 }
+                audit::own(conn, audit::kinds::ACCOUNT_DELETED, &id)?;
                 Ok(Ok(()))
             })
             .await?

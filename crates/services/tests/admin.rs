@@ -194,14 +194,18 @@ async fn the_owner_sees_sign_ins_and_admin_acts_without_the_admin_and_old_events
         .await
         .unwrap();
     let kinds: Vec<&str> = page.items.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["admin_sessions_ended", "signed_in"], "newest first");
+    assert_eq!(
+        kinds,
+        ["admin_sessions_ended", "signed_in", "registered"],
+        "newest first"
+    );
     assert!(page.items[0].by_admin && !page.items[1].by_admin);
     let shown = serde_json::to_string(&page.items).unwrap();
     assert!(!shown.contains(&root.id), "the admin is not named: {shown}");
     assert_eq!(page.items[1].details["method"], "password");
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(fx.services.audit.prune().await.unwrap() >= 3);
+    assert!(fx.services.audit.prune().await.unwrap() >= 4);
     let left = fx
         .services
         .audit
@@ -209,5 +213,79 @@ async fn the_owner_sees_sign_ins_and_admin_acts_without_the_admin_and_old_events
         .await
         .unwrap();
     assert!(left.items.is_empty(), "{:?}", left.items);
+    fx.cleanup();
+}
+
+/// The kinds of `user_id`'s history, oldest first.
+async fn kinds_of(fx: &common::Fixture, user_id: &str) -> Vec<String> {
+    let page = fx
+        .services
+        .audit
+        .for_owner(user_id, None, 100)
+        .await
+        .unwrap();
+    page.items.into_iter().rev().map(|e| e.kind).collect()
+}
+
+#[tokio::test]
+async fn each_change_to_an_account_and_its_sessions_is_recorded_once() {
+    let fx = init().await;
+    let (user, first, who) = fx.user("walker").await;
+    let (second, _) = fx.session("walker").await;
+    let (_, third_who) = fx.session("walker").await;
+    fx.services
+        .sessions
+        .logout(&second.access_token)
+        .await
+        .unwrap();
+    fx.services
+        .sessions
+        .revoke_session(&who, &third_who.session_id)
+        .await
+        .unwrap();
+    // A refresh token presented twice (past the grace) ends its session.
+    let rotated = fx
+        .services
+        .sessions
+        .refresh(&first.refresh_token)
+        .await
+        .unwrap();
+    fx.services
+        .sessions
+        .refresh(&rotated.refresh_token)
+        .await
+        .unwrap();
+    let reused = fx.services.sessions.refresh(&first.refresh_token).await;
+    assert!(reused.is_err());
+    let (_, who) = fx.session("walker").await;
+    fx.services.sessions.logout_all(&who).await.unwrap();
+    let (_, who) = fx.session("walker").await;
+    fx.services
+        .users
+        .change_password(&who, PASSWORD, "a brand new passphrase")
+        .await
+        .unwrap();
+    fx.services
+        .users
+        .delete_account(&who, "a brand new passphrase")
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds_of(&fx, &user.id).await,
+        [
+            "registered",
+            "signed_in",
+            "signed_in",
+            "signed_in",
+            "signed_out",
+            "session_revoked",
+            "refresh_reuse_detected",
+            "signed_in",
+            "all_sessions_revoked",
+            "signed_in",
+            "password_changed",
+            "account_deleted",
+        ]
+    );
     fx.cleanup();
 }

@@ -196,6 +196,24 @@ fn twenty_concurrent_uses_of_one_token_have_one_winner(c: Ctx) {
     );
     let user = c.block_on(c.users.find_by_id(&u.id)).unwrap().unwrap();
     assert!(user.email_verified);
+    assert_eq!(
+        kinds_of(&c, &u.id),
+        ["registered", "email_verified"],
+        "the winner's change is recorded with it, once"
+    );
+}
+
+/// The kinds of the account's audit events, oldest first.
+fn kinds_of(c: &Ctx, user_id: &str) -> Vec<String> {
+    let audit = repos::AuditRepo::new(c.database.clone());
+    let page = c
+        .block_on(audit.list(repos::AuditQuery {
+            subject_id: Some(user_id.to_owned()),
+            limit: 100,
+            ..Default::default()
+        }))
+        .unwrap();
+    page.items.into_iter().rev().map(|e| e.kind).collect()
 }
 
 fn an_expired_token_or_one_for_an_old_address_verifies_nothing(c: Ctx) {
@@ -282,6 +300,17 @@ fn a_reset_sets_the_password_kills_other_resets_and_queues_its_notice(c: Ctx) {
         assert_eq!(who.user_id, u.id);
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
         assert_eq!(creds.password_hash.expose(), "$2b$04$reset");
+        let audit = repos::AuditRepo::new(c.database.clone());
+        let events = audit
+            .list(repos::AuditQuery {
+                subject_id: Some(u.id.clone()),
+                kind: Some("password_reset".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.items.len(), 1, "recorded with the reset");
         assert_eq!(
             c.outbox
                 .queued_for(&u.email, Duration::from_secs(60))

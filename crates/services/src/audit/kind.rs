@@ -54,22 +54,23 @@ impl AuditKind {
 
     /// The name stored and shown.
     pub fn as_str(self) -> &'static str {
+        use repos::audit::kinds;
         match self {
-            Self::Registered => "registered",
-            Self::EmailVerified => "email_verified",
-            Self::EmailChanged => "email_changed",
-            Self::PasswordChanged => "password_changed",
-            Self::PasswordReset => "password_reset",
-            Self::AccountDeleted => "account_deleted",
-            Self::SignedIn => repos::audit::SIGNED_IN,
+            Self::Registered => kinds::REGISTERED,
+            Self::EmailVerified => kinds::EMAIL_VERIFIED,
+            Self::EmailChanged => kinds::EMAIL_CHANGED,
+            Self::PasswordChanged => kinds::PASSWORD_CHANGED,
+            Self::PasswordReset => kinds::PASSWORD_RESET,
+            Self::AccountDeleted => kinds::ACCOUNT_DELETED,
+            Self::SignedIn => kinds::SIGNED_IN,
             Self::SignInFailed => "sign_in_failed",
             Self::SignedOut => "signed_out",
             Self::SessionRevoked => "session_revoked",
             Self::AllSessionsRevoked => "all_sessions_revoked",
             Self::RefreshReuseDetected => "refresh_reuse_detected",
-            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaEnabled => kinds::MFA_ENABLED,
             Self::MfaDisabled => "mfa_disabled",
-            Self::BackupCodesReplaced => "backup_codes_replaced",
+            Self::BackupCodesReplaced => kinds::BACKUP_CODES_REPLACED,
             Self::AdminBanned => "admin_banned",
             Self::AdminBanLifted => "admin_ban_lifted",
             Self::AdminSessionsEnded => "admin_sessions_ended",
