@@ -260,6 +260,51 @@ fn spans_reach_an_otlp_receiver_with_database_children() {
     );
 }
 
+/// `api admin grant` makes the first admin of a running service (the binary, on its
+/// database); `api admin revoke` refuses to unmake the last one, with one clear line.
+fn the_cli_makes_the_first_admin_and_refuses_to_unmake_the_last() {
+    let database = TestDatabase::create(Backend::Sqlite).unwrap();
+    let env = Env::new(database.url_string(), None);
+    let app = ApiProcess::start(&env, Duration::from_secs(60)).unwrap();
+    let c = Client::new();
+    let base = app.address.clone();
+    let (_, token) = traffic(&c, &base);
+    let me: Value = c
+        .get(format!("{base}/api/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let name = me["username"].as_str().unwrap().to_owned();
+    let admin_list = |c: &Client| {
+        c.get(format!("{base}/api/admin/users?limit=1"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(admin_list(&c), 403);
+    let cli = |args: &[&str]| {
+        strata_e2e::process::run_to_exit(&env, args, Duration::from_secs(60)).unwrap()
+    };
+    let granted = cli(&["admin", "grant", &name.to_uppercase()]);
+    assert!(granted.status.success(), "{}", granted.stderr);
+    assert_eq!(admin_list(&c), 200, "the role is read on the next request");
+    let refused = cli(&["admin", "revoke", &name]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("is the last admin"),
+        "{}",
+        refused.stderr
+    );
+    let unknown = cli(&["admin", "grant", "nobody_at_all"]);
+    assert!(!unknown.status.success());
+    assert!(unknown.stderr.contains("no account"), "{}", unknown.stderr);
+    assert_eq!(admin_list(&c), 200);
+}
+
 fn main() -> ExitCode {
     run_suite(
         "ops",
@@ -284,6 +329,10 @@ fn main() -> ExitCode {
                         trial(
                             "spans_reach_an_otlp_receiver_with_database_children",
                             spans_reach_an_otlp_receiver_with_database_children,
+                        ),
+                        trial(
+                            "the_cli_makes_the_first_admin_and_refuses_to_unmake_the_last",
+                            the_cli_makes_the_first_admin_and_refuses_to_unmake_the_last,
                         ),
                     ],
                     guard: Box::new(()),
