@@ -7,7 +7,8 @@
 // delete a task, end a second session from the sessions list, log out; then forget the
 // password: the reset mail is read from a real SMTP server (aiosmtpd) and its link opened.
 // A second test turns on two-step sign-in from the page (the TOTP codes are computed here,
-// RFC 6238), signs in with a code, makes new backup codes and turns it off again.
+// RFC 6238), signs in with a code, makes new backup codes and turns it off again. A third
+// makes an admin with the CLI, who finds a user by email on the page and bans it.
 // Chromium is Debian's /usr/bin/chromium ($CHROMIUM overrides), driven by playwright-core.
 // Run with `make test-browser` from the repository root.
 
@@ -75,7 +76,7 @@ async function startStrata(dir, smtpPort) {
     }
   }).catch(async (e) => { await stopStrata(proc); throw e; })
     .finally(() => clearTimeout(timer));
-  return { base: `http://127.0.0.1:${port}`, proc };
+  return { base: `http://127.0.0.1:${port}`, proc, env };
 }
 
 // An SMTP server (Debian's python3-aiosmtpd) writing what it receives to `maildir`.
@@ -166,7 +167,7 @@ async function launch(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-browser-'));
   const maildir = path.join(dir, 'mail');
   const smtp = await startSmtp(maildir);
-  const { base, proc } = await startStrata(dir, smtp.port);
+  const { base, proc, env } = await startStrata(dir, smtp.port);
   let browser = null;
   t.after(async () => {
     if (browser) await browser.close(); // first, so no keep-alive connection delays the shutdown
@@ -187,7 +188,9 @@ async function launch(t) {
   // The page is served and fetches nothing from elsewhere.
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
-  return { base, maildir, page, problems, external };
+  // `api <args>` on this strata's database, as an operator runs it.
+  const cli = (...args) => execFileSync(API_BIN, args, { cwd: dir, env, encoding: 'utf8' });
+  return { base, maildir, page, problems, external, cli };
 }
 
 test('the page at / drives the whole API in headless Chromium', { timeout: 180_000 }, async (t) => {
@@ -546,6 +549,62 @@ test('two-step sign-in: enrol from the page, sign in with a code, new backup cod
   await login.getByRole('button', { name: 'Log in' }).click();
   await app.waitFor();
   assert.equal(logins.at(-1).status, 200);
+
+  assert.deepEqual(external, [], 'nothing fetched from elsewhere');
+  assert.deepEqual(problems, [], 'no script errors or dialogs');
+});
+
+test('an admin made by the CLI finds a user by email, bans it, and its next request fails', { timeout: 120_000 }, async (t) => {
+  const { base, page, problems, external, cli } = await launch(t);
+  const stamp = Date.now() % 1e8;
+  const [admin, victim] = [`boss${stamp}`, `victim${stamp}`];
+  const password = 'a long enough password';
+  for (const u of [admin, victim]) {
+    const r = await json(base, 'POST', '/api/auth/register', { username: u, email: `${u}@example.com`, password });
+    assert.equal(r.status, 201);
+  }
+  cli('admin', 'grant', admin);
+  const theirs = (await json(base, 'POST', '/api/auth/login', { username: victim, password })).body.access_token;
+  assert.equal((await json(base, 'GET', '/api/users/me', undefined, theirs)).status, 200);
+
+  await page.goto(base);
+  const login = page.locator('#login');
+  await login.getByLabel('Username or email').fill(admin);
+  await login.getByLabel('Password').fill(password);
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#admin').waitFor();
+
+  // Found by the start of the address, in any case.
+  await page.locator('#admin-query').fill(`${victim}@EX`);
+  await page.locator('#admin-search').getByRole('button', { name: 'Search' }).click();
+  const found = page.locator('#admin-users > li');
+  await until('the account found', async () => (await found.count()) === 1);
+  await page.getByRole('button', { name: `Open ${victim}` }).click();
+  await until('the account opened', async () => (await page.locator('#admin-user-name').textContent()) === victim);
+  assert.equal(await page.locator('#admin-user-sessions > li').count(), 1, 'its one live session');
+
+  await page.locator('#admin-ban-reason').fill('spam');
+  await page.locator('#admin-ban-submit').click();
+  await until('the ban confirmed', async () => /is banned/.test(await page.locator('#msg').textContent()));
+  assert.match(await page.locator('#admin-user-state').textContent(), /banned until lifted \(spam\)/);
+
+  // The banned user's next request fails, and its right password answers 403.
+  const next = await json(base, 'GET', '/api/users/me', undefined, theirs);
+  assert.equal(next.status, 401);
+  const relogin = await json(base, 'POST', '/api/auth/login', { username: victim, password });
+  assert.equal(relogin.status, 403);
+  assert.equal(relogin.body.code, 'account_banned');
+
+  // The act is in the audit trail, and the admin's own sign-in in its history.
+  await page.locator('#show-audit').click();
+  await page.locator('#audit > li[data-kind=admin_banned]').first().waitFor();
+  await page.locator('#show-history').click();
+  await page.locator('#history > li[data-kind=signed_in]').first().waitFor();
+
+  // Lifted from the page: the password works again.
+  await page.locator('#admin-lift').click();
+  await until('the ban lifted', async () => /lifted/.test(await page.locator('#msg').textContent()));
+  assert.equal((await json(base, 'POST', '/api/auth/login', { username: victim, password })).status, 200);
 
   assert.deepEqual(external, [], 'nothing fetched from elsewhere');
   assert.deepEqual(problems, [], 'no script errors or dialogs');

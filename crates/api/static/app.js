@@ -108,7 +108,8 @@ function signOut(message, ok) {
   access = refreshToken = sessionId = null; cursor = null;
   clearTimeout(refreshTimer);
   sessionStorage.removeItem(STORE_KEY);
-  $('tasks').replaceChildren(); $('sessions').replaceChildren();
+  $('tasks').replaceChildren(); $('sessions').replaceChildren(); $('history').replaceChildren();
+  $('admin').hidden = true; adminUser = null;
   endMfaLogin(); resetMfa();
   $('app').hidden = true; $('who').hidden = true; $('auth').hidden = false;
   say(message || '', ok);
@@ -130,8 +131,8 @@ async function enterApp() {
     $('email-now').textContent = me.email + (me.email_verified ? ' (verified)' : ' (not verified yet)');
     $('resend').hidden = me.email_verified;
     resetMfa(); showMfa(me.mfa_enabled);
-    $('tasks').replaceChildren(); cursor = null;
-    await loadTasks();
+    $('tasks').replaceChildren(); cursor = null; $('history').replaceChildren();
+    await Promise.all([loadTasks(), showAdmin()]);
     $('task-title').focus();
   } catch (err) { showError(err); }
 }
@@ -231,6 +232,112 @@ async function loadSessions() {
 $('show-sessions').addEventListener('click', async (ev) => {
   ev.target.disabled = true;
   try { await loadSessions(); } catch (err) { showError(err); } finally { ev.target.disabled = false; }
+});
+
+// ---- security history and the admin section ----
+const KIND_TEXT = {
+  registered: 'Account created', signed_in: 'Signed in', sign_in_failed: 'Wrong password',
+  signed_out: 'Signed out', session_revoked: 'A session was ended', all_sessions_revoked: 'Every session was ended',
+  refresh_reuse_detected: 'A reused refresh token ended a session',
+  email_verified: 'Address verified', email_changed: 'Address changed', password_changed: 'Password changed',
+  password_reset: 'Password reset by mail', account_deleted: 'Account deleted', mfa_enabled: 'Two-step sign-in on',
+  mfa_disabled: 'Two-step sign-in off', backup_codes_replaced: 'New backup codes',
+  admin_banned: 'Banned by an admin', admin_ban_lifted: 'Ban lifted by an admin',
+  admin_sessions_ended: 'Sessions ended by an admin', admin_mfa_reset: 'Two-step sign-in reset by an admin',
+  admin_role_changed: 'Role changed', admin_account_deleted: 'Deleted by an admin',
+};
+function eventItem(e, withPeople) {
+  const li = el('li');
+  li.dataset.kind = e.kind;
+  const where = [e.ip ? 'from ' + e.ip : '', e.user_agent || ''].filter(Boolean).join(' · ');
+  const who = withPeople ? [e.actor_id ? 'by ' + e.actor_id : '', e.subject_id ? 'on ' + e.subject_id : ''].filter(Boolean).join(' ') : '';
+  li.append(el('div', { className: 'grow' },
+    el('div', {}, KIND_TEXT[e.kind] || e.kind),
+    el('div', { className: 'small' }, [fmt(e.at), where, who].filter(Boolean).join(' · '))));
+  return li;
+}
+$('show-history').addEventListener('click', async (ev) => {
+  ev.target.disabled = true;
+  try {
+    const page = await api('GET', '/api/users/me/security-events?limit=50');
+    $('history').replaceChildren(...page.items.map((e) => eventItem(e, false)));
+    ev.target.textContent = 'Refresh history';
+  } catch (err) { showError(err); } finally { ev.target.disabled = false; }
+});
+
+// The admin section shows only to an admin: the API says so (403 for anyone else).
+async function showAdmin() {
+  $('admin').hidden = true; $('admin-user').hidden = true;
+  $('admin-users').replaceChildren(); $('audit').replaceChildren();
+  try { await api('GET', '/api/admin/users?limit=1'); $('admin').hidden = false; } catch (err) { /* not an admin */ }
+}
+let adminUser = null;
+function userState(u) {
+  const ban = u.banned ? 'banned' + (u.banned_until ? ' until ' + fmt(u.banned_until) : ' until lifted')
+    + (u.ban_reason ? ' (' + u.ban_reason + ')' : '') : 'not banned';
+  return [u.email + (u.email_verified ? '' : ' (unverified)'), u.role, ban,
+    u.last_sign_in_at ? 'last sign-in ' + fmt(u.last_sign_in_at) : 'never signed in'].join(' · ');
+}
+async function openUser(id) {
+  const u = await api('GET', '/api/admin/users/' + encodeURIComponent(id));
+  adminUser = u;
+  $('admin-user').hidden = false;
+  $('admin-user-name').textContent = u.username;
+  $('admin-user-state').textContent = userState(u);
+  $('admin-user-sessions').replaceChildren(...u.sessions.map((s) => el('li', {},
+    el('div', { className: 'grow' }, (s.user_agent || 'unknown client') + (s.ip ? ' from ' + s.ip : ''),
+      el('div', { className: 'small' }, 'Signed in ' + fmt(s.created_at))))));
+  if (!u.sessions.length) $('admin-user-sessions').append(el('li', { className: 'small' }, 'No live session.'));
+  $('admin-lift').hidden = !u.banned; $('admin-ban-submit').hidden = u.banned;
+}
+$('admin-search').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.target; clearErrors(form);
+  const q = new URLSearchParams({ query: $('admin-query').value.trim(), status: $('admin-status').value, limit: '50' });
+  try {
+    const page = await api('GET', '/api/admin/users?' + q);
+    $('admin-users').replaceChildren(...page.items.map((u) => {
+      const open = el('button', { type: 'button', className: 'plain', textContent: 'Open' });
+      open.setAttribute('aria-label', 'Open ' + u.username);
+      open.addEventListener('click', async () => { try { await openUser(u.id); } catch (err) { showError(err); } });
+      const li = el('li', {}, el('div', { className: 'grow' }, u.username, el('div', { className: 'small' }, userState(u))), open);
+      li.dataset.id = u.id;
+      return li;
+    }));
+    if (!page.items.length) say('No account matches.');
+  } catch (err) { showError(err, { query: 'admin-query', status: 'admin-query' }); }
+});
+$('admin-ban').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.target; clearErrors(form);
+  if (!adminUser) return;
+  try {
+    await api('POST', '/api/admin/users/' + encodeURIComponent(adminUser.id) + '/ban',
+      { until: null, reason: $('admin-ban-reason').value.trim() || null });
+    await openUser(adminUser.id);
+    say(adminUser.username + ' is banned: every session has ended.', true);
+  } catch (err) { showError(err, { reason: 'admin-ban-reason' }); }
+});
+$('admin-lift').addEventListener('click', async () => {
+  if (!adminUser) return;
+  try {
+    await api('DELETE', '/api/admin/users/' + encodeURIComponent(adminUser.id) + '/ban');
+    await openUser(adminUser.id); say('The ban is lifted.', true);
+  } catch (err) { showError(err); }
+});
+$('admin-end-sessions').addEventListener('click', async () => {
+  if (!adminUser) return;
+  try {
+    await api('DELETE', '/api/admin/users/' + encodeURIComponent(adminUser.id) + '/sessions');
+    await openUser(adminUser.id); say('Every session of ' + adminUser.username + ' has ended.', true);
+  } catch (err) { showError(err); }
+});
+$('show-audit').addEventListener('click', async (ev) => {
+  ev.target.disabled = true;
+  try {
+    const page = await api('GET', '/api/admin/audit?limit=50');
+    $('audit').replaceChildren(...page.items.map((e) => eventItem(e, true)));
+  } catch (err) { showError(err); } finally { ev.target.disabled = false; }
 });
 
 // ---- log in, register, log out ----
