@@ -309,10 +309,32 @@ fn where_a_second_factor_is_required_an_admin_signed_in_with_a_password_only_get
 
     let strong = crate::mfa::enrolled(&ctx.api());
     grant(ctx, &strong.user);
+    // A wrong code at the second step is a failed sign-in of a known account too.
+    let waiting = crate::mfa::mfa_token(&ctx.api(), &strong.user);
+    crate::mfa::second_step(&ctx.api(), &waiting, "zzzz-zzzz-zzzz-zzzz")
+        .problem(401, "invalid_mfa_code");
     let token = crate::mfa::mfa_token(&guarded, &strong.user);
     let tokens =
         Tokens::from_body(&crate::mfa::second_step(&guarded, &token, &strong.codes[0]).ok(200));
     guarded
         .get("/api/admin/users?limit=1", Some(&tokens.access))
         .ok(200);
+    let history = guarded
+        .get(
+            "/api/users/me/security-events?limit=100",
+            Some(&tokens.access),
+        )
+        .ok(200);
+    let failed_codes = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "sign_in_failed" && e["details"]["step"] == "second_factor")
+        .count();
+    assert_eq!(failed_codes, 1, "{history}");
+    let second = &history["items"][0];
+    assert_eq!(
+        (second["kind"].clone(), second["details"]["method"].clone()),
+        (json!("signed_in"), json!("password_and_backup_code"))
+    );
 }

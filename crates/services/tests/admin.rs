@@ -142,6 +142,50 @@ async fn a_ban_racing_sign_ins_leaves_no_session_alive() {
 }
 
 #[tokio::test]
+async fn a_ban_racing_refreshes_leaves_no_session_alive() {
+    let fx = init().await;
+    let (root, _, _) = fx.user("root").await;
+    fx.services
+        .admin
+        .set_role(&cli(), &root.id, "admin")
+        .await
+        .unwrap();
+    for round in 0..8 {
+        let name = format!("fresh{round}");
+        let (victim, _, _) = fx.user(&name).await;
+        let mut refreshes = Vec::new();
+        for _ in 0..4 {
+            let (tokens, _) = fx.session(&name).await;
+            let services = fx.services.clone();
+            refreshes.push(tokio::spawn(async move {
+                services.sessions.refresh(&tokens.refresh_token).await
+            }));
+        }
+        fx.services
+            .admin
+            .ban(&by(&root.id), &victim.id, None, None)
+            .await
+            .unwrap();
+        for refresh in refreshes {
+            if let Ok(pair) = refresh.await.unwrap() {
+                let alive = fx.services.sessions.authenticate(&pair.access_token).await;
+                assert!(
+                    alive.is_err(),
+                    "round {round}: a refreshed pair outlived the ban"
+                );
+                assert!(fx
+                    .services
+                    .sessions
+                    .refresh(&pair.refresh_token)
+                    .await
+                    .is_err());
+            }
+        }
+    }
+    fx.cleanup();
+}
+
+#[tokio::test]
 async fn a_ban_with_an_end_lifts_itself() {
     let fx = init().await;
     let (root, _, _) = fx.user("root").await;

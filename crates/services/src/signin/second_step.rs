@@ -163,7 +163,17 @@ impl SecondStep {
                     return match outcome? {
                         // A code already accepted is no guess: the owner sent it twice.
                         Redeem::Replayed => Err(ServiceError::InvalidMfaCode),
-                        _ => Ok(Verdict::Wrong),
+                        _ => {
+                            let failed = crate::audit::event(
+                                crate::audit::AuditKind::SignInFailed,
+                                None,
+                                Some(&creds.user.id),
+                                &client,
+                                serde_json::json!({ "step": "second_factor" }),
+                            );
+                            this.sessions.audit().record(failed).await;
+                            Ok(Verdict::Wrong)
+                        }
                     };
                 }
             };
