@@ -22,7 +22,10 @@ fn grant(ctx: &Ctx, user: &User) {
         pool: services::bootstrap::pool_options(1, std::time::Duration::from_secs(5)),
         redis: None,
     };
-    let roles = ctx.rt.block_on(services::bootstrap::roles(infra)).unwrap();
+    let roles = ctx
+        .rt
+        .block_on(services::bootstrap::roles(infra, false))
+        .unwrap();
     let made = ctx.rt.block_on(roles.set(&user.username, "admin")).unwrap();
     assert_eq!(made.role, "admin");
 }
@@ -191,18 +194,31 @@ fn every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_sec
     .no_content();
     let fresh = api.login(&victim);
 
-    let history = api
-        .get(
+    // A failed sign-in is written after its answer: wait for it, bounded.
+    let read = || {
+        api.get(
             "/api/users/me/security-events?limit=100",
             Some(&fresh.access),
         )
-        .ok(200);
-    let kinds: Vec<String> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| str_of(e, "kind"))
-        .collect();
+        .ok(200)
+    };
+    let kinds_of = |history: &Value| -> Vec<String> {
+        history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| str_of(e, "kind"))
+            .collect()
+    };
+    let mut history = read();
+    for _ in 0..100 {
+        if kinds_of(&history).iter().any(|k| k == "sign_in_failed") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        history = read();
+    }
+    let kinds = kinds_of(&history);
     assert_eq!(
         kinds,
         [
@@ -319,19 +335,32 @@ fn where_a_second_factor_is_required_an_admin_signed_in_with_a_password_only_get
     guarded
         .get("/api/admin/users?limit=1", Some(&tokens.access))
         .ok(200);
-    let history = guarded
-        .get(
-            "/api/users/me/security-events?limit=100",
-            Some(&tokens.access),
-        )
-        .ok(200);
-    let failed_codes = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "sign_in_failed" && e["details"]["step"] == "second_factor")
-        .count();
-    assert_eq!(failed_codes, 1, "{history}");
+    // A failed sign-in is written after its answer: wait for it, bounded.
+    let failed_codes = |history: &Value| {
+        history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "sign_in_failed" && e["details"]["step"] == "second_factor")
+            .count()
+    };
+    let read = || {
+        guarded
+            .get(
+                "/api/users/me/security-events?limit=100",
+                Some(&tokens.access),
+            )
+            .ok(200)
+    };
+    let mut history = read();
+    for _ in 0..100 {
+        if failed_codes(&history) > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        history = read();
+    }
+    assert_eq!(failed_codes(&history), 1, "{history}");
     let second = &history["items"][0];
     assert_eq!(
         (second["kind"].clone(), second["details"]["method"].clone()),

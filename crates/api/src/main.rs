@@ -225,12 +225,18 @@ async fn admin(command: AdminCommand) -> ExitCode {
         AdminCommand::Grant { account } => (account, "admin"),
         AdminCommand::Revoke { account } => (account, "user"),
     };
-    let outcome = match services::bootstrap::roles(config.infra.clone()).await {
+    let require = config.auth.admin_require_second_factor;
+    let outcome = match services::bootstrap::roles(config.infra.clone(), require).await {
         Ok(roles) => roles.set(account, role).await.map_err(|e| match e {
             services::ServiceError::NotFound => format!("no account {account:?}"),
             services::ServiceError::LastAdmin => {
                 format!("{account} is the last admin: make another admin first")
             }
+            services::ServiceError::Validation(errors) => errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
             e => e.to_string(),
         }),
         Err(e) => Err(e.to_string()),

@@ -55,8 +55,11 @@ fn like_prefix(prefix: &str) -> String {
     out
 }
 
-/// Locks every admin's row, in id order, and says how many are not banned at `now`.
-fn lock_admins(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Vec<String>, DbError> {
+/// Locks every admin's row, in id order; the ids of those not banned at `now`.
+pub(crate) fn lock_admins(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, DbError> {
     let q = users::table
         .filter(users::role.eq(ADMIN))
         .order(users::id.asc())
@@ -84,19 +87,24 @@ fn read(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRecord>, DbErro
     Ok(row.map(|r| split(r).user))
 }
 
-/// Locks the admins, then reads the target: `NotFound`, or `LastAdmin` when `removes`
-/// (the act takes an admin away) and the target is the only admin not banned.
+/// Whether `admins` (the ones not banned) are `id` alone: taking it away leaves none.
+pub(crate) fn is_last(admins: &[String], id: &str) -> bool {
+    matches!(admins, [only] if only == id)
+}
+
+/// Locks the admins, then reads the target: `NotFound`, or `LastAdmin` when the act
+/// `removes` an admin and the target is the only admin not banned.
 fn guarded(
     conn: &mut AnyConnection,
     id: &str,
     now: NaiveDateTime,
-    removes: impl Fn(&UserRecord) -> bool,
+    removes: bool,
 ) -> Result<Result<UserRecord, RepoError>, DbError> {
     let admins = lock_admins(conn, now)?;
     let Some(target) = read(conn, id)? else {
         return Ok(Err(RepoError::NotFound));
     };
-    if target.is_admin() && removes(&target) && admins.iter().all(|a| a == id) {
+    if removes && is_last(&admins, id) {
         return Ok(Err(RepoError::LastAdmin));
     }
     Ok(Ok(target))
@@ -174,7 +182,7 @@ impl AdminRepo {
         let (id, role) = (id.to_owned(), role.to_owned());
         self.db
             .transaction(move |conn| {
-                if let Err(e) = guarded(conn, &id, now, |_| role != ADMIN)? {
+                if let Err(e) = guarded(conn, &id, now, role != ADMIN)? {
                     return Ok(Err(e));
                 }
                 let update = diesel::update(users::table.filter(users::id.eq(&id)))
@@ -196,7 +204,7 @@ impl AdminRepo {
         let id = id.to_owned();
         self.db
             .transaction(move |conn| {
-                if let Err(e) = guarded(conn, &id, ban.since, |_| true)? {
+                if let Err(e) = guarded(conn, &id, ban.since, true)? {
                     return Ok(Err(e));
                 }
                 let update = diesel::update(users::table.filter(users::id.eq(&id))).set((
@@ -241,7 +249,7 @@ impl AdminRepo {
         let id = id.to_owned();
         self.db
             .transaction(move |conn| {
-                let target = match guarded(conn, &id, now, |_| true)? {
+                let target = match guarded(conn, &id, now, true)? {
                     Ok(t) => t,
                     Err(e) => return Ok(Err(e)),
                 };

@@ -371,14 +371,43 @@ impl UserRepo {
             .map_err(RepoError::from)
     }
 
+    /// Whether `id` is the only admin not banned (its own deletion would leave none).
+    pub async fn is_last_admin(&self, id: &str) -> Result<bool, RepoError> {
+        let id = id.to_owned();
+        self.db
+            .run(move |conn| {
+                let q = users::table.filter(users::role.eq(ADMIN)).select((
+                    users::id,
+                    users::banned_at,
+                    users::banned_until,
+                ));
+                let rows: Vec<(String, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
+                    on_backend!(conn, |c| q.load(c))?;
+                let now = now_utc();
+                let active: Vec<String> = rows
+                    .into_iter()
+                    .filter(|(_, since, until)| since.is_none() || until.is_some_and(|u| u <= now))
+                    .map(|(id, _, _)| id)
+                    .collect();
+                Ok(crate::admin::is_last(&active, &id))
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
     /// Deletes the user if its password is still version `current` (the one the caller
     /// verified); `NotFound` if the user is gone, `Stale` if its password has changed
-    /// meanwhile.
+    /// meanwhile, `LastAdmin` if it is the only admin (the admins' rows are locked first,
+    /// as every act that could remove an admin does).
     /// The database deletes their tasks with them (ON DELETE CASCADE).
     pub async fn delete(&self, id: &str, current: i64) -> Result<(), RepoError> {
         let id = id.to_owned();
         self.db
             .transaction(move |conn| {
+                let admins = crate::admin::lock_admins(conn, now_utc())?;
+                if crate::admin::is_last(&admins, &id) {
+                    return Ok(Err(RepoError::LastAdmin));
+                }
                 let user = users::table
                     .filter(users::id.eq(&id))
                     .filter(users::password_version.eq(current));

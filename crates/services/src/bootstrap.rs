@@ -72,7 +72,11 @@ pub async fn signing_keys(
 }
 
 /// The roles, over the database alone: what `api admin grant` and `revoke` need.
-pub async fn roles(infra: Infra) -> Result<crate::admin::Roles, StartupError> {
+/// `require_second_factor`: `ADMIN_REQUIRE_SECOND_FACTOR`.
+pub async fn roles(
+    infra: Infra,
+    require_second_factor: bool,
+) -> Result<crate::admin::Roles, StartupError> {
     let (url, pool) = (infra.database_url.clone(), infra.pool);
     let db = tokio::task::spawn_blocking(move || database::init_db(&url, pool))
         .await
@@ -80,6 +84,7 @@ pub async fn roles(infra: Infra) -> Result<crate::admin::Roles, StartupError> {
     Ok(crate::admin::Roles::new(
         repos::UserRepo::new(db.clone()),
         repos::AdminRepo::new(db),
+        require_second_factor,
     ))
 }
 

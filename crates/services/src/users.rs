@@ -204,6 +204,10 @@ impl UserService {
     ) -> Result<(), ServiceError> {
         let creds = self.check_password(who, password).await?;
         let user = &creds.user;
+        // Before the sessions end: a refused deletion must leave the caller signed in.
+        if user.is_admin() && self.users.is_last_admin(&user.id).await? {
+            return Err(ServiceError::LastAdmin);
+        }
         let n = self.sessions.revoke_all(&user.id, None).await?;
         if let Err(e) = self.users.delete(&user.id, creds.password_version).await {
             return Err(Self::changed_meanwhile(e));

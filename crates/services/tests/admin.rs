@@ -46,6 +46,18 @@ async fn the_last_admin_cannot_be_demoted_banned_or_deleted() {
         admin.ban(&by(&a.id), &a.id, None, None).await,
         Err(ServiceError::CannotBanSelf)
     ));
+    // Nor may it delete its own account; it stays signed in.
+    let (_, own) = fx.session("ada").await;
+    assert!(matches!(
+        fx.services.users.delete_account(&own, PASSWORD).await,
+        Err(ServiceError::LastAdmin)
+    ));
+    fx.services
+        .sessions
+        .authenticate(&fx.session("ada").await.0.access_token)
+        .await
+        .unwrap();
+    fx.services.users.me(&own).await.unwrap();
     // With a second admin, either may go.
     admin.set_role(&by(&a.id), &b.id, "admin").await.unwrap();
     admin.set_role(&by(&a.id), &b.id, "user").await.unwrap();
@@ -244,6 +256,14 @@ async fn the_owner_sees_sign_ins_and_admin_acts_without_the_admin_and_old_events
         "newest first"
     );
     assert!(page.items[0].by_admin && !page.items[1].by_admin);
+    assert_eq!(
+        (
+            page.items[0].ip.as_deref(),
+            page.items[0].user_agent.as_deref()
+        ),
+        (None, None),
+        "nor the admin's client"
+    );
     let shown = serde_json::to_string(&page.items).unwrap();
     assert!(!shown.contains(&root.id), "the admin is not named: {shown}");
     assert_eq!(page.items[1].details["method"], "password");
@@ -331,5 +351,22 @@ async fn each_change_to_an_account_and_its_sessions_is_recorded_once() {
             "account_deleted",
         ]
     );
+    fx.cleanup();
+}
+
+#[tokio::test]
+async fn where_admins_need_a_second_factor_an_account_without_one_is_not_made_admin() {
+    let fx = init_with(services::AuthSettings {
+        admin_require_second_factor: true,
+        ..test_settings()
+    })
+    .await;
+    let (plain, _, who) = fx.user("plain").await;
+    let refused = fx.services.admin.set_role(&cli(), &plain.id, "admin").await;
+    assert_eq!(common::fields(refused), ["role"]);
+    assert!(matches!(
+        fx.services.admin.authorize(&who).await,
+        Err(ServiceError::Forbidden)
+    ));
     fx.cleanup();
 }

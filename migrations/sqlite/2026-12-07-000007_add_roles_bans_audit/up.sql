@@ -4,6 +4,9 @@ ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
 ALTER TABLE users ADD COLUMN banned_at TIMESTAMP NULL;
 ALTER TABLE users ADD COLUMN banned_until TIMESTAMP NULL;
 ALTER TABLE users ADD COLUMN ban_reason TEXT NULL;
+-- Every act that could remove an admin locks the admins' rows: found by index, so no
+-- other row is locked.
+CREATE INDEX users_role ON users (role);
 
 -- The audit trail: append-only, one row per event, ids in time order (UUID v7). No
 -- foreign key: an account's history outlives the account.
@@ -20,3 +23,4 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_subject ON audit_events (subject_id, id);
 CREATE INDEX audit_events_actor ON audit_events (actor_id, id);
 CREATE INDEX audit_events_at ON audit_events (at);
+CREATE INDEX audit_events_kind ON audit_events (kind, id);

@@ -22,6 +22,10 @@ use crate::sessions::Principal;
 use crate::views::SessionView;
 use crate::{outcomes, ServiceError};
 
+/// Why an account without a second factor cannot be made an admin where admins need one.
+pub const SECOND_FACTOR_FIRST: &str =
+    "admins need two-step sign-in here (ADMIN_REQUIRE_SECOND_FACTOR): the account must turn it on first";
+
 /// The longest ban reason kept.
 pub const MAX_REASON: usize = 500;
 
@@ -81,10 +85,15 @@ impl Admin {
     pub async fn authorize(&self, who: &Principal) -> Result<(), ServiceError> {
         let now = repos::now_utc();
         let admin = self.users.find_by_id(&who.user_id).await?;
-        if !admin.is_some_and(|a| a.is_admin() && a.banned(now).is_none()) {
+        let Some(admin) = admin.filter(|a| a.is_admin() && a.banned(now).is_none()) else {
             return Err(ServiceError::Forbidden);
-        }
+        };
         if self.require_second_factor {
+            // The factor must be on now too: a session opened with it outlives turning it
+            // off, and an admin without one could have it enrolled by a password thief.
+            if !admin.mfa_enabled {
+                return Err(ServiceError::Forbidden);
+            }
             let sessions = self
                 .store
                 .list(&who.user_id, Utc::now().timestamp())
@@ -223,10 +232,12 @@ impl Admin {
             until,
             reason,
         };
+        // The sessions end before the ban is stored (a token store that is down leaves
+        // nothing half done), and again after: a sign-in that stored its session between
+        // the two reads the ban in its last check and withdraws it anyway.
+        let mut ended = self.store.revoke_all(id, None).await?;
         let user = self.repo.ban(id, ban, record).await?;
-        // The ban is stored first: a sign-in that stores its session after this sweep
-        // reads the ban in its last check and withdraws it.
-        let ended = self.store.revoke_all(id, None).await?;
+        ended += self.store.revoke_all(id, None).await?;
         outcomes::revoked("banned", ended);
         tracing::info!(user_id = %id, sessions_ended = ended, "account banned");
         self.view(user).await
@@ -306,6 +317,12 @@ impl Admin {
         if ![repos::users::ADMIN, repos::users::USER].contains(&role) {
             return Err(ServiceError::invalid("role", "must be user or admin"));
         }
+        if role == repos::users::ADMIN && self.require_second_factor {
+            let target = self.users.find_by_id(id).await?;
+            if !target.ok_or(ServiceError::NotFound)?.mfa_enabled {
+                return Err(ServiceError::invalid("role", SECOND_FACTOR_FIRST));
+            }
+        }
         let record = event(
             AuditKind::AdminRoleChanged,
             by.admin_id.as_deref(),
@@ -329,8 +346,9 @@ impl Admin {
             &by.client,
             json!({}),
         );
+        let mut ended = self.store.revoke_all(id, None).await?;
         self.repo.delete(id, repos::now_utc(), record).await?;
-        let ended = self.store.revoke_all(id, None).await?;
+        ended += self.store.revoke_all(id, None).await?;
         outcomes::revoked("admin_deleted", ended);
         Ok(())
     }

@@ -14,17 +14,29 @@ use crate::ServiceError;
 pub struct Roles {
     users: UserRepo,
     repo: AdminRepo,
+    /// `ADMIN_REQUIRE_SECOND_FACTOR`: only an account with a second factor becomes admin.
+    require_second_factor: bool,
 }
 
 impl Roles {
-    pub(crate) fn new(users: UserRepo, repo: AdminRepo) -> Self {
-        Self { users, repo }
+    pub(crate) fn new(users: UserRepo, repo: AdminRepo, require_second_factor: bool) -> Self {
+        Self {
+            users,
+            repo,
+            require_second_factor,
+        }
     }
 
     /// Gives the account `name_or_email` names the role `role` (`admin` or `user`); the
     /// audit trail records it with no actor and `via: cli`.
     pub async fn set(&self, name_or_email: &str, role: &str) -> Result<UserRecord, ServiceError> {
+        if ![repos::users::ADMIN, repos::users::USER].contains(&role) {
+            return Err(ServiceError::invalid("role", "must be user or admin"));
+        }
         let user = self.find(name_or_email).await?;
+        if role == repos::users::ADMIN && self.require_second_factor && !user.mfa_enabled {
+            return Err(ServiceError::invalid("role", super::SECOND_FACTOR_FIRST));
+        }
         let record = event(
             AuditKind::AdminRoleChanged,
             None,

@@ -77,6 +77,12 @@ impl Audit {
         }
     }
 
+    /// [`Audit::record`] in a task of its own: for an event the answer must not wait for.
+    pub(crate) fn record_later(&self, event: AuditEvent) {
+        let this = self.clone();
+        tokio::spawn(async move { this.record(event).await });
+    }
+
     /// The account's own history, newest first.
     pub async fn for_owner(
         &self,
@@ -123,8 +129,13 @@ impl Audit {
 
     /// Deletes every event older than the retention, a batch at a time; how many went.
     pub async fn prune(&self) -> Result<usize, ServiceError> {
-        let before = repos::now_utc()
-            - chrono::TimeDelta::from_std(self.retention).unwrap_or(chrono::TimeDelta::MAX);
+        // A retention reaching back past the calendar's start keeps everything.
+        let Some(before) = chrono::TimeDelta::from_std(self.retention)
+            .ok()
+            .and_then(|keep| repos::now_utc().checked_sub_signed(keep))
+        else {
+            return Ok(0);
+        };
         let mut total = 0;
         loop {
             let n = self.repo.prune(before, PRUNE_BATCH).await?;

@@ -55,14 +55,16 @@ impl From<repos::AuditEvent> for AuditEntry {
 
 impl From<repos::AuditEvent> for SecurityEvent {
     fn from(e: repos::AuditEvent) -> Self {
+        // An admin's act shows without the admin: neither its id nor its client.
+        let by_admin = e.kind.starts_with("admin_");
         Self {
             details: serde_json::from_str(&e.details).unwrap_or_default(),
-            by_admin: e.kind.starts_with("admin_"),
+            by_admin,
             id: e.id,
             at: Timestamp::from_utc(e.at),
             kind: e.kind,
-            ip: e.ip,
-            user_agent: e.user_agent,
+            ip: e.ip.filter(|_| !by_admin),
+            user_agent: e.user_agent.filter(|_| !by_admin),
         }
     }
 }

@@ -154,8 +154,10 @@ impl PasswordSignIn {
                 .verify(&password, &creds.password_hash)
                 .await?
             {
-                // A known account's failures are bounded by its limit; unknown names are
-                // not written (a flood of them must not grow the table).
+                // A known account's failures are bounded by its limits; unknown names are
+                // not written (a flood of them must not grow the table). Written off the
+                // answer's path, so a wrong password for a known account answers in the
+                // time an unknown name does.
                 let failed = event(
                     AuditKind::SignInFailed,
                     None,
@@ -163,7 +165,7 @@ impl PasswordSignIn {
                     &client,
                     serde_json::json!({}),
                 );
-                this.sessions.audit().record(failed).await;
+                this.sessions.audit().record_later(failed);
                 return Ok(Verdict::Wrong);
             }
             this.upgrade_in_background(&creds, &password);

@@ -171,7 +171,7 @@ impl SecondStep {
                                 &client,
                                 serde_json::json!({ "step": "second_factor" }),
                             );
-                            this.sessions.audit().record(failed).await;
+                            this.sessions.audit().record_later(failed);
                             Ok(Verdict::Wrong)
                         }
                     };
