@@ -304,6 +304,22 @@ fn every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_sec
         .invalid("kind");
     api.get("/api/admin/audit?since=yesterday", Some(&boss.access))
         .invalid("since");
+    // A sign-out is recorded with the address it came from.
+    let other = api.login(&User {
+        password: "another good password".into(),
+        ..victim.clone()
+    });
+    api.post_empty("/api/auth/logout", Some(&fresh.access))
+        .no_content();
+    let latest = api
+        .get("/api/users/me/security-events?limit=2", Some(&other.access))
+        .ok(200);
+    let out = &latest["items"][0];
+    assert_eq!(
+        (out["kind"].clone(), out["ip"].clone()),
+        (json!("signed_out"), json!("127.0.0.1")),
+        "{latest}"
+    );
 }
 
 fn where_a_second_factor_is_required_an_admin_signed_in_with_a_password_only_gets_403(ctx: &Ctx) {

@@ -101,15 +101,15 @@ impl Sessions {
         &self.audit
     }
 
-    /// Records a change made in the token store to `user_id`'s sessions.
-    async fn record(&self, kind: AuditKind, user_id: &str, details: serde_json::Value) {
-        let e = event(
-            kind,
-            Some(user_id),
-            Some(user_id),
-            &ClientInfo::default(),
-            details,
-        );
+    /// Records a change made in the token store to `user_id`'s sessions, from `client`.
+    async fn record(
+        &self,
+        kind: AuditKind,
+        user_id: &str,
+        client: &ClientInfo,
+        details: serde_json::Value,
+    ) {
+        let e = event(kind, Some(user_id), Some(user_id), client, details);
         self.audit.record(e).await;
     }
 
@@ -283,8 +283,13 @@ impl Sessions {
                 outcomes::refresh("reused");
                 outcomes::revoked("reuse", 1);
                 let details = serde_json::json!({ "session_id": claims.sid });
-                self.record(AuditKind::RefreshReuseDetected, &user_id, details)
-                    .await;
+                self.record(
+                    AuditKind::RefreshReuseDetected,
+                    &user_id,
+                    &ClientInfo::default(),
+                    details,
+                )
+                .await;
                 Err(ServiceError::RefreshTokenReused)
             }
             Rotation::Missing => {
@@ -322,7 +327,11 @@ impl Sessions {
     /// once. The access token a refresh replaced within `REFRESH_REUSE_GRACE` still ends it
     /// (another tab refreshed just before this logout); the user asked for the session to
     /// end, and it must not live on.
-    pub async fn logout(&self, access_token: &str) -> Result<Principal, ServiceError> {
+    pub async fn logout(
+        &self,
+        access_token: &str,
+        client: &ClientInfo,
+    ) -> Result<Principal, ServiceError> {
         let claims = self.keys.verify(TokenKind::Access, access_token)?;
         let ended = self
             .store
@@ -339,7 +348,7 @@ impl Sessions {
         }
         tracing::info!(user_id = %claims.sub, session_id = %claims.sid, "logout");
         let details = serde_json::json!({ "session_id": claims.sid });
-        self.record(AuditKind::SignedOut, &claims.sub, details)
+        self.record(AuditKind::SignedOut, &claims.sub, client, details)
             .await;
         Ok(Principal {
             user_id: claims.sub,
@@ -348,12 +357,16 @@ impl Sessions {
     }
 
     /// Ends every session of the caller.
-    pub async fn logout_all(&self, who: &Principal) -> Result<(), ServiceError> {
+    pub async fn logout_all(
+        &self,
+        who: &Principal,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
         let n = self.revoke_all(&who.user_id, None).await?;
         outcomes::revoked("logout_all", n);
         tracing::info!(user_id = %who.user_id, sessions = n, "logout of all sessions");
         let details = serde_json::json!({ "sessions": n });
-        self.record(AuditKind::AllSessionsRevoked, &who.user_id, details)
+        self.record(AuditKind::AllSessionsRevoked, &who.user_id, client, details)
             .await;
         Ok(())
     }
@@ -382,13 +395,14 @@ impl Sessions {
         &self,
         who: &Principal,
         session_id: &str,
+        client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let Some(id) = Id::parse(session_id) else {
             return Err(ServiceError::NotFound);
         };
         if self.store.revoke(&who.user_id, &id.to_string()).await? {
             let details = serde_json::json!({ "session_id": id.to_string() });
-            self.record(AuditKind::SessionRevoked, &who.user_id, details)
+            self.record(AuditKind::SessionRevoked, &who.user_id, client, details)
                 .await;
             Ok(())
         } else {

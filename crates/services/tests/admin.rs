@@ -299,12 +299,16 @@ async fn each_change_to_an_account_and_its_sessions_is_recorded_once() {
     let (_, third_who) = fx.session("walker").await;
     fx.services
         .sessions
-        .logout(&second.access_token)
+        .logout(&second.access_token, &services::ClientInfo::default())
         .await
         .unwrap();
     fx.services
         .sessions
-        .revoke_session(&who, &third_who.session_id)
+        .revoke_session(
+            &who,
+            &third_who.session_id,
+            &services::ClientInfo::default(),
+        )
         .await
         .unwrap();
     // A refresh token presented twice (past the grace) ends its session.
@@ -322,7 +326,11 @@ async fn each_change_to_an_account_and_its_sessions_is_recorded_once() {
     let reused = fx.services.sessions.refresh(&first.refresh_token).await;
     assert!(reused.is_err());
     let (_, who) = fx.session("walker").await;
-    fx.services.sessions.logout_all(&who).await.unwrap();
+    fx.services
+        .sessions
+        .logout_all(&who, &services::ClientInfo::default())
+        .await
+        .unwrap();
     let (_, who) = fx.session("walker").await;
     fx.services
         .users

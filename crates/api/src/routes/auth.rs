@@ -148,8 +148,9 @@ pub async fn logout(
     req: HttpRequest,
     services: web::Data<Services>,
     token: BearerToken,
+    client: Client,
 ) -> Result<HttpResponse, ApiError> {
-    let who = services.sessions.logout(&token.0).await?;
+    let who = services.sessions.logout(&token.0, &client.0).await?;
     req.extensions_mut()
         .insert(crate::telemetry::request::UserId(who.user_id));
     Ok(no_content())
@@ -161,8 +162,9 @@ pub async fn logout(
 pub async fn logout_all(
     services: web::Data<Services>,
     auth: Auth,
+    client: Client,
 ) -> Result<HttpResponse, ApiError> {
-    services.sessions.logout_all(&auth.0).await?;
+    services.sessions.logout_all(&auth.0, &client.0).await?;
     Ok(no_content())
 }
 
@@ -183,8 +185,12 @@ pub async fn sessions(services: web::Data<Services>, auth: Auth) -> Result<HttpR
 pub async fn revoke_session(
     services: web::Data<Services>,
     auth: Auth,
+    client: Client,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    services.sessions.revoke_session(&auth.0, &id).await?;
+    services
+        .sessions
+        .revoke_session(&auth.0, &id, &client.0)
+        .await?;
     Ok(no_content())
 }

@@ -7,7 +7,10 @@ async fn refresh_after_logout_is_rejected() {
     let fx = init().await;
     let (_, tokens, _) = fx.user("alice").await;
     let auth = &fx.services;
-    auth.sessions.logout(&tokens.access_token).await.unwrap();
+    auth.sessions
+        .logout(&tokens.access_token, &services::ClientInfo::default())
+        .await
+        .unwrap();
     let r = auth.sessions.authenticate(&tokens.access_token).await;
     assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
     let r = auth.sessions.refresh(&tokens.refresh_token).await;
@@ -22,7 +25,10 @@ async fn logout_all_ends_every_session_of_the_user_but_not_another_users() {
     let (a2, _) = fx.session("alice").await;
     let (_, b1, _) = fx.user("bob").await;
     let auth = &fx.services;
-    auth.sessions.logout_all(&who).await.unwrap();
+    auth.sessions
+        .logout_all(&who, &services::ClientInfo::default())
+        .await
+        .unwrap();
     for t in [&a1, &a2] {
         let r = auth.sessions.authenticate(&t.access_token).await;
         assert!(matches!(r, Err(ServiceError::TokenRevoked)), "{r:?}");
@@ -42,7 +48,10 @@ async fn sessions_lists_live_sessions_with_exactly_one_current() {
     let (third, _) = fx.session("alice").await;
     fx.user("bob").await;
     let auth = &fx.services;
-    auth.sessions.logout(&third.access_token).await.unwrap();
+    auth.sessions
+        .logout(&third.access_token, &services::ClientInfo::default())
+        .await
+        .unwrap();
     let list = auth.sessions.sessions(&second).await.unwrap();
     let mut ids: Vec<&str> = list.iter().map(|s| s.id.as_str()).collect();
     ids.sort_unstable();
@@ -70,7 +79,10 @@ async fn revoke_session_ends_own_other_session_but_not_another_users() {
     let (_, bob_tokens, bob) = fx.user("bob").await;
     let auth = &fx.services;
 
-    let r = auth.sessions.revoke_session(&mine, &bob.session_id).await;
+    let r = auth
+        .sessions
+        .revoke_session(&mine, &bob.session_id, &services::ClientInfo::default())
+        .await;
     assert!(matches!(r, Err(ServiceError::NotFound)), "{r:?}");
     auth.sessions
         .authenticate(&bob_tokens.access_token)
@@ -78,12 +90,19 @@ async fn revoke_session_ends_own_other_session_but_not_another_users() {
         .unwrap();
 
     for bad in ["not-a-session", "00000000-0000-4000-8000-000000000000"] {
-        let r = auth.sessions.revoke_session(&mine, bad).await;
+        let r = auth
+            .sessions
+            .revoke_session(&mine, bad, &services::ClientInfo::default())
+            .await;
         assert!(matches!(r, Err(ServiceError::NotFound)), "{bad}: {r:?}");
     }
 
     auth.sessions
-        .revoke_session(&mine, &other_mine.session_id)
+        .revoke_session(
+            &mine,
+            &other_mine.session_id,
+            &services::ClientInfo::default(),
+        )
         .await
         .unwrap();
     let r = auth.sessions.authenticate(&other_tokens.access_token).await;
@@ -94,7 +113,11 @@ async fn revoke_session_ends_own_other_session_but_not_another_users() {
     // Revoking it twice is not found.
     let r = auth
         .sessions
-        .revoke_session(&mine, &other_mine.session_id)
+        .revoke_session(
+            &mine,
+            &other_mine.session_id,
+            &services::ClientInfo::default(),
+        )
         .await;
     assert!(matches!(r, Err(ServiceError::NotFound)), "{r:?}");
     fx.cleanup();
