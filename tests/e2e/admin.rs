@@ -13,6 +13,7 @@ pub const CASES: &[Case] = testkit::cases![
     non_admins_and_a_demoted_admin_get_403_whatever_token_they_hold,
     every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_secrets,
     where_a_second_factor_is_required_an_admin_signed_in_with_a_password_only_gets_403,
+    an_admin_resets_a_lost_second_factor_and_deletes_an_account_and_pages_the_list,
 ];
 
 /// Makes `user` an admin the way `api admin grant` does (the CLI's own code).
@@ -382,4 +383,85 @@ fn where_a_second_factor_is_required_an_admin_signed_in_with_a_password_only_get
         (second["kind"].clone(), second["details"]["method"].clone()),
         (json!("signed_in"), json!("password_and_backup_code"))
     );
+}
+
+fn an_admin_resets_a_lost_second_factor_and_deletes_an_account_and_pages_the_list(ctx: &Ctx) {
+    let api = ctx.api();
+    let (_, boss) = admin(ctx);
+
+    // A lost device: the factor goes, the owner is mailed, the next login is one step.
+    let owner = crate::mfa::enrolled(&api);
+    let waiting = crate::mfa::mfa_token(&api, &owner.user);
+    let path = format!("/api/admin/users/{}/mfa", owner.user.id);
+    api.delete(&path, Some(&boss.access)).no_content();
+    api.delete(&path, Some(&boss.access))
+        .problem(409, "mfa_not_enabled");
+    let start = std::time::Instant::now();
+    while !strata_e2e::mail_files::mails_to(&ctx.mail_dir, &owner.user.email)
+        .iter()
+        .any(|m| m.contains("was turned off"))
+    {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "no notice mailed to the owner"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let tokens = api.login(&owner.user);
+    api.me(&tokens.access).ok(200);
+    // The sign-in that waited for its code before the reset is not let through by it.
+    crate::mfa::second_step(&api, &waiting, &owner.codes[0]).problem(401, "invalid_mfa_token");
+
+    // A ban kills a waiting second step too.
+    let other = crate::mfa::enrolled(&api);
+    let waiting = crate::mfa::mfa_token(&api, &other.user);
+    api.post(
+        &format!("/api/admin/users/{}/ban", other.user.id),
+        Some(&boss.access),
+        json!({}),
+    )
+    .ok(200);
+    crate::mfa::second_step(&api, &waiting, &other.codes[0]).problem(401, "invalid_mfa_token");
+
+    // Deleted: its token fails, the account is gone for admins too.
+    let (gone, t) = api.user_with_session();
+    api.delete(&format!("/api/admin/users/{}", gone.id), Some(&boss.access))
+        .no_content();
+    api.me(&t.access).unauthorized("token_revoked");
+    api.get(&format!("/api/admin/users/{}", gone.id), Some(&boss.access))
+        .problem(404, "not_found");
+
+    // Pages of one, oldest first, through every account of a shared prefix.
+    let prefix = format!("pg{}", crate::http::random_suffix());
+    let mut made = Vec::new();
+    for i in 0..3 {
+        let u = User {
+            username: format!("{prefix}{i}"),
+            email: format!("{prefix}{i}@example.com"),
+            ..User::random()
+        };
+        let body = api
+            .post(
+                "/api/auth/register",
+                None,
+                json!({ "username": u.username, "email": u.email, "password": u.password }),
+            )
+            .ok(201);
+        made.push(str_of(&body, "id"));
+    }
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page = api
+            .get(
+                &format!("/api/admin/users?query={prefix}&limit=1&cursor={cursor}"),
+                Some(&boss.access),
+            )
+            .ok(200);
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, made);
 }

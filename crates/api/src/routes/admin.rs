@@ -231,7 +231,8 @@ pub async fn end_sessions(
     Ok(no_content())
 }
 
-/// Turns an account's second factor off (a lost device); the owner is mailed a notice.
+/// Turns an account's second factor off (a lost device) and ends its sessions; the owner is
+/// mailed a notice.
 #[utoipa::path(delete, path = "/api/admin/users/{id}/mfa", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "An account id")),
     responses((status = 204, description = "The second factor is off"),

@@ -275,7 +275,8 @@ impl Admin {
         Ok(ended)
     }
 
-    /// Turns the second factor of `id` off (its owner lost the device) and mails the owner.
+    /// Turns the second factor of `id` off (its owner lost the device), ends every session
+    /// of the account and mails the owner.
     pub async fn reset_mfa(&self, by: &Acting, id: &str) -> Result<(), ServiceError> {
         let user = self
             .users
@@ -304,6 +305,10 @@ impl Admin {
             return Err(ServiceError::MfaNotEnabled);
         }
         self.mailer.queued(&notice);
+        // As when the owner turns it off: no session, and no sign-in waiting for a code,
+        // outlives the factor that guarded it (the device may be in other hands).
+        let ended = self.store.revoke_all(id, None).await?;
+        outcomes::revoked("admin_mfa_reset", ended);
         Ok(())
     }
 
