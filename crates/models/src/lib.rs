@@ -23,4 +23,4 @@ pub use audit_event::AuditEvent;
 pub use mail::{OneTimeToken, OutboxMail};
 pub use signing_key::SigningKey;
 pub use task::{NewTask, Task};
-pub use user::{NewUser, User};
+pub use user::{Account, NewUser, User};

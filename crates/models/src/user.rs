@@ -43,3 +43,24 @@ pub struct NewUser<'a> {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+/// A row of `users` without the password hash and the second factor's secrets: what a
+/// read that only shows an account selects (fewer and smaller columns to decode).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub email_verified: bool,
+    /// Whether a second factor is on (its secret is set).
+    #[diesel(select_expression = users::totp_secret.is_not_null())]
+    #[diesel(select_expression_type = diesel::dsl::IsNotNull<users::totp_secret>)]
+    pub mfa_enabled: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub role: String,
+    pub banned_at: Option<NaiveDateTime>,
+    pub banned_until: Option<NaiveDateTime>,
+    pub ban_reason: Option<String>,
+}

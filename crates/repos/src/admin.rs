@@ -7,11 +7,11 @@ use chrono::NaiveDateTime;
 use db::{on_backend, AnyConnection, Database, DbError};
 use diesel::prelude::*;
 use models::schema::users;
-use models::{AuditEvent, User};
+use models::{Account, AuditEvent};
 
 use crate::audit::write as write_event;
 use crate::paging::Page;
-use crate::users::{split, Ban, UserRecord, ADMIN};
+use crate::users::{record, Ban, UserRecord, ADMIN};
 use crate::RepoError;
 
 diesel::define_sql_function! {
@@ -81,10 +81,10 @@ pub(crate) fn lock_admins(
 fn read(conn: &mut AnyConnection, id: &str) -> Result<Option<UserRecord>, DbError> {
     let row = on_backend!(conn, |c| users::table
         .filter(users::id.eq(id))
-        .select(User::as_select())
+        .select(Account::as_select())
         .first(c))
     .optional()?;
-    Ok(row.map(|r| split(r).user))
+    Ok(row.map(record))
 }
 
 /// Whether `admins` (the ones not banned) are `id` alone: taking it away leaves none.
@@ -132,7 +132,7 @@ impl AdminRepo {
                 let pattern = search.prefix.as_deref().map(like_prefix);
                 Ok(on_backend!(conn, |c| {
                     let mut q = users::table
-                        .select(User::as_select())
+                        .select(Account::as_select())
                         .order(users::id.asc())
                         .limit(i64::from(limit) + 1)
                         .into_boxed();
@@ -161,12 +161,12 @@ impl AdminRepo {
                     if let Some(after) = &search.after {
                         q = q.filter(users::id.gt(after.clone()));
                     }
-                    q.load::<User>(c)
+                    q.load::<Account>(c)
                 })?)
             })
             .await
             .map_err(RepoError::from)?;
-        let rows: Vec<UserRecord> = rows.into_iter().map(|r| split(r).user).collect();
+        let rows: Vec<UserRecord> = rows.into_iter().map(record).collect();
         Ok(Page::from_rows(rows, limit, |u| &u.id))
     }
 

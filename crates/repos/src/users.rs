@@ -5,7 +5,7 @@ use db::{on_backend, AnyConnection, Database, DbError};
 use diesel::prelude::*;
 use domain::{Email, Username};
 use models::schema::users;
-use models::{NewUser, User};
+use models::{Account, NewUser, User};
 
 use crate::audit;
 use crate::error::Unique;
@@ -120,7 +120,7 @@ pub struct Credentials {
     pub totp: TotpState,
 }
 
-pub(crate) fn split(row: User) -> Credentials {
+fn split(row: User) -> Credentials {
     Credentials {
         password_hash: PasswordHash(row.password_hash),
         password_version: row.password_version,
@@ -144,6 +144,25 @@ pub(crate) fn split(row: User) -> Credentials {
             pending: row.totp_pending,
             last_step: row.totp_last_step,
         },
+    }
+}
+
+/// The account as the layers above see it, from a row read without secrets.
+pub(crate) fn record(row: Account) -> UserRecord {
+    UserRecord {
+        id: row.id,
+        username: row.username,
+        email: row.email,
+        email_verified: row.email_verified,
+        mfa_enabled: row.mfa_enabled,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        role: row.role,
+        ban: row.banned_at.map(|since| Ban {
+            since,
+            until: row.banned_until,
+            reason: row.ban_reason,
+        }),
     }
 }
 
@@ -230,6 +249,26 @@ impl UserRepo {
             .map_err(RepoError::from)
     }
 
+    /// The account by `key`, read without its hash and secrets.
+    async fn find_record(&self, key: Key, value: &str) -> Result<Option<UserRecord>, RepoError> {
+        let value = value.to_owned();
+        self.db
+            .run(move |conn| {
+                let row = on_backend!(conn, |c| {
+                    let query = users::table.select(Account::as_select());
+                    match key {
+                        Key::Id => query.filter(users::id.eq(&value)).first(c),
+                        Key::Username => query.filter(users::username.eq(&value)).first(c),
+                        Key::Email => query.filter(users::email.eq(&value)).first(c),
+                    }
+                })
+                .optional()?;
+                Ok(row.map(record))
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
     async fn find(&self, key: Key, value: &str) -> Result<Option<Credentials>, RepoError> {
         let value = value.to_owned();
         self.db
@@ -275,7 +314,7 @@ impl UserRepo {
 
     /// The user with this id, if any.
     pub async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, RepoError> {
-        Ok(self.find(Key::Id, id).await?.map(|c| c.user))
+        self.find_record(Key::Id, id).await
     }
 
     /// The user with this username, if any.
@@ -283,13 +322,12 @@ impl UserRepo {
         &self,
         username: &Username,
     ) -> Result<Option<UserRecord>, RepoError> {
-        let found = self.find(Key::Username, username.as_str()).await?;
-        Ok(found.map(|c| c.user))
+        self.find_record(Key::Username, username.as_str()).await
     }
 
     /// The user with this email, if any.
     pub async fn find_by_email(&self, email: &Email) -> Result<Option<UserRecord>, RepoError> {
-        Ok(self.find(Key::Email, email.as_str()).await?.map(|c| c.user))
+        self.find_record(Key::Email, email.as_str()).await
     }
 
     /// The user and password hash by id, for password checks.
