@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::http::{str_of, Tokens, User};
+use crate::http::{str_of, Api, Tokens, User};
 use crate::{Case, Ctx};
 
 pub const CASES: &[Case] = testkit::cases![
@@ -38,6 +38,24 @@ fn admin(ctx: &Ctx) -> (User, Tokens) {
     grant(ctx, &user);
     let tokens = api.login(&user);
     (user, tokens)
+}
+
+/// The caller's security history once `ready` holds for it (events written after an
+/// answer land a moment later), or as it is after a generous bound.
+fn history_once(api: &Api<'_>, access: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let read = || {
+        api.get("/api/users/me/security-events?limit=100", Some(access))
+            .ok(200)
+    };
+    let mut history = read();
+    for _ in 0..100 {
+        if ready(&history) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        history = read();
+    }
+    history
 }
 
 /// Every app that shares the main app's sessions.
@@ -196,13 +214,6 @@ fn every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_sec
     let fresh = api.login(&victim);
 
     // A failed sign-in is written after its answer: wait for it, bounded.
-    let read = || {
-        api.get(
-            "/api/users/me/security-events?limit=100",
-            Some(&fresh.access),
-        )
-        .ok(200)
-    };
     let kinds_of = |history: &Value| -> Vec<String> {
         history["items"]
             .as_array()
@@ -211,14 +222,9 @@ fn every_act_and_sign_in_is_in_the_audit_list_and_the_owners_history_without_sec
             .map(|e| str_of(e, "kind"))
             .collect()
     };
-    let mut history = read();
-    for _ in 0..100 {
-        if kinds_of(&history).iter().any(|k| k == "sign_in_failed") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        history = read();
-    }
+    let history = history_once(&api, &fresh.access, |h| {
+        kinds_of(h).iter().any(|k| k == "sign_in_failed")
+    });
     let kinds = kinds_of(&history);
     assert_eq!(
         kinds,
@@ -361,22 +367,7 @@ fn where_a_second_factor_is_required_an_admin_signed_in_with_a_password_only_get
             .filter(|e| e["kind"] == "sign_in_failed" && e["details"]["step"] == "second_factor")
             .count()
     };
-    let read = || {
-        guarded
-            .get(
-                "/api/users/me/security-events?limit=100",
-                Some(&tokens.access),
-            )
-            .ok(200)
-    };
-    let mut history = read();
-    for _ in 0..100 {
-        if failed_codes(&history) > 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        history = read();
-    }
+    let history = history_once(&guarded, &tokens.access, |h| failed_codes(h) > 0);
     assert_eq!(failed_codes(&history), 1, "{history}");
     let second = &history["items"][0];
     assert_eq!(

@@ -11,7 +11,7 @@ use models::{Account, AuditEvent};
 
 use crate::audit::write as write_event;
 use crate::paging::Page;
-use crate::users::{record, Ban, UserRecord, ADMIN};
+use crate::users::{is_banned, record, Ban, UserRecord, ADMIN};
 use crate::RepoError;
 
 diesel::define_sql_function! {
@@ -55,10 +55,13 @@ fn like_prefix(prefix: &str) -> String {
     out
 }
 
-/// Locks every admin's row, in id order; the ids of those not banned at `now`.
-pub(crate) fn lock_admins(
+/// The ids of the admins not banned at `now`, in id order. With `lock`, their rows stay
+/// locked until the transaction ends (every act that could remove an admin takes them
+/// first, so two such acts queue).
+pub(crate) fn active_admins(
     conn: &mut AnyConnection,
     now: NaiveDateTime,
+    lock: bool,
 ) -> Result<Vec<String>, DbError> {
     let q = users::table
         .filter(users::role.eq(ADMIN))
@@ -66,13 +69,13 @@ pub(crate) fn lock_admins(
         .select((users::id, users::banned_at, users::banned_until));
     type Row = (String, Option<NaiveDateTime>, Option<NaiveDateTime>);
     let rows: Vec<Row> = match conn {
-        AnyConnection::Postgresql(c) => q.for_no_key_update().load(c)?,
-        AnyConnection::Mysql(c) => q.for_update().load(c)?,
-        AnyConnection::Sqlite(c) => q.load(c)?,
+        AnyConnection::Postgresql(c) if lock => q.for_no_key_update().load(c)?,
+        AnyConnection::Mysql(c) if lock => q.for_update().load(c)?,
+        c => on_backend!(c, |c| q.load(c))?,
     };
     Ok(rows
         .into_iter()
-        .filter(|(_, since, until)| since.is_none() || until.is_some_and(|u| u <= now))
+        .filter(|(_, since, until)| !is_banned(*since, *until, now))
         .map(|(id, _, _)| id)
         .collect())
 }
@@ -100,7 +103,7 @@ fn guarded(
     now: NaiveDateTime,
     removes: bool,
 ) -> Result<Result<UserRecord, RepoError>, DbError> {
-    let admins = lock_admins(conn, now)?;
+    let admins = active_admins(conn, now, true)?;
     let Some(target) = read(conn, id)? else {
         return Ok(Err(RepoError::NotFound));
     };

@@ -42,8 +42,18 @@ pub struct Ban {
 impl Ban {
     /// Whether the ban still holds at `now`.
     pub fn active(&self, now: NaiveDateTime) -> bool {
-        self.until.is_none_or(|until| until > now)
+        is_banned(Some(self.since), self.until, now)
     }
+}
+
+/// The one rule of a ban, on its columns: set (`since`) and not yet ended (`until`
+/// empty, or ahead of `now`). The search's SQL filter is its twin.
+pub(crate) fn is_banned(
+    since: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> bool {
+    since.is_some() && until.is_none_or(|until| until > now)
 }
 
 impl UserRecord {
@@ -414,20 +424,8 @@ impl UserRepo {
         let id = id.to_owned();
         self.db
             .run(move |conn| {
-                let q = users::table.filter(users::role.eq(ADMIN)).select((
-                    users::id,
-                    users::banned_at,
-                    users::banned_until,
-                ));
-                let rows: Vec<(String, Option<NaiveDateTime>, Option<NaiveDateTime>)> =
-                    on_backend!(conn, |c| q.load(c))?;
-                let now = now_utc();
-                let active: Vec<String> = rows
-                    .into_iter()
-                    .filter(|(_, since, until)| since.is_none() || until.is_some_and(|u| u <= now))
-                    .map(|(id, _, _)| id)
-                    .collect();
-                Ok(crate::admin::is_last(&active, &id))
+                let admins = crate::admin::active_admins(conn, now_utc(), false)?;
+                Ok(crate::admin::is_last(&admins, &id))
             })
             .await
             .map_err(RepoError::from)
@@ -442,7 +440,7 @@ impl UserRepo {
         let id = id.to_owned();
         self.db
             .transaction(move |conn| {
-                let admins = crate::admin::lock_admins(conn, now_utc())?;
+                let admins = crate::admin::active_admins(conn, now_utc(), true)?;
                 if crate::admin::is_last(&admins, &id) {
                     return Ok(Err(RepoError::LastAdmin));
                 }

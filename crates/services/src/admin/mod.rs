@@ -7,8 +7,8 @@ mod views;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use repos::{
-    AdminRepo, AnyTokenStore, Ban, MfaRepo, SessionStore, UserRecord, UserRepo, UserSearch,
-    UserStatus,
+    AdminRepo, AnyTokenStore, AuditEvent, Ban, MfaRepo, SessionStore, UserRecord, UserRepo,
+    UserSearch, UserStatus,
 };
 use serde_json::json;
 
@@ -35,6 +35,19 @@ pub struct Acting {
     /// The admin; `None` for the command line (`api admin grant`).
     pub admin_id: Option<String>,
     pub client: ClientInfo,
+}
+
+impl Acting {
+    /// The audit event of this act (`kind`) on the account `subject`.
+    fn event(&self, kind: AuditKind, subject: &str, details: serde_json::Value) -> AuditEvent {
+        event(
+            kind,
+            self.admin_id.as_deref(),
+            Some(subject),
+            &self.client,
+            details,
+        )
+    }
 }
 
 /// A search of the accounts, as the query string gave it.
@@ -220,13 +233,7 @@ impl Admin {
             "until": until.map(|u| u.and_utc().to_rfc3339()),
             "reason": reason,
         });
-        let record = event(
-            AuditKind::AdminBanned,
-            by.admin_id.as_deref(),
-            Some(id),
-            &by.client,
-            details,
-        );
+        let record = by.event(AuditKind::AdminBanned, id, details);
         let ban = Ban {
             since: now,
             until,
@@ -245,13 +252,7 @@ impl Admin {
 
     /// Lifts the ban of `id`.
     pub async fn lift_ban(&self, by: &Acting, id: &str) -> Result<AdminUser, ServiceError> {
-        let record = event(
-            AuditKind::AdminBanLifted,
-            by.admin_id.as_deref(),
-            Some(id),
-            &by.client,
-            json!({}),
-        );
+        let record = by.event(AuditKind::AdminBanLifted, id, json!({}));
         let user = self.repo.lift_ban(id, record).await?;
         self.view(user).await
     }
@@ -264,11 +265,9 @@ impl Admin {
             .ok_or(ServiceError::NotFound)?;
         let ended = self.store.revoke_all(id, None).await?;
         outcomes::revoked("admin", ended);
-        let record = event(
+        let record = by.event(
             AuditKind::AdminSessionsEnded,
-            by.admin_id.as_deref(),
-            Some(id),
-            &by.client,
+            id,
             json!({ "sessions": ended }),
         );
         self.audit.record(record).await;
@@ -294,13 +293,7 @@ impl Admin {
                 json!({ "username": user.username }),
             )
             .await?;
-        let record = event(
-            AuditKind::AdminMfaReset,
-            by.admin_id.as_deref(),
-            Some(id),
-            &by.client,
-            json!({}),
-        );
+        let record = by.event(AuditKind::AdminMfaReset, id, json!({}));
         if !self.mfa.disable(id, notice.clone(), Some(record)).await? {
             return Err(ServiceError::MfaNotEnabled);
         }
@@ -328,13 +321,7 @@ impl Admin {
                 return Err(ServiceError::invalid("role", SECOND_FACTOR_FIRST));
             }
         }
-        let record = event(
-            AuditKind::AdminRoleChanged,
-            by.admin_id.as_deref(),
-            Some(id),
-            &by.client,
-            json!({ "role": role }),
-        );
+        let record = by.event(AuditKind::AdminRoleChanged, id, json!({ "role": role }));
         let user = self
             .repo
             .set_role(id, role, repos::now_utc(), record)
@@ -344,13 +331,7 @@ impl Admin {
 
     /// Deletes the account `id` and ends its sessions.
     pub async fn delete(&self, by: &Acting, id: &str) -> Result<(), ServiceError> {
-        let record = event(
-            AuditKind::AdminAccountDeleted,
-            by.admin_id.as_deref(),
-            Some(id),
-            &by.client,
-            json!({}),
-        );
+        let record = by.event(AuditKind::AdminAccountDeleted, id, json!({}));
         let mut ended = self.store.revoke_all(id, None).await?;
         self.repo.delete(id, repos::now_utc(), record).await?;
         ended += self.store.revoke_all(id, None).await?;
