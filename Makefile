@@ -65,7 +65,7 @@ deps:
 # What the tests need beyond the build: a real SMTP server (aiosmtpd) the mail tests start
 # on a free port, and PyJWT, the independent verifier of access tokens. Installed like the
 # build packages; without them those tests are skipped (a failure under CI).
-TEST_PKGS := python3-aiosmtpd python3-jwt python3-cryptography
+TEST_PKGS := python3-aiosmtpd python3-jwt python3-cryptography pgbouncer
 
 test-deps:
 	@command -v dpkg >/dev/null || exit 0; \

@@ -19,8 +19,7 @@ pub const CASES: &[Case] = testkit::cases![
 /// Makes `user` an admin the way `api admin grant` does (the CLI's own code).
 fn grant(ctx: &Ctx, user: &User) {
     let infra = services::Infra {
-        database_url: ctx.database_url.clone(),
-        pool: services::bootstrap::pool_options(1, std::time::Duration::from_secs(5)),
+        database: ctx.database_config.clone(),
         redis: None,
     };
     let roles = ctx

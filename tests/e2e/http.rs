@@ -43,8 +43,9 @@ pub struct Ctx {
     /// Signing access tokens with published Ed25519 keys ([`crate::keys::EDDSA`]); on the
     /// Redis plans a second instance too. The key life cycle's case has them to itself.
     pub eddsa: Vec<String>,
-    /// The database's URL, for the key life cycle's own `api keys` calls.
-    pub database_url: db::DatabaseUrl,
+    /// What the apps connect with (through the pooler, when there is one), for the cases'
+    /// own `api keys` and `api admin` calls.
+    pub database_config: db::DatabaseConfig,
     /// Where the apps write their mails (no SMTP here): the links a case needs.
     pub mail_dir: std::path::PathBuf,
 }

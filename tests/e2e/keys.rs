@@ -147,8 +147,7 @@ fn key_admin(ctx: &Ctx) -> services::signing::SigningKeys {
         ..Default::default()
     };
     let infra = services::Infra {
-        database_url: ctx.database_url.clone(),
-        pool: services::bootstrap::pool_options(2, Duration::from_secs(5)),
+        database: ctx.database_config.clone(),
         redis: None,
     };
     ctx.rt

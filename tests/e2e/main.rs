@@ -58,6 +58,12 @@ fn main() -> ExitCode {
                 label: "postgres + redis cluster".to_owned(),
                 before_suite: Box::new(|| start(Backing::on_cluster(Backend::Postgres)?)),
             },
+            // The whole contract through a transaction pooler, with a replica taking the
+            // reads that may lag: every case's own writes must show at once.
+            Plan {
+                label: "postgres via pgbouncer + replica + redis".to_owned(),
+                before_suite: Box::new(|| start(Backing::scaled("2s")?)),
+            },
         ],
     )
 }
@@ -171,7 +177,11 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         users: repos::UserRepo::new(database.clone()),
         database,
         eddsa: eddsa.iter().map(|a| a.address.clone()).collect(),
-        database_url: backing.database.url(),
+        database_config: env
+            .config()
+            .map_err(|e| SetupError::Failed(e.join("; ")))?
+            .infra
+            .database,
         mail_dir: backing.mail_dir(),
     });
 

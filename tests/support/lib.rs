@@ -8,6 +8,8 @@ use std::thread::JoinHandle;
 
 pub mod jwt_verifier;
 pub mod mail_files;
+pub mod pgbouncer;
+pub mod postgres_pair;
 pub mod process;
 pub mod proxy;
 pub mod redis_cluster;
@@ -139,7 +141,13 @@ pub struct Backing {
     redis_prefix: Option<String>,
     /// The private cluster the apps use instead of the shared Redis, if any.
     pub cluster: Option<redis_cluster::PrivateCluster>,
+    /// PostgreSQL at scale, if this backing is: the pooler first (dropped first), then
+    /// the primary and its replica.
+    pub scale: Option<(pgbouncer::PgBouncer, postgres_pair::PostgresPair)>,
 }
+
+/// The database the scaled backings make on their private primary.
+pub const SCALED_DB: &str = "strata";
 
 impl Backing {
     /// Creates the database (and checks Redis answers) for `backend`.
@@ -159,6 +167,38 @@ impl Backing {
             env,
             redis_prefix: prefix,
             cluster: None,
+            scale: None,
+        })
+    }
+
+    /// PostgreSQL as it runs at scale: a private primary with a streaming replica, which
+    /// the apps reach through PgBouncer in transaction mode (the primary) and directly
+    /// (the replica, for the reads that may lag), with the shared Redis. `database` is
+    /// the primary itself, for the cases' direct checks.
+    pub fn scaled(replica_max_lag: &str) -> Result<Backing, SetupError> {
+        if !pgbouncer::available() {
+            return Err(SetupError::Unreachable(
+                "pgbouncer is not installed (apt-get install pgbouncer)".into(),
+            ));
+        }
+        redis_ping(&redis_url())?;
+        let pair = postgres_pair::PostgresPair::start(SCALED_DB).map_err(SetupError::Failed)?;
+        let bouncer =
+            pgbouncer::PgBouncer::start(pair.primary.port, 20).map_err(SetupError::Failed)?;
+        let database =
+            TestDatabase::on_private_server(Backend::Postgres, &pair.primary.url(SCALED_DB));
+        let prefix = format!("{}:", testkit::random_name("strata_e2e"));
+        let env = Env::new(&bouncer.url(SCALED_DB), Some((redis_url(), prefix.clone())))
+            .with("MAIL_DIR", &own_mail_dir())
+            .with("DATABASE_POOLER", "pgbouncer")
+            .with("DATABASE_REPLICA_URLS", &pair.replica.url(SCALED_DB))
+            .with("REPLICA_MAX_LAG", replica_max_lag);
+        Ok(Backing {
+            database,
+            env,
+            redis_prefix: Some(prefix),
+            cluster: None,
+            scale: Some((bouncer, pair)),
         })
     }
 
@@ -179,6 +219,7 @@ impl Backing {
             env,
             redis_prefix: Some(prefix),
             cluster: Some(cluster),
+            scale: None,
         })
     }
 

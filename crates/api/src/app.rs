@@ -119,7 +119,8 @@ impl Application {
             // Also with HS256: an instance reads the published keys, to verify the tokens
             // of instances that already sign with them.
             actix_web::rt::spawn(services.signing.clone().run(stopped.clone())),
-            actix_web::rt::spawn(services.audit.clone().run(stopped)),
+            actix_web::rt::spawn(services.audit.clone().run(stopped.clone())),
+            actix_web::rt::spawn(services.health.clone().watch_replicas(stopped)),
         ];
         let data = web::Data::new(services.clone());
         let proxies = web::Data::new(crate::extract::TrustedProxies(

@@ -127,11 +127,11 @@ async fn migrate() -> ExitCode {
         Err(code) => return code,
     };
     let telemetry = telemetry::init(config.log_format, &config.rust_log, None);
-    let outcome = services::bootstrap::migrate(&config.infra.database_url).await;
+    let outcome = services::bootstrap::migrate(&config.infra.database).await;
     telemetry.shutdown();
     match outcome {
         Ok(n) => {
-            println!("{n} migration(s) applied to {}", config.infra.database_url);
+            println!("{n} migration(s) applied to {}", config.infra.database.url);
             ExitCode::SUCCESS
         }
         Err(e) => {

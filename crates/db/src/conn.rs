@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{SimpleConnection, TransactionManager};
@@ -7,7 +8,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{is_connection_loss, is_deadlock_victim};
 use crate::executor::{Executor, NotRun};
-use crate::{Backend, DatabaseUrl, DbError};
+use crate::replicas::{self, Freshness, ReplicaSet, ReplicaStatus, WalPosition};
+use crate::{Backend, DatabaseUrl, DbError, Pooler};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
@@ -65,6 +67,7 @@ impl Default for PoolOptions {
 #[derive(Debug)]
 struct Manager {
     url: DatabaseUrl,
+    pooler: Pooler,
 }
 
 impl ManageConnection for Manager {
@@ -72,7 +75,7 @@ impl ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<AnyConnection, Self::Error> {
-        establish(&self.url).map_err(|e| match e {
+        establish(&self.url, self.pooler).map_err(|e| match e {
             DbError::Connect { source, .. } => r2d2::Error::ConnectionError(source),
             DbError::Query(q) => r2d2::Error::QueryError(q),
             other => r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
@@ -91,7 +94,9 @@ impl ManageConnection for Manager {
 }
 
 /// Opens one connection of the named backend and applies the per-connection settings.
-fn establish(url: &DatabaseUrl) -> Result<AnyConnection, DbError> {
+/// Through a transaction pooler, it keeps no statement prepared and sets nothing: the
+/// server connection is the next client's after this transaction.
+fn establish(url: &DatabaseUrl, pooler: Pooler) -> Result<AnyConnection, DbError> {
     let connect_err = |source| DbError::Connect {
         backend: url.backend(),
         url: url.to_string(),
@@ -109,6 +114,10 @@ fn establish(url: &DatabaseUrl) -> Result<AnyConnection, DbError> {
             AnyConnection::Sqlite(SqliteConnection::establish(url.expose()).map_err(connect_err)?)
         }
     };
+    if pooler.forbids_session_state() {
+        conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+        return Ok(conn);
+    }
     let setup = match url.backend() {
         // Generic plans: strata's statements are index lookups whose best plan does not
         // depend on the values. A custom plan for a user whose tasks are the newest rows
@@ -169,9 +178,10 @@ fn backend_of(conn: &AnyConnection) -> Backend {
     }
 }
 
-/// Connects to `url` and applies the pending migrations: what `api migrate` does.
-pub fn migrate(url: &DatabaseUrl) -> Result<usize, DbError> {
-    let mut conn = establish(url)?;
+/// Connects to `url` (through `pooler`) and applies the pending migrations: what
+/// `api migrate` does.
+pub fn migrate(url: &DatabaseUrl, pooler: Pooler) -> Result<usize, DbError> {
+    let mut conn = establish(url, pooler)?;
     let n = run_pending(&mut conn)?;
     tracing::info!(backend = %url.backend(), applied = n, "migrations up to date");
     Ok(n)
@@ -196,7 +206,7 @@ pub fn embedded_migrations(backend: Backend) -> Result<Vec<String>, DbError> {
 
 /// Reverts every applied migration (tests use it to prove each `down.sql` works).
 pub fn revert_all(url: &DatabaseUrl) -> Result<usize, DbError> {
-    let mut conn = establish(url)?;
+    let mut conn = establish(url, Pooler::Direct)?;
     let backend = url.backend();
     match &mut conn {
         AnyConnection::Postgresql(c) => c
@@ -208,55 +218,208 @@ pub fn revert_all(url: &DatabaseUrl) -> Result<usize, DbError> {
     .map_err(migration_err(backend))
 }
 
+/// Where the data lives and how to reach it: what `DATABASE_URL`, `DATABASE_POOLER`,
+/// `DATABASE_REPLICA_URLS` and `REPLICA_MAX_LAG` say.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// The primary: every write, and every read that must be current.
+    pub url: DatabaseUrl,
+    /// Sizing and timeouts, for the primary's pool and each replica's.
+    pub pool: PoolOptions,
+    pub pooler: Pooler,
+    /// PostgreSQL streaming replicas, for the reads that may lag.
+    pub replicas: Vec<DatabaseUrl>,
+    /// A replica further behind than this gets no reads.
+    pub replica_max_lag: Duration,
+}
+
+impl DatabaseConfig {
+    /// One database, reached directly, no replicas.
+    pub fn direct(url: DatabaseUrl, pool: PoolOptions) -> Self {
+        Self {
+            url,
+            pool,
+            pooler: Pooler::Direct,
+            replicas: Vec::new(),
+            replica_max_lag: Duration::from_secs(5),
+        }
+    }
+
+    /// Why this combination cannot work, in one line (`None` if it can).
+    pub fn problem(&self) -> Option<String> {
+        let postgres = self.url.backend() == Backend::Postgres;
+        if self.pooler.forbids_session_state() && !postgres {
+            return Some(format!(
+                "DATABASE_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL, not {}",
+                self.url.backend()
+            ));
+        }
+        if !self.replicas.is_empty()
+            && (!postgres
+                || self
+                    .replicas
+                    .iter()
+                    .any(|r| r.backend() != Backend::Postgres))
+        {
+            return Some(
+                "DATABASE_REPLICA_URLS: read replicas are supported on PostgreSQL only \
+                 (a postgres:// primary and postgres:// replicas)"
+                    .into(),
+            );
+        }
+        if !self.replicas.is_empty() && self.replica_max_lag < Duration::from_secs(1) {
+            return Some("REPLICA_MAX_LAG must be 1s or more".into());
+        }
+        None
+    }
+}
+
 /// Connects with the concrete driver of `url` (so a refused port or a wrong password is
 /// reported as such), runs the embedded migrations and returns the pool.
 pub fn init_db(url: &DatabaseUrl, options: PoolOptions) -> Result<Database, DbError> {
+    connect(&DatabaseConfig::direct(url.clone(), options))
+}
+
+/// Connects to the primary (running the embedded migrations through the same pooler as
+/// every other statement), opens its pool and one per replica. A replica that is down
+/// does not stop start-up: it gets reads once it answers.
+pub fn connect(config: &DatabaseConfig) -> Result<Database, DbError> {
+    if let Some(problem) = config.problem() {
+        return Err(DbError::InvalidUrl(problem));
+    }
+    let (url, options, pooler) = (&config.url, config.pool, config.pooler);
     // The first connection migrates and stays open until the pool has its own: a shared
     // in-memory SQLite database lives only while some connection holds it.
-    let mut first = establish(url)?;
+    let mut first = establish(url, pooler)?;
     let applied = run_pending(&mut first)?;
     tracing::info!(backend = %url.backend(), applied, "migrations up to date");
+    if pooler.forbids_session_state() {
+        warn_on_custom_plans(&mut first);
+    }
     let max_size = if url.is_sqlite_memory() {
         1
     } else {
         options.max_size.max(1)
     };
-    let reads = Lane::open(url, max_size, options.checkout_timeout, "db")?;
+    let primary = LaneSpec {
+        url,
+        pooler,
+        max_size,
+        checkout_timeout: options.checkout_timeout,
+        connect_within: options.checkout_timeout,
+    };
+    let reads = Lane::open(&primary, "db", true)?;
     // SQLite lets one connection write at a time; the others sleep in the busy handler and
     // retry, which made a write's p99 several times the floor's under load. Writes queue
     // for one connection of their own instead; reads never wait for it (WAL).
     let writes = if url.backend() == Backend::Sqlite && !url.is_sqlite_memory() {
-        Some(Lane::open(url, 1, options.checkout_timeout, "db-writer")?)
+        Some(Lane::open(
+            &LaneSpec {
+                max_size: 1,
+                ..primary
+            },
+            "db-writer",
+            true,
+        )?)
     } else {
         None
     };
     drop(first);
+    let replicas = open_replicas(config)?;
     Ok(Database {
         reads,
         writes,
+        replicas,
         backend: url.backend(),
-        checkout_timeout: options.checkout_timeout,
+        pooler,
     })
+}
+
+/// A pool per replica. A replica that cannot hand out a connection within a second is
+/// passed over for the primary, so its connections are not waited for longer.
+fn open_replicas(config: &DatabaseConfig) -> Result<Option<Arc<ReplicaSet>>, DbError> {
+    if config.replicas.is_empty() {
+        return Ok(None);
+    }
+    let mut members = Vec::with_capacity(config.replicas.len());
+    for (i, url) in config.replicas.iter().enumerate() {
+        let spec = LaneSpec {
+            url,
+            pooler: config.pooler,
+            max_size: config.pool.max_size.max(1),
+            checkout_timeout: config.pool.checkout_timeout,
+            connect_within: REPLICA_CONNECT_WITHIN,
+        };
+        members.push((
+            url.to_string(),
+            Lane::open(&spec, &format!("db-replica{i}"), false)?,
+        ));
+    }
+    tracing::info!(
+        replicas = members.len(),
+        max_lag_ms = config.replica_max_lag.as_millis() as u64,
+        "reads that may lag go to the replicas"
+    );
+    Ok(Some(Arc::new(ReplicaSet::new(
+        members,
+        config.replica_max_lag,
+    ))))
+}
+
+/// How long a read waits for a replica's connection before it goes to the primary.
+const REPLICA_CONNECT_WITHIN: Duration = Duration::from_secs(1);
+
+/// Through a transaction pooler no connection can be told to prefer generic plans; the
+/// database can (see docs/operations.md). Says so once if it does not.
+fn warn_on_custom_plans(conn: &mut AnyConnection) {
+    #[derive(diesel::QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        mode: String,
+    }
+    if let AnyConnection::Postgresql(c) = conn {
+        use diesel::RunQueryDsl;
+        let mode = diesel::sql_query("SELECT current_setting('plan_cache_mode') AS mode")
+            .get_result::<Mode>(c)
+            .map(|m| m.mode);
+        if let Ok(mode) = mode.as_deref() {
+            if mode != "force_generic_plan" {
+                tracing::warn!(plan_cache_mode = mode,
+                    "through a transaction pooler strata cannot set plan_cache_mode per connection; \
+                     run ALTER DATABASE <name> SET plan_cache_mode = force_generic_plan once");
+            }
+        }
+    }
+}
+
+/// What a pool and its threads are opened with.
+#[derive(Clone, Copy)]
+struct LaneSpec<'a> {
+    url: &'a DatabaseUrl,
+    pooler: Pooler,
+    max_size: u32,
+    /// How long a job waits for one of the threads.
+    checkout_timeout: Duration,
+    /// How long a thread waits for a connection.
+    connect_within: Duration,
 }
 
 /// A pool of connections and one thread per connection to use them on.
 #[derive(Clone)]
-struct Lane {
+pub(crate) struct Lane {
     pool: Pool<Manager>,
     threads: Executor,
+    checkout_timeout: Duration,
 }
 
 impl Lane {
-    fn open(
-        url: &DatabaseUrl,
-        max_size: u32,
-        checkout_timeout: Duration,
-        name: &str,
-    ) -> Result<Self, DbError> {
-        let pool = Pool::builder()
+    /// `checked`: open the first connections now and fail if they cannot be had.
+    fn open(spec: &LaneSpec<'_>, name: &str, checked: bool) -> Result<Self, DbError> {
+        let (url, max_size) = (spec.url, spec.max_size);
+        let builder = Pool::builder()
             .max_size(max_size)
             .min_idle(Some(max_size.min(2)))
-            .connection_timeout(checkout_timeout)
+            .connection_timeout(spec.connect_within)
             // A `SELECT 1` before every checkout would double each query's round trips; broken
             // connections are detected from the errors they return instead (see `Database::run`).
             .test_on_check_out(false)
@@ -270,11 +433,23 @@ impl Lane {
             } else {
                 Some(Duration::from_secs(1800))
             })
-            .error_handler(Box::new(LogErrors))
-            .build(Manager { url: url.clone() })?;
+            .error_handler(Box::new(LogErrors));
+        let manager = Manager {
+            url: url.clone(),
+            pooler: spec.pooler,
+        };
+        let pool = if checked {
+            builder.build(manager)?
+        } else {
+            builder.build_unchecked(manager)
+        };
         let threads =
             Executor::start(max_size, name).map_err(|e| DbError::Blocking(e.to_string()))?;
-        Ok(Self { pool, threads })
+        Ok(Self {
+            pool,
+            threads,
+            checkout_timeout: spec.checkout_timeout,
+        })
     }
 }
 
@@ -295,8 +470,10 @@ pub struct Database {
     reads: Lane,
     /// SQLite's single writer (a file database); other backends write through `reads`.
     writes: Option<Lane>,
+    /// PostgreSQL's read replicas, if any.
+    replicas: Option<Arc<ReplicaSet>>,
     backend: Backend,
-    checkout_timeout: Duration,
+    pooler: Pooler,
 }
 
 /// A snapshot of the pool, for metrics.
@@ -351,6 +528,94 @@ impl Database {
         self.run_on(&self.reads, f).await
     }
 
+    /// Runs `f`, a read that may lag, on a replica that `freshness` allows, or else on the
+    /// primary. A replica that fails it for want of a connection is taken out of service
+    /// and the read goes to the primary at once; any other failure but "not found" is
+    /// tried on the primary too (a replica may lack a migration the primary has).
+    pub async fn read<T, F>(&self, freshness: Freshness, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Clone + Send + 'static,
+    {
+        let chosen = match (&self.replicas, freshness.replica_floor()) {
+            (Some(set), Some(floor)) => set.pick(floor).map(|r| (set, r)),
+            _ => None,
+        };
+        if let Some((set, replica)) = chosen {
+            match self.run_on(&replica.lane, f.clone()).await {
+                Err(e) if e.is_unavailable() => set.failed(replica, &e),
+                Err(DbError::Query(diesel::result::Error::NotFound)) => {
+                    return Err(DbError::Query(diesel::result::Error::NotFound))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a read failed on a replica; trying the primary")
+                }
+                done => return done,
+            }
+        }
+        self.run(f).await
+    }
+
+    /// True when reads may go to replicas.
+    pub fn has_replicas(&self) -> bool {
+        self.replicas.is_some()
+    }
+
+    /// Where the primary has written to: a write's position once it has committed. `None`
+    /// without replicas (nothing to compare it with).
+    pub async fn written(&self) -> Result<Option<WalPosition>, DbError> {
+        if self.replicas.is_none() {
+            return Ok(None);
+        }
+        self.run(replicas::written).await.map(Some)
+    }
+
+    /// How long after a write its writer's reads must look at positions (see
+    /// [`Database::written`]); `None` without replicas.
+    pub fn hold_after_write(&self) -> Option<Duration> {
+        self.replicas
+            .as_ref()
+            .map(|set| replicas::hold_after_write(set.max_lag()))
+    }
+
+    /// Each replica's state, for `/ready` (empty without replicas).
+    pub fn replicas(&self) -> Vec<ReplicaStatus> {
+        self.replicas
+            .as_ref()
+            .map(|set| set.statuses())
+            .unwrap_or_default()
+    }
+
+    /// How statements reach the database.
+    pub fn pooler(&self) -> Pooler {
+        self.pooler
+    }
+
+    /// Keeps each replica's state: every [`replicas::CHECK_EVERY`], the primary's write
+    /// position and each replica's replay position. Returns at once without replicas;
+    /// otherwise runs until the future is dropped.
+    pub async fn watch_replicas(&self) {
+        let Some(set) = self.replicas.clone() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(replicas::CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // A primary that does not answer leaves the timeline as it was: replicas keep
+            // serving what they have, which is all there is.
+            if let Ok(position) = self.run(replicas::written).await {
+                set.primary_at(position);
+            }
+            for replica in &set.members {
+                match self.run_on(&replica.lane, replicas::replayed).await {
+                    Ok(position) => set.answered(replica, position),
+                    Err(e) => set.failed(replica, &e),
+                }
+            }
+        }
+    }
+
     /// Runs `f`, which writes, like [`Database::run`]; on SQLite, on the one connection
     /// that writes, so that writers queue here rather than in SQLite's busy handler.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
@@ -385,9 +650,9 @@ impl Database {
             }
             result
         };
-        match lane.threads.run(self.checkout_timeout, job).await {
+        match lane.threads.run(lane.checkout_timeout, job).await {
             Ok(result) => result,
-            Err(NotRun::Busy) => Err(DbError::Busy(self.checkout_timeout)),
+            Err(NotRun::Busy) => Err(DbError::Busy(lane.checkout_timeout)),
             Err(NotRun::Failed(why)) => Err(DbError::Blocking(why)),
         }
     }

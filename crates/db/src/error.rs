@@ -48,6 +48,10 @@ pub enum DbError {
     #[error("database task did not complete: {0}")]
     Blocking(String),
 
+    /// The backend lacks what was asked of it (a log position from SQLite, say).
+    #[error("{0}")]
+    Unsupported(&'static str),
+
     /// A statement failed.
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
@@ -111,6 +115,11 @@ pub(crate) fn is_connection_loss(e: &diesel::result::Error) -> bool {
                 "server closed the connection",
                 "terminating connection",
                 "no connection",
+                // PgBouncer's words for a server it cannot reach or lost.
+                "cannot connect to server",
+                "server conn crashed",
+                "server login has been failing",
+                "query_wait_timeout",
             ]
             .iter()
             .any(|needle| m.contains(needle))

@@ -6,13 +6,17 @@
 mod conn;
 mod error;
 mod executor;
+mod pooler;
+mod replicas;
 mod url;
 
 pub use conn::{
-    default_pool_size, embedded_migrations, init_db, migrate, revert_all, AnyConnection, Database,
-    PoolOptions, PoolStats, TRANSACTION_ATTEMPTS,
+    connect, default_pool_size, embedded_migrations, init_db, migrate, revert_all, AnyConnection,
+    Database, DatabaseConfig, PoolOptions, PoolStats, TRANSACTION_ATTEMPTS,
 };
 pub use error::DbError;
+pub use pooler::Pooler;
+pub use replicas::{Freshness, ReplicaState, ReplicaStatus, WalPosition};
 pub use url::{redact_url, Backend, DatabaseUrl, DEFAULT_DATABASE_URL};
 
 /// The SQL driver's error type, re-exported so upper layers need not name Diesel's path.

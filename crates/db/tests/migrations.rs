@@ -80,18 +80,22 @@ fn run_up_down_up_cleanly(url: &db::DatabaseUrl, backend: Backend) {
     let n = db::embedded_migrations(backend).expect("embedded").len();
     assert!(n > 0);
     assert_eq!(
-        db::migrate(url).expect("first up"),
+        db::migrate(url, db::Pooler::Direct).expect("first up"),
         n,
         "all apply on an empty database"
     );
-    assert_eq!(db::migrate(url).expect("second up"), 0, "up is idempotent");
+    assert_eq!(
+        db::migrate(url, db::Pooler::Direct).expect("second up"),
+        0,
+        "up is idempotent"
+    );
     assert_eq!(
         db::revert_all(url).expect("down"),
         n,
         "every migration reverts"
     );
     assert_eq!(
-        db::migrate(url).expect("up again"),
+        db::migrate(url, db::Pooler::Direct).expect("up again"),
         n,
         "up works after down"
     );

@@ -4,7 +4,7 @@
 //! once queue instead of each seeing the other admin still there.
 
 use chrono::NaiveDateTime;
-use db::{on_backend, AnyConnection, Database, DbError};
+use db::{on_backend, AnyConnection, Database, DbError, Freshness};
 use diesel::prelude::*;
 use models::schema::users;
 use models::{Account, AuditEvent};
@@ -125,12 +125,16 @@ impl AdminRepo {
         Self { db }
     }
 
-    /// One page of the accounts `search` selects.
-    pub async fn search(&self, search: UserSearch) -> Result<Page<UserRecord>, RepoError> {
+    /// One page of the accounts `search` selects, read where `freshness` allows.
+    pub async fn search(
+        &self,
+        search: UserSearch,
+        freshness: Freshness,
+    ) -> Result<Page<UserRecord>, RepoError> {
         let limit = search.limit;
         let rows = self
             .db
-            .run(move |conn| {
+            .read(freshness, move |conn| {
                 let now = search.now;
                 let pattern = search.prefix.as_deref().map(like_prefix);
                 Ok(on_backend!(conn, |c| {

@@ -13,6 +13,7 @@ pub mod mfa;
 pub mod outbox;
 pub mod paging;
 pub mod probe;
+pub mod read_your_writes;
 pub mod signing_keys;
 pub mod tasks;
 pub mod token_store;
@@ -33,8 +34,9 @@ with_resources!(resource_modules);
 /// naming the `db` crate.
 pub mod database {
     pub use db::{
-        default_pool_size, init_db, migrate, redact_url, Backend, Database, DatabaseUrl, DbError,
-        PoolOptions, PoolStats, DEFAULT_DATABASE_URL,
+        connect, default_pool_size, init_db, migrate, redact_url, Backend, Database,
+        DatabaseConfig, DatabaseUrl, DbError, Freshness, PoolOptions, PoolStats, Pooler,
+        ReplicaState, ReplicaStatus, DEFAULT_DATABASE_URL,
     };
 }
 
@@ -48,6 +50,7 @@ pub use mfa::MfaRepo;
 pub use outbox::{Backlog, ClaimedMail, OutboxRepo};
 pub use paging::Page;
 pub use probe::DatabaseProbe;
+pub use read_your_writes::ReadYourWrites;
 pub use signing_keys::{SigningKeyRecord, SigningKeyRepo};
 pub use tasks::{TaskPage, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{

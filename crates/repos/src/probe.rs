@@ -26,4 +26,14 @@ impl DatabaseProbe {
     pub fn pool_stats(&self) -> db::PoolStats {
         self.db.stats()
     }
+
+    /// Each read replica's state as last seen (empty without replicas).
+    pub fn replicas(&self) -> Vec<db::ReplicaStatus> {
+        self.db.replicas()
+    }
+
+    /// Keeps the replicas' states until dropped (returns at once without replicas).
+    pub async fn watch_replicas(&self) {
+        self.db.watch_replicas().await
+    }
 }

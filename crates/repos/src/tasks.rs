@@ -1,6 +1,6 @@
 //! The `tasks` table. Every call is scoped to an owner: another user's task is not found.
 
-use db::{on_backend, Database};
+use db::{on_backend, Database, Freshness};
 use diesel::prelude::*;
 use domain::{TaskDescription, TaskPatch, TaskTitle};
 use models::schema::tasks;
@@ -85,10 +85,15 @@ impl TaskRepo {
     }
 
     /// One page of the owner's tasks in id (creation) order, read by keyset on the
-    /// `(user_id, id)` index so the cost does not grow with the number of tasks.
-    pub async fn list(&self, query: TaskQuery) -> Result<TaskPage, RepoError> {
+    /// `(user_id, id)` index so the cost does not grow with the number of tasks. A replica
+    /// may serve it, as `freshness` allows.
+    pub async fn list(
+        &self,
+        query: TaskQuery,
+        freshness: Freshness,
+    ) -> Result<TaskPage, RepoError> {
         self.db
-            .run(move |conn| {
+            .read(freshness, move |conn| {
                 let limit = i64::from(query.limit);
                 let q = tasks::table
                     .filter(tasks::user_id.eq(&query.user_id))

@@ -1,7 +1,7 @@
 //! The `users` table.
 
 use chrono::NaiveDateTime;
-use db::{on_backend, AnyConnection, Database, DbError};
+use db::{on_backend, AnyConnection, Database, DbError, Freshness};
 use diesel::prelude::*;
 use domain::{Email, Username};
 use models::schema::users;
@@ -261,9 +261,18 @@ impl UserRepo {
 
     /// The account by `key`, read without its hash and secrets.
     async fn find_record(&self, key: Key, value: &str) -> Result<Option<UserRecord>, RepoError> {
+        self.find_record_on(key, value, Freshness::Primary).await
+    }
+
+    async fn find_record_on(
+        &self,
+        key: Key,
+        value: &str,
+        freshness: Freshness,
+    ) -> Result<Option<UserRecord>, RepoError> {
         let value = value.to_owned();
         self.db
-            .run(move |conn| {
+            .read(freshness, move |conn| {
                 let row = on_backend!(conn, |c| {
                     let query = users::table.select(Account::as_select());
                     match key {
@@ -325,6 +334,20 @@ impl UserRepo {
     /// The user with this id, if any.
     pub async fn find_by_id(&self, id: &str) -> Result<Option<UserRecord>, RepoError> {
         self.find_record(Key::Id, id).await
+    }
+
+    /// The user with this id, read where `freshness` allows (a profile to show). An id a
+    /// replica does not know is asked of the primary: the account may be newer than the
+    /// replica's copy.
+    pub async fn profile(
+        &self,
+        id: &str,
+        freshness: Freshness,
+    ) -> Result<Option<UserRecord>, RepoError> {
+        match self.find_record_on(Key::Id, id, freshness).await? {
+            None if freshness != Freshness::Primary => self.find_by_id(id).await,
+            found => Ok(found),
+        }
     }
 
     /// The user with this username, if any.

@@ -40,7 +40,7 @@ mod resources {
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use db::{Backend, PoolOptions};
+use db::{Backend, Freshness, PoolOptions};
 use domain::{Email, TaskDescription, TaskPatch, TaskTitle, Username};
 use libtest_mimic::Trial;
 use repos::{
@@ -550,12 +550,15 @@ fn list_pages_by_keyset_without_gaps_or_repeats(c: Ctx) {
         loop {
             let page = c
                 .tasks
-                .list(TaskQuery {
-                    user_id: u.id.clone(),
-                    after: after.clone(),
-                    done: None,
-                    limit: 10,
-                })
+                .list(
+                    TaskQuery {
+                        user_id: u.id.clone(),
+                        after: after.clone(),
+                        done: None,
+                        limit: 10,
+                    },
+                    Freshness::Primary,
+                )
                 .await
                 .unwrap();
             pages += 1;
@@ -586,7 +589,7 @@ fn list_of_exactly_one_page_has_no_next_cursor(c: Ctx) {
             done: None,
             limit: 5,
         };
-        let page = c.tasks.list(q).await.unwrap();
+        let page = c.tasks.list(q, Freshness::Primary).await.unwrap();
         assert_eq!(page.items.len(), 5);
         assert_eq!(page.next_cursor, None);
     })
@@ -611,9 +614,24 @@ fn list_filters_by_done_and_never_shows_other_users(c: Ctx) {
             done,
             limit: 100,
         };
-        let done = c.tasks.list(q(Some(true))).await.unwrap().items;
-        let open = c.tasks.list(q(Some(false))).await.unwrap().items;
-        let all = c.tasks.list(q(None)).await.unwrap().items;
+        let done = c
+            .tasks
+            .list(q(Some(true)), Freshness::Primary)
+            .await
+            .unwrap()
+            .items;
+        let open = c
+            .tasks
+            .list(q(Some(false)), Freshness::Primary)
+            .await
+            .unwrap()
+            .items;
+        let all = c
+            .tasks
+            .list(q(None), Freshness::Primary)
+            .await
+            .unwrap()
+            .items;
         assert_eq!((done.len(), open.len(), all.len()), (3, 3, 6));
         assert!(done.iter().all(|t| t.done && t.user_id == u.id));
         assert!(open.iter().all(|t| !t.done && t.user_id == u.id));

@@ -9,16 +9,26 @@ use repos::{AnyTokenStore, MemoryTokenStore, RedisOptions, RedisTokenStore};
 use crate::{AuthSettings, JwtKeys, Services};
 
 pub use repos::database::{
-    default_pool_size, Backend, DatabaseUrl, PoolOptions, DEFAULT_DATABASE_URL,
+    default_pool_size, Backend, DatabaseConfig, DatabaseUrl, PoolOptions, Pooler,
+    DEFAULT_DATABASE_URL,
 };
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
 pub struct Infra {
-    pub database_url: DatabaseUrl,
-    pub pool: PoolOptions,
+    /// The primary, how it is reached, and its replicas.
+    pub database: DatabaseConfig,
     /// `None`: the in-memory token store (one process only).
     pub redis: Option<RedisOptions>,
+}
+
+/// Opens the database (its migrations first) off the async workers.
+async fn open(config: &DatabaseConfig) -> Result<database::Database, StartupError> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || database::connect(&config))
+        .await
+        .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))?
+        .map_err(StartupError::from)
 }
 
 /// Why the service could not start.
@@ -46,9 +56,9 @@ pub fn pool_options(size: u32, checkout_timeout: Duration) -> PoolOptions {
 }
 
 /// Applies the pending migrations and returns how many ran (`api migrate`).
-pub async fn migrate(url: &DatabaseUrl) -> Result<usize, StartupError> {
-    let url = url.clone();
-    tokio::task::spawn_blocking(move || database::migrate(&url))
+pub async fn migrate(config: &DatabaseConfig) -> Result<usize, StartupError> {
+    let (url, pooler) = (config.url.clone(), config.pooler);
+    tokio::task::spawn_blocking(move || database::migrate(&url, pooler))
         .await
         .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))?
         .map_err(StartupError::from)
@@ -60,10 +70,7 @@ pub async fn signing_keys(
     infra: Infra,
     settings: AuthSettings,
 ) -> Result<crate::signing::SigningKeys, StartupError> {
-    let (url, pool) = (infra.database_url.clone(), infra.pool);
-    let db = tokio::task::spawn_blocking(move || database::init_db(&url, pool))
-        .await
-        .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))??;
+    let db = open(&infra.database).await?;
     Ok(crate::signing::SigningKeys::new(
         repos::SigningKeyRepo::new(db),
         &settings,
@@ -77,10 +84,7 @@ pub async fn roles(
     infra: Infra,
     require_second_factor: bool,
 ) -> Result<crate::admin::Roles, StartupError> {
-    let (url, pool) = (infra.database_url.clone(), infra.pool);
-    let db = tokio::task::spawn_blocking(move || database::init_db(&url, pool))
-        .await
-        .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))??;
+    let db = open(&infra.database).await?;
     Ok(crate::admin::Roles::new(
         repos::UserRepo::new(db.clone()),
         repos::AdminRepo::new(db),
@@ -95,10 +99,7 @@ pub async fn start(
     keys: JwtKeys,
     settings: AuthSettings,
 ) -> Result<Services, StartupError> {
-    let (url, pool) = (infra.database_url.clone(), infra.pool);
-    let db = tokio::task::spawn_blocking(move || database::init_db(&url, pool))
-        .await
-        .map_err(|e| StartupError::Database(DbError::Blocking(e.to_string())))??;
+    let db = open(&infra.database).await?;
     let store = match &infra.redis {
         Some(options) => {
             let store = RedisTokenStore::new(options)
@@ -117,7 +118,8 @@ pub async fn start(
         }
         None => AnyTokenStore::Memory(MemoryTokenStore::new()),
     };
-    tracing::info!(database = %infra.database_url.backend(), token_store = store.kind(), "connected");
+    tracing::info!(database = %infra.database.url.backend(), pooler = %infra.database.pooler,
+        replicas = infra.database.replicas.len(), token_store = store.kind(), "connected");
     let services = Services::new(crate::Repos::over(db, store), keys, settings);
     services
         .signing

@@ -1,6 +1,7 @@
 //! Readiness and pool figures: whether the database and the token store answer (`/ready`),
 //! and how their connections are used (`/metrics`).
 
+pub use repos::database::{ReplicaState, ReplicaStatus};
 use repos::{AnyTokenStore, DatabaseProbe};
 
 use crate::ServiceError;
@@ -40,5 +41,19 @@ impl HealthService {
     /// Checks the database answers (for `/ready`).
     pub async fn database_ready(&self) -> Result<(), ServiceError> {
         Ok(self.database.ping().await?)
+    }
+
+    /// Each read replica's state (for `/ready`; empty without replicas).
+    pub fn replicas(&self) -> Vec<ReplicaStatus> {
+        self.database.replicas()
+    }
+
+    /// Watches the read replicas until `stop` turns true (at once without replicas): the
+    /// worker that decides which replica may serve reads.
+    pub async fn watch_replicas(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        tokio::select! {
+            () = self.database.watch_replicas() => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
     }
 }

@@ -20,6 +20,7 @@ mod outcomes;
 pub mod paging;
 pub mod password;
 mod proofs;
+mod reads;
 pub mod recovery;
 pub mod registration;
 pub mod seal;
@@ -159,6 +160,7 @@ impl Services {
             store,
             db,
         } = repos;
+        let reads = reads::Reads::new(repos::ReadYourWrites::new(db.clone(), store.clone()));
         let passwords = password::Passwords::new(
             settings.password_hash,
             settings.password_memory_budget_kib,
@@ -184,15 +186,16 @@ impl Services {
             keys.ring(),
         );
         let audit = audit::Audit::new(repos::AuditRepo::new(db.clone()), settings.audit_retention);
-        let admin = admin::Admin::new(
-            users.clone(),
-            repos::AdminRepo::new(db.clone()),
-            mfa.clone(),
-            store.clone(),
-            audit.clone(),
-            mailer.clone(),
-            settings.admin_require_second_factor,
-        );
+        let admin = admin::Admin {
+            users: users.clone(),
+            repo: repos::AdminRepo::new(db.clone()),
+            mfa: mfa.clone(),
+            store: store.clone(),
+            audit: audit.clone(),
+            mailer: mailer.clone(),
+            require_second_factor: settings.admin_require_second_factor,
+            reads: reads.clone(),
+        };
         let settings = std::sync::Arc::new(settings);
         let sessions = Sessions::new(
             users.clone(),
@@ -236,6 +239,7 @@ impl Services {
                 max_per_ip: settings.register_max_per_ip,
                 window: settings.register_window,
             },
+            reads.clone(),
         );
         let mfa = MfaService::new(
             users.clone(),
@@ -244,6 +248,7 @@ impl Services {
             sessions.clone(),
             mailer.clone(),
             settings.mfa.issuer.clone(),
+            reads.clone(),
         );
         let recovery = RecoveryService::new(
             users.clone(),
@@ -252,16 +257,18 @@ impl Services {
             passwords.clone(),
             store.clone(),
             sessions.clone(),
+            reads.clone(),
         );
-        let users = UserService::new(
+        let users = UserService {
             users,
             mailed_tokens,
-            mailer.clone(),
-            store.clone(),
+            mailer: mailer.clone(),
+            store: store.clone(),
             proofs,
-            sessions.clone(),
+            sessions: sessions.clone(),
             passwords,
-        );
+            reads: reads.clone(),
+        };
         Self {
             health: HealthService::new(database, store),
             registration,
@@ -269,7 +276,7 @@ impl Services {
             second_step,
             sessions,
             users,
-            tasks: TaskService::new(tasks),
+            tasks: TaskService::new(tasks, reads),
             resources: Resources::over(&db),
             signing,
             introspection,

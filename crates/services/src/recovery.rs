@@ -25,6 +25,7 @@ pub struct RecoveryService {
     passwords: Passwords,
     store: AnyTokenStore,
     sessions: Sessions,
+    reads: crate::reads::Reads,
     /// Bounds the requests written after their answer.
     background: Arc<Semaphore>,
 }
@@ -59,6 +60,7 @@ impl RecoveryService {
         passwords: Passwords,
         store: AnyTokenStore,
         sessions: Sessions,
+        reads: crate::reads::Reads,
     ) -> Self {
         Self {
             users,
@@ -67,6 +69,7 @@ impl RecoveryService {
             passwords,
             store,
             sessions,
+            reads,
             background: Arc::new(Semaphore::new(BACKGROUND_WORK)),
         }
     }
@@ -80,6 +83,7 @@ impl RecoveryService {
             .verify_email(&hash_of(token)?)
             .await
             .map_err(bad_token)?;
+        self.reads.wrote(&v.user_id).await;
         match v.previous {
             Some(_) => tracing::info!(user_id = %v.user_id, "email address changed"),
             None => tracing::info!(user_id = %v.user_id, "email address verified"),

@@ -30,6 +30,7 @@ pub struct Registration {
     passwords: Passwords,
     mailer: Mailer,
     limits: RegistrationLimits,
+    reads: crate::reads::Reads,
 }
 
 impl Registration {
@@ -39,6 +40,7 @@ impl Registration {
         passwords: Passwords,
         mailer: Mailer,
         limits: RegistrationLimits,
+        reads: crate::reads::Reads,
     ) -> Self {
         Self {
             users,
@@ -46,6 +48,7 @@ impl Registration {
             passwords,
             mailer,
             limits,
+            reads,
         }
     }
 
@@ -97,6 +100,7 @@ impl Registration {
             Err(e) => return Err(e.into()),
         };
         self.mailer.queued(&mail);
+        self.reads.wrote(&user.id).await;
         outcomes::registration("created");
         tracing::info!(user_id = %user.id, "user registered");
         Ok(user.into())

@@ -5,6 +5,7 @@ use repos::{TaskQuery, TaskRepo};
 
 use crate::domain::{Id, Parsed, TaskDescription, TaskPatch, TaskTitle};
 use crate::paging::{cursor, flag, limit};
+use crate::reads::Reads;
 use crate::sessions::Principal;
 use crate::views::{Task, TaskPage};
 use crate::{FieldError, ServiceError};
@@ -37,6 +38,7 @@ pub struct TaskListInput {
 #[derive(Clone)]
 pub struct TaskService {
     tasks: TaskRepo,
+    reads: Reads,
 }
 
 /// A description, if one was given.
@@ -45,8 +47,8 @@ fn description(raw: Option<&str>) -> Result<Option<TaskDescription>, FieldError>
 }
 
 impl TaskService {
-    pub(crate) fn new(tasks: TaskRepo) -> Self {
-        Self { tasks }
+    pub(crate) fn new(tasks: TaskRepo, reads: Reads) -> Self {
+        Self { tasks, reads }
     }
 
     /// Creates a task for the caller.
@@ -61,6 +63,7 @@ impl TaskService {
             .tasks
             .create(&who.user_id, &title, description.as_ref(), done)
             .await?;
+        self.reads.wrote(&who.user_id).await;
         Ok(task.into())
     }
 
@@ -70,7 +73,8 @@ impl TaskService {
         Ok(self.tasks.get(&who.user_id, &id.to_string()).await?.into())
     }
 
-    /// A page of the caller's tasks, oldest first.
+    /// A page of the caller's tasks, oldest first; a replica may serve it, once it has
+    /// the caller's own last write.
     pub async fn list(
         &self,
         who: &Principal,
@@ -82,16 +86,14 @@ impl TaskService {
             flag("done", input.done.as_deref()),
         )
             .all()?;
-        let page = self
-            .tasks
-            .list(TaskQuery {
-                user_id: who.user_id.clone(),
-                after,
-                done,
-                limit,
-            })
-            .await?
-            .map(Task::from);
+        let query = TaskQuery {
+            user_id: who.user_id.clone(),
+            after,
+            done,
+            limit,
+        };
+        let freshness = self.reads.for_reader(&who.user_id).await;
+        let page = self.tasks.list(query, freshness).await?.map(Task::from);
         Ok(TaskPage {
             items: page.items,
             next_cursor: page.next_cursor,
@@ -122,12 +124,16 @@ impl TaskService {
         if patch.is_empty() {
             return Ok(self.tasks.get(&who.user_id, &id).await?.into());
         }
-        Ok(self.tasks.update(&who.user_id, &id, patch).await?.into())
+        let task = self.tasks.update(&who.user_id, &id, patch).await?;
+        self.reads.wrote(&who.user_id).await;
+        Ok(task.into())
     }
 
     /// Deletes one of the caller's tasks.
     pub async fn delete(&self, who: &Principal, id: &str) -> Result<(), ServiceError> {
         let id = Id::parse(id).ok_or(ServiceError::NotFound)?;
-        Ok(self.tasks.delete(&who.user_id, &id.to_string()).await?)
+        self.tasks.delete(&who.user_id, &id.to_string()).await?;
+        self.reads.wrote(&who.user_id).await;
+        Ok(())
     }
 }

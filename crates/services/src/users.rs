@@ -1,11 +1,13 @@
 //! The signed-in user's account: read it, change its password, delete it.
 
+use repos::database::Freshness;
 use repos::{AnyTokenStore, MailedTokenRepo, RateCounters, RepoError, UserRepo};
 
 use crate::domain::{Email, Id, Password};
 use crate::mail::{MailKind, Mailer};
 use crate::password::Passwords;
 use crate::proofs::Proofs;
+use crate::reads::Reads;
 use crate::sessions::{Principal, Sessions};
 use crate::views::{PublicUser, User};
 use crate::ServiceError;
@@ -13,39 +15,22 @@ use crate::ServiceError;
 /// Account operations.
 #[derive(Clone)]
 pub struct UserService {
-    users: UserRepo,
-    mailed_tokens: MailedTokenRepo,
-    mailer: Mailer,
-    store: AnyTokenStore,
-    proofs: Proofs,
-    sessions: Sessions,
-    passwords: Passwords,
+    pub(crate) users: UserRepo,
+    pub(crate) mailed_tokens: MailedTokenRepo,
+    pub(crate) mailer: Mailer,
+    pub(crate) store: AnyTokenStore,
+    pub(crate) proofs: Proofs,
+    pub(crate) sessions: Sessions,
+    pub(crate) passwords: Passwords,
+    pub(crate) reads: Reads,
 }
 
 impl UserService {
-    pub(crate) fn new(
-        users: UserRepo,
-        mailed_tokens: MailedTokenRepo,
-        mailer: Mailer,
-        store: AnyTokenStore,
-        proofs: Proofs,
-        sessions: Sessions,
-        passwords: Passwords,
-    ) -> Self {
-        Self {
-            users,
-            mailed_tokens,
-            mailer,
-            store,
-            proofs,
-            sessions,
-            passwords,
-        }
-    }
-
-    /// The caller's account. A session that outlived its user is refused like a revoked one.
+    /// The caller's account (a replica may serve it, once it has the caller's own last
+    /// write). A session that outlived its user is refused like a revoked one.
     pub async fn me(&self, who: &Principal) -> Result<User, ServiceError> {
-        match self.users.find_by_id(&who.user_id).await? {
+        let freshness = self.reads.for_reader(&who.user_id).await;
+        match self.users.profile(&who.user_id, freshness).await? {
             Some(u) => Ok(u.into()),
             None => Err(ServiceError::TokenRevoked),
         }
@@ -57,7 +42,11 @@ impl UserService {
     pub async fn profile(&self, id: &str) -> Result<PublicUser, ServiceError> {
         let id = Id::parse(id).ok_or(ServiceError::NotFound)?;
         let hide_unproven = self.mailer.settings().require_verification;
-        match self.users.find_by_id(&id.to_string()).await? {
+        let found = self
+            .users
+            .profile(&id.to_string(), Freshness::AnyReplica)
+            .await?;
+        match found {
             Some(u) if u.email_verified || !hide_unproven => Ok(u.into()),
             _ => Err(ServiceError::NotFound),
         }

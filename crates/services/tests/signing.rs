@@ -48,8 +48,10 @@ async fn keys(db: &TestDatabase, rotation: Option<Duration>) -> SigningKeys {
         ..Default::default()
     };
     let infra = Infra {
-        database_url: db.url(),
-        pool: services::bootstrap::pool_options(2, Duration::from_secs(5)),
+        database: services::bootstrap::DatabaseConfig::direct(
+            db.url(),
+            services::bootstrap::pool_options(2, Duration::from_secs(5)),
+        ),
         redis: None,
     };
     services::bootstrap::signing_keys(infra, settings)

@@ -106,6 +106,17 @@ impl TestDatabase {
         }
     }
 
+    /// A database on a server the caller owns and removes (a private one): nothing is
+    /// dropped with this value.
+    pub fn on_private_server(backend: Backend, url: &str) -> Self {
+        Self {
+            backend,
+            url: url.to_owned(),
+            name: String::new(),
+            admin_url: None,
+        }
+    }
+
     /// The `DATABASE_URL` of this database.
     pub fn url_string(&self) -> &str {
         &self.url
@@ -127,6 +138,9 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         let result = match (self.backend, &self.admin_url) {
             (Backend::Postgres, Some(admin)) => PgConnection::establish(admin)
                 .map_err(|e| e.to_string())

@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use services::bootstrap::{
-    default_pool_size, parse_database_url, pool_options, Backend, DatabaseUrl, PoolOptions,
-    DEFAULT_DATABASE_URL,
+    default_pool_size, parse_database_url, pool_options, Backend, DatabaseConfig, DatabaseUrl,
+    Pooler, DEFAULT_DATABASE_URL,
 };
 use services::{AuthSettings, Infra, JwtKeys, RedisOptions};
 
@@ -75,8 +75,9 @@ pub struct Config {
 }
 
 impl Reader<'_> {
-    /// `DATABASE_URL` and the pool settings; `None` when the URL is unusable.
-    fn database(&mut self) -> Option<(DatabaseUrl, PoolOptions)> {
+    /// `DATABASE_URL`, the pool settings, the pooler and the replicas; `None` when they
+    /// cannot work.
+    fn database(&mut self) -> Option<DatabaseConfig> {
         let database_url = self
             .raw("DATABASE_URL")
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -94,7 +95,41 @@ impl Reader<'_> {
             });
         let pool_size = self.number("DB_POOL_SIZE", default_pool, 1..=1000);
         let db_timeout = self.duration("DB_TIMEOUT", Duration::from_secs(5));
-        database_url.map(|u| (u, pool_options(pool_size, db_timeout)))
+        let pooler = self.parse("DATABASE_POOLER", Pooler::Direct, Pooler::parse);
+        let replicas = self.replica_urls();
+        let replica_max_lag = self.duration("REPLICA_MAX_LAG", Duration::from_secs(5));
+        let config = DatabaseConfig {
+            url: database_url?,
+            pool: pool_options(pool_size, db_timeout),
+            pooler,
+            replicas,
+            replica_max_lag,
+        };
+        if let Some(problem) = config.problem() {
+            self.errors.push(problem);
+            return None;
+        }
+        Some(config)
+    }
+
+    /// `DATABASE_REPLICA_URLS`: PostgreSQL URLs, comma-separated.
+    fn replica_urls(&mut self) -> Vec<DatabaseUrl> {
+        let raw = self.raw("DATABASE_REPLICA_URLS").unwrap_or_default();
+        let mut urls = Vec::new();
+        for (i, url) in raw
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .enumerate()
+        {
+            match parse_database_url(url) {
+                Ok(u) => urls.push(u),
+                Err(e) => self
+                    .errors
+                    .push(format!("DATABASE_REPLICA_URLS (replica {}): {e}", i + 1)),
+            }
+        }
+        urls
     }
 
     /// The Redis settings (`None`: the in-memory store).
@@ -358,15 +393,11 @@ impl Config {
         );
         let rust_log = r.raw("RUST_LOG").unwrap_or_else(|| "info".into());
         let otel = r.otel();
-        let (Some((database_url, pool)), true) = (database, r.errors.is_empty()) else {
+        let (Some(database), true) = (database, r.errors.is_empty()) else {
             return Err(r.errors);
         };
         Ok(Config {
-            infra: Infra {
-                database_url,
-                pool,
-                redis,
-            },
+            infra: Infra { database, redis },
             auth,
             jwt_secret,
             jwt_secret_previous,

@@ -151,7 +151,7 @@ pub async fn users(
         status: q.status,
     };
     admin(&services, &auth, client).await?;
-    Ok(HttpResponse::Ok().json(services.admin.search(input).await?))
+    Ok(HttpResponse::Ok().json(services.admin.search(&auth.0, input).await?))
 }
 
 /// One account and its live sessions.

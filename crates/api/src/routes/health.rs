@@ -33,10 +33,51 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Status { status: "ok" })
 }
 
-/// The database and the token store both answer.
+/// `/ready`'s answer: `ready`, or `degraded` when a read replica is lagging or down (its
+/// reads go to the primary meanwhile).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Each read replica, when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaView>,
+}
+
+/// A read replica as `/ready` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplicaView {
+    /// Its URL without the password.
+    pub name: String,
+    /// `serving`, `lagging` (behind `REPLICA_MAX_LAG`) or `down`.
+    #[schema(example = "serving")]
+    pub state: &'static str,
+    /// How far behind the primary it was at its last check, when it answered.
+    pub lag_ms: Option<u64>,
+}
+
+impl From<services::health::ReplicaStatus> for ReplicaView {
+    fn from(r: services::health::ReplicaStatus) -> Self {
+        use services::health::ReplicaState as S;
+        let lag_ms = match r.state {
+            S::Serving { lag } | S::Lagging { lag } => {
+                Some(u64::try_from(lag.as_millis()).unwrap_or(u64::MAX))
+            }
+            S::Down => None,
+        };
+        Self {
+            name: r.name,
+            state: r.state.label(),
+            lag_ms,
+        }
+    }
+}
+
+/// The primary database and the token store both answer. Read replicas are reported but
+/// never make the instance unready: their reads go to the primary.
 #[utoipa::path(get, path = "/ready", tag = "health",
     responses(
-        (status = 200, description = "Ready", body = Status),
+        (status = 200, description = "Ready, or degraded (a replica lagging or down)", body = Readiness),
         (status = 503, description = "A dependency is down; `checks` names it", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn ready(services: web::Data<Services>) -> Result<HttpResponse, ApiError> {
@@ -47,7 +88,17 @@ pub async fn ready(services: web::Data<Services>) -> Result<HttpResponse, ApiErr
     let state =
         |r: &Result<(), services::ServiceError>| if r.is_ok() { "ok" } else { "unavailable" };
     if db.is_ok() && store.is_ok() {
-        return Ok(HttpResponse::Ok().json(Status { status: "ready" }));
+        let replicas: Vec<ReplicaView> = services
+            .health
+            .replicas()
+            .into_iter()
+            .map(ReplicaView::from)
+            .collect();
+        let degraded = replicas.iter().any(|r| r.state != "serving");
+        return Ok(HttpResponse::Ok().json(Readiness {
+            status: if degraded { "degraded" } else { "ready" },
+            replicas,
+        }));
     }
     for (name, r) in [("database", &db), ("token store", &store)] {
         if let Err(e) = r {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::{
     ChallengeTry, MemoryTokenStore, NewSession, RateCount, RateCounters, RedisStats,
     RedisTokenStore, Rotation, RotationRequest, SessionInfo, SessionStore, SignInChallenge,
-    SignInChallenges,
+    SignInChallenges, WriteMarks,
 };
 use crate::RepoError;
 
@@ -127,5 +127,19 @@ impl SignInChallenges for AnyTokenStore {
     }
     async fn challenge_take(&self, key: &str) -> Result<bool, RepoError> {
         delegate!(self, challenge_take(key))
+    }
+}
+
+impl WriteMarks for AnyTokenStore {
+    async fn mark_write(
+        &self,
+        user_id: &str,
+        position: u64,
+        hold: Duration,
+    ) -> Result<(), RepoError> {
+        delegate!(self, mark_write(user_id, position, hold))
+    }
+    async fn last_write(&self, user_id: &str) -> Result<Option<u64>, RepoError> {
+        delegate!(self, last_write(user_id))
     }
 }

@@ -1,6 +1,6 @@
 //! The token store, in three contracts: sessions ([`SessionStore`]), failed-attempt
-//! counters ([`RateCounters`]) and sign-ins waiting for their second factor
-//! ([`SignInChallenges`]).
+//! counters ([`RateCounters`]), sign-ins waiting for their second factor
+//! ([`SignInChallenges`]) and users' last writes ([`WriteMarks`]).
 //!
 //! Two implementations pass one contract suite: [`RedisTokenStore`] for any number of
 //! processes, [`MemoryTokenStore`] for a single process. [`AnyTokenStore`] picks one at run
@@ -11,6 +11,7 @@ use std::time::Duration;
 mod any;
 mod challenges;
 mod counters;
+mod marks;
 mod memory;
 mod redis;
 mod sessions;
@@ -18,6 +19,7 @@ mod sessions;
 pub use any::AnyTokenStore;
 pub use challenges::{ChallengeTry, SignInChallenge, SignInChallenges};
 pub use counters::{counter_digest, RateCount, RateCounters};
+pub use marks::WriteMarks;
 pub use memory::{MemoryTokenStore, MAX_COUNTERS};
 pub use redis::{RedisOptions, RedisStats, RedisTokenStore};
 pub use sessions::{NewSession, PairState, Rotation, RotationRequest, SessionInfo, SessionStore};

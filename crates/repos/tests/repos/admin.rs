@@ -91,13 +91,16 @@ fn search_matches_a_name_or_address_prefix_in_any_case_and_by_status(c: Ctx) {
     let (a, b) = (c.block_on(c.fresh_user()), c.block_on(c.fresh_user()));
     let search = |prefix: &str, status: Option<UserStatus>| {
         let page = c
-            .block_on(repo.search(UserSearch {
-                prefix: Some(prefix.to_lowercase()),
-                status,
-                after: None,
-                limit: 100,
-                now: repos::now_utc(),
-            }))
+            .block_on(repo.search(
+                UserSearch {
+                    prefix: Some(prefix.to_lowercase()),
+                    status,
+                    after: None,
+                    limit: 100,
+                    now: repos::now_utc(),
+                },
+                repos::database::Freshness::Primary,
+            ))
             .unwrap();
         page.items.into_iter().map(|u| u.id).collect::<Vec<_>>()
     };

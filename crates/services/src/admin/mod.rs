@@ -62,37 +62,18 @@ pub struct UserQuery {
 /// The admin routes' service.
 #[derive(Clone)]
 pub struct Admin {
-    users: UserRepo,
-    repo: AdminRepo,
-    mfa: MfaRepo,
-    store: AnyTokenStore,
-    audit: Audit,
-    mailer: Mailer,
+    pub(crate) users: UserRepo,
+    pub(crate) repo: AdminRepo,
+    pub(crate) mfa: MfaRepo,
+    pub(crate) store: AnyTokenStore,
+    pub(crate) audit: Audit,
+    pub(crate) mailer: Mailer,
     /// `ADMIN_REQUIRE_SECOND_FACTOR`.
-    require_second_factor: bool,
+    pub(crate) require_second_factor: bool,
+    pub(crate) reads: crate::reads::Reads,
 }
 
 impl Admin {
-    pub(crate) fn new(
-        users: UserRepo,
-        repo: AdminRepo,
-        mfa: MfaRepo,
-        store: AnyTokenStore,
-        audit: Audit,
-        mailer: Mailer,
-        require_second_factor: bool,
-    ) -> Self {
-        Self {
-            users,
-            repo,
-            mfa,
-            store,
-            audit,
-            mailer,
-            require_second_factor,
-        }
-    }
-
     /// Lets `who` through if its account is an admin now (read on every request, so a
     /// demotion bites at once) and, where required, its session proved a second factor.
     pub async fn authorize(&self, who: &Principal) -> Result<(), ServiceError> {
@@ -142,8 +123,13 @@ impl Admin {
     }
 
     /// One page of the accounts whose username or address starts with `query` (any case),
-    /// of one `status` (`active`, `banned`, `unverified`), oldest first.
-    pub async fn search(&self, q: UserQuery) -> Result<AdminUserPage, ServiceError> {
+    /// of one `status` (`active`, `banned`, `unverified`), oldest first. A replica may
+    /// serve it, once it has the reading admin's own last act.
+    pub async fn search(
+        &self,
+        by: &Principal,
+        q: UserQuery,
+    ) -> Result<AdminUserPage, ServiceError> {
         let status = match q.status.as_deref() {
             None | Some("") => None,
             Some("active") => Some(UserStatus::Active),
@@ -167,16 +153,15 @@ impl Admin {
             ));
         }
         let now = repos::now_utc();
-        let page = self
-            .repo
-            .search(UserSearch {
-                prefix,
-                status,
-                after: q.cursor,
-                limit: q.limit,
-                now,
-            })
-            .await?;
+        let search = UserSearch {
+            prefix,
+            status,
+            after: q.cursor,
+            limit: q.limit,
+            now,
+        };
+        let freshness = self.reads.for_reader(&by.user_id).await;
+        let page = self.repo.search(search, freshness).await?;
         Ok(AdminUserPage {
             items: self.views(page.items, now).await?,
             next_cursor: page.next_cursor,
@@ -244,6 +229,7 @@ impl Admin {
         // the two reads the ban in its last check and withdraws it anyway.
         let mut ended = self.store.revoke_all(id, None).await?;
         let user = self.repo.ban(id, ban, record).await?;
+        self.acted(by, id).await;
         ended += self.store.revoke_all(id, None).await?;
         outcomes::revoked("banned", ended);
         tracing::info!(user_id = %id, sessions_ended = ended, "account banned");
@@ -254,6 +240,7 @@ impl Admin {
     pub async fn lift_ban(&self, by: &Acting, id: &str) -> Result<AdminUser, ServiceError> {
         let record = by.event(AuditKind::AdminBanLifted, id, json!({}));
         let user = self.repo.lift_ban(id, record).await?;
+        self.acted(by, id).await;
         self.view(user).await
     }
 
@@ -298,6 +285,7 @@ impl Admin {
             return Err(ServiceError::MfaNotEnabled);
         }
         self.mailer.queued(&notice);
+        self.acted(by, id).await;
         // As when the owner turns it off: no session, and no sign-in waiting for a code,
         // outlives the factor that guarded it (the device may be in other hands).
         let ended = self.store.revoke_all(id, None).await?;
@@ -326,6 +314,7 @@ impl Admin {
             .repo
             .set_role(id, role, repos::now_utc(), record)
             .await?;
+        self.acted(by, id).await;
         self.view(user).await
     }
 
@@ -334,8 +323,17 @@ impl Admin {
         let record = by.event(AuditKind::AdminAccountDeleted, id, json!({}));
         let mut ended = self.store.revoke_all(id, None).await?;
         self.repo.delete(id, repos::now_utc(), record).await?;
+        self.acted(by, id).await;
         ended += self.store.revoke_all(id, None).await?;
         outcomes::revoked("admin_deleted", ended);
         Ok(())
+    }
+
+    /// After an act on `subject`: the admin's lists and the subject's own reads show it.
+    async fn acted(&self, by: &Acting, subject: &str) {
+        if let Some(admin) = &by.admin_id {
+            self.reads.wrote(admin).await;
+        }
+        self.reads.wrote(subject).await;
     }
 }

@@ -21,6 +21,7 @@ pub struct MfaService {
     sessions: Sessions,
     mailer: Mailer,
     issuer: String,
+    reads: crate::reads::Reads,
 }
 
 impl MfaService {
@@ -31,6 +32,7 @@ impl MfaService {
         sessions: Sessions,
         mailer: Mailer,
         issuer: String,
+        reads: crate::reads::Reads,
     ) -> Self {
         Self {
             users,
@@ -39,6 +41,7 @@ impl MfaService {
             sessions,
             mailer,
             issuer,
+            reads,
         }
     }
 
@@ -122,6 +125,7 @@ impl MfaService {
         let counters = self.proofs.code_counters(&who.user_id, None);
         let (set, notice) = self.proofs.counted_code(counters, check).await?;
         self.mailer.queued(&notice);
+        self.reads.wrote(&who.user_id).await;
         let ended = self
             .sessions
             .revoke_all(&who.user_id, Some(&who.session_id))
@@ -186,6 +190,7 @@ impl MfaService {
             return Err(ServiceError::MfaNotEnabled);
         }
         self.mailer.queued(&notice);
+        self.reads.wrote(&who.user_id).await;
         let ended = self
             .sessions
             .revoke_all(&who.user_id, Some(&who.session_id))

@@ -11,6 +11,7 @@ use crate::RepoError;
 
 mod challenges;
 mod counters;
+mod marks;
 mod sessions;
 
 /// How often expired entries are swept out, so memory stays flat.
@@ -60,6 +61,8 @@ struct Inner {
     /// Each user's generation, moved on by every revoke-all (absent: 0), and until when it
     /// is kept: as on Redis, an hour after the last revoke-all, far longer than a login.
     generations: HashMap<String, (u64, Instant)>,
+    /// Each user's last write position and until when it is held (see `WriteMarks`).
+    marks: HashMap<String, (u64, Instant)>,
     /// The last generation handed out, to any user: values are never reused, even after
     /// a user's entry is swept.
     last_generation: u64,
@@ -101,6 +104,7 @@ impl MemoryTokenStore {
                 rates: HashMap::new(),
                 challenges: HashMap::new(),
                 generations: HashMap::new(),
+                marks: HashMap::new(),
                 last_generation: 0,
                 max_counters,
                 last_sweep: Instant::now(),
@@ -148,6 +152,7 @@ impl Inner {
         self.challenges
             .retain(|_, (_, _, _, until)| *until > instant);
         self.generations.retain(|_, (_, until)| *until > instant);
+        self.marks.retain(|_, (_, until)| *until > instant);
         self.last_sweep = instant;
     }
 

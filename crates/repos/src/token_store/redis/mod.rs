@@ -26,6 +26,7 @@ use crate::RepoError;
 mod challenges;
 mod connection;
 mod counters;
+mod marks;
 mod primaries;
 mod sessions;
 
@@ -42,6 +43,7 @@ const CHALLENGE: &str = include_str!("../lua/challenge_try.lua");
 const CREATE: &str = include_str!("../lua/create_session.lua");
 const REVOKE_ALL: &str = include_str!("../lua/revoke_all.lua");
 const LIST: &str = include_str!("../lua/list.lua");
+const MARK: &str = include_str!("../lua/mark_write.lua");
 
 /// How long a user's generation is kept after a revoke-all: far longer than any login or
 /// sign-in waiting for its second factor (5 minutes) takes.
@@ -94,6 +96,7 @@ pub struct RedisTokenStore {
     create: Arc<Script>,
     revoke_all: Arc<Script>,
     list: Arc<Script>,
+    mark: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -118,6 +121,7 @@ impl RedisTokenStore {
             create: Arc::new(Script::new(CREATE)),
             revoke_all: Arc::new(Script::new(REVOKE_ALL)),
             list: Arc::new(Script::new(LIST)),
+            mark: Arc::new(Script::new(MARK)),
         })
     }
 
@@ -141,6 +145,11 @@ impl RedisTokenStore {
 
     fn generation_key(&self, user_id: &str) -> String {
         self.key(&["user:{", user_id, "}:generation"])
+    }
+
+    /// `<prefix>user:{<uid>}:wrote`: the user's last write position.
+    fn mark_key(&self, user_id: &str) -> String {
+        self.key(&["user:{", user_id, "}:wrote"])
     }
 
     /// `<prefix>rate:{<digest of the name>}`: fixed-size, whatever the name.
