@@ -9,6 +9,7 @@
 mod failover;
 mod outage;
 mod races;
+mod scale;
 mod startup;
 
 use std::process::ExitCode;
@@ -150,6 +151,19 @@ fn cluster_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
     v
 }
 
+/// PostgreSQL at scale: each case a private primary, its replica and a PgBouncer.
+fn scale_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
+    testkit::trials![backend =>
+        scale::through_pgbouncer_the_statement_cache_fails_and_the_pooler_mode_does_not,
+        scale::reads_that_may_lag_land_on_the_replica_and_writes_on_the_primary,
+        scale::a_users_own_writes_show_at_once_on_either_instance,
+        scale::a_replica_held_behind_loses_its_reads_and_gets_them_back,
+        scale::a_replica_stopped_and_started_under_traffic_costs_no_error,
+        scale::the_primary_down_is_a_503_and_recovers_by_itself,
+        scale::a_pgbouncer_restart_costs_503s_at_most_and_heals,
+    ]
+}
+
 fn main() -> ExitCode {
     run_suite(
         "faults",
@@ -161,6 +175,11 @@ fn main() -> ExitCode {
                 server_cases,
             ),
             plan("mysql (proxied) + redis", Backend::Mysql, server_cases),
+            plan(
+                "postgres via pgbouncer + replica + redis",
+                Backend::Postgres,
+                scale_cases,
+            ),
             plan(
                 "sqlite + private redis cluster",
                 Backend::Sqlite,

@@ -76,7 +76,7 @@ pub fn outage_answers_503_then_recovers_without_restart() {
 }
 
 /// `host:port` of a server URL.
-fn authority(url: &str) -> String {
+pub(crate) fn authority(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let rest = rest.rsplit_once('@').map(|(_, r)| r).unwrap_or(rest);
     rest.split(['/', '?']).next().unwrap_or(rest).to_owned()

@@ -44,7 +44,7 @@ impl PgBouncer {
              pool_mode = transaction\nmax_client_conn = 2000\n\
              default_pool_size = {server_connections}\nmin_pool_size = 0\n\
              ignore_startup_parameters = extra_float_digits,options\n\
-             server_login_retry = 1\nlogfile = {dir}/pgbouncer.log\n",
+             server_login_retry = 1\nquery_wait_timeout = 5\nlogfile = {dir}/pgbouncer.log\n",
             dir = dir.display()
         );
         std::fs::write(dir.join("pgbouncer.ini"), ini).map_err(|e| e.to_string())?;
