@@ -45,7 +45,32 @@ pub fn cases() -> Vec<Trial> {
         invalid_settings_exit_2_with_one_line_each,
         missing_or_short_secret_is_refused,
         mistyped_database_scheme_creates_no_file,
+        replicas_and_a_pooler_off_postgresql_are_refused_in_one_line,
     ]
+}
+
+/// Read replicas and the pooler mode are PostgreSQL's: elsewhere, start-up says so.
+fn replicas_and_a_pooler_off_postgresql_are_refused_in_one_line() {
+    let mysql = env("mysql://root@127.0.0.1:1/x");
+    fails(
+        mysql.with("DATABASE_REPLICA_URLS", "mysql://root@127.0.0.1:2/x"),
+        &["DATABASE_REPLICA_URLS: read replicas are supported on PostgreSQL only"],
+    );
+    fails(
+        mysql.with("DATABASE_POOLER", "pgbouncer"),
+        &["DATABASE_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL"],
+    );
+    let postgres = env("postgres://postgres@127.0.0.1:1/x");
+    fails(
+        postgres.with("DATABASE_POOLER", "odyssey"),
+        &["DATABASE_POOLER: must be none or pgbouncer"],
+    );
+    fails(
+        postgres
+            .with("DATABASE_REPLICA_URLS", "postgres://postgres@127.0.0.1:2/x")
+            .with("REPLICA_MAX_LAG", "500ms"),
+        &["REPLICA_MAX_LAG must be 1s or more"],
+    );
 }
 
 fn unreachable_postgres_exits_naming_it() {

@@ -16,7 +16,7 @@ use repos::token_store::RateCount;
 use repos::{
     AnyTokenStore, ChallengeTry, MemoryTokenStore, NewSession, PairState, RateCounters,
     RedisOptions, RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo, SessionStore,
-    SignInChallenge, SignInChallenges,
+    SignInChallenge, SignInChallenges, WriteMarks,
 };
 use testkit::{random_name, run_suite, trial, Plan, Prepared, SetupError};
 use tokio::runtime::Runtime;
@@ -37,6 +37,8 @@ mod counters;
 mod in_memory;
 #[path = "token_store/logout.rs"]
 mod logout;
+#[path = "token_store/marks.rs"]
+mod marks;
 #[path = "token_store/on_redis.rs"]
 mod on_redis;
 #[path = "token_store/revocation.rs"]
@@ -417,6 +419,7 @@ fn contract(s: &Suite) -> Vec<Trial> {
     trials.extend(logout::cases(s));
     trials.extend(counters::cases(s));
     trials.extend(challenges::cases(s));
+    trials.extend(marks::cases(s));
     trials
 }
 
