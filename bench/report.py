@@ -168,6 +168,12 @@ def targets(results):
                     r is not None and r >= 0.95 and ed["errors"] == 0 and e["floor-eddsa"]["errors"] == 0,
                     f"{ed['rps']:,.0f} / {hs['rps']:,.0f} = {r or 0:.3f}; floor EdDSA "
                     f"{e['floor-eddsa']['rps']:,.0f} / HS256 {e['floor']['rps']:,.0f}"))
+    pl = results.get("pooler")
+    if pl:
+        errors = sum(e[k]["errors"] for name, e in pl.items() if name != "replica_scans" for k in e)
+        out.append(("users/me and tasks through PgBouncer and with a replica: no error, the replica served reads",
+                    errors == 0 and int(pl.get("replica_scans") or 0) > 0,
+                    f"{errors} errors; the replica counted {pl.get('replica_scans')} table scans"))
     for label, h in (results.get("hashes") or {}).items():
         st, fl, un = h["strata"], h["floor"], h["unknown"]
         r = ratio(st["rps"], fl["rps"])
@@ -335,6 +341,24 @@ def markdown(results):
             parts.append(f"| {c} | {hs_['rps']:,.0f} | {ed['rps']:,.0f} | {ratio(ed['rps'], hs_['rps']) or 0:.3f} "
                          f"| {ms(ed['p99_us'])} | {fh['rps']:,.0f} | {fe['rps']:,.0f} | "
                          f"{ratio(fe['rps'], fh['rps']) or 0:.3f} |")
+        parts.append("")
+    pl = results.get("pooler")
+    if pl:
+        parts += ["strata on a private PostgreSQL primary reached directly, through PgBouncer in transaction "
+                  "mode (`DATABASE_POOLER=pgbouncer`: no prepared-statement cache), and directly with one "
+                  "streaming replica taking the reads that may lag; the floor on the same primary:", "",
+                  "| request | direct req/s | direct, no statement cache | / direct | PgBouncer req/s | / direct "
+                  "| with a replica req/s | / direct | floor req/s | PgBouncer p99 ms |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, e in pl.items():
+            if name == "replica_scans":
+                continue
+            d, u, b, r, fl = (e[k] for k in ("strata-direct", "strata-uncached", "strata-pgbouncer",
+                                             "strata-replica", "floor-pooler"))
+            parts.append(f"| {name} | {d['rps']:,.0f} | {u['rps']:,.0f} | {ratio(u['rps'], d['rps']) or 0:.3f} "
+                         f"| {b['rps']:,.0f} | {ratio(b['rps'], d['rps']) or 0:.3f} "
+                         f"| {r['rps']:,.0f} | {ratio(r['rps'], d['rps']) or 0:.3f} | {fl['rps']:,.0f} "
+                         f"| {ms(b['p99_us'])} |")
         parts.append("")
     hs = results.get("hashes")
     if hs:

@@ -9,7 +9,7 @@ Settings (environment):
   BENCH_CONNECTIONS   comma list                              (default 8,32,128)
   BENCH_LOGIN_CONNECTIONS                                     (default 8)
   BENCH_SCENARIOS     comma list of: health me tasks create refresh mixed login
-                      saturation regflood reset mfa hashes signing cluster scale wire
+                      saturation regflood reset mfa hashes signing pooler cluster scale wire
                       (default all)
   BENCH_REDIS_URL     (default redis://127.0.0.1:6379); keys under `strata-bench:`
   BENCH_POSTGRES / BENCH_MYSQL  user@host:port of the servers (defaults: local ones)
@@ -49,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
 import hashes  # noqa: E402
 import mfa  # noqa: E402
+import pooler  # noqa: E402
 import signing  # noqa: E402
 import report  # noqa: E402
 import wire  # noqa: E402
@@ -57,8 +58,8 @@ from load import PerfStat, RefreshPool, Wrk, logins, run_wrk, summarize  # noqa:
 
 PREFIX = "strata-bench:"
 PASSWORD = "bench-password-1"
-ALL = ("health me tasks create refresh mixed login saturation regflood reset mfa hashes signing cluster scale "
-       "wire").split()
+ALL = ("health me tasks create refresh mixed login saturation regflood reset mfa hashes signing pooler cluster "
+       "scale wire").split()
 
 
 def env_list(name, default):
@@ -594,6 +595,8 @@ class Bench:
                 hashes.run(self, PASSWORD)
             if "signing" in cfg.scenarios:
                 signing.run(self, PASSWORD, self.me_users)
+            if "pooler" in cfg.scenarios:
+                pooler.run(self, PASSWORD)
             if "cluster" in cfg.scenarios:
                 cluster.run(self, PASSWORD, PREFIX)
             self.memory("after the load scenarios (up to 128 connections)")

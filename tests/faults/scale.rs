@@ -201,6 +201,16 @@ pub fn reads_that_may_lag_land_on_the_replica_and_writes_on_the_primary(_backend
         (scaled.replica_task_scans() > before).then_some(())
     })
     .expect("the replica never served a task list");
+    let metrics = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("strata_db_replica_serving{replica=\"0\"} 1"),
+        "{metrics}"
+    );
 }
 
 /// With the replica's replay paused (and a lag limit it stays within), a stranger's
@@ -339,14 +349,26 @@ pub fn a_replica_stopped_and_started_under_traffic_costs_no_error(_backend: Back
     );
 }
 
-/// The primary's outage: writes and `/ready` are 503s, and the service recovers by itself
-/// once the primary is back (through the pooler, which reconnects on its own).
+/// The primary's outage: writes and `/ready` are 503s while the replica goes on serving
+/// the reads that may lag, and the service recovers by itself once the primary is back
+/// (through the pooler, which reconnects on its own).
 pub fn the_primary_down_is_a_503_and_recovers_by_itself(_backend: Backend) {
     let scaled = Scaled::start("1s", 1);
     let base = scaled.base(0);
     let access = s(&register_login(&client(), &base, &name()), "access_token");
     assert_eq!(create(&base, &access, "before"), 201);
+    scaled.pair().wait_caught_up().unwrap();
     scaled.pair().primary.stop().unwrap();
+    // Reads that may lag are the replica's: they go on being served.
+    within(BOUND, || {
+        let r = client()
+            .get(format!("{base}/api/tasks"))
+            .bearer_auth(&access)
+            .send()
+            .unwrap();
+        (r.status() == 200).then_some(())
+    })
+    .expect("the replica did not serve the task list while the primary was down");
     let r = client()
         .post(format!("{base}/api/tasks"))
         .bearer_auth(&access)

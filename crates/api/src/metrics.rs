@@ -131,6 +131,20 @@ pub async fn scrape(services: web::Data<Services>) -> HttpResponse {
         metrics::gauge!("strata_redis_waiting").set(redis.waiting as f64);
         metrics::gauge!("strata_redis_connections").set(redis.connections as f64);
     }
+    // Replicas by their place in DATABASE_REPLICA_URLS, never by URL (no password, few labels).
+    for (i, replica) in services.health.replicas().into_iter().enumerate() {
+        use services::health::ReplicaState as S;
+        let n = i.to_string();
+        let serving = matches!(replica.state, S::Serving { .. });
+        metrics::gauge!("strata_db_replica_serving", "replica" => n.clone()).set(if serving {
+            1.0
+        } else {
+            0.0
+        });
+        if let S::Serving { lag } | S::Lagging { lag } = replica.state {
+            metrics::gauge!("strata_db_replica_lag_seconds", "replica" => n).set(lag.as_secs_f64());
+        }
+    }
     let body = install().map(|h| h.render()).unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -1,19 +1,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::{SimpleConnection, TransactionManager};
-use diesel::r2d2::{self, ManageConnection, Pool, R2D2Connection};
+use diesel::r2d2::R2D2Connection;
 use diesel::{Connection, MysqlConnection, PgConnection, SqliteConnection};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::{is_connection_loss, is_deadlock_victim};
-use crate::executor::{Executor, NotRun};
+use crate::executor::NotRun;
+use crate::lane::{establish, mark_broken, Lane, LaneSpec};
+use crate::migrations::run_pending;
 use crate::replicas::{self, Freshness, ReplicaSet, ReplicaStatus, WalPosition};
-use crate::{Backend, DatabaseUrl, DbError, Pooler};
-
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
-const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+use crate::{Backend, DatabaseConfig, DatabaseUrl, DbError, PoolOptions, Pooler};
 
 /// How many times [`Database::transaction`] runs a transaction that keeps being chosen as
 /// a deadlock's victim before it gives the error up.
@@ -26,252 +22,6 @@ pub enum AnyConnection {
     Postgresql(PgConnection),
     Mysql(MysqlConnection),
     Sqlite(SqliteConnection),
-}
-
-/// Pool sizing and timeouts.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolOptions {
-    /// Most connections open at once.
-    pub max_size: u32,
-    /// How long a request waits for a free connection before giving up with `DbError::Pool`.
-    pub checkout_timeout: Duration,
-}
-
-/// The pool size when none is configured. Each connection has a thread of its own.
-/// PostgreSQL and MariaDB: two per CPU, at least 4 and at most 32 (a thread waits on the
-/// network for most of a query). SQLite: 10 (a read is CPU work on a local file). The
-/// measurements behind both are in bench/HISTORY.md.
-pub fn default_pool_size(backend: Backend) -> u32 {
-    match backend {
-        Backend::Sqlite => 10,
-        Backend::Postgres | Backend::Mysql => {
-            let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-            u32::try_from(cpus.saturating_mul(2))
-                .unwrap_or(u32::MAX)
-                .clamp(4, 32)
-        }
-    }
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        Self {
-            max_size: default_pool_size(Backend::Sqlite),
-            checkout_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Opens concrete connections for r2d2. The derived `AnyConnection::establish` tries every
-/// backend in turn and hides the real error; this opens exactly the one the URL names.
-#[derive(Debug)]
-struct Manager {
-    url: DatabaseUrl,
-    pooler: Pooler,
-}
-
-impl ManageConnection for Manager {
-    type Connection = AnyConnection;
-    type Error = diesel::r2d2::Error;
-
-    fn connect(&self) -> Result<AnyConnection, Self::Error> {
-        establish(&self.url, self.pooler).map_err(|e| match e {
-            DbError::Connect { source, .. } => r2d2::Error::ConnectionError(source),
-            DbError::Query(q) => r2d2::Error::QueryError(q),
-            other => r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
-                other.to_string(),
-            )),
-        })
-    }
-
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        conn.is_broken()
-    }
-}
-
-/// Opens one connection of the named backend and applies the per-connection settings.
-/// Through a transaction pooler, it keeps no statement prepared and sets nothing: the
-/// server connection is the next client's after this transaction.
-fn establish(url: &DatabaseUrl, pooler: Pooler) -> Result<AnyConnection, DbError> {
-    let connect_err = |source| DbError::Connect {
-        backend: url.backend(),
-        url: url.to_string(),
-        source,
-    };
-    let mut conn = match url.backend() {
-        Backend::Postgres => {
-            AnyConnection::Postgresql(PgConnection::establish(url.expose()).map_err(connect_err)?)
-        }
-        Backend::Mysql => {
-            AnyConnection::Mysql(MysqlConnection::establish(url.expose()).map_err(connect_err)?)
-        }
-        Backend::Sqlite => {
-            create_parent_dir(url.expose())?;
-            AnyConnection::Sqlite(SqliteConnection::establish(url.expose()).map_err(connect_err)?)
-        }
-    };
-    if pooler.forbids_session_state() {
-        conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
-        return Ok(conn);
-    }
-    let setup = match url.backend() {
-        // Generic plans: strata's statements are index lookups whose best plan does not
-        // depend on the values. A custom plan for a user whose tasks are the newest rows
-        // walked the primary key instead of (user_id, id): 200x slower for 100,000 tasks.
-        Backend::Postgres => "SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan;",
-        Backend::Mysql => {
-            "SET time_zone = '+00:00'; \
-             SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';"
-        }
-        Backend::Sqlite => {
-            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-             PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-        }
-    };
-    conn.batch_execute(setup)?;
-    Ok(conn)
-}
-
-fn create_parent_dir(path: &str) -> Result<(), DbError> {
-    if path.starts_with("file:") {
-        return Ok(());
-    }
-    match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-fn migration_err(backend: Backend) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> DbError {
-    move |e| DbError::Migration {
-        backend,
-        message: e.to_string(),
-    }
-}
-
-/// Applies every pending migration of the backend `conn` speaks; returns how many ran.
-fn run_pending(conn: &mut AnyConnection) -> Result<usize, DbError> {
-    match conn {
-        AnyConnection::Postgresql(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
-        AnyConnection::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS).map(|v| v.len()),
-        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-    }
-    .map_err(migration_err(backend_of(conn)))
-}
-
-fn backend_of(conn: &AnyConnection) -> Backend {
-    match conn {
-        AnyConnection::Postgresql(_) => Backend::Postgres,
-        AnyConnection::Mysql(_) => Backend::Mysql,
-        AnyConnection::Sqlite(_) => Backend::Sqlite,
-    }
-}
-
-/// Connects to `url` (through `pooler`) and applies the pending migrations: what
-/// `api migrate` does.
-pub fn migrate(url: &DatabaseUrl, pooler: Pooler) -> Result<usize, DbError> {
-    let mut conn = establish(url, pooler)?;
-    let n = run_pending(&mut conn)?;
-    tracing::info!(backend = %url.backend(), applied = n, "migrations up to date");
-    Ok(n)
-}
-
-/// The names of the migrations embedded in this build for `backend`, oldest first (the
-/// folder names under `migrations/<backend>/`).
-pub fn embedded_migrations(backend: Backend) -> Result<Vec<String>, DbError> {
-    fn names<DB: diesel::backend::Backend>(
-        source: EmbeddedMigrations,
-    ) -> diesel::migration::Result<Vec<String>> {
-        let list = diesel::migration::MigrationSource::<DB>::migrations(&source)?;
-        Ok(list.iter().map(|m| m.name().to_string()).collect())
-    }
-    match backend {
-        Backend::Postgres => names::<diesel::pg::Pg>(POSTGRES_MIGRATIONS),
-        Backend::Mysql => names::<diesel::mysql::Mysql>(MYSQL_MIGRATIONS),
-        Backend::Sqlite => names::<diesel::sqlite::Sqlite>(SQLITE_MIGRATIONS),
-    }
-    .map_err(migration_err(backend))
-}
-
-/// Reverts every applied migration (tests use it to prove each `down.sql` works).
-pub fn revert_all(url: &DatabaseUrl) -> Result<usize, DbError> {
-    let mut conn = establish(url, Pooler::Direct)?;
-    let backend = url.backend();
-    match &mut conn {
-        AnyConnection::Postgresql(c) => c
-            .revert_all_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
-        AnyConnection::Mysql(c) => c.revert_all_migrations(MYSQL_MIGRATIONS).map(|v| v.len()),
-        AnyConnection::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-    }
-    .map_err(migration_err(backend))
-}
-
-/// Where the data lives and how to reach it: what `DATABASE_URL`, `DATABASE_POOLER`,
-/// `DATABASE_REPLICA_URLS` and `REPLICA_MAX_LAG` say.
-#[derive(Debug, Clone)]
-pub struct DatabaseConfig {
-    /// The primary: every write, and every read that must be current.
-    pub url: DatabaseUrl,
-    /// Sizing and timeouts, for the primary's pool and each replica's.
-    pub pool: PoolOptions,
-    pub pooler: Pooler,
-    /// PostgreSQL streaming replicas, for the reads that may lag.
-    pub replicas: Vec<DatabaseUrl>,
-    /// A replica further behind than this gets no reads.
-    pub replica_max_lag: Duration,
-}
-
-impl DatabaseConfig {
-    /// One database, reached directly, no replicas.
-    pub fn direct(url: DatabaseUrl, pool: PoolOptions) -> Self {
-        Self {
-            url,
-            pool,
-            pooler: Pooler::Direct,
-            replicas: Vec::new(),
-            replica_max_lag: Duration::from_secs(5),
-        }
-    }
-
-    /// Why this combination cannot work, in one line (`None` if it can).
-    pub fn problem(&self) -> Option<String> {
-        let postgres = self.url.backend() == Backend::Postgres;
-        if self.pooler.forbids_session_state() && !postgres {
-            return Some(format!(
-                "DATABASE_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL, not {}",
-                self.url.backend()
-            ));
-        }
-        if !self.replicas.is_empty()
-            && (!postgres
-                || self
-                    .replicas
-                    .iter()
-                    .any(|r| r.backend() != Backend::Postgres))
-        {
-            return Some(
-                "DATABASE_REPLICA_URLS: read replicas are supported on PostgreSQL only \
-                 (a postgres:// primary and postgres:// replicas)"
-                    .into(),
-            );
-        }
-        if !self.replicas.is_empty() && self.replica_max_lag < Duration::from_secs(1) {
-            return Some("REPLICA_MAX_LAG must be 1s or more".into());
-        }
-        None
-    }
 }
 
 /// Connects with the concrete driver of `url` (so a refused port or a wrong password is
@@ -389,76 +139,6 @@ fn warn_on_custom_plans(conn: &mut AnyConnection) {
                      run ALTER DATABASE <name> SET plan_cache_mode = force_generic_plan once");
             }
         }
-    }
-}
-
-/// What a pool and its threads are opened with.
-#[derive(Clone, Copy)]
-struct LaneSpec<'a> {
-    url: &'a DatabaseUrl,
-    pooler: Pooler,
-    max_size: u32,
-    /// How long a job waits for one of the threads.
-    checkout_timeout: Duration,
-    /// How long a thread waits for a connection.
-    connect_within: Duration,
-}
-
-/// A pool of connections and one thread per connection to use them on.
-#[derive(Clone)]
-pub(crate) struct Lane {
-    pool: Pool<Manager>,
-    threads: Executor,
-    checkout_timeout: Duration,
-}
-
-impl Lane {
-    /// `checked`: open the first connections now and fail if they cannot be had.
-    fn open(spec: &LaneSpec<'_>, name: &str, checked: bool) -> Result<Self, DbError> {
-        let (url, max_size) = (spec.url, spec.max_size);
-        let builder = Pool::builder()
-            .max_size(max_size)
-            .min_idle(Some(max_size.min(2)))
-            .connection_timeout(spec.connect_within)
-            // A `SELECT 1` before every checkout would double each query's round trips; broken
-            // connections are detected from the errors they return instead (see `Database::run`).
-            .test_on_check_out(false)
-            .idle_timeout(if url.is_sqlite_memory() {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if url.is_sqlite_memory() {
-                None
-            } else {
-                Some(Duration::from_secs(1800))
-            })
-            .error_handler(Box::new(LogErrors));
-        let manager = Manager {
-            url: url.clone(),
-            pooler: spec.pooler,
-        };
-        let pool = if checked {
-            builder.build(manager)?
-        } else {
-            builder.build_unchecked(manager)
-        };
-        let threads =
-            Executor::start(max_size, name).map_err(|e| DbError::Blocking(e.to_string()))?;
-        Ok(Self {
-            pool,
-            threads,
-            checkout_timeout: spec.checkout_timeout,
-        })
-    }
-}
-
-#[derive(Debug)]
-struct LogErrors;
-
-impl r2d2::HandleError<r2d2::Error> for LogErrors {
-    fn handle_error(&self, error: r2d2::Error) {
-        tracing::warn!(error = %error, "database connection failed");
     }
 }
 
@@ -592,28 +272,43 @@ impl Database {
     }
 
     /// Keeps each replica's state: every [`replicas::CHECK_EVERY`], the primary's write
-    /// position and each replica's replay position. Returns at once without replicas;
-    /// otherwise runs until the future is dropped.
+    /// position and each replica's replay position, each in a loop of its own (a primary
+    /// or a replica that does not answer holds up no other check). Returns at once without
+    /// replicas; otherwise runs until the future is dropped, which stops the loops.
     pub async fn watch_replicas(&self) {
         let Some(set) = self.replicas.clone() else {
             return;
         };
-        let mut tick = tokio::time::interval(replicas::CHECK_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            // A primary that does not answer leaves the timeline as it was: replicas keep
-            // serving what they have, which is all there is.
-            if let Ok(position) = self.run(replicas::written).await {
-                set.primary_at(position);
-            }
-            for replica in &set.members {
-                match self.run_on(&replica.lane, replicas::replayed).await {
-                    Ok(position) => set.answered(replica, position),
-                    Err(e) => set.failed(replica, &e),
+        let mut loops = tokio::task::JoinSet::new();
+        let (db, timeline) = (self.clone(), set.clone());
+        loops.spawn(async move {
+            let mut tick = every(replicas::CHECK_EVERY);
+            loop {
+                tick.tick().await;
+                // A primary that does not answer leaves the timeline as it was: replicas
+                // keep serving what they have, which is all there is.
+                if let Ok(position) = db.run(replicas::written).await {
+                    timeline.primary_at(position);
                 }
             }
+        });
+        for i in 0..set.members.len() {
+            let (db, set) = (self.clone(), set.clone());
+            loops.spawn(async move {
+                let mut tick = every(replicas::CHECK_EVERY);
+                loop {
+                    tick.tick().await;
+                    let Some(replica) = set.members.get(i) else {
+                        return;
+                    };
+                    match db.run_on(&replica.lane, replicas::replayed).await {
+                        Ok(position) => set.answered(replica, position),
+                        Err(e) => set.failed(replica, &e),
+                    }
+                }
+            });
         }
+        while loops.join_next().await.is_some() {}
     }
 
     /// Runs `f`, which writes, like [`Database::run`]; on SQLite, on the one connection
@@ -695,13 +390,11 @@ impl Database {
     }
 }
 
-fn mark_broken(conn: &mut AnyConnection) {
-    use diesel::connection::AnsiTransactionManager as M;
-    match conn {
-        AnyConnection::Postgresql(c) => M::transaction_manager_status_mut(c).set_in_error(),
-        AnyConnection::Mysql(c) => M::transaction_manager_status_mut(c).set_in_error(),
-        AnyConnection::Sqlite(c) => M::transaction_manager_status_mut(c).set_in_error(),
-    }
+/// A ticker that skips the ticks a slow check missed rather than bunching them.
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
 }
 
 #[cfg(test)]
@@ -745,17 +438,6 @@ mod tests {
         assert_eq!(db.stats().max, 4, "three readers and the writer");
         drop(db);
         let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn the_default_pool_is_two_connections_per_cpu_for_network_databases() {
-        let cpus = std::thread::available_parallelism().unwrap().get() as u32;
-        assert_eq!(
-            default_pool_size(Backend::Postgres),
-            (2 * cpus).clamp(4, 32)
-        );
-        assert_eq!(default_pool_size(Backend::Mysql), (2 * cpus).clamp(4, 32));
-        assert_eq!(default_pool_size(Backend::Sqlite), 10);
     }
 
     #[test]

@@ -3,18 +3,20 @@
 //!
 //! This is the bottom of the workspace: it imports Diesel and nothing of strata's.
 
+mod config;
 mod conn;
 mod error;
 mod executor;
+mod lane;
+mod migrations;
 mod pooler;
 mod replicas;
 mod url;
 
-pub use conn::{
-    connect, default_pool_size, embedded_migrations, init_db, migrate, revert_all, AnyConnection,
-    Database, DatabaseConfig, PoolOptions, PoolStats, TRANSACTION_ATTEMPTS,
-};
+pub use config::{default_pool_size, DatabaseConfig, PoolOptions};
+pub use conn::{connect, init_db, AnyConnection, Database, PoolStats, TRANSACTION_ATTEMPTS};
 pub use error::DbError;
+pub use migrations::{embedded_migrations, migrate, revert_all};
 pub use pooler::Pooler;
 pub use replicas::{Freshness, ReplicaState, ReplicaStatus, WalPosition};
 pub use url::{redact_url, Backend, DatabaseUrl, DEFAULT_DATABASE_URL};

@@ -16,13 +16,13 @@ pub(crate) use position::{replayed, written};
 pub use position::{Freshness, WalPosition};
 use timeline::Timeline;
 
-use crate::conn::Lane;
+use crate::lane::Lane;
 
 /// How often the watch reads the primary's and each replica's position.
 pub const CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// A replica the watch has not heard from for this long gets no reads.
-pub const STALE_AFTER: Duration = Duration::from_secs(1);
+pub const STALE_AFTER: Duration = Duration::from_secs(2);
 
 /// How long a user's reads stay with positions after their write (see
 /// [`crate::Database::hold_after_write`]): past it, every replica that still lacks the
