@@ -78,6 +78,7 @@ fn an_admin_finds_a_user_by_address_prefix_and_a_ban_bites_at_once_everywhere(ct
     let (_, boss) = admin(ctx);
     let (victim, t) = api.user_with_session();
     let prefix = victim.email.split('@').next().unwrap().to_uppercase();
+    ctx.replicas_caught_up();
     let found = api
         .get(
             &format!("/api/admin/users?query={prefix}"),
@@ -439,6 +440,7 @@ fn an_admin_resets_a_lost_second_factor_and_deletes_an_account_and_pages_the_lis
             .ok(201);
         made.push(str_of(&body, "id"));
     }
+    ctx.replicas_caught_up();
     let (mut seen, mut cursor) = (Vec::new(), String::new());
     loop {
         let page = api

@@ -51,6 +51,20 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Waits (bounded) until every read replica has replayed all the primary has written:
+    /// before a case reads what *another* user wrote, which a replica may show late by
+    /// design (a user's own writes need no wait). Nothing to wait for without replicas.
+    pub fn replicas_caught_up(&self) {
+        let config = &self.database_config;
+        let replicas: Vec<String> = config
+            .replicas
+            .iter()
+            .map(|r| r.expose().to_owned())
+            .collect();
+        strata_e2e::postgres_pair::wait_replayed(config.url.expose(), &replicas)
+            .unwrap_or_else(|e| panic!("the replicas did not catch up: {e}"));
+    }
+
     /// The main app.
     pub fn api(&self) -> Api<'_> {
         self.on(&self.main)

@@ -174,6 +174,7 @@ fn delete_account_revokes_sessions_deletes_tasks_and_ends_login(ctx: &Ctx) {
         json!({ "username": user.username, "password": user.password }),
     )
     .problem(401, "invalid_credentials");
+    ctx.replicas_caught_up();
     api.get(&format!("/api/users/{}", user.id), Some(&stranger.access))
         .problem(404, "not_found");
     assert_eq!(count(&user.id), 0, "the user's tasks are deleted");

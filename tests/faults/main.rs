@@ -159,6 +159,7 @@ fn scale_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
         scale::a_users_own_writes_show_at_once_on_either_instance,
         scale::a_replica_held_behind_loses_its_reads_and_gets_them_back,
         scale::a_replica_stopped_and_started_under_traffic_costs_no_error,
+        scale::a_frozen_replica_costs_a_read_a_wait_at_most_and_no_error,
         scale::the_primary_down_is_a_503_and_recovers_by_itself,
         scale::a_pgbouncer_restart_costs_503s_at_most_and_heals,
     ]

@@ -69,7 +69,7 @@ fn replicas_and_a_pooler_off_postgresql_are_refused_in_one_line() {
         postgres
             .with("DATABASE_REPLICA_URLS", "postgres://postgres@127.0.0.1:2/x")
             .with("REPLICA_MAX_LAG", "500ms"),
-        &["REPLICA_MAX_LAG must be 1s or more"],
+        &["REPLICA_MAX_LAG must be between 1s and 1h"],
     );
 }
 

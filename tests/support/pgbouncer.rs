@@ -26,6 +26,15 @@ pub fn available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The installed PgBouncer's (major, minor) version.
+fn version() -> Option<(u32, u32)> {
+    let out = Command::new("pgbouncer").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let number = text.lines().next()?.split_whitespace().nth(1)?;
+    let mut parts = number.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
 impl PgBouncer {
     /// Starts one in front of the PostgreSQL server on `upstream_port`, handing every
     /// database at most `server_connections` server connections, each to one transaction
@@ -47,6 +56,13 @@ impl PgBouncer {
              server_login_retry = 1\nquery_wait_timeout = 5\nlogfile = {dir}/pgbouncer.log\n",
             dir = dir.display()
         );
+        // From 1.21 PgBouncer can keep prepared statements per client; 0 keeps the mode
+        // strata must work without (Debian's 1.18 has no such setting).
+        let ini = if version().is_some_and(|v| v >= (1, 21)) {
+            ini + "max_prepared_statements = 0\n"
+        } else {
+            ini
+        };
         std::fs::write(dir.join("pgbouncer.ini"), ini).map_err(|e| e.to_string())?;
         std::fs::write(dir.join("users.txt"), "\"postgres\" \"\"\n").map_err(|e| e.to_string())?;
         if running_as_root() {

@@ -107,6 +107,41 @@ impl Server {
         run(c, "pg_ctl stop").map(drop)
     }
 
+    /// Freezes every process of the server (SIGSTOP): connections stay open and nothing
+    /// answers, as on a host that hangs.
+    pub fn freeze(&self) -> Result<(), String> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) -> Result<(), String> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<(), String> {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .map_err(|e| format!("postmaster.pid: {e}"))?;
+        let postmaster = pid_file
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let children = Command::new("pgrep")
+            .args(["-P", &postmaster])
+            .output()
+            .map_err(|e| format!("pgrep: {e}"))?;
+        let mut pids = vec![postmaster];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+        let mut kill = Command::new("kill");
+        kill.arg(signal).args(&pids);
+        run(kill, "kill").map(drop)
+    }
+
     /// `postgres://postgres@127.0.0.1:<port>/<db>`.
     pub fn url(&self, db: &str) -> String {
         format!(
@@ -257,6 +292,30 @@ impl Drop for PostgresPair {
         let _ = self.primary.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Waits (bounded) until each replica at `replicas` (connection URLs) has replayed what
+/// the primary at `primary` had written when this was called.
+pub fn wait_replayed(primary: &str, replicas: &[String]) -> Result<(), String> {
+    if replicas.is_empty() {
+        return Ok(());
+    }
+    let target = psql_url(primary, "SELECT pg_current_wal_insert_lsn()")?;
+    for replica in replicas {
+        let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
+        wait(Duration::from_secs(60), || {
+            psql_url(replica, &sql).is_ok_and(|r| r == "t")
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs `sql` with psql on the database a connection URL names.
+fn psql_url(url: &str, sql: &str) -> Result<String, String> {
+    let mut c = Command::new("psql");
+    c.arg(url)
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+    run(c, "psql").map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
 }
 
 /// Waits (bounded) until `ok` holds.

@@ -132,9 +132,9 @@ pub async fn scrape(services: web::Data<Services>) -> HttpResponse {
         metrics::gauge!("strata_redis_connections").set(redis.connections as f64);
     }
     // Replicas by their place in DATABASE_REPLICA_URLS, never by URL (no password, few labels).
-    for (i, replica) in services.health.replicas().into_iter().enumerate() {
+    for replica in services.health.replicas() {
         use services::health::ReplicaState as S;
-        let n = i.to_string();
+        let n = replica.index.to_string();
         let serving = matches!(replica.state, S::Serving { .. });
         metrics::gauge!("strata_db_replica_serving", "replica" => n.clone()).set(if serving {
             1.0

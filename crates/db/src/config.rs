@@ -87,8 +87,9 @@ impl DatabaseConfig {
                     .into(),
             );
         }
-        if !self.replicas.is_empty() && self.replica_max_lag < Duration::from_secs(1) {
-            return Some("REPLICA_MAX_LAG must be 1s or more".into());
+        let lag_limits = Duration::from_secs(1)..=Duration::from_secs(3600);
+        if !self.replicas.is_empty() && !lag_limits.contains(&self.replica_max_lag) {
+            return Some("REPLICA_MAX_LAG must be between 1s and 1h".into());
         }
         None
     }

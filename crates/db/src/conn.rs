@@ -6,7 +6,7 @@ use diesel::{Connection, MysqlConnection, PgConnection, SqliteConnection};
 
 use crate::error::{is_connection_loss, is_deadlock_victim};
 use crate::executor::NotRun;
-use crate::lane::{establish, mark_broken, Lane, LaneSpec};
+use crate::lane::{establish, mark_broken, Lane, LaneSpec, Opening};
 use crate::migrations::run_pending;
 use crate::replicas::{self, Freshness, ReplicaSet, ReplicaStatus, WalPosition};
 use crate::{Backend, DatabaseConfig, DatabaseUrl, DbError, PoolOptions, Pooler};
@@ -58,7 +58,7 @@ pub fn connect(config: &DatabaseConfig) -> Result<Database, DbError> {
         checkout_timeout: options.checkout_timeout,
         connect_within: options.checkout_timeout,
     };
-    let reads = Lane::open(&primary, "db", true)?;
+    let reads = Lane::open(&primary, "db", Opening::Checked)?;
     // SQLite lets one connection write at a time; the others sleep in the busy handler and
     // retry, which made a write's p99 several times the floor's under load. Writes queue
     // for one connection of their own instead; reads never wait for it (WAL).
@@ -69,7 +69,7 @@ pub fn connect(config: &DatabaseConfig) -> Result<Database, DbError> {
                 ..primary
             },
             "db-writer",
-            true,
+            Opening::Checked,
         )?)
     } else {
         None
@@ -85,26 +85,32 @@ pub fn connect(config: &DatabaseConfig) -> Result<Database, DbError> {
     })
 }
 
-/// A pool per replica. A replica that cannot hand out a connection within a second is
-/// passed over for the primary, so its connections are not waited for longer.
+/// A pool per replica, and a connection of its own per replica and for the primary, for
+/// the watch. None keeps connections warm or logs a failed attempt: the watch reports a
+/// replica's state once, when it changes.
 fn open_replicas(config: &DatabaseConfig) -> Result<Option<Arc<ReplicaSet>>, DbError> {
     if config.replicas.is_empty() {
         return Ok(None);
     }
+    let spec = |url, max_size| LaneSpec {
+        url,
+        pooler: config.pooler,
+        max_size,
+        checkout_timeout: replicas::READ_WITHIN,
+        connect_within: replicas::CHECK_WITHIN,
+    };
     let mut members = Vec::with_capacity(config.replicas.len());
     for (i, url) in config.replicas.iter().enumerate() {
-        let spec = LaneSpec {
-            url,
-            pooler: config.pooler,
-            max_size: config.pool.max_size.max(1),
-            checkout_timeout: config.pool.checkout_timeout,
-            connect_within: REPLICA_CONNECT_WITHIN,
-        };
-        members.push((
-            url.to_string(),
-            Lane::open(&spec, &format!("db-replica{i}"), false)?,
-        ));
+        let size = config.pool.max_size.max(1);
+        let reads = Lane::open(
+            &spec(url, size),
+            &format!("db-replica{i}"),
+            Opening::OnDemand,
+        )?;
+        let watch = Lane::open(&spec(url, 1), &format!("db-watch{i}"), Opening::OnDemand)?;
+        members.push((url.to_string(), reads, watch));
     }
+    let primary_watch = Lane::open(&spec(&config.url, 1), "db-watch", Opening::OnDemand)?;
     tracing::info!(
         replicas = members.len(),
         max_lag_ms = config.replica_max_lag.as_millis() as u64,
@@ -112,12 +118,10 @@ fn open_replicas(config: &DatabaseConfig) -> Result<Option<Arc<ReplicaSet>>, DbE
     );
     Ok(Some(Arc::new(ReplicaSet::new(
         members,
+        primary_watch,
         config.replica_max_lag,
     ))))
 }
-
-/// How long a read waits for a replica's connection before it goes to the primary.
-const REPLICA_CONNECT_WITHIN: Duration = Duration::from_secs(1);
 
 /// Through a transaction pooler no connection can be told to prefer generic plans; the
 /// database can (see docs/operations.md). Says so once if it does not.
@@ -151,7 +155,7 @@ pub struct Database {
     /// SQLite's single writer (a file database); other backends write through `reads`.
     writes: Option<Lane>,
     /// PostgreSQL's read replicas, if any.
-    replicas: Option<Arc<ReplicaSet>>,
+    pub(crate) replicas: Option<Arc<ReplicaSet>>,
     backend: Backend,
     pooler: Pooler,
 }
@@ -209,9 +213,10 @@ impl Database {
     }
 
     /// Runs `f`, a read that may lag, on a replica that `freshness` allows, or else on the
-    /// primary. A replica that fails it for want of a connection is taken out of service
-    /// and the read goes to the primary at once; any other failure but "not found" is
-    /// tried on the primary too (a replica may lack a migration the primary has).
+    /// primary. A replica that fails it or does not finish it within
+    /// [`replicas::READ_WITHIN`] is taken out of service and the read goes to the primary;
+    /// one too busy to start it in that time just passes it on. Any failure but "not
+    /// found" is tried on the primary too (a replica may lack a migration the primary has).
     pub async fn read<T, F>(&self, freshness: Freshness, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
@@ -222,15 +227,18 @@ impl Database {
             _ => None,
         };
         if let Some((set, replica)) = chosen {
-            match self.run_on(&replica.lane, f.clone()).await {
-                Err(e) if e.is_unavailable() => set.failed(replica, &e),
-                Err(DbError::Query(diesel::result::Error::NotFound)) => {
+            let asked = self.run_on(&replica.lane, f.clone());
+            match tokio::time::timeout(replicas::READ_WITHIN, asked).await {
+                Ok(Err(DbError::Busy(_))) => {}
+                Ok(Err(e)) if e.is_unavailable() => set.failed(replica, &e),
+                Ok(Err(DbError::Query(diesel::result::Error::NotFound))) => {
                     return Err(DbError::Query(diesel::result::Error::NotFound))
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, "a read failed on a replica; trying the primary")
                 }
-                done => return done,
+                Ok(done) => return done,
+                Err(_) => set.failed(replica, &"a read did not finish within 2s"),
             }
         }
         self.run(f).await
@@ -271,46 +279,6 @@ impl Database {
         self.pooler
     }
 
-    /// Keeps each replica's state: every [`replicas::CHECK_EVERY`], the primary's write
-    /// position and each replica's replay position, each in a loop of its own (a primary
-    /// or a replica that does not answer holds up no other check). Returns at once without
-    /// replicas; otherwise runs until the future is dropped, which stops the loops.
-    pub async fn watch_replicas(&self) {
-        let Some(set) = self.replicas.clone() else {
-            return;
-        };
-        let mut loops = tokio::task::JoinSet::new();
-        let (db, timeline) = (self.clone(), set.clone());
-        loops.spawn(async move {
-            let mut tick = every(replicas::CHECK_EVERY);
-            loop {
-                tick.tick().await;
-                // A primary that does not answer leaves the timeline as it was: replicas
-                // keep serving what they have, which is all there is.
-                if let Ok(position) = db.run(replicas::written).await {
-                    timeline.primary_at(position);
-                }
-            }
-        });
-        for i in 0..set.members.len() {
-            let (db, set) = (self.clone(), set.clone());
-            loops.spawn(async move {
-                let mut tick = every(replicas::CHECK_EVERY);
-                loop {
-                    tick.tick().await;
-                    let Some(replica) = set.members.get(i) else {
-                        return;
-                    };
-                    match db.run_on(&replica.lane, replicas::replayed).await {
-                        Ok(position) => set.answered(replica, position),
-                        Err(e) => set.failed(replica, &e),
-                    }
-                }
-            });
-        }
-        while loops.join_next().await.is_some() {}
-    }
-
     /// Runs `f`, which writes, like [`Database::run`]; on SQLite, on the one connection
     /// that writes, so that writers queue here rather than in SQLite's busy handler.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
@@ -322,7 +290,7 @@ impl Database {
             .await
     }
 
-    async fn run_on<T, F>(&self, lane: &Lane, f: F) -> Result<T, DbError>
+    pub(crate) async fn run_on<T, F>(&self, lane: &Lane, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
@@ -388,13 +356,6 @@ impl Database {
         }
         Ok(())
     }
-}
-
-/// A ticker that skips the ticks a slow check missed rather than bunching them.
-fn every(period: Duration) -> tokio::time::Interval {
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick
 }
 
 #[cfg(test)]

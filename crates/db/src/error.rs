@@ -100,6 +100,11 @@ pub(crate) fn is_connection_loss(e: &diesel::result::Error) -> bool {
     match e {
         E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
         | E::BrokenTransactionManager => true,
+        // The connection died under the COMMIT (a pooler restarted, say).
+        E::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => is_connection_loss(rollback_error) || is_connection_loss(commit_error),
         // MySQL reports a lost server only as "unknown", with its own words; an unknown
         // error that is a refused statement (PostgreSQL's "invalid byte sequence") is not
         // an outage and must not cost the pool a connection.

@@ -111,6 +111,18 @@ pub(crate) struct LaneSpec<'a> {
     pub(crate) connect_within: Duration,
 }
 
+/// How a lane's pool opens its connections.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opening {
+    /// The primary's: two connections now (start-up fails without them), kept warm, and
+    /// every failed attempt logged.
+    Checked,
+    /// A replica's, or the watch's: connections when first asked for, and failures left
+    /// to the watch, which logs a change of state once (a down replica would otherwise log
+    /// a failed attempt twice a second).
+    OnDemand,
+}
+
 /// A pool of connections and one thread per connection to use them on.
 #[derive(Clone)]
 pub(crate) struct Lane {
@@ -120,12 +132,12 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
-    /// `checked`: open the first connections now and fail if they cannot be had.
-    pub(crate) fn open(spec: &LaneSpec<'_>, name: &str, checked: bool) -> Result<Self, DbError> {
+    pub(crate) fn open(spec: &LaneSpec<'_>, name: &str, opening: Opening) -> Result<Self, DbError> {
         let (url, max_size) = (spec.url, spec.max_size);
+        let checked = opening == Opening::Checked;
         let builder = Pool::builder()
             .max_size(max_size)
-            .min_idle(Some(max_size.min(2)))
+            .min_idle(Some(if checked { max_size.min(2) } else { 0 }))
             .connection_timeout(spec.connect_within)
             // A `SELECT 1` before every checkout would double each query's round trips; broken
             // connections are detected from the errors they return instead (see `Database::run`).
@@ -140,7 +152,11 @@ impl Lane {
             } else {
                 Some(Duration::from_secs(1800))
             })
-            .error_handler(Box::new(LogErrors));
+            .error_handler(if checked {
+                Box::new(LogErrors)
+            } else {
+                Box::new(r2d2::NopErrorHandler)
+            });
         let manager = Manager {
             url: url.clone(),
             pooler: spec.pooler,

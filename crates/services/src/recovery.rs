@@ -265,6 +265,8 @@ impl RecoveryService {
             .reset_password(&hash, &new_hash, notice)
             .await
             .map_err(bad_token)?;
+        // The reset proves the address and may remove the second factor: users/me shows both.
+        self.reads.wrote(&done.user_id).await;
         self.mailer.queued(if done.factors_removed {
             &removed
         } else {

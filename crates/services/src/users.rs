@@ -110,6 +110,7 @@ impl UserService {
             return Err(Self::changed_meanwhile(e));
         }
         self.mailer.queued(&notice);
+        self.reads.wrote(&user.id).await;
         let n = self
             .sessions
             .revoke_all(&user.id, Some(&who.session_id))

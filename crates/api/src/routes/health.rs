@@ -44,11 +44,12 @@ pub struct Readiness {
     pub replicas: Vec<ReplicaView>,
 }
 
-/// A read replica as `/ready` shows it.
+/// A read replica as `/ready` shows it: by its place, never its address (`/ready` is
+/// open to anyone who can reach the port).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReplicaView {
-    /// Its URL without the password.
-    pub name: String,
+    /// Its place in `DATABASE_REPLICA_URLS`, from 0.
+    pub replica: usize,
     /// `serving`, `lagging` (behind `REPLICA_MAX_LAG`) or `down`.
     #[schema(example = "serving")]
     pub state: &'static str,
@@ -66,7 +67,7 @@ impl From<services::health::ReplicaStatus> for ReplicaView {
             S::Down => None,
         };
         Self {
-            name: r.name,
+            replica: r.index,
             state: r.state.label(),
             lag_ms,
         }

@@ -1,12 +1,14 @@
-//! Read replicas: which one may serve a read, and a watch that keeps each one's state.
+//! Read replicas: which one may serve a read, and what the watch last saw of each.
 //!
 //! A replica serves a read only while the watch has seen it answer within
 //! [`STALE_AFTER`], no further behind than the lag limit, and past the reader's own last
-//! write. Otherwise the read goes to the primary, so a slow, stopped or paused replica
-//! costs a read its freshness never, and its latency at most once.
+//! write. Otherwise the read goes to the primary. A replica that fails a read, or does not
+//! finish it within [`READ_WITHIN`], is taken out of service at once and that read is
+//! served by the primary.
 
 mod position;
 mod timeline;
+mod watch;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -21,8 +23,16 @@ use crate::lane::Lane;
 /// How often the watch reads the primary's and each replica's position.
 pub const CHECK_EVERY: Duration = Duration::from_millis(250);
 
-/// A replica the watch has not heard from for this long gets no reads.
+/// How long the watch waits for one answer before it counts the server as silent.
+pub const CHECK_WITHIN: Duration = Duration::from_secs(1);
+
+/// A replica the watch has not heard from for this long gets no reads; a timeline whose
+/// last sample is older than this counts the time since as lag.
 pub const STALE_AFTER: Duration = Duration::from_secs(2);
+
+/// How long a read waits for a replica (a thread, a connection, the answer) before it
+/// goes to the primary.
+pub const READ_WITHIN: Duration = Duration::from_secs(2);
 
 /// How long a user's reads stay with positions after their write (see
 /// [`crate::Database::hold_after_write`]): past it, every replica that still lacks the
@@ -31,28 +41,33 @@ pub(crate) fn hold_after_write(max_lag: Duration) -> Duration {
     max_lag + STALE_AFTER + 4 * CHECK_EVERY
 }
 
-/// One replica: its pool and what the watch last saw of it.
+/// One replica: its pool for reads, its own connection for the watch, and what the watch
+/// last saw of it.
 pub(crate) struct Replica {
-    /// Its URL without the password, for logs and `/ready`.
+    /// Its place in `DATABASE_REPLICA_URLS`, from 0 (what `/ready` and metrics show).
+    pub(crate) index: usize,
+    /// Its URL without the password, for logs.
     pub(crate) name: String,
     pub(crate) lane: Lane,
+    pub(crate) watch: Lane,
     seen: Mutex<Seen>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Seen {
-    /// When it last answered, and how far it had replayed then.
+    /// When it last answered the watch, and how far it had replayed then.
     answered: Option<(Instant, WalPosition)>,
-    /// Its lag at that answer.
-    lag: Duration,
-    /// Its last check, or a read on it, failed for want of a connection.
+    /// Its lag at that answer; `None` until the primary has been sampled.
+    lag: Option<Duration>,
+    /// Its last check, or a read on it, failed.
     down: bool,
 }
 
-/// What `/ready` says of a replica.
+/// What `/ready` and the metrics say of a replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaStatus {
-    pub name: String,
+    /// Its place in `DATABASE_REPLICA_URLS`, from 0.
+    pub index: usize,
     pub state: ReplicaState,
 }
 
@@ -63,7 +78,7 @@ pub enum ReplicaState {
     Serving { lag: Duration },
     /// Answering, but further behind than the lag limit: no reads until it catches up.
     Lagging { lag: Duration },
-    /// Not answering (or not checked yet): no reads.
+    /// Not answering, or not measured yet: no reads.
     Down,
 }
 
@@ -78,9 +93,11 @@ impl ReplicaState {
     }
 }
 
-/// The replicas, their lag limit and the primary's recent positions.
+/// The replicas, their lag limit, and the primary's recent positions with the connection
+/// the watch reads them on.
 pub(crate) struct ReplicaSet {
     pub(crate) members: Vec<Replica>,
+    pub(crate) primary_watch: Lane,
     max_lag: Duration,
     timeline: Mutex<Timeline>,
     /// Where the next read starts looking, so reads spread over the replicas.
@@ -88,19 +105,28 @@ pub(crate) struct ReplicaSet {
 }
 
 impl ReplicaSet {
-    pub(crate) fn new(members: Vec<(String, Lane)>, max_lag: Duration) -> Self {
+    /// `members`: each replica's name, read lane and watch lane, in configured order.
+    pub(crate) fn new(
+        members: Vec<(String, Lane, Lane)>,
+        primary_watch: Lane,
+        max_lag: Duration,
+    ) -> Self {
         Self {
             members: members
                 .into_iter()
-                .map(|(name, lane)| Replica {
+                .enumerate()
+                .map(|(index, (name, lane, watch))| Replica {
+                    index,
                     name,
                     lane,
+                    watch,
                     seen: Mutex::new(Seen {
                         down: true,
                         ..Seen::default()
                     }),
                 })
                 .collect(),
+            primary_watch,
             max_lag,
             timeline: Mutex::new(Timeline::new(max_lag * 2 + STALE_AFTER)),
             next: AtomicUsize::new(0),
@@ -121,15 +147,16 @@ impl ReplicaSet {
             .find(|r| r.serves(now, self.max_lag, floor))
     }
 
-    /// Records where the primary is now.
-    pub(crate) fn primary_at(&self, position: WalPosition) {
-        lock(&self.timeline).record(Instant::now(), position);
+    /// Records where the primary was at `at` (taken before asking, so lag is never
+    /// understated).
+    pub(crate) fn primary_at(&self, at: Instant, position: WalPosition) {
+        lock(&self.timeline).record(at, position);
     }
 
     /// Records a replica's answer to the watch, and logs a change of state.
     pub(crate) fn answered(&self, replica: &Replica, position: WalPosition) {
         let now = Instant::now();
-        let lag = lock(&self.timeline).lag(position, now);
+        let lag = lock(&self.timeline).lag(position, now, STALE_AFTER);
         let before = replica.state_at(now, self.max_lag);
         {
             let mut seen = lock(&replica.seen);
@@ -140,39 +167,40 @@ impl ReplicaSet {
         self.log_change(replica, before, replica.state_at(now, self.max_lag));
     }
 
-    /// Takes a replica out of service after a failed check or read.
-    pub(crate) fn failed(&self, replica: &Replica, error: &crate::DbError) {
+    /// Takes a replica out of service after a failed check or read, saying why once.
+    pub(crate) fn failed(&self, replica: &Replica, why: &dyn std::fmt::Display) {
         let now = Instant::now();
         let before = replica.state_at(now, self.max_lag);
         lock(&replica.seen).down = true;
         if before != ReplicaState::Down {
-            tracing::warn!(replica = %replica.name, error = %error,
+            tracing::warn!(replica = %replica.name, error = %why,
                 "a read replica is down; its reads go to the primary until it answers again");
         }
     }
 
-    /// Every replica's state, for `/ready`.
+    /// Every replica's state, for `/ready` and the metrics.
     pub(crate) fn statuses(&self) -> Vec<ReplicaStatus> {
         let now = Instant::now();
         self.members
             .iter()
             .map(|r| ReplicaStatus {
-                name: r.name.clone(),
+                index: r.index,
                 state: r.state_at(now, self.max_lag),
             })
             .collect()
     }
 
     fn log_change(&self, replica: &Replica, before: ReplicaState, after: ReplicaState) {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         match (before, after) {
             (ReplicaState::Serving { .. }, ReplicaState::Serving { .. })
-            | (ReplicaState::Lagging { .. }, ReplicaState::Lagging { .. }) => {}
+            | (ReplicaState::Lagging { .. }, ReplicaState::Lagging { .. })
+            | (_, ReplicaState::Down) => {}
             (_, ReplicaState::Serving { lag }) => tracing::info!(replica = %replica.name,
-                lag_ms = lag.as_millis() as u64, "a read replica serves reads"),
+                lag_ms = ms(lag), "a read replica serves reads"),
             (_, ReplicaState::Lagging { lag }) => tracing::warn!(replica = %replica.name,
-                lag_ms = lag.as_millis() as u64, max_lag_ms = self.max_lag.as_millis() as u64,
+                lag_ms = ms(lag), max_lag_ms = ms(self.max_lag),
                 "a read replica is behind the lag limit; its reads go to the primary"),
-            (_, ReplicaState::Down) => {}
         }
     }
 }
@@ -181,12 +209,14 @@ impl Replica {
     /// Its state as of `now`: what the watch last saw, unless that is too old.
     fn state_at(&self, now: Instant, max_lag: Duration) -> ReplicaState {
         let seen = *lock(&self.seen);
-        match seen.answered {
-            Some((at, _)) if !seen.down && now.saturating_duration_since(at) <= STALE_AFTER => {
-                if seen.lag <= max_lag {
-                    ReplicaState::Serving { lag: seen.lag }
+        match (seen.answered, seen.lag) {
+            (Some((at, _)), Some(lag))
+                if !seen.down && now.saturating_duration_since(at) <= STALE_AFTER =>
+            {
+                if lag <= max_lag {
+                    ReplicaState::Serving { lag }
                 } else {
-                    ReplicaState::Lagging { lag: seen.lag }
+                    ReplicaState::Lagging { lag }
                 }
             }
             _ => ReplicaState::Down,

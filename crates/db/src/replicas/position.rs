@@ -39,11 +39,12 @@ struct Lsn {
     lsn: i64,
 }
 
-/// Where the primary has written to (after a commit, at least that commit's record).
+/// Where the primary has inserted log records to: after a commit, past that commit's
+/// record even when `synchronous_commit = off` has not written it out yet.
 pub(crate) fn written(conn: &mut AnyConnection) -> Result<WalPosition, DbError> {
     lsn(
         conn,
-        "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS lsn",
+        "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS lsn",
     )
 }
 

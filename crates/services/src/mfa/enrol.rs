@@ -157,6 +157,7 @@ impl MfaService {
         {
             return Err(ServiceError::MfaNotEnabled);
         }
+        self.reads.wrote(&who.user_id).await;
         tracing::info!(user_id = %who.user_id, "backup codes replaced");
         Ok(BackupCodes {
             recovery_codes: set,
