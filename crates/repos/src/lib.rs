@@ -56,6 +56,6 @@ pub use tasks::{TaskPage, TaskQuery, TaskRecord, TaskRepo};
 pub use token_store::{
     AnyTokenStore, ChallengeTry, MemoryTokenStore, NewSession, PairState, RateCounters,
     RedisOptions, RedisStats, RedisTokenStore, Rotation, RotationRequest, SessionInfo,
-    SessionStore, SignInChallenge, SignInChallenges, WriteMarks,
+    SessionStore, SignInChallenge, SignInChallenges, SingleUse, WriteMarks,
 };
 pub use users::{Ban, Credentials, PasswordHash, TotpState, UserRecord, UserRepo};

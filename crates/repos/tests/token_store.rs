@@ -16,7 +16,7 @@ use repos::token_store::RateCount;
 use repos::{
     AnyTokenStore, ChallengeTry, MemoryTokenStore, NewSession, PairState, RateCounters,
     RedisOptions, RedisTokenStore, RepoError, Rotation, RotationRequest, SessionInfo, SessionStore,
-    SignInChallenge, SignInChallenges, WriteMarks,
+    SignInChallenge, SignInChallenges, SingleUse, WriteMarks,
 };
 use testkit::{random_name, run_suite, trial, Plan, Prepared, SetupError};
 use tokio::runtime::Runtime;
@@ -47,6 +47,8 @@ mod revocation;
 mod rotation;
 #[path = "token_store/sessions.rs"]
 mod sessions;
+#[path = "token_store/single_use.rs"]
+mod single_use;
 
 #[path = "../../../tests/support/redis_cluster.rs"]
 #[allow(dead_code)]
@@ -420,6 +422,7 @@ fn contract(s: &Suite) -> Vec<Trial> {
     trials.extend(counters::cases(s));
     trials.extend(challenges::cases(s));
     trials.extend(marks::cases(s));
+    trials.extend(single_use::cases(s));
     trials
 }
 

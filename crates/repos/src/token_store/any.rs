@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::{
     ChallengeTry, MemoryTokenStore, NewSession, RateCount, RateCounters, RedisStats,
     RedisTokenStore, Rotation, RotationRequest, SessionInfo, SessionStore, SignInChallenge,
-    SignInChallenges, WriteMarks,
+    SignInChallenges, SingleUse, WriteMarks,
 };
 use crate::RepoError;
 
@@ -141,5 +141,21 @@ impl WriteMarks for AnyTokenStore {
     }
     async fn last_write(&self, user_id: &str) -> Result<Option<u64>, RepoError> {
         delegate!(self, last_write(user_id))
+    }
+}
+
+impl SingleUse for AnyTokenStore {
+    async fn single_put(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        cap: usize,
+    ) -> Result<(), RepoError> {
+        delegate!(self, single_put(kind, key, value, ttl, cap))
+    }
+    async fn single_take(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, RepoError> {
+        delegate!(self, single_take(kind, key))
     }
 }

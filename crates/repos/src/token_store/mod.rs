@@ -1,6 +1,7 @@
 //! The token store, in three contracts: sessions ([`SessionStore`]), failed-attempt
 //! counters ([`RateCounters`]), sign-ins waiting for their second factor
-//! ([`SignInChallenges`]) and users' last writes ([`WriteMarks`]).
+//! ([`SignInChallenges`]), users' last writes ([`WriteMarks`]) and records taken once
+//! ([`SingleUse`]: a ceremony's state between its two requests).
 //!
 //! Two implementations pass one contract suite: [`RedisTokenStore`] for any number of
 //! processes, [`MemoryTokenStore`] for a single process. [`AnyTokenStore`] picks one at run
@@ -15,6 +16,7 @@ mod marks;
 mod memory;
 mod redis;
 mod sessions;
+mod single_use;
 
 pub use any::AnyTokenStore;
 pub use challenges::{ChallengeTry, SignInChallenge, SignInChallenges};
@@ -23,6 +25,7 @@ pub use marks::WriteMarks;
 pub use memory::{MemoryTokenStore, MAX_COUNTERS};
 pub use redis::{RedisOptions, RedisStats, RedisTokenStore};
 pub use sessions::{NewSession, PairState, Rotation, RotationRequest, SessionInfo, SessionStore};
+pub use single_use::{SingleUse, MAX_SINGLE_USE_BYTES};
 
 /// New expiry times of a pair issued at `issued_at`, never past the session's end.
 pub(crate) fn pair_expiry(

@@ -13,6 +13,7 @@ mod challenges;
 mod counters;
 mod marks;
 mod sessions;
+mod single_use;
 
 /// How often expired entries are swept out, so memory stays flat.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -63,6 +64,8 @@ struct Inner {
     generations: HashMap<String, (u64, Instant)>,
     /// Each user's last write position and until when it is held (see `WriteMarks`).
     marks: HashMap<String, (u64, Instant)>,
+    /// Single-use records by kind, then key: the value and when it lapses.
+    single_use: HashMap<String, HashMap<String, (Vec<u8>, Instant)>>,
     /// The last generation handed out, to any user: values are never reused, even after
     /// a user's entry is swept.
     last_generation: u64,
@@ -105,6 +108,7 @@ impl MemoryTokenStore {
                 challenges: HashMap::new(),
                 generations: HashMap::new(),
                 marks: HashMap::new(),
+                single_use: HashMap::new(),
                 last_generation: 0,
                 max_counters,
                 last_sweep: Instant::now(),
@@ -153,6 +157,9 @@ impl Inner {
             .retain(|_, (_, _, _, until)| *until > instant);
         self.generations.retain(|_, (_, until)| *until > instant);
         self.marks.retain(|_, (_, until)| *until > instant);
+        for records in self.single_use.values_mut() {
+            records.retain(|_, (_, until)| *until > instant);
+        }
         self.last_sweep = instant;
     }
 

@@ -29,6 +29,7 @@ mod counters;
 mod marks;
 mod primaries;
 mod sessions;
+mod single_use;
 
 pub use connection::RedisStats;
 use connection::{Conn, Connections};
@@ -44,6 +45,8 @@ const CREATE: &str = include_str!("../lua/create_session.lua");
 const REVOKE_ALL: &str = include_str!("../lua/revoke_all.lua");
 const LIST: &str = include_str!("../lua/list.lua");
 const MARK: &str = include_str!("../lua/mark_write.lua");
+const SINGLE_PUT: &str = include_str!("../lua/single_put.lua");
+const SINGLE_TAKE: &str = include_str!("../lua/single_take.lua");
 
 /// How long a user's generation is kept after a revoke-all: far longer than any login or
 /// sign-in waiting for its second factor (5 minutes) takes.
@@ -97,6 +100,8 @@ pub struct RedisTokenStore {
     revoke_all: Arc<Script>,
     list: Arc<Script>,
     mark: Arc<Script>,
+    single_put: Arc<Script>,
+    single_take: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisTokenStore {
@@ -122,6 +127,8 @@ impl RedisTokenStore {
             revoke_all: Arc::new(Script::new(REVOKE_ALL)),
             list: Arc::new(Script::new(LIST)),
             mark: Arc::new(Script::new(MARK)),
+            single_put: Arc::new(Script::new(SINGLE_PUT)),
+            single_take: Arc::new(Script::new(SINGLE_TAKE)),
         })
     }
 
@@ -150,6 +157,16 @@ impl RedisTokenStore {
     /// `<prefix>user:{<uid>}:wrote`: the user's last write position.
     fn mark_key(&self, user_id: &str) -> String {
         self.key(&["user:{", user_id, "}:wrote"])
+    }
+
+    /// `<prefix>once:{<kind>}:<key>`: a single-use record, in its kind's slot.
+    fn single_key(&self, kind: &str, key: &str) -> String {
+        self.key(&["once:{", kind, "}:", key])
+    }
+
+    /// `<prefix>once:{<kind>}`: the kind's live records, by when they lapse.
+    fn single_index(&self, kind: &str) -> String {
+        self.key(&["once:{", kind, "}"])
     }
 
     /// `<prefix>rate:{<digest of the name>}`: fixed-size, whatever the name.
