@@ -7,6 +7,7 @@ pub mod schema;
 
 mod audit_event;
 mod mail;
+mod passkey;
 mod signing_key;
 mod task;
 mod user;
@@ -21,6 +22,7 @@ with_resources!(resource_modules);
 
 pub use audit_event::AuditEvent;
 pub use mail::{OneTimeToken, OutboxMail};
+pub use passkey::Passkey;
 pub use signing_key::SigningKey;
 pub use task::{NewTask, Task};
 pub use user::{Account, NewUser, User};

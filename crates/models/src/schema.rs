@@ -102,7 +102,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Passkeys: users' WebAuthn credentials as webauthn-rs serialises them.
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        credential -> Text,
+        backup_eligible -> Bool,
+        backed_up -> Bool,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(tasks -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(backup_codes -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(

@@ -6,6 +6,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 pub enum Unique {
     Username,
     Email,
+    /// A passkey's credential id (registered already, to this account or another).
+    Credential,
     /// A primary key (a made id that clashed: a bug, never the caller's fault).
     Id,
 }
@@ -15,6 +17,7 @@ impl std::fmt::Display for Unique {
         f.write_str(match self {
             Unique::Username => "username",
             Unique::Email => "email",
+            Unique::Credential => "credential",
             Unique::Id => "id",
         })
     }
@@ -118,6 +121,8 @@ fn conflicting_field(constraint: &str, message: &str) -> Unique {
         Unique::Username
     } else if text.contains("email") {
         Unique::Email
+    } else if text.contains("credential_id") {
+        Unique::Credential
     } else {
         Unique::Id
     }

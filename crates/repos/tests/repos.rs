@@ -11,6 +11,8 @@ mod admin;
 mod mail;
 #[path = "repos/mfa.rs"]
 mod mfa;
+#[path = "repos/passkeys.rs"]
+mod passkeys;
 #[path = "repos/races.rs"]
 mod races;
 #[path = "repos/signing_keys.rs"]
@@ -212,6 +214,7 @@ fn plan(backend: Backend, label: &str) -> Plan {
             trials.extend(races::cases(&ctx));
             trials.extend(admin::cases(&ctx));
             trials.extend(signing_keys::cases(&ctx));
+            trials.extend(passkeys::cases(&ctx));
             trials.extend(resources::cases(&ctx));
             // The pool goes before the database it points at.
             Ok(Prepared {
