@@ -126,13 +126,15 @@ fn postgres_target(url: &str) -> String {
     format!("{url}{sep}connect_timeout=5")
 }
 
-/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+/// Replaces the password of a `scheme://user:password@host` URL with `***`, and the value
+/// of any secret query parameter (`password`, `sslpassword`, libpq's spellings).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
+    let tail = redact_query(tail);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
@@ -142,8 +144,27 @@ pub fn redact_url(url: &str) -> String {
                 format!("{scheme}://{user}@{host}{tail}")
             }
         }
-        None => url.to_owned(),
+        None => format!("{scheme}://{authority}{tail}"),
     }
+}
+
+/// The path and query with the values of secret parameters replaced by `***`.
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((name, _))
+                if ["password", "sslpassword"].contains(&name.to_ascii_lowercase().as_str()) =>
+            {
+                format!("{name}=***")
+            }
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", params.join("&"))
 }
 
 #[cfg(test)]
@@ -216,5 +237,9 @@ mod tests {
         assert!(shown.contains("alice:***@db:5432/app"), "{shown}");
         assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
         assert_eq!(redact_url("mysql://a:b@c@h/db"), "mysql://a:***@h/db");
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=s3cret&sslmode=require&SSLPASSWORD=k"),
+            "postgres://h/db?user=u&password=***&sslmode=require&SSLPASSWORD=***"
+        );
     }
 }
