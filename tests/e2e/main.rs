@@ -16,6 +16,7 @@ mod http;
 mod introspect;
 mod keys;
 mod mfa;
+mod passkeys;
 mod passwords;
 mod sessions;
 mod tasks;
@@ -200,6 +201,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         keys::CASES,
         introspect::CASES,
         admin::CASES,
+        passkeys::CASES,
     ]
     .into_iter()
     .chain(RESOURCE_CASES.iter().copied())

@@ -347,12 +347,11 @@ pub fn duplicate_json_keys_are_422(ctx: &Ctx) {
             let valid = Value::Object(r.base.clone()).to_string();
             // The valid body with the member twice (added twice if the body lacks it):
             // the second time with the same value, another valid one, a wrong type, null.
+            // One closing brace off: the last member may be an object itself.
+            let open = valid.strip_suffix('}').unwrap_or(&valid);
             let (value, prefix) = match r.base.get(field) {
-                Some(v) => (v.clone(), valid.trim_end_matches('}').to_owned()),
-                None => (
-                    json!("x"),
-                    format!("{},{key}:\"x\"", valid.trim_end_matches('}')),
-                ),
+                Some(v) => (v.clone(), open.to_owned()),
+                None => (json!("x"), format!("{open},{key}:\"x\"")),
             };
             for second in [
                 value.clone(),

@@ -163,6 +163,14 @@ pub fn wrong_values(f: &Field) -> Vec<Value> {
             json!({}),
             json!("yes"),
         ],
+        Ty::Obj => vec![
+            json!("{}"),
+            json!(""),
+            json!(0),
+            json!(true),
+            json!([]),
+            json!([{}]),
+        ],
         Ty::Int => vec![
             json!("1"),
             json!(""),

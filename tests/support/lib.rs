@@ -50,6 +50,10 @@ impl Env {
         let mail_dir = std::env::temp_dir().join("strata-test-mail");
         m.insert("MAIL_DIR".into(), mail_dir.to_string_lossy().into_owned());
         m.insert("MAIL_POLL_INTERVAL".into(), "200ms".into());
+        // Passkeys are bound to `localhost` (an IP address cannot be a relying party);
+        // an origin without a port allows the apps' random ones.
+        m.insert("WEBAUTHN_RP_ID".into(), "localhost".into());
+        m.insert("WEBAUTHN_ORIGINS".into(), "http://localhost".into());
         if let Some((url, prefix)) = redis {
             m.insert("REDIS_URL".into(), url);
             m.insert("REDIS_KEY_PREFIX".into(), prefix);

@@ -277,6 +277,21 @@ impl ApiError {
                         },
                     )
                 },
+                S::InvalidPasskey => map(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_passkey",
+                    "this passkey sign-in or registration is not valid: ask for new options and try again",
+                ),
+                S::PasskeyLimit(max) => map(
+                    StatusCode::CONFLICT,
+                    "passkey_limit",
+                    format!("an account holds at most {max} passkeys: remove one first"),
+                ),
+                S::PasskeysOff => map(
+                    StatusCode::NOT_FOUND,
+                    "passkeys_off",
+                    "passkeys are not configured on this server (WEBAUTHN_RP_ID)",
+                ),
                 S::LastAdmin => map(
                     StatusCode::CONFLICT,
                     "last_admin",
@@ -474,6 +489,9 @@ mod tests {
                 "account_banned",
             ),
             (S::LastAdmin.into(), 409, "last_admin"),
+            (S::InvalidPasskey.into(), 401, "invalid_passkey"),
+            (S::PasskeyLimit(10).into(), 409, "passkey_limit"),
+            (S::PasskeysOff.into(), 404, "passkeys_off"),
             (S::CannotBanSelf.into(), 409, "cannot_ban_yourself"),
             (S::InvalidMfaCode.into(), 401, "invalid_mfa_code"),
             (S::InvalidMfaToken.into(), 401, "invalid_mfa_token"),

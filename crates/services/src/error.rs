@@ -42,6 +42,16 @@ pub enum ServiceError {
     /// A wrong, old or already used second-factor code.
     #[error("invalid second-factor code")]
     InvalidMfaCode,
+    /// A passkey ceremony that failed: an unknown, used or stale challenge, a wrong
+    /// signature or origin, an unknown credential, a counter gone backwards.
+    #[error("invalid passkey")]
+    InvalidPasskey,
+    /// The account holds its most passkeys already.
+    #[error("at most {0} passkeys per account")]
+    PasskeyLimit(u32),
+    /// Passkeys are not configured (no relying-party id: `WEBAUTHN_RP_ID`).
+    #[error("passkeys are not configured")]
+    PasskeysOff,
     /// An `mfa_token` that is unknown, used, expired, or spent by wrong codes.
     #[error("invalid or expired mfa_token")]
     InvalidMfaToken,

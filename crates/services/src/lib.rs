@@ -18,6 +18,7 @@ pub mod mail;
 pub mod mfa;
 mod outcomes;
 pub mod paging;
+pub mod passkeys;
 pub mod password;
 mod proofs;
 mod reads;
@@ -143,6 +144,10 @@ pub struct Services {
     pub admin: admin::Admin,
     /// The audit trail (and its retention worker, [`audit::Audit::run`]).
     pub audit: audit::Audit,
+    /// An account's passkeys.
+    pub passkeys: passkeys::Passkeys,
+    /// Signing in with a passkey.
+    pub passkey_sign_in: passkeys::PasskeySignIn,
 }
 
 impl Services {
@@ -196,6 +201,13 @@ impl Services {
             require_second_factor: settings.admin_require_second_factor,
             reads: reads.clone(),
         };
+        // Checked at start-up already (`PasskeySettings::relying_party`).
+        let webauthn = settings
+            .passkeys
+            .as_ref()
+            .and_then(|p| p.relying_party().ok());
+        let max_passkeys = settings.passkeys.as_ref().map_or(0, |p| p.max_per_account);
+        let passkey_repo = repos::PasskeyRepo::new(db.clone());
         let settings = std::sync::Arc::new(settings);
         let sessions = Sessions::new(
             users.clone(),
@@ -259,6 +271,21 @@ impl Services {
             sessions.clone(),
             reads.clone(),
         );
+        let passkeys = passkeys::Passkeys {
+            webauthn: webauthn.clone(),
+            repo: passkey_repo.clone(),
+            users: users.clone(),
+            store: store.clone(),
+            proofs: proofs.clone(),
+            max_per_account: max_passkeys,
+        };
+        let passkey_sign_in = passkeys::PasskeySignIn {
+            webauthn,
+            repo: passkey_repo,
+            users: users.clone(),
+            store: store.clone(),
+            sessions: sessions.clone(),
+        };
         let users = UserService {
             users,
             mailed_tokens,
@@ -285,6 +312,8 @@ impl Services {
             mailer,
             admin,
             audit,
+            passkeys,
+            passkey_sign_in,
         }
     }
 }

@@ -31,6 +31,9 @@ pub(crate) enum SignInMethod {
     Password,
     PasswordAndTotp,
     PasswordAndBackupCode,
+    /// A passkey whose authenticator verified its user (a PIN, a fingerprint): two
+    /// factors in one.
+    Passkey,
 }
 
 impl SignInMethod {
@@ -43,6 +46,7 @@ impl SignInMethod {
             SignInMethod::Password => "password",
             SignInMethod::PasswordAndTotp => "password_and_totp",
             SignInMethod::PasswordAndBackupCode => "password_and_backup_code",
+            SignInMethod::Passkey => "passkey",
         }
     }
 }

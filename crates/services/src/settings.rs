@@ -46,6 +46,8 @@ pub struct AuthSettings {
     pub admin_require_second_factor: bool,
     /// `AUDIT_RETENTION`: audit events older than this are deleted.
     pub audit_retention: Duration,
+    /// The passkeys' relying party; `None`: passkeys are off (no domain to bind them to).
+    pub passkeys: Option<crate::passkeys::PasskeySettings>,
 }
 
 impl Default for AuthSettings {
@@ -73,6 +75,7 @@ impl Default for AuthSettings {
             introspection: crate::introspection::IntrospectionSettings::default(),
             admin_require_second_factor: false,
             audit_retention: Duration::from_secs(365 * 24 * 3600),
+            passkeys: None,
         }
     }
 }

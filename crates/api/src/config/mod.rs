@@ -4,6 +4,7 @@
 mod admin;
 mod mail;
 mod mfa;
+mod passkeys;
 mod password;
 mod reader;
 mod signing;
@@ -232,6 +233,7 @@ impl Reader<'_> {
             introspection: d.introspection,
             admin_require_second_factor: d.admin_require_second_factor,
             audit_retention: d.audit_retention,
+            passkeys: None,
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -372,6 +374,7 @@ impl Config {
         let (jwt_secret, jwt_secret_previous) = r.secrets(&auth);
         let http = r.http();
         auth.mail = r.mail(app_env, http.bind_addr);
+        auth.passkeys = r.passkeys(&auth.mail.public_url.clone());
         auth.mfa = r.mfa(app_env);
         auth.signing = r.signing(app_env);
         auth.introspection = r.introspection();

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod health;
 pub mod introspect;
 pub mod mfa;
+pub mod passkeys;
 pub mod recovery;
 pub mod tasks;
 pub mod users;
@@ -51,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     introspect::configure(cfg);
     recovery::configure(cfg);
     mfa::configure(cfg);
+    passkeys::configure(cfg);
     users::configure(cfg);
     tasks::configure(cfg);
     admin::configure(cfg);
@@ -67,6 +69,7 @@ pub(crate) fn documents() -> Vec<utoipa::openapi::OpenApi> {
         introspect::Doc::openapi(),
         recovery::Doc::openapi(),
         mfa::Doc::openapi(),
+        passkeys::Doc::openapi(),
         users::Doc::openapi(),
         tasks::Doc::openapi(),
         admin::Doc::openapi(),

@@ -1,0 +1,288 @@
+//! Passkeys, with a software authenticator (1Password's `passkey` crate) in the browser's
+//! place: registration on the password, a usernameless sign-in that counts as two
+//! factors, and every replay or forgery refused with one answer.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use passkey::authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
+use passkey::client::{Client, DefaultClientData};
+use passkey::crypto::rust_crypto::RustCryptoBackend;
+use passkey::types::ctap2::{Aaguid, Ctap2Error};
+use passkey::types::webauthn::{CredentialCreationOptions, CredentialRequestOptions};
+use passkey::types::Passkey;
+use serde_json::{json, Value};
+
+use crate::{Case, Ctx};
+
+pub const CASES: &[Case] = &[
+    (
+        "passkeys::a_passkey_registered_on_the_password_signs_in_as_two_factors",
+        a_passkey_registered_on_the_password_signs_in_as_two_factors,
+    ),
+    (
+        "passkeys::a_replayed_assertion_and_a_used_challenge_are_refused_alike",
+        a_replayed_assertion_and_a_used_challenge_are_refused_alike,
+    ),
+    (
+        "passkeys::of_twenty_concurrent_uses_of_one_challenge_one_signs_in",
+        of_twenty_concurrent_uses_of_one_challenge_one_signs_in,
+    ),
+    (
+        "passkeys::an_assertion_from_another_origin_is_refused",
+        an_assertion_from_another_origin_is_refused,
+    ),
+    (
+        "passkeys::a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password",
+        a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password,
+    ),
+];
+
+/// A user who verifies every request (a PIN, a fingerprint).
+struct Verifying;
+
+#[async_trait::async_trait]
+impl UserValidationMethod for Verifying {
+    type PasskeyItem = Passkey;
+
+    async fn check_user<'a>(
+        &self,
+        _hint: UiHint<'a, Self::PasskeyItem>,
+        _presence: bool,
+        _verification: bool,
+    ) -> Result<UserCheck, Ctap2Error> {
+        Ok(UserCheck {
+            presence: true,
+            verification: true,
+        })
+    }
+
+    fn is_verification_enabled(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    fn is_presence_enabled(&self) -> bool {
+        true
+    }
+}
+
+/// A browser with one software authenticator holding at most one passkey.
+struct Browser {
+    client: Mutex<
+        Client<Option<Passkey>, Verifying, RustCryptoBackend, public_suffix::PublicSuffixList, ()>,
+    >,
+}
+
+impl Browser {
+    fn new() -> Arc<Self> {
+        let authenticator =
+            Authenticator::new(Aaguid::new_empty(), None, Verifying, RustCryptoBackend);
+        Arc::new(Self {
+            client: Mutex::new(Client::new(authenticator).allows_insecure_localhost(true)),
+        })
+    }
+}
+
+/// A credential as a browser's `toJSON()` sends it: every byte buffer in base64url (the
+/// authenticator's types serialise them as arrays of numbers).
+fn as_json(v: Value) -> Value {
+    use base64::Engine;
+    match v {
+        Value::Array(items)
+            if !items.is_empty() && items.iter().all(|i| i.as_u64().is_some_and(|b| b < 256)) =>
+        {
+            let bytes: Vec<u8> = items
+                .iter()
+                .filter_map(|i| i.as_u64())
+                .map(|b| b as u8)
+                .collect();
+            Value::String(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(as_json).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, as_json(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// The origin a page served by `app` at `http://localhost:<port>` has.
+fn origin_of(app: &str) -> url::Url {
+    let port = app.rsplit(':').next().unwrap();
+    url::Url::parse(&format!("http://localhost:{port}")).unwrap()
+}
+
+fn create(ctx: &Ctx, browser: &Browser, origin: &url::Url, options: &Value) -> Value {
+    let options: CredentialCreationOptions = serde_json::from_value(options.clone()).unwrap();
+    let created = ctx.rt.block_on(async {
+        let mut client = browser.client.lock().await;
+        client.register(origin, options, DefaultClientData).await
+    });
+    as_json(serde_json::to_value(created.expect("the authenticator made a credential")).unwrap())
+}
+
+fn get(ctx: &Ctx, browser: &Browser, origin: &url::Url, options: &Value) -> Value {
+    let mut options = options.clone();
+    if let Some(o) = options.as_object_mut() {
+        o.remove("mediation");
+    }
+    let options: CredentialRequestOptions = serde_json::from_value(options).unwrap();
+    let asserted = ctx.rt.block_on(async {
+        let mut client = browser.client.lock().await;
+        client
+            .authenticate(origin, options, DefaultClientData)
+            .await
+    });
+    as_json(serde_json::to_value(asserted.expect("the authenticator signed")).unwrap())
+}
+
+/// Registers a passkey for a verified user of the main app; returns the user's token,
+/// the browser holding the passkey, and the passkey as listed.
+fn registered(ctx: &Ctx) -> (crate::User, String, Arc<Browser>, Value) {
+    let api = ctx.api();
+    let (user, tokens) = api.verified_user_with_session();
+    let started = api
+        .post(
+            "/api/users/me/passkeys/registration",
+            Some(&tokens.access),
+            json!({ "password": user.password }),
+        )
+        .ok(200);
+    let browser = Browser::new();
+    let credential = create(ctx, &browser, &origin_of(&ctx.main), &started["options"]);
+    let added = api
+        .post(
+            "/api/users/me/passkeys",
+            Some(&tokens.access),
+            json!({ "challenge_id": started["challenge_id"], "credential": credential, "name": "laptop" }),
+        )
+        .ok(201);
+    (user, tokens.access, browser, added)
+}
+
+/// Options, then an assertion for them: `(challenge_id, credential)`.
+fn assertion(ctx: &Ctx, browser: &Browser, origin: &url::Url) -> (Value, Value) {
+    let options = ctx
+        .api()
+        .post("/api/auth/passkey/options", None, json!({}))
+        .ok(200);
+    let credential = get(ctx, browser, origin, &options["options"]);
+    (options["challenge_id"].clone(), credential)
+}
+
+fn sign_in(ctx: &Ctx, challenge_id: &Value, credential: &Value) -> crate::Resp {
+    ctx.api().post(
+        "/api/auth/passkey",
+        None,
+        json!({ "challenge_id": challenge_id, "credential": credential }),
+    )
+}
+
+fn a_passkey_registered_on_the_password_signs_in_as_two_factors(ctx: &Ctx) {
+    let (user, access, browser, added) = registered(ctx);
+    assert_eq!(added["name"], "laptop");
+    assert!(added["last_used_at"].is_null(), "{added}");
+    let listed = ctx
+        .api()
+        .get("/api/users/me/passkeys", Some(&access))
+        .ok(200);
+    assert_eq!(listed[0]["id"], added["id"]);
+    let (challenge, credential) = assertion(ctx, &browser, &origin_of(&ctx.main));
+    let pair = sign_in(ctx, &challenge, &credential).ok(200);
+    let token = pair["access_token"].as_str().unwrap().to_owned();
+    let me = ctx.api().me(&token).ok(200);
+    assert_eq!(me["username"], user.username.as_str());
+    let sessions = ctx.api().get("/api/auth/sessions", Some(&token)).ok(200);
+    let current = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(current["second_factor"], true, "{sessions}");
+    let used = ctx
+        .api()
+        .get("/api/users/me/passkeys", Some(&access))
+        .ok(200);
+    assert!(used[0]["last_used_at"].is_string(), "{used}");
+}
+
+fn a_replayed_assertion_and_a_used_challenge_are_refused_alike(ctx: &Ctx) {
+    let (_, _, browser, _) = registered(ctx);
+    let origin = origin_of(&ctx.main);
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).ok(200);
+    let replay = sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
+    // A fresh assertion presented under the challenge already used: the same answer.
+    let (_, fresh) = assertion(ctx, &browser, &origin);
+    let reused = sign_in(ctx, &challenge, &fresh).problem(401, "invalid_passkey");
+    assert_eq!(replay["detail"], reused["detail"]);
+    let made_up = sign_in(ctx, &json!("0123456789abcdef0123456789abcdef"), &fresh)
+        .problem(401, "invalid_passkey");
+    assert_eq!(made_up["detail"], replay["detail"]);
+}
+
+fn of_twenty_concurrent_uses_of_one_challenge_one_signs_in(ctx: &Ctx) {
+    let (_, _, browser, _) = registered(ctx);
+    let (challenge, credential) = assertion(ctx, &browser, &origin_of(&ctx.main));
+    let url = format!("{}/api/auth/passkey", ctx.main);
+    let body = json!({ "challenge_id": challenge, "credential": credential });
+    let statuses = ctx.rt.block_on(async {
+        let tries = (0..20).map(|_| {
+            let (client, url, body) = (ctx.client.clone(), url.clone(), body.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        });
+        let mut statuses = Vec::new();
+        for t in tries.collect::<Vec<_>>() {
+            statuses.push(t.await.unwrap().unwrap());
+        }
+        statuses
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+}
+
+fn an_assertion_from_another_origin_is_refused(ctx: &Ctx) {
+    let (_, _, browser, _) = registered(ctx);
+    // A page on a subdomain the relying party does not list (the browser lets it use the
+    // RP id `localhost`, a suffix of its own): the signature is good, the origin is not.
+    let port = ctx.main.rsplit(':').next().unwrap();
+    let elsewhere = url::Url::parse(&format!("http://evil.localhost:{port}")).unwrap();
+    let (challenge, credential) = assertion(ctx, &browser, &elsewhere);
+    sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
+    // The same passkey from the right origin still works: only the origin was wrong.
+    let (challenge, credential) = assertion(ctx, &browser, &origin_of(&ctx.main));
+    sign_in(ctx, &challenge, &credential).ok(200);
+}
+
+fn a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password(ctx: &Ctx) {
+    let (user, access, browser, added) = registered(ctx);
+    let api = ctx.api();
+    api.post(
+        "/api/users/me/passkeys/registration",
+        Some(&access),
+        json!({ "password": "not the password at all" }),
+    )
+    .problem(401, "invalid_credentials");
+    let path = format!("/api/users/me/passkeys/{}", added["id"].as_str().unwrap());
+    api.delete_with(&path, Some(&access), json!({ "password": user.password }))
+        .no_content();
+    let (challenge, credential) = assertion(ctx, &browser, &origin_of(&ctx.main));
+    sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
+}
