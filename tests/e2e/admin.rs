@@ -31,7 +31,7 @@ fn grant(ctx: &Ctx, user: &User) {
 }
 
 /// A new admin with a session.
-fn admin(ctx: &Ctx) -> (User, Tokens) {
+pub(crate) fn admin(ctx: &Ctx) -> (User, Tokens) {
     let api = ctx.api();
     let (user, _) = api.user_with_session();
     grant(ctx, &user);

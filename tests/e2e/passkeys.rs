@@ -16,27 +16,15 @@ use serde_json::{json, Value};
 
 use crate::{Case, Ctx};
 
-pub const CASES: &[Case] = &[
-    (
-        "passkeys::a_passkey_registered_on_the_password_signs_in_as_two_factors",
-        a_passkey_registered_on_the_password_signs_in_as_two_factors,
-    ),
-    (
-        "passkeys::a_replayed_assertion_and_a_used_challenge_are_refused_alike",
-        a_replayed_assertion_and_a_used_challenge_are_refused_alike,
-    ),
-    (
-        "passkeys::of_twenty_concurrent_uses_of_one_challenge_one_signs_in",
-        of_twenty_concurrent_uses_of_one_challenge_one_signs_in,
-    ),
-    (
-        "passkeys::an_assertion_from_another_origin_is_refused",
-        an_assertion_from_another_origin_is_refused,
-    ),
-    (
-        "passkeys::a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password",
-        a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password,
-    ),
+pub const CASES: &[Case] = testkit::cases![
+    a_passkey_registered_on_the_password_signs_in_as_two_factors,
+    a_replayed_assertion_and_a_used_challenge_are_refused_alike,
+    of_twenty_concurrent_uses_of_one_challenge_one_signs_in,
+    an_assertion_from_another_origin_is_refused,
+    a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password,
+    an_account_holds_at_most_passkeys_max_passkeys,
+    a_ban_refuses_passkey_sign_ins_and_an_admin_reset_removes_the_passkeys,
+    logout_all_ends_a_passkey_session_like_any_other,
 ];
 
 /// A user who verifies every request (a PIN, a fingerprint).
@@ -285,4 +273,80 @@ fn a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password(ctx: &
         .no_content();
     let (challenge, credential) = assertion(ctx, &browser, &origin_of(&ctx.main));
     sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
+}
+
+/// Registers one more passkey (a browser of its own) for the holder of `access`.
+fn add_passkey(ctx: &Ctx, access: &str, password: &str) -> crate::Resp {
+    let api = ctx.api();
+    let started = api.post(
+        "/api/users/me/passkeys/registration",
+        Some(access),
+        json!({ "password": password }),
+    );
+    if started.status != 200 {
+        return started;
+    }
+    let started = started.json();
+    let credential = create(
+        ctx,
+        &Browser::new(),
+        &origin_of(&ctx.main),
+        &started["options"],
+    );
+    api.post(
+        "/api/users/me/passkeys",
+        Some(access),
+        json!({ "challenge_id": started["challenge_id"], "credential": credential, "name": "another" }),
+    )
+}
+
+fn an_account_holds_at_most_passkeys_max_passkeys(ctx: &Ctx) {
+    let (user, access, _, _) = registered(ctx);
+    for _ in 1..10 {
+        add_passkey(ctx, &access, &user.password).ok(201);
+    }
+    add_passkey(ctx, &access, &user.password).problem(409, "passkey_limit");
+    let listed = ctx
+        .api()
+        .get("/api/users/me/passkeys", Some(&access))
+        .ok(200);
+    assert_eq!(listed.as_array().unwrap().len(), 10);
+}
+
+fn a_ban_refuses_passkey_sign_ins_and_an_admin_reset_removes_the_passkeys(ctx: &Ctx) {
+    let (user, _, browser, _) = registered(ctx);
+    let (_, boss) = crate::admin::admin(ctx);
+    let api = ctx.api();
+    let origin = origin_of(&ctx.main);
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    let pair = sign_in(ctx, &challenge, &credential).ok(200);
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let target = format!("/api/admin/users/{}", user.id);
+    api.post(
+        &format!("{target}/ban"),
+        Some(&boss.access),
+        json!({ "until": null, "reason": "testing" }),
+    )
+    .ok(200);
+    api.me(&access).unauthorized("token_revoked");
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).problem(403, "account_banned");
+    api.delete_with(&format!("{target}/ban"), Some(&boss.access), json!({}));
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).ok(200);
+    api.delete_with(&format!("{target}/mfa"), Some(&boss.access), json!({}))
+        .no_content();
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
+}
+
+fn logout_all_ends_a_passkey_session_like_any_other(ctx: &Ctx) {
+    let (_, access, browser, _) = registered(ctx);
+    let (challenge, credential) = assertion(ctx, &browser, &origin_of(&ctx.main));
+    let pair = sign_in(ctx, &challenge, &credential).ok(200);
+    let passkey_access = pair["access_token"].as_str().unwrap().to_owned();
+    ctx.api()
+        .post("/api/auth/logout-all", Some(&access), json!({}))
+        .no_content();
+    ctx.api().me(&passkey_access).unauthorized("token_revoked");
 }

@@ -144,6 +144,18 @@ impl PasskeyRepo {
             .map_err(RepoError::from)
     }
 
+    /// Deletes every passkey of the user (an admin's reset of the second factor); how many.
+    pub async fn delete_all(&self, user_id: &str) -> Result<usize, RepoError> {
+        let user_id = user_id.to_owned();
+        self.db
+            .write(move |conn| {
+                let mine = passkeys::table.filter(passkeys::user_id.eq(&user_id));
+                Ok(on_backend!(conn, |c| diesel::delete(mine).execute(c))?)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
     /// Deletes the owner's passkey; `NotFound` for another user's.
     pub async fn delete(&self, user_id: &str, id: &str) -> Result<(), RepoError> {
         let (user_id, id) = (user_id.to_owned(), id.to_owned());

@@ -200,6 +200,7 @@ impl Services {
             mailer: mailer.clone(),
             require_second_factor: settings.admin_require_second_factor,
             reads: reads.clone(),
+            passkeys: repos::PasskeyRepo::new(db.clone()),
         };
         // Checked at start-up already (`PasskeySettings::relying_party`).
         let webauthn = settings

@@ -71,6 +71,8 @@ pub struct Admin {
     /// `ADMIN_REQUIRE_SECOND_FACTOR`.
     pub(crate) require_second_factor: bool,
     pub(crate) reads: crate::reads::Reads,
+    /// Removed with the second factor by a reset.
+    pub(crate) passkeys: repos::PasskeyRepo,
 }
 
 impl Admin {
@@ -261,16 +263,29 @@ impl Admin {
         Ok(ended)
     }
 
-    /// Turns the second factor of `id` off (its owner lost the device), ends every session
-    /// of the account and mails the owner.
+    /// Turns the second factor of `id` off and removes its passkeys (its owner lost the
+    /// device), ends every session of the account and mails the owner.
     pub async fn reset_mfa(&self, by: &Acting, id: &str) -> Result<(), ServiceError> {
         let user = self
             .users
             .find_by_id(id)
             .await?
             .ok_or(ServiceError::NotFound)?;
+        let passkeys = self.passkeys.delete_all(id).await?;
         if !user.mfa_enabled {
-            return Err(ServiceError::MfaNotEnabled);
+            if passkeys == 0 {
+                return Err(ServiceError::MfaNotEnabled);
+            }
+            let record = by.event(
+                AuditKind::AdminMfaReset,
+                id,
+                json!({ "passkeys": passkeys }),
+            );
+            self.audit.record(record).await;
+            self.acted(by, id).await;
+            let ended = self.store.revoke_all(id, None).await?;
+            outcomes::revoked("admin_mfa_reset", ended);
+            return Ok(());
         }
         let notice = self
             .mailer
