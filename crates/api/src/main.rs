@@ -97,6 +97,7 @@ async fn serve() -> ExitCode {
         );
     }
     let addr = config.bind_addr;
+    let public_url = config.auth.mail.public_url.clone();
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -106,7 +107,7 @@ async fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(address = %addr.ip(), port = app.port(), "listening");
+    tracing::info!(address = %addr.ip(), port = app.port(), url = %public_url, "listening");
     let code = match app.run_until_stopped().await {
         Ok(()) => {
             tracing::info!("stopped");
