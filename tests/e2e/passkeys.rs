@@ -271,6 +271,14 @@ fn a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password(ctx: &
     let path = format!("/api/users/me/passkeys/{}", added["id"].as_str().unwrap());
     api.delete_with(&path, Some(&access), json!({ "password": user.password }))
         .no_content();
+    let history = api
+        .get("/api/users/me/security-events?limit=100", Some(&access))
+        .ok(200)
+        .to_string();
+    assert!(
+        history.contains("passkey_added") && history.contains("passkey_removed"),
+        "{history}"
+    );
     let (challenge, credential) = assertion(ctx, &browser, &origin_of(&ctx.main));
     sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
 }

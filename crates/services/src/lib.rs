@@ -278,6 +278,7 @@ impl Services {
             users: users.clone(),
             store: store.clone(),
             proofs: proofs.clone(),
+            audit: audit.clone(),
             max_per_account: max_passkeys,
         };
         let passkey_sign_in = passkeys::PasskeySignIn {
@@ -286,6 +287,7 @@ impl Services {
             users: users.clone(),
             store: store.clone(),
             sessions: sessions.clone(),
+            audit: audit.clone(),
         };
         let users = UserService {
             users,

@@ -156,12 +156,13 @@ pub async fn begin(
 pub async fn finish(
     services: web::Data<Services>,
     auth: Auth,
+    client: Client,
     body: JsonBody<PasskeyRegistrationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
     let view = services
         .passkeys
-        .finish(&auth.0, &b.challenge_id, b.credential, &b.name)
+        .finish(&auth.0, &b.challenge_id, b.credential, &b.name, &client.0)
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
@@ -213,12 +214,13 @@ pub async fn rename(
 pub async fn delete(
     services: web::Data<Services>,
     auth: Auth,
+    client: Client,
     id: web::Path<String>,
     body: JsonBody<PasskeyPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     services
         .passkeys
-        .delete(&auth.0, &id.into_inner(), &body.0.password)
+        .delete(&auth.0, &id.into_inner(), &body.0.password, &client.0)
         .await?;
     Ok(no_content())
 }

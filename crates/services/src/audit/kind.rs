@@ -24,11 +24,15 @@ pub enum AuditKind {
     AdminMfaReset,
     AdminRoleChanged,
     AdminAccountDeleted,
+    PasskeyAdded,
+    PasskeyRemoved,
+    /// A passkey's signature counter went backwards: its authenticator may be cloned.
+    PasskeyCounterRegressed,
 }
 
 impl AuditKind {
     /// Every kind, for parsing and the documentation.
-    pub const ALL: [AuditKind; 21] = [
+    pub const ALL: [AuditKind; 24] = [
         Self::Registered,
         Self::EmailVerified,
         Self::EmailChanged,
@@ -50,6 +54,9 @@ impl AuditKind {
         Self::AdminMfaReset,
         Self::AdminRoleChanged,
         Self::AdminAccountDeleted,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::PasskeyCounterRegressed,
     ];
 
     /// The name stored and shown.
@@ -77,6 +84,9 @@ impl AuditKind {
             Self::AdminMfaReset => "admin_mfa_reset",
             Self::AdminRoleChanged => "admin_role_changed",
             Self::AdminAccountDeleted => "admin_account_deleted",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyCounterRegressed => "passkey_counter_regressed",
         }
     }
 

@@ -20,6 +20,8 @@ pub use settings::PasskeySettings;
 pub use signin::PasskeySignIn;
 pub use webauthn_rs::prelude::Url;
 
+use crate::audit::{event, Audit, AuditKind};
+use crate::client::ClientInfo;
 use crate::domain::{FieldError, Id, Parsed};
 use crate::proofs::Proofs;
 use crate::sessions::Principal;
@@ -84,6 +86,7 @@ pub struct Passkeys {
     pub(crate) users: UserRepo,
     pub(crate) store: AnyTokenStore,
     pub(crate) proofs: Proofs,
+    pub(crate) audit: Audit,
     pub(crate) max_per_account: u32,
 }
 
@@ -160,6 +163,7 @@ impl Passkeys {
         challenge_id: &str,
         credential: serde_json::Value,
         name: &str,
+        client: &ClientInfo,
     ) -> Result<PasskeyView, ServiceError> {
         let webauthn = self.webauthn()?;
         let (name, challenge_id, credential) = (
@@ -192,6 +196,10 @@ impl Passkeys {
             Err(e) => return Err(e.into()),
         }
         tracing::info!(user_id = %who.user_id, passkey_id = %row.id, "passkey added");
+        let details = serde_json::json!({ "passkey_id": row.id, "name": row.name });
+        let me = Some(who.user_id.as_str());
+        let added = event(AuditKind::PasskeyAdded, me, me, client, details);
+        self.audit.record(added).await;
         Ok(row.into())
     }
 
@@ -219,6 +227,7 @@ impl Passkeys {
         who: &Principal,
         id: &str,
         password: &str,
+        client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let id = Id::parse(id).ok_or(ServiceError::NotFound)?.to_string();
         let id = id.as_str();
@@ -237,6 +246,10 @@ impl Passkeys {
             .await?;
         self.repo.delete(&who.user_id, id).await?;
         tracing::info!(user_id = %who.user_id, passkey_id = %id, "passkey removed");
+        let me = Some(who.user_id.as_str());
+        let details = serde_json::json!({ "passkey_id": id });
+        let removed = event(AuditKind::PasskeyRemoved, me, me, client, details);
+        self.audit.record(removed).await;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use webauthn_rs::prelude::{
 use webauthn_rs::Webauthn;
 
 use super::{bounded, challenge_field, Ceremony, CHALLENGE_TTL, MAX_WAITING};
+use crate::audit::{event, Audit, AuditKind};
 use crate::client::ClientInfo;
 use crate::domain::{FieldError, Parsed};
 use crate::sessions::{banned, Opening, SignInMethod};
@@ -41,6 +42,7 @@ pub struct PasskeySignIn {
     pub(crate) users: UserRepo,
     pub(crate) store: AnyTokenStore,
     pub(crate) sessions: Sessions,
+    pub(crate) audit: Audit,
 }
 
 impl PasskeySignIn {
@@ -127,6 +129,16 @@ impl PasskeySignIn {
         if result.counter() != 0 && result.counter() <= stored_counter {
             tracing::warn!(user_id = %row.user_id, passkey_id = %row.id, stored_counter,
                 presented = result.counter(), "a passkey's counter went backwards: a cloned authenticator?");
+            let owner = Some(row.user_id.as_str());
+            let details = serde_json::json!({ "passkey_id": row.id, "stored": stored_counter, "presented": result.counter() });
+            let regressed = event(
+                AuditKind::PasskeyCounterRegressed,
+                None,
+                owner,
+                &client,
+                details,
+            );
+            self.audit.record(regressed).await;
             return Err(ServiceError::InvalidPasskey);
         }
         passkey.update_credential(&result);
