@@ -9,6 +9,7 @@ use models::Passkey;
 
 use crate::error::{one_row, owned_insert_error};
 use crate::lock::lock_user;
+use crate::mail::{queue, NewMail};
 use crate::RepoError;
 
 /// A passkey row. The credential is public material (webauthn-rs's serialised `Passkey`).
@@ -45,8 +46,13 @@ impl PasskeyRepo {
     /// Stores `passkey` unless its owner holds `cap` already. The owner's row is locked
     /// first (the one lock order), so two registrations racing for the last place cannot
     /// both take it. `OwnerGone` if the owner was deleted; `Conflict(Credential)` if the
-    /// credential is registered already.
-    pub async fn add(&self, passkey: PasskeyRecord, cap: u32) -> Result<Added, RepoError> {
+    /// credential is registered already. `notice` is queued in the same transaction.
+    pub async fn add(
+        &self,
+        passkey: PasskeyRecord,
+        cap: u32,
+        notice: Option<NewMail>,
+    ) -> Result<Added, RepoError> {
         self.db
             .transaction(move |conn| {
                 if lock_user(conn, &passkey.user_id)?.is_none() {
@@ -64,6 +70,7 @@ impl PasskeyRepo {
                 }
                 let insert = diesel::insert_into(passkeys::table).values(&passkey);
                 on_backend!(conn, |c| insert.execute(c))?;
+                notice.iter().try_for_each(|m| queue(conn, m))?;
                 Ok(Added::Stored)
             })
             .await
@@ -156,15 +163,22 @@ impl PasskeyRepo {
             .map_err(RepoError::from)
     }
 
-    /// Deletes the owner's passkey; `NotFound` for another user's.
-    pub async fn delete(&self, user_id: &str, id: &str) -> Result<(), RepoError> {
+    /// Deletes the owner's passkey, queueing `notice` in the same transaction; `NotFound`
+    /// for another user's.
+    pub async fn delete(
+        &self,
+        user_id: &str,
+        id: &str,
+        notice: Option<NewMail>,
+    ) -> Result<(), RepoError> {
         let (user_id, id) = (user_id.to_owned(), id.to_owned());
         self.db
-            .write(move |conn| {
+            .transaction(move |conn| {
                 let owned = passkeys::table
                     .filter(passkeys::id.eq(&id))
                     .filter(passkeys::user_id.eq(&user_id));
-                one_row(on_backend!(conn, |c| diesel::delete(owned).execute(c))?)
+                one_row(on_backend!(conn, |c| diesel::delete(owned).execute(c))?)?;
+                notice.iter().try_for_each(|m| queue(conn, m))
             })
             .await
             .map_err(RepoError::from)

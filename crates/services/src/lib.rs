@@ -279,6 +279,7 @@ impl Services {
             store: store.clone(),
             proofs: proofs.clone(),
             audit: audit.clone(),
+            mailer: mailer.clone(),
             max_per_account: max_passkeys,
         };
         let passkey_sign_in = passkeys::PasskeySignIn {

@@ -39,7 +39,7 @@ fn of_concurrent_registrations_past_the_cap_only_the_cap_is_stored(c: Ctx) {
         let mut adds = tokio::task::JoinSet::new();
         for _ in 0..8 {
             let (repo, row) = (repo.clone(), passkey(&user.id));
-            adds.spawn(async move { repo.add(row, 3).await });
+            adds.spawn(async move { repo.add(row, 3, None).await });
         }
         let mut outcomes = Vec::new();
         while let Some(done) = adds.join_next().await {
@@ -57,7 +57,7 @@ fn a_credential_id_is_registered_once_in_the_whole_table(c: Ctx) {
     let (a, b) = (c.block_on(c.fresh_user()), c.block_on(c.fresh_user()));
     let first = passkey(&a.id);
     assert_eq!(
-        c.block_on(repo.add(first.clone(), 10)).unwrap(),
+        c.block_on(repo.add(first.clone(), 10, None)).unwrap(),
         Added::Stored
     );
     let again = PasskeyRecord {
@@ -65,7 +65,7 @@ fn a_credential_id_is_registered_once_in_the_whole_table(c: Ctx) {
         ..passkey(&b.id)
     };
     assert!(matches!(
-        c.block_on(repo.add(again, 10)),
+        c.block_on(repo.add(again, 10, None)),
         Err(RepoError::Conflict(Unique::Credential))
     ));
     let found = c
@@ -82,23 +82,23 @@ fn only_the_owner_renames_or_deletes_a_passkey(c: Ctx) {
     let repo = PasskeyRepo::new(c.database.clone());
     let (owner, other) = (c.block_on(c.fresh_user()), c.block_on(c.fresh_user()));
     let key = passkey(&owner.id);
-    c.block_on(repo.add(key.clone(), 10)).unwrap();
+    c.block_on(repo.add(key.clone(), 10, None)).unwrap();
     assert!(matches!(
         c.block_on(repo.rename(&other.id, &key.id, "mine now")),
         Err(RepoError::NotFound)
     ));
     assert!(matches!(
-        c.block_on(repo.delete(&other.id, &key.id)),
+        c.block_on(repo.delete(&other.id, &key.id, None)),
         Err(RepoError::NotFound)
     ));
     let renamed = c
         .block_on(repo.rename(&owner.id, &key.id, "phone"))
         .unwrap();
     assert_eq!(renamed.name, "phone");
-    c.block_on(repo.delete(&owner.id, &key.id)).unwrap();
+    c.block_on(repo.delete(&owner.id, &key.id, None)).unwrap();
     assert!(c.block_on(repo.for_user(&owner.id)).unwrap().is_empty());
     assert!(matches!(
-        c.block_on(repo.delete(&owner.id, &key.id)),
+        c.block_on(repo.delete(&owner.id, &key.id, None)),
         Err(RepoError::NotFound)
     ));
 }
@@ -107,7 +107,7 @@ fn a_sign_in_stores_the_updated_credential_and_its_backup_flag(c: Ctx) {
     let repo = PasskeyRepo::new(c.database.clone());
     let user = c.block_on(c.fresh_user());
     let key = passkey(&user.id);
-    c.block_on(repo.add(key.clone(), 10)).unwrap();
+    c.block_on(repo.add(key.clone(), 10, None)).unwrap();
     let at = repos::now_utc();
     let change = PasskeyUse {
         credential: "{\"cred\":{\"counter\":7}}".into(),

@@ -38,11 +38,15 @@ pub enum MailKind {
     /// Tells the account's address that a reset proved it for the first time, and so
     /// removed a second factor enrolled before that proof.
     ResetRemovedFactor,
+    /// Tells the account's address that a passkey was added.
+    PasskeyAdded,
+    /// Tells the account's address that a passkey was removed.
+    PasskeyRemoved,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 9] = [
+    pub const ALL: [MailKind; 11] = [
         MailKind::VerifyEmail,
         MailKind::ChangeEmail,
         MailKind::EmailChangeRequested,
@@ -52,6 +56,8 @@ impl MailKind {
         MailKind::MfaDisabled,
         MailKind::SignupAttempted,
         MailKind::ResetRemovedFactor,
+        MailKind::PasskeyAdded,
+        MailKind::PasskeyRemoved,
     ];
 
     /// The stored name, also the metrics label.
@@ -66,6 +72,8 @@ impl MailKind {
             MailKind::MfaDisabled => "mfa_disabled",
             MailKind::SignupAttempted => "signup_attempted",
             MailKind::ResetRemovedFactor => "reset_removed_factor",
+            MailKind::PasskeyAdded => "passkey_added",
+            MailKind::PasskeyRemoved => "passkey_removed",
         }
     }
 

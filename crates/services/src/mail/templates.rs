@@ -51,6 +51,8 @@ fn built_in(kind: MailKind, part: &str) -> &'static str {
         MailKind::MfaDisabled => file!("mfa_disabled"),
         MailKind::SignupAttempted => file!("signup_attempted"),
         MailKind::ResetRemovedFactor => file!("reset_removed_factor"),
+        MailKind::PasskeyAdded => file!("passkey_added"),
+        MailKind::PasskeyRemoved => file!("passkey_removed"),
     }
 }
 

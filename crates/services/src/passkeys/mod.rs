@@ -23,6 +23,7 @@ pub use webauthn_rs::prelude::Url;
 use crate::audit::{event, Audit, AuditKind};
 use crate::client::ClientInfo;
 use crate::domain::{FieldError, Id, Parsed};
+use crate::mail::{MailKind, Mailer};
 use crate::proofs::Proofs;
 use crate::sessions::Principal;
 use crate::views::Timestamp;
@@ -87,6 +88,7 @@ pub struct Passkeys {
     pub(crate) store: AnyTokenStore,
     pub(crate) proofs: Proofs,
     pub(crate) audit: Audit,
+    pub(crate) mailer: Mailer,
     pub(crate) max_per_account: u32,
 }
 
@@ -187,7 +189,21 @@ impl Passkeys {
                 ServiceError::InvalidPasskey
             })?;
         let row = record(&who.user_id, &name, &passkey)?;
-        match self.repo.add(row.clone(), self.max_per_account).await {
+        let owner = self
+            .users
+            .find_by_id(&who.user_id)
+            .await?
+            .ok_or(ServiceError::TokenRevoked)?;
+        let params = serde_json::json!({ "username": owner.username, "name": row.name });
+        let notice = self
+            .mailer
+            .notice(MailKind::PasskeyAdded, &owner.email, params)
+            .await?;
+        match self
+            .repo
+            .add(row.clone(), self.max_per_account, notice.clone())
+            .await
+        {
             Ok(Added::Stored) => {}
             Ok(Added::Full) => return Err(ServiceError::PasskeyLimit(self.max_per_account)),
             Err(repos::RepoError::Conflict(repos::Unique::Credential)) => {
@@ -195,6 +211,7 @@ impl Passkeys {
             }
             Err(e) => return Err(e.into()),
         }
+        self.mailer.queued(&notice);
         tracing::info!(user_id = %who.user_id, passkey_id = %row.id, "passkey added");
         let details = serde_json::json!({ "passkey_id": row.id, "name": row.name });
         let me = Some(who.user_id.as_str());
@@ -233,9 +250,9 @@ impl Passkeys {
         let id = id.as_str();
         // Another's passkey, or none, is "not found" before the password is asked for.
         let held = self.repo.for_user(&who.user_id).await?;
-        if !held.iter().any(|p| p.id == id) {
+        let Some(passkey) = held.into_iter().find(|p| p.id == id) else {
             return Err(ServiceError::NotFound);
-        }
+        };
         let creds = self
             .users
             .credentials_by_id(&who.user_id)
@@ -244,7 +261,13 @@ impl Passkeys {
         self.proofs
             .password(&creds.user.id, password, &creds.password_hash)
             .await?;
-        self.repo.delete(&who.user_id, id).await?;
+        let params = serde_json::json!({ "username": creds.user.username, "name": passkey.name });
+        let notice = self
+            .mailer
+            .notice(MailKind::PasskeyRemoved, &creds.user.email, params)
+            .await?;
+        self.repo.delete(&who.user_id, id, notice.clone()).await?;
+        self.mailer.queued(&notice);
         tracing::info!(user_id = %who.user_id, passkey_id = %id, "passkey removed");
         let me = Some(who.user_id.as_str());
         let details = serde_json::json!({ "passkey_id": id });
