@@ -24,6 +24,7 @@ pub const GUARDED: &[(&str, &str)] = &[
     ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
     ("LOGIN_MAX_FAILURES_PER_IP", "5"),
     ("REGISTER_MAX_PER_IP", "3"),
+    ("PASSKEY_OPTIONS_PER_MINUTE", "3"),
     ("BODY_TIMEOUT", "500ms"),
     ("CORS_ALLOWED_ORIGINS", "https://app.example.com"),
     // Its admin routes take only sessions opened with a second factor (admin::).
@@ -36,6 +37,7 @@ const ALLOWED_ORIGIN: &str = "https://app.example.com";
 pub const CASES: &[Case] = testkit::cases![
     forwarded_for_lines_are_one_list_and_the_rightmost_untrusted_entry_is_the_client,
     registrations_past_the_per_address_limit_are_429_with_retry_after,
+    passkey_options_past_the_per_address_limit_are_429_with_retry_after,
     invented_methods_and_paths_share_one_metric_label,
     head_on_a_get_route_answers_like_get_without_a_body,
     pages_send_a_content_security_policy_and_refuse_framing,
@@ -115,6 +117,34 @@ fn forwarded_for_lines_are_one_list_and_the_rightmost_untrusted_entry_is_the_cli
         .get("/api/auth/sessions", Some(&tokens.access))
         .ok(200);
     assert_eq!(list[0]["ip"], seen.as_str(), "{list}");
+}
+
+fn passkey_options_past_the_per_address_limit_are_429_with_retry_after(ctx: &Ctx) {
+    let api = ctx.on(&ctx.guarded);
+    let ip = fresh_ip();
+    let headers = [("x-forwarded-for", ip.as_str())];
+    let ask = || {
+        api.send(
+            Method::POST,
+            "/api/auth/passkey/options",
+            &headers,
+            Body::Json(json!({})),
+        )
+    };
+    for _ in 0..3 {
+        ask().ok(200);
+    }
+    let refused = ask();
+    refused.problem(429, "rate_limited");
+    assert!(refused.header("retry-after").is_some());
+    let other = fresh_ip();
+    api.send(
+        Method::POST,
+        "/api/auth/passkey/options",
+        &[("x-forwarded-for", other.as_str())],
+        Body::Json(json!({})),
+    )
+    .ok(200);
 }
 
 fn registrations_past_the_per_address_limit_are_429_with_retry_after(ctx: &Ctx) {

@@ -208,6 +208,10 @@ impl Services {
             .as_ref()
             .and_then(|p| p.relying_party().ok());
         let max_passkeys = settings.passkeys.as_ref().map_or(0, |p| p.max_per_account);
+        let options_per_minute = settings
+            .passkeys
+            .as_ref()
+            .map_or(0, |p| p.options_per_minute);
         let passkey_repo = repos::PasskeyRepo::new(db.clone());
         let settings = std::sync::Arc::new(settings);
         let sessions = Sessions::new(
@@ -289,6 +293,7 @@ impl Services {
             store: store.clone(),
             sessions: sessions.clone(),
             audit: audit.clone(),
+            options_per_minute,
         };
         let users = UserService {
             users,

@@ -8,7 +8,8 @@ impl Reader<'_> {
     /// `WEBAUTHN_RP_ID` (default: the host of `PUBLIC_URL`, when it is a name: an IP
     /// address cannot be one, and passkeys are then off), `WEBAUTHN_RP_NAME` (`strata`),
     /// `WEBAUTHN_ORIGINS` (default: `PUBLIC_URL`'s origin; comma-separated; an origin
-    /// without a port allows any) and `PASSKEYS_MAX` (10). An RP id that is not a domain
+    /// without a port allows any), `PASSKEYS_MAX` (10) and `PASSKEY_OPTIONS_PER_MINUTE`
+    /// (60 sign-in options per client address). An RP id that is not a domain
     /// suffix of every origin stops start-up.
     pub(super) fn passkeys(&mut self, public_url: &str) -> Option<PasskeySettings> {
         let public = Url::parse(public_url).ok();
@@ -39,11 +40,13 @@ impl Reader<'_> {
             None => public.into_iter().collect(),
         };
         let max_per_account = self.number("PASSKEYS_MAX", 10, 1..=100);
+        let options_per_minute = self.number("PASSKEY_OPTIONS_PER_MINUTE", 60, 1..=1_000_000);
         let settings = PasskeySettings {
             rp_id,
             rp_name,
             origins,
             max_per_account,
+            options_per_minute,
         };
         match settings.relying_party() {
             Ok(_) => Some(settings),

@@ -16,6 +16,8 @@ pub struct PasskeySettings {
     pub origins: Vec<Url>,
     /// Most passkeys per account.
     pub max_per_account: u32,
+    /// Most sign-in options one client address may ask for per minute.
+    pub options_per_minute: u64,
 }
 
 impl PasskeySettings {

@@ -25,8 +25,7 @@ use crate::{ServiceError, Sessions};
 
 const SIGN_IN: &str = "passkey-sign-in";
 
-/// Sign-in options asked for per client address in one window.
-const OPTIONS_PER_IP: u64 = 60;
+/// The window of the per-address limit on sign-in options.
 const OPTIONS_WINDOW: Duration = Duration::from_secs(60);
 
 /// A credential id as stored and looked up: base64url without padding.
@@ -43,6 +42,8 @@ pub struct PasskeySignIn {
     pub(crate) store: AnyTokenStore,
     pub(crate) sessions: Sessions,
     pub(crate) audit: Audit,
+    /// `PASSKEY_OPTIONS_PER_MINUTE`, per client address.
+    pub(crate) options_per_minute: u64,
 }
 
 impl PasskeySignIn {
@@ -59,7 +60,7 @@ impl PasskeySignIn {
             .store
             .rate_hit(std::slice::from_ref(&key), OPTIONS_WINDOW)
             .await?;
-        if let Some(c) = counts.first().filter(|c| c.count > OPTIONS_PER_IP) {
+        if let Some(c) = counts.first().filter(|c| c.count > self.options_per_minute) {
             return Err(ServiceError::RateLimited {
                 retry_after: c.resets_in.max(Duration::from_secs(1)),
             });
