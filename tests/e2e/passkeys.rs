@@ -25,6 +25,7 @@ pub const CASES: &[Case] = testkit::cases![
     an_account_holds_at_most_passkeys_max_passkeys,
     a_ban_refuses_passkey_sign_ins_and_an_admin_reset_removes_the_passkeys,
     logout_all_ends_a_passkey_session_like_any_other,
+    a_signature_counter_gone_backwards_is_refused_and_recorded,
 ];
 
 /// A user who verifies every request (a PIN, a fingerprint).
@@ -64,8 +65,19 @@ struct Browser {
 
 impl Browser {
     fn new() -> Arc<Self> {
-        let authenticator =
+        Self::made(false)
+    }
+
+    /// One whose authenticator keeps a signature counter (a security key, not a synced
+    /// passkey).
+    fn with_counter() -> Arc<Self> {
+        Self::made(true)
+    }
+
+    fn made(counter: bool) -> Arc<Self> {
+        let mut authenticator =
             Authenticator::new(Aaguid::new_empty(), None, Verifying, RustCryptoBackend);
+        authenticator.set_make_credentials_with_signature_counter(counter);
         Arc::new(Self {
             client: Mutex::new(Client::new(authenticator).allows_insecure_localhost(true)),
         })
@@ -128,6 +140,10 @@ fn get(ctx: &Ctx, browser: &Browser, origin: &url::Url, options: &Value) -> Valu
 /// Registers a passkey for a verified user of the main app; returns the user's token,
 /// the browser holding the passkey, and the passkey as listed.
 fn registered(ctx: &Ctx) -> (crate::User, String, Arc<Browser>, Value) {
+    registered_with(ctx, Browser::new())
+}
+
+fn registered_with(ctx: &Ctx, browser: Arc<Browser>) -> (crate::User, String, Arc<Browser>, Value) {
     let api = ctx.api();
     let (user, tokens) = api.verified_user_with_session();
     let started = api
@@ -137,7 +153,6 @@ fn registered(ctx: &Ctx) -> (crate::User, String, Arc<Browser>, Value) {
             json!({ "password": user.password }),
         )
         .ok(200);
-    let browser = Browser::new();
     let credential = create(ctx, &browser, &origin_of(&ctx.main), &started["options"]);
     let added = api
         .post(
@@ -377,4 +392,39 @@ fn logout_all_ends_a_passkey_session_like_any_other(ctx: &Ctx) {
         .post("/api/auth/logout-all", Some(&access), json!({}))
         .no_content();
     ctx.api().me(&passkey_access).unauthorized("token_revoked");
+}
+
+fn a_signature_counter_gone_backwards_is_refused_and_recorded(ctx: &Ctx) {
+    let (_, access, browser, added) = registered_with(ctx, Browser::with_counter());
+    let origin = origin_of(&ctx.main);
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).ok(200);
+    // The stored counter jumps ahead, as if a clone of the authenticator had been used.
+    let owner = ctx.api().me(&access).ok(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let repo = repos::PasskeyRepo::new(ctx.database.clone());
+    let rows = ctx.rt.block_on(repo.for_user(&owner)).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| Some(r.id.as_str()) == added["id"].as_str())
+        .unwrap();
+    let mut stored: Value = serde_json::from_str(&row.credential).unwrap();
+    assert!(stored["cred"]["counter"].as_u64() >= Some(1), "{stored}");
+    stored["cred"]["counter"] = json!(1000);
+    let change = repos::PasskeyUse {
+        credential: stored.to_string(),
+        backed_up: row.backed_up,
+        at: repos::now_utc(),
+    };
+    ctx.rt.block_on(repo.used(&row.id, change)).unwrap();
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
+    let history = ctx
+        .api()
+        .get("/api/users/me/security-events?limit=100", Some(&access))
+        .ok(200)
+        .to_string();
+    assert!(history.contains("passkey_counter_regressed"), "{history}");
 }

@@ -11,7 +11,7 @@ use repos::{
     AnyTokenStore, PasskeyRepo, PasskeyUse, RateCounters, SessionStore, SingleUse, UserRepo,
 };
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, DiscoverableKey, Passkey, PublicKeyCredential,
+    DiscoverableAuthentication, DiscoverableKey, Passkey, PublicKeyCredential, WebauthnError,
 };
 use webauthn_rs::Webauthn;
 
@@ -117,31 +117,36 @@ impl PasskeySignIn {
             serde_json::from_str(&row.credential).map_err(|_| ServiceError::InvalidPasskey)?;
         let stored_counter = counter(&row.credential);
         #[allow(deprecated)] // _v2 needs the keys in the state; the check is the same
-        let result = webauthn
-            .finish_discoverable_authentication(
-                &credential,
-                state,
-                &[DiscoverableKey::from(&passkey)],
-            )
-            .map_err(|e| {
+        let checked = webauthn.finish_discoverable_authentication(
+            &credential,
+            state,
+            &[DiscoverableKey::from(&passkey)],
+        );
+        let result = match checked {
+            Ok(result) => result,
+            // The signature is good but the counter is not past the stored one: two copies
+            // of the key may be in use. Refused, and recorded against the account.
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                tracing::warn!(user_id = %row.user_id, passkey_id = %row.id, stored_counter,
+                    "a passkey's counter went backwards: a cloned authenticator?");
+                let owner = Some(row.user_id.as_str());
+                let details =
+                    serde_json::json!({ "passkey_id": row.id, "stored_counter": stored_counter });
+                let regressed = event(
+                    AuditKind::PasskeyCounterRegressed,
+                    None,
+                    owner,
+                    &client,
+                    details,
+                );
+                self.audit.record(regressed).await;
+                return Err(ServiceError::InvalidPasskey);
+            }
+            Err(e) => {
                 tracing::info!(user_id = %row.user_id, error = %e, "passkey sign-in refused");
-                ServiceError::InvalidPasskey
-            })?;
-        if result.counter() != 0 && result.counter() <= stored_counter {
-            tracing::warn!(user_id = %row.user_id, passkey_id = %row.id, stored_counter,
-                presented = result.counter(), "a passkey's counter went backwards: a cloned authenticator?");
-            let owner = Some(row.user_id.as_str());
-            let details = serde_json::json!({ "passkey_id": row.id, "stored": stored_counter, "presented": result.counter() });
-            let regressed = event(
-                AuditKind::PasskeyCounterRegressed,
-                None,
-                owner,
-                &client,
-                details,
-            );
-            self.audit.record(regressed).await;
-            return Err(ServiceError::InvalidPasskey);
-        }
+                return Err(ServiceError::InvalidPasskey);
+            }
+        };
         passkey.update_credential(&result);
         let credential = serde_json::to_string(&passkey)
             .map_err(|e| ServiceError::internal_from("saving a passkey", e))?;
