@@ -472,6 +472,7 @@ fn login_at(user_id: &str, issued_at: i64) -> NewSession {
         user_agent: Some("Mozilla/5.0 (contract test)".into()),
         ip: Some("203.0.113.7".into()),
         second_factor: false,
+        method: "password".into(),
         generation: 0,
     }
 }

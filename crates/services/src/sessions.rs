@@ -154,6 +154,7 @@ impl Sessions {
                     .map(|ua| ua.chars().take(256).collect()),
                 ip: client.ip.clone(),
                 second_factor,
+                method: method.as_str().to_owned(),
                 generation,
             })
             .await?;

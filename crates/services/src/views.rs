@@ -134,6 +134,9 @@ pub struct SessionView {
     pub ip: Option<String>,
     /// The sign-in proved a second factor as well as the password.
     pub second_factor: bool,
+    /// How the session was opened: `password`, `password_and_totp`,
+    /// `password_and_backup_code` or `passkey` (null for one opened before this was kept).
+    pub method: Option<String>,
     /// True for the session of the token that asked.
     pub current: bool,
 }
@@ -149,6 +152,7 @@ impl SessionView {
             user_agent: s.user_agent,
             ip: s.ip,
             second_factor: s.second_factor,
+            method: s.method,
         }
     }
 }

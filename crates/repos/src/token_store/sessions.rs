@@ -33,6 +33,8 @@ pub struct NewSession {
     pub ip: Option<String>,
     /// The sign-in proved a second factor as well as the password.
     pub second_factor: bool,
+    /// How the sign-in was made (`password`, `passkey`, …), as the session list shows it.
+    pub method: String,
     /// The user's generation when the login began ([`SessionStore::generation`]): a
     /// revoke-all since then moved it on, and the session is not stored.
     pub generation: u64,
@@ -52,6 +54,8 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub second_factor: bool,
+    /// How the sign-in was made; `None` for a session stored before the method was kept.
+    pub method: Option<String>,
 }
 
 /// A refresh: the presented refresh token id and the ids of the pair that replaces it.

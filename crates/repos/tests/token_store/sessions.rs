@@ -70,6 +70,7 @@ pub(crate) async fn list_returns_the_users_live_sessions_oldest_first(store: Any
     middle.user_agent = Some("curl/8.5".into());
     middle.ip = Some("2001:db8::1".into());
     middle.second_factor = true;
+    middle.method = "passkey".into();
     let mut newest = login_at(&user, now - 100);
     newest.user_agent = None;
     newest.ip = None;
@@ -91,6 +92,7 @@ pub(crate) async fn list_returns_the_users_live_sessions_oldest_first(store: Any
             user_agent: s.user_agent.clone(),
             ip: s.ip.clone(),
             second_factor: s.second_factor,
+            method: Some(s.method.clone()),
         })
         .collect();
     assert_eq!(listed, expected);

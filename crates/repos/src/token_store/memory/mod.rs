@@ -42,6 +42,7 @@ struct Session {
     /// The access token a refresh replaced, for a logout racing that refresh.
     previous_access_jti: Option<String>,
     second_factor: bool,
+    method: String,
 }
 
 /// A sign-in waiting for its second factor: the tries so far, whether one is being

@@ -36,6 +36,7 @@ impl SessionStore for MemoryTokenStore {
                 ip: s.ip.clone(),
                 previous_access_jti: None,
                 second_factor: s.second_factor,
+                method: s.method.clone(),
             },
         );
         Ok(true)
@@ -173,6 +174,7 @@ impl SessionStore for MemoryTokenStore {
                 user_agent: s.user_agent.clone(),
                 ip: s.ip.clone(),
                 second_factor: s.second_factor,
+                method: Some(s.method.clone()),
             })
             .collect();
         out.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));

@@ -63,6 +63,8 @@ impl SessionStore for RedisTokenStore {
                     .arg(s.ip.as_deref().unwrap_or(""))
                     .arg("mfa")
                     .arg(u8::from(s.second_factor))
+                    .arg("how")
+                    .arg(&s.method)
                     .invoke_async(&mut c)
                     .await
             })
@@ -215,8 +217,8 @@ impl SessionStore for RedisTokenStore {
             })
             .await?;
         let mut out = Vec::new();
-        for row in flat.chunks(8) {
-            let [id, uid, created, iat, cap, ua, ip, mfa] = row else {
+        for row in flat.chunks(9) {
+            let [id, uid, created, iat, cap, ua, ip, mfa, how] = row else {
                 return Err(RepoError::TokenStore("short session list reply".into()));
             };
             if uid != user_id {
@@ -231,6 +233,7 @@ impl SessionStore for RedisTokenStore {
                 user_agent: Some(ua.clone()).filter(|v| !v.is_empty()),
                 ip: Some(ip.clone()).filter(|v| !v.is_empty()),
                 second_factor: mfa == "1",
+                method: Some(how.clone()).filter(|v| !v.is_empty()),
             });
         }
         out.sort_by(|a, b| (a.created_at, &a.session_id).cmp(&(b.created_at, &b.session_id)));
