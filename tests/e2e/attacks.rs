@@ -25,6 +25,7 @@ pub const GUARDED: &[(&str, &str)] = &[
     ("LOGIN_MAX_FAILURES_PER_IP", "5"),
     ("REGISTER_MAX_PER_IP", "3"),
     ("PASSKEY_OPTIONS_PER_MINUTE", "3"),
+    ("PASSKEY_CHALLENGES_MAX", "20"),
     ("BODY_TIMEOUT", "500ms"),
     ("CORS_ALLOWED_ORIGINS", "https://app.example.com"),
     // Its admin routes take only sessions opened with a second factor (admin::).
@@ -37,7 +38,7 @@ const ALLOWED_ORIGIN: &str = "https://app.example.com";
 pub const CASES: &[Case] = testkit::cases![
     forwarded_for_lines_are_one_list_and_the_rightmost_untrusted_entry_is_the_client,
     registrations_past_the_per_address_limit_are_429_with_retry_after,
-    passkey_options_past_the_per_address_limit_are_429_with_retry_after,
+    passkey_options_are_limited_per_address_and_waiting_challenges_in_number,
     invented_methods_and_paths_share_one_metric_label,
     head_on_a_get_route_answers_like_get_without_a_body,
     pages_send_a_content_security_policy_and_refuse_framing,
@@ -119,7 +120,11 @@ fn forwarded_for_lines_are_one_list_and_the_rightmost_untrusted_entry_is_the_cli
     assert_eq!(list[0]["ip"], seen.as_str(), "{list}");
 }
 
-fn passkey_options_past_the_per_address_limit_are_429_with_retry_after(ctx: &Ctx) {
+/// The guarded app's `PASSKEY_CHALLENGES_MAX`.
+const PASSKEY_CHALLENGES_MAX: usize = 20;
+
+/// One case, as the waiting challenges it leaves fill the guarded app's cap for minutes.
+fn passkey_options_are_limited_per_address_and_waiting_challenges_in_number(ctx: &Ctx) {
     let api = ctx.on(&ctx.guarded);
     let ip = fresh_ip();
     let headers = [("x-forwarded-for", ip.as_str())];
@@ -137,14 +142,29 @@ fn passkey_options_past_the_per_address_limit_are_429_with_retry_after(ctx: &Ctx
     let refused = ask();
     refused.problem(429, "rate_limited");
     assert!(refused.header("retry-after").is_some());
-    let other = fresh_ip();
-    api.send(
-        Method::POST,
-        "/api/auth/passkey/options",
-        &[("x-forwarded-for", other.as_str())],
-        Body::Json(json!({})),
-    )
-    .ok(200);
+    // A flood from many addresses, each within its limit: the store keeps at most the
+    // cap (three are waiting already), then answers 503 until some lapse.
+    let answers: Vec<_> = (0..PASSKEY_CHALLENGES_MAX + 10)
+        .map(|_| {
+            let other = fresh_ip();
+            let headers = [("x-forwarded-for", other.as_str())];
+            let body = Body::Json(json!({}));
+            api.send(Method::POST, "/api/auth/passkey/options", &headers, body)
+        })
+        .collect();
+    let taken = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(taken, PASSKEY_CHALLENGES_MAX - 3);
+    for refused in answers.iter().skip(taken) {
+        refused.problem(503, "service_unavailable");
+    }
+    if let Some(prefix) = ctx.guarded_prefix.as_deref() {
+        let pattern = format!("{prefix}once:{{passkey-sign-in}}*");
+        let (keys, bytes) =
+            strata_e2e::redis_footprint(&ctx.redis_nodes, &pattern).expect("footprint");
+        // The records and their index, each record far under the 8 KiB a value may have.
+        assert_eq!(keys as usize, PASSKEY_CHALLENGES_MAX + 1);
+        assert!(bytes < 64 * 1024, "{bytes} bytes for {keys} keys");
+    }
 }
 
 fn registrations_past_the_per_address_limit_are_429_with_retry_after(ctx: &Ctx) {

@@ -110,7 +110,11 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
     // plans the token store too).
     let limited = spawn(
         &env.with("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3")
-            .with("INTROSPECTION_MAX_PER_MINUTE", "3"),
+            .with("INTROSPECTION_MAX_PER_MINUTE", "3")
+            .with(
+                "WEBAUTHN_TIMEOUT",
+                &format!("{}s", passkeys::SHORT_TIMEOUT.as_secs()),
+            ),
     )?;
     let no_grace = spawn(&env.with("REFRESH_REUSE_GRACE", "0"))?;
     let rotated = spawn(

@@ -26,7 +26,12 @@ pub const CASES: &[Case] = testkit::cases![
     a_ban_refuses_passkey_sign_ins_and_an_admin_reset_removes_the_passkeys,
     logout_all_ends_a_passkey_session_like_any_other,
     a_signature_counter_gone_backwards_is_refused_and_recorded,
+    a_synced_passkey_whose_backup_flags_turn_on_signs_in_and_its_flags_are_stored,
+    a_challenge_older_than_the_timeout_is_refused_like_a_replay,
 ];
+
+/// `WEBAUTHN_TIMEOUT` of the limited app (the others keep the 5-minute default).
+pub const SHORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A user who verifies every request (a PIN, a fingerprint).
 struct Verifying;
@@ -137,6 +142,45 @@ fn get(ctx: &Ctx, browser: &Browser, origin: &url::Url, options: &Value) -> Valu
     as_json(serde_json::to_value(asserted.expect("the authenticator signed")).unwrap())
 }
 
+/// The assertion with its backup flags (BE, BS) cleared and its signature left as it was.
+fn with_backup_flags_cleared(credential: &Value) -> Value {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    let data = credential["response"]["authenticatorData"]
+        .as_str()
+        .unwrap();
+    let mut data = B64.decode(data).unwrap();
+    data[32] &= !((1 << 3) | (1 << 4));
+    let mut out = credential.clone();
+    out["response"]["authenticatorData"] = B64.encode(&data).into();
+    out
+}
+
+/// Rewrites the stored row of the passkey `added` of the holder of `access`, as if it had
+/// been stored otherwise: `change` edits the credential as webauthn-rs serialised it.
+fn rewrite_stored(ctx: &Ctx, access: &str, added: &Value, change: impl FnOnce(&mut Value)) {
+    let owner = ctx.api().me(access).ok(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let repo = repos::PasskeyRepo::new(ctx.database.clone());
+    let rows = ctx.rt.block_on(repo.for_user(&owner)).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| Some(r.id.as_str()) == added["id"].as_str())
+        .unwrap();
+    let mut stored: Value = serde_json::from_str(&row.credential).unwrap();
+    change(&mut stored);
+    let flag = |k: &str| stored["cred"][k].as_bool().unwrap();
+    let rewritten = repos::PasskeyUse {
+        backup_eligible: flag("backup_eligible"),
+        backed_up: flag("backup_state"),
+        credential: stored.to_string(),
+        at: repos::now_utc(),
+    };
+    ctx.rt.block_on(repo.used(&row.id, rewritten)).unwrap();
+}
+
 /// Registers a passkey for a verified user of the main app; returns the user's token,
 /// the browser holding the passkey, and the passkey as listed.
 fn registered(ctx: &Ctx) -> (crate::User, String, Arc<Browser>, Value) {
@@ -166,8 +210,13 @@ fn registered_with(ctx: &Ctx, browser: Arc<Browser>) -> (crate::User, String, Ar
 
 /// Options, then an assertion for them: `(challenge_id, credential)`.
 fn assertion(ctx: &Ctx, browser: &Browser, origin: &url::Url) -> (Value, Value) {
+    assertion_on(ctx, &ctx.main, browser, origin)
+}
+
+/// [`assertion`], with the options from the app at `app`.
+fn assertion_on(ctx: &Ctx, app: &str, browser: &Browser, origin: &url::Url) -> (Value, Value) {
     let options = ctx
-        .api()
+        .on(app)
         .post("/api/auth/passkey/options", None, json!({}))
         .ok(200);
     let credential = get(ctx, browser, origin, &options["options"]);
@@ -175,7 +224,11 @@ fn assertion(ctx: &Ctx, browser: &Browser, origin: &url::Url) -> (Value, Value) 
 }
 
 fn sign_in(ctx: &Ctx, challenge_id: &Value, credential: &Value) -> crate::Resp {
-    ctx.api().post(
+    sign_in_on(ctx, &ctx.main, challenge_id, credential)
+}
+
+fn sign_in_on(ctx: &Ctx, app: &str, challenge_id: &Value, credential: &Value) -> crate::Resp {
+    ctx.on(app).post(
         "/api/auth/passkey",
         None,
         json!({ "challenge_id": challenge_id, "credential": credential }),
@@ -205,6 +258,7 @@ fn a_passkey_registered_on_the_password_signs_in_as_two_factors(ctx: &Ctx) {
         .cloned()
         .unwrap_or_default();
     assert_eq!(current["second_factor"], true, "{sessions}");
+    assert_eq!(current["method"], "passkey", "{sessions}");
     let used = ctx
         .api()
         .get("/api/users/me/passkeys", Some(&access))
@@ -400,25 +454,10 @@ fn a_signature_counter_gone_backwards_is_refused_and_recorded(ctx: &Ctx) {
     let (challenge, credential) = assertion(ctx, &browser, &origin);
     sign_in(ctx, &challenge, &credential).ok(200);
     // The stored counter jumps ahead, as if a clone of the authenticator had been used.
-    let owner = ctx.api().me(&access).ok(200)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let repo = repos::PasskeyRepo::new(ctx.database.clone());
-    let rows = ctx.rt.block_on(repo.for_user(&owner)).unwrap();
-    let row = rows
-        .iter()
-        .find(|r| Some(r.id.as_str()) == added["id"].as_str())
-        .unwrap();
-    let mut stored: Value = serde_json::from_str(&row.credential).unwrap();
-    assert!(stored["cred"]["counter"].as_u64() >= Some(1), "{stored}");
-    stored["cred"]["counter"] = json!(1000);
-    let change = repos::PasskeyUse {
-        credential: stored.to_string(),
-        backed_up: row.backed_up,
-        at: repos::now_utc(),
-    };
-    ctx.rt.block_on(repo.used(&row.id, change)).unwrap();
+    rewrite_stored(ctx, &access, &added, |stored| {
+        assert!(stored["cred"]["counter"].as_u64() >= Some(1), "{stored}");
+        stored["cred"]["counter"] = json!(1000);
+    });
     let (challenge, credential) = assertion(ctx, &browser, &origin);
     sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
     let history = ctx
@@ -427,4 +466,56 @@ fn a_signature_counter_gone_backwards_is_refused_and_recorded(ctx: &Ctx) {
         .ok(200)
         .to_string();
     assert!(history.contains("passkey_counter_regressed"), "{history}");
+}
+
+fn a_synced_passkey_whose_backup_flags_turn_on_signs_in_and_its_flags_are_stored(ctx: &Ctx) {
+    let (_, access, browser, added) = registered(ctx);
+    // Stored as a device-bound passkey is (neither backup flag); the software authenticator
+    // now reports both, as one synced since its registration does.
+    rewrite_stored(ctx, &access, &added, |stored| {
+        stored["cred"]["backup_eligible"] = json!(false);
+        stored["cred"]["backup_state"] = json!(false);
+    });
+    let listed = ctx
+        .api()
+        .get("/api/users/me/passkeys", Some(&access))
+        .ok(200);
+    assert_eq!(listed[0]["backup_eligible"], false, "{listed}");
+    let origin = origin_of(&ctx.main);
+    // The flags are signed: changed without the key, the assertion is a forgery.
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    let forged = with_backup_flags_cleared(&credential);
+    sign_in(ctx, &challenge, &forged).problem(401, "invalid_passkey");
+    // Signed by the passkey's own key (webauthn-rs alone would refuse it unchecked).
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).ok(200);
+    let listed = ctx
+        .api()
+        .get("/api/users/me/passkeys", Some(&access))
+        .ok(200);
+    assert_eq!(listed[0]["backup_eligible"], true, "{listed}");
+    assert_eq!(listed[0]["backed_up"], true, "{listed}");
+    // The same passkey signs in again with its new flags stored.
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).ok(200);
+}
+
+fn a_challenge_older_than_the_timeout_is_refused_like_a_replay(ctx: &Ctx) {
+    let (_, _, browser, _) = registered(ctx);
+    let origin = origin_of(&ctx.main);
+    let (challenge, credential) = assertion(ctx, &browser, &origin);
+    sign_in(ctx, &challenge, &credential).ok(200);
+    let replay = sign_in(ctx, &challenge, &credential).problem(401, "invalid_passkey");
+    // On the app with a short timeout: a good assertion, answered too late.
+    let limited = ctx.limited.as_str();
+    let (challenge, credential) = assertion_on(ctx, limited, &browser, &origin);
+    std::thread::sleep(SHORT_TIMEOUT + std::time::Duration::from_secs(1));
+    let stale = sign_in_on(ctx, limited, &challenge, &credential).problem(401, "invalid_passkey");
+    assert_eq!(
+        stale["detail"], replay["detail"],
+        "a stale challenge answers unlike a replay"
+    );
+    // Answered in time, the same passkey signs in there: only the age was wrong.
+    let (challenge, credential) = assertion_on(ctx, limited, &browser, &origin);
+    sign_in_on(ctx, limited, &challenge, &credential).ok(200);
 }

@@ -27,6 +27,7 @@ pub enum Added {
 #[derive(Debug, Clone)]
 pub struct PasskeyUse {
     pub credential: String,
+    pub backup_eligible: bool,
     pub backed_up: bool,
     pub at: NaiveDateTime,
 }
@@ -119,6 +120,7 @@ impl PasskeyRepo {
             .write(move |conn| {
                 let update = diesel::update(passkeys::table.find(&id)).set((
                     passkeys::credential.eq(&change.credential),
+                    passkeys::backup_eligible.eq(change.backup_eligible),
                     passkeys::backed_up.eq(change.backed_up),
                     passkeys::last_used_at.eq(Some(change.at)),
                 ));

@@ -212,6 +212,12 @@ impl Services {
             .passkeys
             .as_ref()
             .map_or(0, |p| p.options_per_minute);
+        let (passkey_timeout, passkey_cap) = settings.passkeys.as_ref().map_or(
+            (passkeys::DEFAULT_TIMEOUT, passkeys::DEFAULT_MAX_WAITING),
+            |p| (p.timeout, p.max_waiting),
+        );
+        let ceremonies =
+            |kind| passkeys::Ceremonies::new(store.clone(), kind, passkey_timeout, passkey_cap);
         let passkey_repo = repos::PasskeyRepo::new(db.clone());
         let settings = std::sync::Arc::new(settings);
         let sessions = Sessions::new(
@@ -280,7 +286,7 @@ impl Services {
             webauthn: webauthn.clone(),
             repo: passkey_repo.clone(),
             users: users.clone(),
-            store: store.clone(),
+            waiting: ceremonies(passkeys::REGISTRATION),
             proofs: proofs.clone(),
             audit: audit.clone(),
             mailer: mailer.clone(),
@@ -291,6 +297,7 @@ impl Services {
             repo: passkey_repo,
             users: users.clone(),
             store: store.clone(),
+            waiting: ceremonies(passkeys::signin::SIGN_IN),
             sessions: sessions.clone(),
             audit: audit.clone(),
             options_per_minute,

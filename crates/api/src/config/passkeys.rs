@@ -1,6 +1,8 @@
 //! The passkeys section: the relying party passkeys are bound to.
 
-use services::passkeys::{PasskeySettings, Url};
+use std::time::Duration;
+
+use services::passkeys::{PasskeySettings, Url, DEFAULT_MAX_WAITING, DEFAULT_TIMEOUT};
 
 use super::Reader;
 
@@ -8,9 +10,11 @@ impl Reader<'_> {
     /// `WEBAUTHN_RP_ID` (default: the host of `PUBLIC_URL`, when it is a name: an IP
     /// address cannot be one, and passkeys are then off), `WEBAUTHN_RP_NAME` (`strata`),
     /// `WEBAUTHN_ORIGINS` (default: `PUBLIC_URL`'s origin; comma-separated; an origin
-    /// without a port allows any), `PASSKEYS_MAX` (10) and `PASSKEY_OPTIONS_PER_MINUTE`
-    /// (60 sign-in options per client address). An RP id that is not a domain
-    /// suffix of every origin stops start-up.
+    /// without a port allows any), `WEBAUTHN_TIMEOUT` (5 minutes, at most an hour: the
+    /// browser's time for a ceremony and its challenge's life), `PASSKEYS_MAX` (10),
+    /// `PASSKEY_OPTIONS_PER_MINUTE` (60 sign-in options per client address) and
+    /// `PASSKEY_CHALLENGES_MAX` (50,000 ceremonies of a kind waiting at once). An RP id
+    /// that is not a domain suffix of every origin stops start-up.
     pub(super) fn passkeys(&mut self, public_url: &str) -> Option<PasskeySettings> {
         let public = Url::parse(public_url).ok();
         let default_rp = public
@@ -41,12 +45,24 @@ impl Reader<'_> {
         };
         let max_per_account = self.number("PASSKEYS_MAX", 10, 1..=100);
         let options_per_minute = self.number("PASSKEY_OPTIONS_PER_MINUTE", 60, 1..=1_000_000);
+        let max_waiting = self.number(
+            "PASSKEY_CHALLENGES_MAX",
+            DEFAULT_MAX_WAITING,
+            1..=10_000_000,
+        );
+        let timeout = self.duration("WEBAUTHN_TIMEOUT", DEFAULT_TIMEOUT);
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&timeout) {
+            self.errors
+                .push("WEBAUTHN_TIMEOUT must be between 1s and 1h".to_owned());
+        }
         let settings = PasskeySettings {
             rp_id,
             rp_name,
             origins,
             max_per_account,
             options_per_minute,
+            timeout,
+            max_waiting,
         };
         match settings.relying_party() {
             Ok(_) => Some(settings),

@@ -363,3 +363,52 @@ fn signing_keys_and_introspection_clients_are_checked() {
         "{no_kek:?}"
     );
 }
+
+#[test]
+fn passkeys_follow_public_url_and_refuse_a_foreign_rp_id_or_timeout() {
+    let on = |vars: &[(&str, &str)]| {
+        let mut all = vec![("JWT_API_SECRET", SECRET)];
+        all.extend_from_slice(vars);
+        config(&all)
+    };
+    let local = on(&[("PUBLIC_URL", "http://localhost:8080")]).map_err(|e| e.join("; "));
+    let passkeys = local.as_ref().ok().and_then(|c| c.auth.passkeys.clone());
+    assert_eq!(
+        passkeys.as_ref().map(|p| p.rp_id.as_str()),
+        Some("localhost")
+    );
+    assert_eq!(
+        passkeys.as_ref().map(|p| (p.timeout, p.max_waiting)),
+        Some((Duration::from_secs(300), 50_000))
+    );
+    // An IP address names no relying party: passkeys are off, start-up goes on.
+    let ip = on(&[("PUBLIC_URL", "http://127.0.0.1:8080")]).map_err(|e| e.join("; "));
+    assert!(ip.is_ok_and(|c| c.auth.passkeys.is_none()));
+    for (vars, key) in [
+        (
+            &[
+                ("PUBLIC_URL", "https://app.example.com"),
+                ("WEBAUTHN_RP_ID", "example.org"),
+            ][..],
+            "WEBAUTHN_RP_ID",
+        ),
+        (
+            &[
+                ("PUBLIC_URL", "http://localhost:8080"),
+                ("WEBAUTHN_TIMEOUT", "2h"),
+            ][..],
+            "WEBAUTHN_TIMEOUT",
+        ),
+        (
+            &[
+                ("PUBLIC_URL", "http://localhost:8080"),
+                ("PASSKEY_CHALLENGES_MAX", "0"),
+            ][..],
+            "PASSKEY_CHALLENGES_MAX",
+        ),
+    ] {
+        let errors = on(vars).err().unwrap_or_default();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains(key), "{errors:?}");
+    }
+}

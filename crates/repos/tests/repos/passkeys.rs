@@ -25,7 +25,7 @@ fn passkey(user_id: &str) -> PasskeyRecord {
         credential_id: testkit::random_name("cred"),
         name: "laptop".into(),
         credential: "{\"cred\":{}}".into(),
-        backup_eligible: true,
+        backup_eligible: false,
         backed_up: false,
         created_at: repos::now_utc(),
         last_used_at: None,
@@ -111,6 +111,7 @@ fn a_sign_in_stores_the_updated_credential_and_its_backup_flag(c: Ctx) {
     let at = repos::now_utc();
     let change = PasskeyUse {
         credential: "{\"cred\":{\"counter\":7}}".into(),
+        backup_eligible: true,
         backed_up: true,
         at,
     };
@@ -120,7 +121,7 @@ fn a_sign_in_stores_the_updated_credential_and_its_backup_flag(c: Ctx) {
         .unwrap()
         .unwrap();
     assert_eq!(stored.credential, change.credential);
-    assert!(stored.backed_up);
+    assert!(stored.backup_eligible && stored.backed_up);
     assert_eq!(stored.last_used_at, Some(at));
     assert!(matches!(
         c.block_on(repo.used("no-such-id", change)),

@@ -4,13 +4,17 @@
 //! Each ceremony's state is a single-use record in the token store, taken back and deleted
 //! in one step: a replayed or second use of a challenge finds nothing.
 
+mod ceremonies;
 mod settings;
+mod stored;
+
+pub(crate) use ceremonies::Ceremonies;
 pub mod signin;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use repos::{Added, AnyTokenStore, PasskeyRecord, PasskeyRepo, SingleUse, UserRepo};
+use repos::{Added, PasskeyRecord, PasskeyRepo, UserRepo};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use webauthn_rs::prelude::{Passkey, PasskeyRegistration, RegisterPublicKeyCredential, Uuid};
@@ -29,13 +33,16 @@ use crate::sessions::Principal;
 use crate::views::Timestamp;
 use crate::ServiceError;
 
-/// How long a ceremony's challenge may be answered.
-pub const CHALLENGE_TTL: Duration = Duration::from_secs(300);
+/// How long a ceremony's challenge may be answered unless `WEBAUTHN_TIMEOUT` says
+/// otherwise (WebAuthn's recommended 5 minutes).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Most ceremonies of one kind waiting at once, on every instance together.
-const MAX_WAITING: usize = 50_000;
+/// Most ceremonies of one kind waiting at once, on every instance together, unless
+/// `PASSKEY_CHALLENGES_MAX` says otherwise (each is under 2 KiB).
+pub const DEFAULT_MAX_WAITING: usize = 50_000;
 
-const REGISTRATION: &str = "passkey-registration";
+/// The token-store kind of waiting registrations.
+pub(crate) const REGISTRATION: &str = "passkey-registration";
 
 /// A passkey as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -85,7 +92,8 @@ pub struct Passkeys {
     pub(crate) webauthn: Option<Arc<Webauthn>>,
     pub(crate) repo: PasskeyRepo,
     pub(crate) users: UserRepo,
-    pub(crate) store: AnyTokenStore,
+    /// Registrations waiting for their credential.
+    pub(crate) waiting: Ceremonies,
     pub(crate) proofs: Proofs,
     pub(crate) audit: Audit,
     pub(crate) mailer: Mailer,
@@ -136,18 +144,7 @@ impl Passkeys {
             user_id: who.user_id.clone(),
             state,
         };
-        let challenge_id = Uuid::new_v4().simple().to_string();
-        let value = serde_json::to_vec(&waiting)
-            .map_err(|e| ServiceError::internal_from("saving a passkey registration", e))?;
-        self.store
-            .single_put(
-                REGISTRATION,
-                &challenge_id,
-                &value,
-                CHALLENGE_TTL,
-                MAX_WAITING,
-            )
-            .await?;
+        let challenge_id = self.waiting.wait(&waiting).await?;
         let mut options = serde_json::to_value(options)
             .map_err(|e| ServiceError::internal_from("the creation options", e))?;
         require_discoverable(&mut options);
@@ -176,10 +173,9 @@ impl Passkeys {
         )
             .all()?;
         let waiting = self
-            .store
-            .single_take(REGISTRATION, bounded(challenge_id)?)
+            .waiting
+            .take::<Waiting>(challenge_id)
             .await?
-            .and_then(|v| serde_json::from_slice::<Waiting>(&v).ok())
             .filter(|w| w.user_id == who.user_id)
             .ok_or(ServiceError::InvalidPasskey)?;
         let passkey = webauthn
@@ -323,14 +319,5 @@ pub(crate) fn challenge_field(challenge_id: &str) -> Result<&str, FieldError> {
             "challenge_id",
             "must be at most 64 characters",
         ))
-    }
-}
-
-/// A challenge id as the client sent it, refused unread when it could not be one.
-pub(crate) fn bounded(challenge_id: &str) -> Result<&str, ServiceError> {
-    if challenge_id.len() == 32 && challenge_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(challenge_id)
-    } else {
-        Err(ServiceError::InvalidPasskey)
     }
 }

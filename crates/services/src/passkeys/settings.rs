@@ -2,11 +2,13 @@
 //! a browser may sign from.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use webauthn_rs::prelude::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-/// `WEBAUTHN_RP_ID`, `WEBAUTHN_RP_NAME`, `WEBAUTHN_ORIGINS` and `PASSKEYS_MAX`.
+/// `WEBAUTHN_RP_ID`, `WEBAUTHN_RP_NAME`, `WEBAUTHN_ORIGINS`, `WEBAUTHN_TIMEOUT`,
+/// `PASSKEYS_MAX`, `PASSKEY_OPTIONS_PER_MINUTE` and `PASSKEY_CHALLENGES_MAX`.
 #[derive(Debug, Clone)]
 pub struct PasskeySettings {
     /// A registrable domain suffix of every origin (`localhost` in development).
@@ -18,6 +20,10 @@ pub struct PasskeySettings {
     pub max_per_account: u32,
     /// Most sign-in options one client address may ask for per minute.
     pub options_per_minute: u64,
+    /// How long the browser is given for a ceremony, and so how long its challenge waits.
+    pub timeout: Duration,
+    /// Most ceremonies of one kind waiting at once, on every instance together.
+    pub max_waiting: usize,
 }
 
 impl PasskeySettings {
@@ -32,6 +38,7 @@ impl PasskeySettings {
         let mut builder = WebauthnBuilder::new(&self.rp_id, first)
             .map_err(|e| self.refusal(e))?
             .rp_name(&self.rp_name)
+            .timeout(self.timeout)
             .allow_any_port(any_port);
         for origin in &self.origins[1..] {
             builder = builder.append_allowed_origin(origin);

@@ -7,15 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use repos::{
-    AnyTokenStore, PasskeyRepo, PasskeyUse, RateCounters, SessionStore, SingleUse, UserRepo,
-};
+use repos::{AnyTokenStore, PasskeyRepo, PasskeyUse, RateCounters, SessionStore, UserRepo};
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, DiscoverableKey, Passkey, PublicKeyCredential, WebauthnError,
+    DiscoverableAuthentication, DiscoverableKey, PublicKeyCredential, WebauthnError,
 };
 use webauthn_rs::Webauthn;
 
-use super::{bounded, challenge_field, Ceremony, CHALLENGE_TTL, MAX_WAITING};
+use super::{challenge_field, stored, Ceremonies, Ceremony};
 use crate::audit::{event, Audit, AuditKind};
 use crate::client::ClientInfo;
 use crate::domain::{FieldError, Parsed};
@@ -23,7 +21,8 @@ use crate::sessions::{banned, Opening, SignInMethod};
 use crate::views::TokenPair;
 use crate::{ServiceError, Sessions};
 
-const SIGN_IN: &str = "passkey-sign-in";
+/// The token-store kind of waiting sign-ins.
+pub(crate) const SIGN_IN: &str = "passkey-sign-in";
 
 /// The window of the per-address limit on sign-in options.
 const OPTIONS_WINDOW: Duration = Duration::from_secs(60);
@@ -40,6 +39,8 @@ pub struct PasskeySignIn {
     pub(crate) repo: PasskeyRepo,
     pub(crate) users: UserRepo,
     pub(crate) store: AnyTokenStore,
+    /// Sign-ins waiting for their assertion.
+    pub(crate) waiting: Ceremonies,
     pub(crate) sessions: Sessions,
     pub(crate) audit: Audit,
     /// `PASSKEY_OPTIONS_PER_MINUTE`, per client address.
@@ -52,7 +53,7 @@ impl PasskeySignIn {
     }
 
     /// The request options of a sign-in, limited per client address; the challenge waits
-    /// [`CHALLENGE_TTL`] for one answer.
+    /// `WEBAUTHN_TIMEOUT` for one answer.
     pub async fn options(&self, client: &ClientInfo) -> Result<Ceremony, ServiceError> {
         let webauthn = self.webauthn()?;
         let key = format!("passkey-options:ip:{}", client.ip.as_deref().unwrap_or("-"));
@@ -68,12 +69,7 @@ impl PasskeySignIn {
         let (options, state) = webauthn
             .start_discoverable_authentication()
             .map_err(|e| ServiceError::internal_from("starting a passkey sign-in", e))?;
-        let challenge_id = webauthn_rs::prelude::Uuid::new_v4().simple().to_string();
-        let value = serde_json::to_vec(&state)
-            .map_err(|e| ServiceError::internal_from("saving a passkey sign-in", e))?;
-        self.store
-            .single_put(SIGN_IN, &challenge_id, &value, CHALLENGE_TTL, MAX_WAITING)
-            .await?;
+        let challenge_id = self.waiting.wait(&state).await?;
         Ok(Ceremony {
             challenge_id,
             options: serde_json::to_value(options)
@@ -98,10 +94,9 @@ impl PasskeySignIn {
         )
             .all()?;
         let state: DiscoverableAuthentication = self
-            .store
-            .single_take(SIGN_IN, bounded(challenge_id)?)
+            .waiting
+            .take(challenge_id)
             .await?
-            .and_then(|v| serde_json::from_slice(&v).ok())
             .ok_or(ServiceError::InvalidPasskey)?;
         let (user_handle, credential_id) = webauthn
             .identify_discoverable_authentication(&credential)
@@ -113,9 +108,10 @@ impl PasskeySignIn {
             .filter(|row| row.user_id == user_handle.to_string())
             .ok_or(ServiceError::InvalidPasskey)?;
         let generation = self.store.generation(&row.user_id).await?;
-        let mut passkey: Passkey =
-            serde_json::from_str(&row.credential).map_err(|_| ServiceError::InvalidPasskey)?;
-        let stored_counter = counter(&row.credential);
+        let eligible = stored::asserted_backup_eligible(&credential.response.authenticator_data);
+        let mut passkey =
+            stored::aligned(&row.credential, eligible).ok_or(ServiceError::InvalidPasskey)?;
+        let stored_counter = stored::counter(&row.credential);
         #[allow(deprecated)] // _v2 needs the keys in the state; the check is the same
         let checked = webauthn.finish_discoverable_authentication(
             &credential,
@@ -148,10 +144,17 @@ impl PasskeySignIn {
             }
         };
         passkey.update_credential(&result);
+        if result.backup_eligible() != row.backup_eligible || result.backup_state() != row.backed_up
+        {
+            tracing::info!(user_id = %row.user_id, passkey_id = %row.id,
+                backup_eligible = result.backup_eligible(), backed_up = result.backup_state(),
+                "a passkey's backup flags changed (a synced passkey)");
+        }
         let credential = serde_json::to_string(&passkey)
             .map_err(|e| ServiceError::internal_from("saving a passkey", e))?;
         let change = PasskeyUse {
             credential,
+            backup_eligible: result.backup_eligible(),
             backed_up: result.backup_state(),
             at: repos::now_utc(),
         };
@@ -173,13 +176,4 @@ impl PasskeySignIn {
             Opening::Superseded => Err(ServiceError::InvalidPasskey),
         }
     }
-}
-
-/// The signature counter a stored credential holds (0: the authenticator keeps none).
-fn counter(credential: &str) -> u32 {
-    serde_json::from_str::<serde_json::Value>(credential)
-        .ok()
-        .and_then(|v| v["cred"]["counter"].as_u64())
-        .and_then(|c| u32::try_from(c).ok())
-        .unwrap_or(0)
 }
