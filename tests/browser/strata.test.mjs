@@ -8,7 +8,9 @@
 // password: the reset mail is read from a real SMTP server (aiosmtpd) and its link opened.
 // A second test turns on two-step sign-in from the page (the TOTP codes are computed here,
 // RFC 6238), signs in with a code, makes new backup codes and turns it off again. A third
-// makes an admin with the CLI, who finds a user by email on the page and bans it.
+// makes an admin with the CLI, who finds a user by email on the page and bans it. A fourth
+// adds a passkey from the page with Chromium's virtual authenticator (CDP WebAuthn), signs in
+// with it, and shows a replayed assertion and another origin refused.
 // Chromium is Debian's /usr/bin/chromium ($CHROMIUM overrides), driven by playwright-core.
 // Run with `make test-browser` from the repository root.
 
@@ -18,6 +20,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,7 +40,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Starts strata and resolves with { base, proc } once it logs "listening" with its port.
-async function startStrata(dir, smtpPort) {
+async function startStrata(dir, smtpPort, extraEnv) {
   const secret = execFileSync(API_BIN, ['gen-secret'], { cwd: dir, encoding: 'utf8' }).trim();
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (/^(REDIS_|DATABASE_|JWT_|ACCESS_|REFRESH_|SESSION_|LOGIN_|CORS_)/.test(k)) delete env[k];
@@ -55,7 +58,10 @@ async function startStrata(dir, smtpPort) {
     SHUTDOWN_TIMEOUT: '2s',
     SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
     MAIL_POLL_INTERVAL: '200ms',
-  });
+    // Passkeys on http://localhost:<any port> (an IP address cannot be a relying party).
+    WEBAUTHN_RP_ID: 'localhost',
+    WEBAUTHN_ORIGINS: 'http://localhost',
+  }, extraEnv);
   // cwd is the temporary directory, so no .env of the checkout is read.
   const proc = spawn(API_BIN, ['serve'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   process.once('exit', () => proc.kill('SIGKILL')); // never leave it running, whatever happens
@@ -79,11 +85,30 @@ async function startStrata(dir, smtpPort) {
   return { base: `http://127.0.0.1:${port}`, proc, env };
 }
 
-// An SMTP server (Debian's python3-aiosmtpd) writing what it receives to `maildir`.
-async function startSmtp(maildir) {
-  const port = await new Promise((resolve) => {
+// A port free on 127.0.0.1 a moment ago.
+function freePort() {
+  return new Promise((resolve) => {
     const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
   });
+}
+
+// A phishing site: another origin passing every request through to strata, page included.
+async function startProxy(target) {
+  const srv = http.createServer((req, res) => {
+    const up = http.request({ host: '127.0.0.1', port: target, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return srv;
+}
+
+// An SMTP server (Debian's python3-aiosmtpd) writing what it receives to `maildir`.
+async function startSmtp(maildir) {
+  const port = await freePort();
   const proc = spawn('/usr/bin/python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir],
     { stdio: 'ignore' });
   process.once('exit', () => proc.kill('SIGKILL'));
@@ -124,6 +149,17 @@ async function json(base, method, p, body, token, extraHeaders) {
   return { status: res.status, body: res.status === 204 ? null : await res.json() };
 }
 
+// Registers `user` over the API and proves its address with the link of its welcome mail.
+async function registerVerified(base, maildir, user, password) {
+  const email = `${user}@example.com`;
+  const reg = await json(base, 'POST', '/api/auth/register', { username: user, email, password });
+  assert.equal(reg.status, 201);
+  const welcome = await until('the verification mail',
+    async () => readMail(maildir).find((m) => m.includes('verify-email?token=') && m.includes(email)));
+  const proof = (welcome.match(/verify-email\?token=([A-Za-z0-9_-]+)/) || [])[1];
+  assert.equal((await json(base, 'POST', '/api/auth/verify-email', { token: proof })).status, 204);
+}
+
 // Polls `fn` until it returns a truthy value.
 async function until(what, fn, ms = 15_000) {
   const end = Date.now() + ms;
@@ -162,12 +198,12 @@ function totp(secret, step) {
 }
 
 // A fresh SMTP server, strata and Chromium page for one test, all stopped after it.
-async function launch(t) {
+async function launch(t, extraEnv) {
   fs.mkdirSync(OUT, { recursive: true });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-browser-'));
   const maildir = path.join(dir, 'mail');
   const smtp = await startSmtp(maildir);
-  const { base, proc, env } = await startStrata(dir, smtp.port);
+  const { base, proc, env } = await startStrata(dir, smtp.port, extraEnv);
   let browser = null;
   t.after(async () => {
     if (browser) await browser.close(); // first, so no keep-alive connection delays the shutdown
@@ -403,12 +439,8 @@ test('two-step sign-in: enrol from the page, sign in with a code, new backup cod
   const step2 = page.locator('#mfa-login');
   const user = `mfa${Date.now() % 1e8}`;
   const password = 'two factors are better';
-  const reg = await json(base, 'POST', '/api/auth/register', { username: user, email: `${user}@example.com`, password });
-  assert.equal(reg.status, 201);
-  // A second factor needs a proven address: the registration's link, from the mail.
-  const welcome = await until('the verification mail', async () => readMail(maildir).find((m) => m.includes('verify-email?token=')));
-  const proof = (welcome.match(/verify-email\?token=([A-Za-z0-9_-]+)/) || [])[1];
-  assert.equal((await json(base, 'POST', '/api/auth/verify-email', { token: proof })).status, 204);
+  // A second factor needs a proven address.
+  await registerVerified(base, maildir, user, password);
 
   await page.goto(base);
   await login.getByLabel('Username or email').fill(user);
@@ -607,5 +639,95 @@ test('an admin made by the CLI finds a user by email, bans it, and its next requ
   assert.equal((await json(base, 'POST', '/api/auth/login', { username: victim, password })).status, 200);
 
   assert.deepEqual(external, [], 'nothing fetched from elsewhere');
+  assert.deepEqual(problems, [], 'no script errors or dialogs');
+});
+
+test('a passkey added from the page signs in; a replay and another origin are refused', { timeout: 120_000 }, async (t) => {
+  // The relying party is `localhost`, and strata's one origin the page at its own port.
+  const port = await freePort();
+  const site = `http://localhost:${port}`;
+  const { base, maildir, page, problems } = await launch(t, { BIND_ADDR: `127.0.0.1:${port}`, WEBAUTHN_ORIGINS: site });
+  const user = `key${Date.now() % 1e8}`;
+  const password = 'a passkey needs this once';
+  // A passkey needs a proven address.
+  await registerVerified(base, maildir, user, password);
+
+  // Chromium's virtual authenticator: a platform one keeping discoverable credentials, whose
+  // user is verified (a fingerprint) and present without a click.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  // What the page sent to sign in with a passkey, and what it was answered.
+  const signIns = [];
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/api/auth/passkey')) signIns.push({ body: r.request().postData(), status: r.status() });
+  });
+
+  const app = page.locator('#app');
+  const login = page.locator('#login');
+  await page.goto(site);
+  await login.getByLabel('Username or email').fill(user);
+  await login.getByLabel('Password').fill(password);
+  await login.getByRole('button', { name: 'Log in' }).click();
+  await app.waitFor();
+  const section = page.locator('#passkeys-section');
+  await section.waitFor();
+  await until('no passkey yet', async () => /No passkey yet/.test(await page.locator('#passkeys').textContent()));
+
+  // Added on the password; the authenticator now holds one resident credential.
+  const add = page.locator('#passkey-add');
+  await add.getByLabel(/Name/).fill('Chromium');
+  await add.getByLabel('Your password').fill(password);
+  await page.locator('#passkey-add-submit').click();
+  await until('the passkey listed', async () => (await page.locator('#passkeys > li[data-id]').count()) === 1);
+  assert.match(await page.locator('#passkeys').textContent(), /Chromium/);
+  assert.match(await page.locator('#msg').textContent(), /added/);
+  assert.equal(await add.getByLabel('Your password').inputValue(), '', 'the password is not kept');
+  await page.screenshot({ path: path.join(OUT, 'strata-passkeys.png'), fullPage: true });
+  const held = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.equal(held.credentials.length, 1);
+  assert.ok(held.credentials[0].isResidentCredential, 'a discoverable credential');
+  const notice = await until('the notice mail', async () => readMail(maildir).find((m) => m.includes('A passkey was added')));
+  assert.ok(notice);
+
+  // Out, then in with the passkey alone: no username, no password, a session of two factors.
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
+  await login.waitFor();
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await app.waitFor();
+  await until('the user name', async () => (await page.locator('#me').textContent()) === user);
+  assert.deepEqual(signIns.map((s) => s.status), [200]);
+  await page.getByRole('button', { name: 'Show sessions' }).click();
+  const current = page.locator('#sessions > li.current');
+  await current.waitFor();
+  assert.match(await current.textContent(), /2-step · passkey/);
+  await until('a use recorded', async () => {
+    await page.locator('#passkeys-section').waitFor();
+    return /last used/.test(await page.locator('#passkeys').textContent());
+  });
+
+  // The page's assertion sent again: its challenge is spent, so it opens nothing.
+  const res = await fetch(`${base}/api/auth/passkey`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: signIns[0].body });
+  assert.equal(res.status, 401);
+  assert.equal((await res.json()).code, 'invalid_passkey');
+
+  // A phishing site at another origin, passing everything through to strata: the browser
+  // lets it use the RP id `localhost` (same host, another port), the authenticator signs
+  // for that origin, and strata refuses what it sent.
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
+  await login.waitFor();
+  const proxy = await startProxy(port);
+  t.after(() => proxy.close());
+  await page.goto(`http://localhost:${proxy.address().port}`);
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await until('the refusal', async () => /not valid/.test(await page.locator('#msg').textContent()));
+  assert.ok(await app.isHidden(), 'not signed in from another origin');
+  assert.deepEqual(signIns.map((s) => s.status), [200, 401]);
+  const sent = JSON.parse(signIns[1].body).credential.response.clientDataJSON;
+  assert.match(JSON.parse(Buffer.from(sent, 'base64url').toString('utf8')).origin, new RegExp(`^http://localhost:${proxy.address().port}$`));
+
   assert.deepEqual(problems, [], 'no script errors or dialogs');
 });

@@ -110,6 +110,7 @@ function signOut(message, ok) {
   sessionStorage.removeItem(STORE_KEY);
   $('tasks').replaceChildren(); $('sessions').replaceChildren(); $('history').replaceChildren();
   $('admin').hidden = true; adminUser = null;
+  $('passkeys').replaceChildren(); $('passkey-add').reset(); $('passkeys-section').hidden = true;
   endMfaLogin(); resetMfa();
   $('app').hidden = true; $('who').hidden = true; $('auth').hidden = false;
   say(message || '', ok);
@@ -132,7 +133,7 @@ async function enterApp() {
     $('resend').hidden = me.email_verified;
     resetMfa(); showMfa(me.mfa_enabled);
     $('tasks').replaceChildren(); cursor = null; $('history').replaceChildren();
-    await Promise.all([loadTasks(), showAdmin()]);
+    await Promise.all([loadTasks(), showAdmin(), loadPasskeys()]);
     $('task-title').focus();
   } catch (err) { showError(err); }
 }
@@ -214,6 +215,7 @@ async function loadSessions() {
       el('div', { className: 'small' }, 'Signed in ' + fmt(s.created_at) + ' · last refresh ' + fmt(s.refreshed_at)));
     if (s.current) info.firstChild.append(' ', el('span', { className: 'badge' }, 'this session'));
     if (s.second_factor) info.lastChild.append(' · 2-step');
+    if (s.method === 'passkey') info.lastChild.append(' · passkey');
     const end = el('button', { type: 'button', className: 'danger', textContent: s.current ? 'End (log out)' : 'End' });
     end.setAttribute('aria-label', s.current ? 'End this session and log out' : 'End session started ' + fmt(s.created_at));
     end.addEventListener('click', async () => {
@@ -245,6 +247,8 @@ const KIND_TEXT = {
   admin_banned: 'Banned by an admin', admin_ban_lifted: 'Ban lifted by an admin',
   admin_sessions_ended: 'Sessions ended by an admin', admin_mfa_reset: 'Two-step sign-in reset by an admin',
   admin_role_changed: 'Role changed', admin_account_deleted: 'Deleted by an admin',
+  passkey_added: 'Passkey added', passkey_removed: 'Passkey removed',
+  passkey_counter_regressed: 'A passkey was refused: its counter went backwards (a copy of it?)',
 };
 function eventItem(e, withPeople) {
   const li = el('li');
@@ -559,6 +563,100 @@ mfaProofForm($('mfa-regen'), 'POST', '/api/users/me/mfa/recovery-codes', (r) => 
 mfaProofForm($('mfa-off'), 'DELETE', '/api/users/me/mfa/totp', () => {
   resetMfa(); showMfa(false);
   say('Two-step sign-in is off.', true);
+});
+
+// ---- passkeys (WebAuthn) ----
+// The browser turns the server's WebAuthn JSON into its own objects and back (toJSON); one
+// without these methods shows no passkey buttons, nor does a server with passkeys off.
+let passkeysOff = !(window.PublicKeyCredential && PublicKeyCredential.parseCreationOptionsFromJSON
+  && PublicKeyCredential.parseRequestOptionsFromJSON);
+$('passkey-login-row').hidden = passkeysOff;
+function passkeysAreOff() {
+  passkeysOff = true;
+  $('passkey-login-row').hidden = true; $('passkeys-section').hidden = true;
+}
+// A refusal from the browser (cancelled, timed out, no passkey) or from the API.
+function passkeyError(err, fields) {
+  if (err instanceof DOMException) {
+    if (err.name === 'NotAllowedError' || err.name === 'AbortError') say('No passkey was used.');
+    else if (err.name === 'InvalidStateError') say('This device holds a passkey for your account already.');
+    else say('The browser could not use a passkey: ' + err.message);
+    return;
+  }
+  if (codeOf(err) === 'passkeys_off') passkeysAreOff();
+  showError(err, fields);
+  sayRetryAfter(err);
+}
+$('passkey-login').addEventListener('click', async (ev) => {
+  const btn = ev.target;
+  clearErrors($('login'));
+  btn.disabled = true;
+  try {
+    const ceremony = await call('POST', '/api/auth/passkey/options', {});
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(ceremony.options.publicKey);
+    const credential = await navigator.credentials.get({ publicKey });
+    await signedIn(await call('POST', '/api/auth/passkey',
+      { challenge_id: ceremony.challenge_id, credential: credential.toJSON() }));
+  } catch (err) { passkeyError(err); } finally { btn.disabled = false; }
+});
+
+async function loadPasskeys() {
+  if (passkeysOff) return;
+  try {
+    const list = await api('GET', '/api/users/me/passkeys');
+    $('passkeys').replaceChildren(...list.map(passkeyItem));
+    if (!list.length) $('passkeys').append(el('li', { className: 'small' }, 'No passkey yet.'));
+    $('passkeys-section').hidden = false;
+  } catch (err) { if (codeOf(err) === 'passkeys_off') passkeysAreOff(); else showError(err); }
+}
+function passkeyItem(p) {
+  const li = el('li');
+  li.dataset.id = p.id;
+  const used = p.last_used_at ? 'last used ' + fmt(p.last_used_at) : 'never used';
+  const info = el('div', { className: 'grow' }, el('div', {}, p.name),
+    el('div', { className: 'small' }, ['Added ' + fmt(p.created_at), used, p.backed_up ? 'synced' : ''].filter(Boolean).join(' · ')));
+  const remove = el('button', { type: 'button', className: 'danger', textContent: 'Remove' });
+  remove.setAttribute('aria-label', 'Remove passkey ' + p.name);
+  // Removal asks for the password again, in a form of its own under the passkey.
+  remove.addEventListener('click', () => {
+    remove.hidden = true;
+    const pw = el('input', { type: 'password', autocomplete: 'current-password', id: 'passkey-remove-' + p.id });
+    const go = el('button', { type: 'submit', className: 'danger', textContent: 'Remove it' });
+    const form = el('form', { className: 'grow', noValidate: true },
+      el('label', { htmlFor: pw.id }, 'Your password, to remove ' + p.name), pw, go);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      go.disabled = true;
+      try {
+        await api('DELETE', '/api/users/me/passkeys/' + encodeURIComponent(p.id), { password: pw.value });
+        say('Passkey ' + p.name + ' removed.', true);
+        await loadPasskeys();
+      } catch (err) { go.disabled = false; showError(err); sayRetryAfter(err); }
+    });
+    li.append(form);
+    pw.focus();
+  });
+  li.append(info, remove);
+  return li;
+}
+$('passkey-add').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.target, btn = $('passkey-add-submit');
+  clearErrors(form);
+  btn.disabled = true;
+  try {
+    const ceremony = await api('POST', '/api/users/me/passkeys/registration', { password: $('passkey-password').value });
+    $('passkey-password').value = '';
+    const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(ceremony.options.publicKey);
+    const credential = await navigator.credentials.create({ publicKey });
+    const added = await api('POST', '/api/users/me/passkeys',
+      { challenge_id: ceremony.challenge_id, credential: credential.toJSON(), name: $('passkey-name').value });
+    say('Passkey ' + added.name + ' added: you can sign in with it now.', true);
+    await loadPasskeys();
+  } catch (err) {
+    if (codeOf(err) === 'invalid_credentials') $('passkey-password-err').textContent = err.message;
+    passkeyError(err, { password: 'passkey-password', name: 'passkey-name' });
+  } finally { btn.disabled = false; }
 });
 
 // ---- mail: forgot password, the mailed links, change of address ----
