@@ -185,8 +185,9 @@ export BENCH_DB BENCH_STORE BENCH_DURATION BENCH_REPEAT BENCH_CONNECTIONS BENCH_
 
 .PHONY: bench bench-deps bench-build bench-all bench-plot
 
-# wrk drives the load; the -dev packages are what the database drivers link against.
-BENCH_PKGS := wrk valgrind python3 $(BUILD_PKGS)
+# wrk drives the load; the -dev packages are what the database drivers link against;
+# python3-cryptography signs the passkey scenario's assertions (P-256).
+BENCH_PKGS := wrk valgrind python3 python3-cryptography $(BUILD_PKGS)
 
 bench-deps:
 	@command -v dpkg >/dev/null || exit 0; \

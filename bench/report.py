@@ -229,6 +229,14 @@ def targets(results):
                     two["mfa"]["errors"] == 0 and two["login"]["errors"] == 0,
                     f"{two['mfa']['requests']} + {two['login']['requests']} requests; "
                     f"{two['mfa']['rps']:,.0f} vs {two['login']['rps']:,.0f} req/s"))
+    pk = results.get("passkey")
+    if pk:
+        a, b, c = pk["passkey"], pk["login4"], pk["login10"]
+        out.append(("passkey sign-in: every options request and sign-in answered 200, every password login too",
+                    a["errors"] + b["errors"] + c["errors"] == 0,
+                    f"{a['requests']} sign-ins ({a['http_requests']} requests), {b['requests']} + {c['requests']} "
+                    f"logins; {a['rps']:,.0f} sign-ins/s vs {b['rps']:,.0f} (bcrypt 4) and {c['rps']:,.1f} "
+                    f"(bcrypt 10) logins/s; errors {a['errors']} / {b['errors']} / {c['errors']}"))
     mem = (results.get("memory") or {}).get("strata")
     if mem and max(conns) >= 128:
         first = (mem.get("snapshots") or [mem])[0]
@@ -281,6 +289,29 @@ def targets_text(results):
     return "\n".join(lines)
 
 
+def passkey_table(results):
+    pk = results.get("passkey")
+    if not pk:
+        return []
+    parts = ["Passkey sign-ins against password logins (strata with passkeys on; one Python client of 8 "
+             "connections; a passkey sign-in is two requests, `POST /api/auth/passkey/options` then "
+             "`POST /api/auth/passkey`, and its latency spans both):", "",
+             "| sign-in | per second | HTTP req/s | x bcrypt-4 login | x bcrypt-10 login | p50 ms | p99 ms "
+             "| strata CPU µs each | client CPU µs each | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    base, base10 = pk["login4"]["rps"], pk["login10"]["rps"]
+    for key, label in (("passkey", "passkey (options + sign-in)"), ("login4", "password, bcrypt 4"),
+                       ("login10", "password, bcrypt 10")):
+        f = pk[key]
+        parts.append(f"| {label} | {f['rps']:,.1f} | {f['http_rps']:,.0f} | {fmt_ratio(ratio(f['rps'], base))} | "
+                     f"{fmt_ratio(ratio(f['rps'], base10))} | "
+                     f"{ms(f['p50_us'])} | {ms(f['p99_us'])} | {num(f, 'cpu_us_per_req', 0)} | "
+                     f"{num(f, 'client_cpu_us', 0)} | {f['errors']} |")
+    a = pk["passkey"]
+    parts += ["", f"Of a passkey sign-in: options p50 {ms(a['options_p50_us'])} ms, `POST /api/auth/passkey` p50 "
+              f"{ms(a['signin_p50_us'])} ms, p99 {ms(a['signin_p99_us'])} ms.", ""]
+    return parts
+
+
 def markdown(results):
     m = results["meta"]
     c = results["config"]
@@ -329,6 +360,7 @@ def markdown(results):
             f = two[key]
             parts.append(f"| {label} | {f['rps']:,.0f} | {ms(f['p50_us'])} | {ms(f['p99_us'])} | {f['errors']} |")
         parts.append("")
+    parts += passkey_table(results)
     sg = results.get("signing")
     if sg:
         parts += ["`GET /api/users/me` with access tokens signed by a published Ed25519 key against HS256 "

@@ -9,8 +9,8 @@ Settings (environment):
   BENCH_CONNECTIONS   comma list                              (default 8,32,128)
   BENCH_LOGIN_CONNECTIONS                                     (default 8)
   BENCH_SCENARIOS     comma list of: health me tasks create refresh mixed login
-                      saturation regflood reset mfa hashes signing pooler cluster scale wire
-                      (default all)
+                      saturation regflood reset mfa passkey hashes signing pooler cluster scale
+                      wire (default all)
   BENCH_REDIS_URL     (default redis://127.0.0.1:6379); keys under `strata-bench:`
   BENCH_POSTGRES / BENCH_MYSQL  user@host:port of the servers (defaults: local ones)
   BENCH_FLOOR_DB_MODE pool | inline                          (default inline)
@@ -49,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
 import hashes  # noqa: E402
 import mfa  # noqa: E402
+import passkeys  # noqa: E402
 import pooler  # noqa: E402
 import signing  # noqa: E402
 import report  # noqa: E402
@@ -58,8 +59,8 @@ from load import PerfStat, RefreshPool, Wrk, logins, run_wrk, summarize  # noqa:
 
 PREFIX = "strata-bench:"
 PASSWORD = "bench-password-1"
-ALL = ("health me tasks create refresh mixed login saturation regflood reset mfa hashes signing pooler cluster "
-       "scale wire").split()
+ALL = ("health me tasks create refresh mixed login saturation regflood reset mfa passkey hashes signing pooler "
+       "cluster scale wire").split()
 
 
 def env_list(name, default):
@@ -591,6 +592,8 @@ class Bench:
                 self.reset()
             if "mfa" in cfg.scenarios:
                 mfa.run(self, PASSWORD)
+            if "passkey" in cfg.scenarios:
+                passkeys.run(self, PASSWORD)
             if "hashes" in cfg.scenarios:
                 hashes.run(self, PASSWORD)
             if "signing" in cfg.scenarios:
