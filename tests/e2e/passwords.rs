@@ -32,7 +32,8 @@ fn stored(ctx: &Ctx, user: &User) -> String {
         .block_on(ctx.users.credentials_by_id(&user.id))
         .expect("reading the user")
         .expect("the user exists");
-    creds.password_hash.expose().to_owned()
+    let hash = creds.password_hash.expect("a password is set");
+    hash.expose().to_owned()
 }
 
 /// Waits (bounded) until the stored hash starts with `prefix`: the rehash runs after the

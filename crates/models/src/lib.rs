@@ -6,6 +6,7 @@
 pub mod schema;
 
 mod audit_event;
+mod identity;
 mod mail;
 mod passkey;
 mod signing_key;
@@ -21,6 +22,7 @@ macro_rules! resource_modules {
 with_resources!(resource_modules);
 
 pub use audit_event::AuditEvent;
+pub use identity::Identity;
 pub use mail::{OneTimeToken, OutboxMail};
 pub use passkey::Passkey;
 pub use signing_key::SigningKey;

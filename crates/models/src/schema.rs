@@ -117,7 +117,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Identities: users' accounts at OpenID Connect providers.
+    identities (id) {
+        id -> Text,
+        provider -> Text,
+        subject -> Text,
+        user_id -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(tasks -> users (user_id));
+diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(backup_codes -> users (user_id));
 diesel::joinable!(one_time_tokens -> users (user_id));

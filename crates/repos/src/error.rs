@@ -8,6 +8,8 @@ pub enum Unique {
     Email,
     /// A passkey's credential id (registered already, to this account or another).
     Credential,
+    /// A provider's account (provider and subject), linked already.
+    Identity,
     /// A primary key (a made id that clashed: a bug, never the caller's fault).
     Id,
 }
@@ -18,6 +20,7 @@ impl std::fmt::Display for Unique {
             Unique::Username => "username",
             Unique::Email => "email",
             Unique::Credential => "credential",
+            Unique::Identity => "identity",
             Unique::Id => "id",
         })
     }
@@ -114,10 +117,17 @@ impl From<DieselError> for RepoError {
 
 /// Names the column behind a unique violation from what each backend reports: PostgreSQL
 /// the constraint (`users_email_key`), MySQL `Duplicate entry .. for key 'users_email_key'`,
-/// SQLite `UNIQUE constraint failed: users.email`.
+/// SQLite `UNIQUE constraint failed: users.email`. MySQL's message quotes the clashing
+/// value too, so only the key's name after `for key` is read.
 fn conflicting_field(constraint: &str, message: &str) -> Unique {
-    let text = format!("{constraint} {message}");
-    if text.contains("username") {
+    let text = match message.split_once("for key '") {
+        _ if !constraint.is_empty() => constraint,
+        Some((_, key)) => key,
+        None => message,
+    };
+    if text.contains("identities") {
+        Unique::Identity
+    } else if text.contains("username") {
         Unique::Username
     } else if text.contains("email") {
         Unique::Email
@@ -149,6 +159,25 @@ mod tests {
         assert_eq!(
             conflicting_field("", "UNIQUE constraint failed: users.id"),
             Unique::Id
+        );
+        // The clashing value is not read for a name.
+        assert_eq!(
+            conflicting_field("", "Duplicate entry 'username@x' for key 'users_email_key'"),
+            Unique::Email
+        );
+        assert_eq!(
+            conflicting_field(
+                "",
+                "Duplicate entry 'google-email' for key 'identities_provider_subject'"
+            ),
+            Unique::Identity
+        );
+        assert_eq!(
+            conflicting_field(
+                "",
+                "UNIQUE constraint failed: identities.provider, identities.subject"
+            ),
+            Unique::Identity
         );
     }
 }

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod audit;
 pub mod error;
+pub mod identities;
 pub mod mail;
 pub mod mailed_tokens;
 pub mod mfa;
@@ -45,6 +46,7 @@ pub use admin::{AdminRepo, UserSearch, UserStatus};
 pub use audit::{AuditEvent, AuditQuery, AuditRepo};
 pub use clock::now_utc;
 pub use error::{RepoError, Unique};
+pub use identities::{IdentityRecord, IdentityRepo, ProviderAccount};
 pub use mail::{NewMail, NewMailedToken};
 pub use mailed_tokens::{MailedTokenRepo, PasswordReset, Verified};
 pub use mfa::MfaRepo;

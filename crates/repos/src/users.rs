@@ -73,6 +73,12 @@ pub const ADMIN: &str = "admin";
 /// The role of everyone else.
 pub const USER: &str = "user";
 
+/// What `users.password_hash` holds for an account without a password (one made by a
+/// sign-in with an OpenID provider): no hash is empty, so none matches it. The column stays
+/// `NOT NULL` because SQLite cannot relax that without rebuilding `users` and every table
+/// that refers to it; [`Credentials`] turns it into `None`.
+pub(crate) const NO_PASSWORD: &str = "";
+
 /// A password hash (bcrypt or argon2id, naming its own parameters). `Debug` does not
 /// print it.
 #[derive(Clone, PartialEq, Eq)]
@@ -123,7 +129,8 @@ impl std::fmt::Debug for TotpState {
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub user: UserRecord,
-    pub password_hash: PasswordHash,
+    /// `None` for an account without a password (made by a sign-in with a provider).
+    pub password_hash: Option<PasswordHash>,
     /// Moves on with every change of password, not with a rehash of the same one: what
     /// tells "the password proven a moment ago is still the account's".
     pub password_version: i64,
@@ -132,7 +139,9 @@ pub struct Credentials {
 
 fn split(row: User) -> Credentials {
     Credentials {
-        password_hash: PasswordHash(row.password_hash),
+        password_hash: Some(row.password_hash)
+            .filter(|h| h != NO_PASSWORD)
+            .map(PasswordHash),
         password_version: row.password_version,
         user: UserRecord {
             id: row.id,
@@ -157,6 +166,11 @@ fn split(row: User) -> Credentials {
     }
 }
 
+/// The account of a whole row, as the layers above see it.
+pub(crate) fn split_account(row: User) -> UserRecord {
+    split(row).user
+}
+
 /// The account as the layers above see it, from a row read without secrets.
 pub(crate) fn record(row: Account) -> UserRecord {
     UserRecord {
@@ -174,6 +188,50 @@ pub(crate) fn record(row: Account) -> UserRecord {
             reason: row.ban_reason,
         }),
     }
+}
+
+/// A new account's row: a fresh UUID v7 id, the `user` role, no second factor. Without a
+/// hash it holds [`NO_PASSWORD`].
+pub(crate) fn new_row(
+    username: &Username,
+    email: &Email,
+    password_hash: Option<&PasswordHash>,
+    email_verified: bool,
+) -> User {
+    let now = now_utc();
+    User {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: username.as_str().to_owned(),
+        email: email.as_str().to_owned(),
+        password_hash: password_hash.map_or(NO_PASSWORD, |h| h.expose()).to_owned(),
+        email_verified,
+        created_at: now,
+        updated_at: now,
+        totp_secret: None,
+        totp_pending: None,
+        totp_last_step: 0,
+        password_version: 0,
+        role: USER.to_owned(),
+        banned_at: None,
+        banned_until: None,
+        ban_reason: None,
+    }
+}
+
+/// Inserts a new account's row and its `registered` event (in the caller's transaction).
+pub(crate) fn insert_new(conn: &mut AnyConnection, row: &User) -> Result<(), DbError> {
+    let new = NewUser {
+        id: &row.id,
+        username: &row.username,
+        email: &row.email,
+        password_hash: &row.password_hash,
+        email_verified: row.email_verified,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    };
+    let insert = diesel::insert_into(users::table).values(new);
+    on_backend!(conn, |c| insert.execute(c))?;
+    audit::own(conn, audit::kinds::REGISTERED, &row.id)
 }
 
 /// Why a write conditional on the password's version matched no row: the user is gone
@@ -217,43 +275,15 @@ impl UserRepo {
         password_hash: &PasswordHash,
         verification: Option<(NewMailedToken, NewMail)>,
     ) -> Result<UserRecord, RepoError> {
-        let now = now_utc();
-        let row = User {
-            id: uuid::Uuid::now_v7().to_string(),
-            username: username.as_str().to_owned(),
-            email: email.as_str().to_owned(),
-            password_hash: password_hash.0.clone(),
-            email_verified: false,
-            created_at: now,
-            updated_at: now,
-            totp_secret: None,
-            totp_pending: None,
-            totp_last_step: 0,
-            password_version: 0,
-            role: USER.to_owned(),
-            banned_at: None,
-            banned_until: None,
-            ban_reason: None,
-        };
+        let row = new_row(username, email, Some(password_hash), false);
         self.db
             .transaction(move |conn| {
-                let new = NewUser {
-                    id: &row.id,
-                    username: &row.username,
-                    email: &row.email,
-                    password_hash: &row.password_hash,
-                    email_verified: row.email_verified,
-                    created_at: row.created_at,
-                    updated_at: row.updated_at,
-                };
-                let insert = diesel::insert_into(users::table).values(new);
-                on_backend!(conn, |c| insert.execute(c))?;
-                audit::own(conn, audit::kinds::REGISTERED, &row.id)?;
+                insert_new(conn, &row)?;
                 if let Some((token, mail)) = &verification {
                     store_token(conn, &row.id, token)?;
                     queue(conn, mail)?;
                 }
-                Ok(split(row.clone()).user)
+                Ok(split_account(row.clone()))
             })
             .await
             .map_err(RepoError::from)

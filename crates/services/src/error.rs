@@ -144,7 +144,7 @@ impl From<RepoError> for ServiceError {
             // A lost conditional write is for its caller to read; one that reaches here was
             // not expected. A clashing made id is a bug.
             e @ (RepoError::Stale
-            | RepoError::Conflict(Unique::Id | Unique::Credential)
+            | RepoError::Conflict(Unique::Id | Unique::Credential | Unique::Identity)
             | RepoError::Database(_)
             | RepoError::TokenStore(_)) => ServiceError::internal_from("a repository call", e),
         }

@@ -55,13 +55,13 @@ impl Proofs {
         &self,
         user_id: &str,
         password: &str,
-        hash: &repos::PasswordHash,
+        hash: Option<&repos::PasswordHash>,
     ) -> Result<(), ServiceError> {
         let counter = Counter::cleared(format!("password:acct:{user_id}"), self.limits.per_account);
         let passwords = self.passwords.clone();
-        let (password, hash) = (password.to_owned(), hash.clone());
+        let (password, hash) = (password.to_owned(), hash.cloned());
         let check = async move {
-            Ok(match passwords.verify(&password, &hash).await? {
+            Ok(match passwords.verify(&password, hash.as_ref()).await? {
                 true => Verdict::Right(()),
                 false => Verdict::Wrong,
             })

@@ -66,7 +66,7 @@ impl UserService {
             .await?
             .ok_or(ServiceError::TokenRevoked)?;
         self.proofs
-            .password(&creds.user.id, password, &creds.password_hash)
+            .password(&creds.user.id, password, creds.password_hash.as_ref())
             .await?;
         Ok(creds)
     }

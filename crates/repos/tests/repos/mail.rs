@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use libtest_mimic::Trial;
 use repos::mailed_tokens::kind;
-use repos::{NewMail, NewMailedToken, RepoError, Unique};
+use repos::{NewMail, NewMailedToken, PasswordHash, RepoError, Unique};
 
 use super::{hash, register, Ctx};
 
@@ -299,7 +299,10 @@ fn a_reset_sets_the_password_kills_other_resets_and_queues_its_notice(c: Ctx) {
             .unwrap();
         assert_eq!(who.user_id, u.id);
         let creds = c.users.credentials_by_id(&u.id).await.unwrap().unwrap();
-        assert_eq!(creds.password_hash.expose(), "$2b$04$reset");
+        assert_eq!(
+            creds.password_hash,
+            Some(PasswordHash::new("$2b$04$reset".into()))
+        );
         let audit = repos::AuditRepo::new(c.database.clone());
         let events = audit
             .list(repos::AuditQuery {

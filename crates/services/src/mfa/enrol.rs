@@ -61,7 +61,7 @@ impl MfaService {
         }
         proven_address(&creds)?;
         self.proofs
-            .password(&creds.user.id, password, &creds.password_hash)
+            .password(&creds.user.id, password, creds.password_hash.as_ref())
             .await?;
         let secret = totp::TotpSecret::generate();
         let sealed = self.proofs.factor().seal(&creds.user.id, &secret);
@@ -214,7 +214,7 @@ impl MfaService {
             return Err(ServiceError::MfaNotEnabled);
         }
         self.proofs
-            .password(&creds.user.id, password, &creds.password_hash)
+            .password(&creds.user.id, password, creds.password_hash.as_ref())
             .await?;
         self.proofs.code(&creds, code).await?;
         Ok(creds)

@@ -119,7 +119,7 @@ impl Passkeys {
             return Err(ServiceError::EmailUnverified);
         }
         self.proofs
-            .password(&creds.user.id, password, &creds.password_hash)
+            .password(&creds.user.id, password, creds.password_hash.as_ref())
             .await?;
         let held = self.repo.for_user(&who.user_id).await?;
         if held.len() >= self.max_per_account as usize {
@@ -255,7 +255,7 @@ impl Passkeys {
             .await?
             .ok_or(ServiceError::TokenRevoked)?;
         self.proofs
-            .password(&creds.user.id, password, &creds.password_hash)
+            .password(&creds.user.id, password, creds.password_hash.as_ref())
             .await?;
         let params = serde_json::json!({ "username": creds.user.username, "name": passkey.name });
         let notice = self

@@ -151,7 +151,7 @@ impl PasswordSignIn {
             let generation = this.store.generation(&creds.user.id).await?;
             if !this
                 .passwords
-                .verify(&password, &creds.password_hash)
+                .verify(&password, creds.password_hash.as_ref())
                 .await?
             {
                 // A known account's failures are bounded by its limits; unknown names are
@@ -211,15 +211,14 @@ impl PasswordSignIn {
     /// the old hash. Off the request's path: the login goes on meanwhile, and a rehash that
     /// fails or finds no free slot is tried again at the next login.
     fn upgrade_in_background(&self, creds: &repos::Credentials, password: &str) {
-        if !self.rules.rehash || !self.passwords.is_out_of_date(&creds.password_hash) {
+        let Some(old) = creds.password_hash.clone() else {
+            return;
+        };
+        if !self.rules.rehash || !self.passwords.is_out_of_date(&old) {
             return;
         }
         let (passwords, users) = (self.passwords.clone(), self.users.clone());
-        let (id, old, password) = (
-            creds.user.id.clone(),
-            creds.password_hash.clone(),
-            password.to_owned(),
-        );
+        let (id, password) = (creds.user.id.clone(), password.to_owned());
         tokio::spawn(async move {
             let stored = match passwords.rehash(&password).await {
                 Ok(new) => users

@@ -419,3 +419,31 @@ async fn per_ip_limit_blocks_other_accounts_from_the_same_ip() {
         .unwrap();
     fx.cleanup();
 }
+
+#[tokio::test]
+async fn an_account_without_a_password_is_not_signed_in_by_any_password() {
+    let fx = init().await;
+    // An account made by a provider's sign-in: a proven address, no password.
+    let identities = repos::IdentityRepo::new(fx.database.clone());
+    let provider = repos::ProviderAccount {
+        provider: "corp".into(),
+        subject: "248289761001".into(),
+        email: Some("carol@example.com".into()),
+    };
+    identities
+        .create_account(
+            &domain::Username::parse("carol").unwrap(),
+            &domain::Email::parse("carol@example.com").unwrap(),
+            provider,
+        )
+        .await
+        .unwrap();
+    for guess in [PASSWORD, "strata dummy password", " "] {
+        let refused = fx.login("carol", guess).await;
+        assert!(
+            matches!(refused, Err(ServiceError::InvalidCredentials)),
+            "{guess:?}: {refused:?}"
+        );
+    }
+    fx.cleanup();
+}

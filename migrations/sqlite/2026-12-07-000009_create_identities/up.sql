@@ -1,0 +1,14 @@
+-- Identities: accounts at OpenID Connect providers, each linked to one user. A provider's
+-- (provider, subject) is its account's stable id; `email` is the address the provider gave
+-- when the identity was last used, kept for the owner's list and never trusted for linking.
+CREATE TABLE identities (
+    id           TEXT      NOT NULL PRIMARY KEY,
+    provider     TEXT      NOT NULL,
+    subject      TEXT      NOT NULL,
+    user_id      TEXT      NOT NULL CONSTRAINT identities_user_id_fkey REFERENCES users (id) ON DELETE CASCADE,
+    email        TEXT      NULL,
+    created_at   TIMESTAMP NOT NULL,
+    last_used_at TIMESTAMP NULL
+);
+CREATE UNIQUE INDEX identities_provider_subject ON identities (provider, subject);
+CREATE INDEX identities_user_id ON identities (user_id, id);
