@@ -8,7 +8,7 @@ SHELL   := /bin/bash
 
 export STRATA_TEST_BACKENDS STRATA_REQUIRE_ALL_BACKENDS
 
-.PHONY: test-deps run migrate release soak test test-faults test-sqlite test-postgres test-mysql test-generator resource lint fmt clean-data help deps
+.PHONY: oidc-provider test-deps run migrate release soak test test-faults test-sqlite test-postgres test-mysql test-generator resource lint fmt clean-data help deps
 
 # Every target, one line each.
 help:
@@ -62,6 +62,16 @@ deps:
 	echo "installing the build dependencies: $$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
 
+# The OpenID provider the sign-in tests run (tests/oidc: panva's oidc-provider on Node).
+# Without npm its cases are skipped (a failure with STRATA_REQUIRE_ALL_BACKENDS=1).
+OIDC_DIR := tests/oidc
+
+oidc-provider: $(OIDC_DIR)/node_modules/.package-lock.json
+
+$(OIDC_DIR)/node_modules/.package-lock.json: $(OIDC_DIR)/package-lock.json $(OIDC_DIR)/package.json
+	@if command -v npm >/dev/null; then cd $(OIDC_DIR) && npm ci --no-audit --no-fund; \
+	else echo "npm is missing: the OpenID sign-in cases need Node (apt-get install nodejs npm)"; fi
+
 # What the tests need beyond the build: a real SMTP server (aiosmtpd) the mail tests start
 # on a free port, and PyJWT, the independent verifier of access tokens. Installed like the
 # build packages; without them those tests are skipped (a failure under CI).
@@ -100,7 +110,7 @@ REPORT = echo; echo "== backends =="; \
 # fails, then prints one line per suite and backend and every failed case.
 # STRATA_TEST_BACKENDS narrows the backends; STRATA_REQUIRE_ALL_BACKENDS=1 turns an
 # unreachable server from "skipped" into a failure.
-test: deps test-deps
+test: deps test-deps oidc-provider
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	@$(CARGO) build -p api --bin api --features otlp  # the fault and ops tests run the real binary
 	@STRATA_TEST_SUMMARY=$(SUMMARY) $(CARGO) test --no-fail-fast; status=$$?; \

@@ -16,6 +16,8 @@ export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 CARGO_INCREMENTAL=0
 rm -rf "$scratch" && mkdir -p "$scratch"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard |
   xargs -0 cp --parents --no-dereference -t "$scratch" 2>/dev/null || true)
+# The OpenID provider's packages (not tracked): the e2e suite starts it.
+[ -d "$root/tests/oidc/node_modules" ] && ln -s "$root/tests/oidc/node_modules" "$scratch/tests/oidc/node_modules"
 cd "$scratch"
 
 step() { printf '\n== generated resource: %s\n' "$*"; }

@@ -48,6 +48,9 @@ pub struct Ctx {
     pub database_config: db::DatabaseConfig,
     /// Where the apps write their mails (no SMTP here): the links a case needs.
     pub mail_dir: std::path::PathBuf,
+    /// The app that signs in with an OpenID provider, and the provider (`None` where Node
+    /// or tests/oidc's packages are missing, and then its cases are not run).
+    pub oidc: Option<crate::oidc::OidcCtx>,
 }
 
 impl Ctx {

@@ -16,6 +16,7 @@ mod http;
 mod introspect;
 mod keys;
 mod mfa;
+mod oidc;
 mod passkeys;
 mod passwords;
 mod sessions;
@@ -140,6 +141,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
     let eddsa_env = keys::EDDSA
         .iter()
         .fold(env.clone(), |e, (k, v)| e.with(k, v));
+    let oidc_app = start_oidc(&env)?;
     let mut eddsa = vec![spawn(&eddsa_env)?];
     if redis {
         eddsa.push(spawn(&eddsa_env)?);
@@ -161,7 +163,9 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         },
     )
     .map_err(|e| SetupError::Failed(format!("opening the test database: {e}")))?;
+    // Redirects are answers to look at (an OpenID callback's), not to follow.
     let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .map_err(|e| SetupError::Failed(format!("HTTP client: {e}")))?;
@@ -188,6 +192,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
             .infra
             .database,
         mail_dir: backing.mail_dir(),
+        oidc: oidc_app.as_ref().map(|(_, o)| o.clone_ctx()),
     });
 
     let mut cases: Vec<Case> = Vec::new();
@@ -206,6 +211,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
         introspect::CASES,
         admin::CASES,
         passkeys::CASES,
+        if ctx.oidc.is_some() { oidc::CASES } else { &[] },
     ]
     .into_iter()
     .chain(RESOURCE_CASES.iter().copied())
@@ -226,6 +232,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
 
     let mut apps = vec![main, limited, no_grace, rotated, guarded, argon2, bcrypt5];
     apps.extend(eddsa);
+    apps.extend(oidc_app.map(|(app, _)| app));
     apps.extend(second);
     Ok(Prepared {
         trials,
@@ -236,4 +243,44 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
             _backing: backing,
         }),
     })
+}
+
+/// Where a port was free a moment ago (for an app whose own address must be known before
+/// it starts: a provider's redirect URI names it).
+fn free_port() -> Result<u16, SetupError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| SetupError::Failed(format!("a free port: {e}")))
+}
+
+/// The app that signs in with a real OpenID provider, started with it; `None` where the
+/// provider cannot run here (a failure when every backend is required).
+fn start_oidc(env: &Env) -> Result<Option<(TestApp, oidc::OidcCtx)>, SetupError> {
+    if !strata_e2e::oidc_provider::available() {
+        if testkit::require_all_backends() {
+            return Err(SetupError::Failed(
+                "the OpenID provider cannot run: Node and `npm ci` in tests/oidc are needed".into(),
+            ));
+        }
+        eprintln!("skipping the OpenID cases: Node or tests/oidc/node_modules is missing");
+        return Ok(None);
+    }
+    let (port, dead) = (free_port()?, free_port()?);
+    let app = format!("http://127.0.0.1:{port}");
+    let callback = format!("{app}/api/auth/oidc/{}/callback", oidc::PROVIDER);
+    let provider =
+        strata_e2e::oidc_provider::OidcProvider::start(&[callback]).map_err(SetupError::Failed)?;
+    let oidc_env = oidc::env(&app, &provider, dead).iter().fold(
+        env.with("BIND_ADDR", &format!("127.0.0.1:{port}")),
+        |e, (k, v)| e.with(k, v),
+    );
+    let server = spawn(&oidc_env)?;
+    Ok(Some((
+        server,
+        oidc::OidcCtx {
+            app,
+            provider: std::sync::Arc::new(provider),
+        },
+    )))
 }

@@ -64,6 +64,8 @@ pub fn path_value(who: &Account, path: &str) -> Option<(String, bool)> {
         "/api/users/me/passkeys/{id}" => {
             Some(("01900000-0000-7000-8000-000000000000".to_owned(), false))
         }
+        // A provider's routes: the hostile app configures none, so any name is unknown.
+        p if p.starts_with("/api/auth/oidc/{provider}") => Some(("nobody".to_owned(), false)),
         // Accounts as admins see them (the victim is no admin: 403 once the id parses).
         p if p.starts_with("/api/admin/users/{id}") => Some((who.id.clone(), false)),
         _ => None,

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 pub mod jwt_verifier;
 pub mod mail_files;
+pub mod oidc_provider;
 pub mod pgbouncer;
 pub mod postgres_pair;
 pub mod process;

@@ -120,6 +120,7 @@ impl Application {
             // of instances that already sign with them.
             actix_web::rt::spawn(services.signing.clone().run(stopped.clone())),
             actix_web::rt::spawn(services.audit.clone().run(stopped.clone())),
+            actix_web::rt::spawn(services.oidc.providers().clone().run(stopped.clone())),
             actix_web::rt::spawn(services.health.clone().watch_replicas(stopped)),
         ];
         let data = web::Data::new(services.clone());

@@ -8,6 +8,7 @@ pub mod admin;
 mod attempts;
 pub mod audit;
 pub mod bootstrap;
+pub(crate) mod ceremonies;
 mod client;
 pub mod domain;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod introspection;
 pub mod jwt;
 pub mod mail;
 pub mod mfa;
+pub mod oidc;
 mod outcomes;
 pub mod paging;
 pub mod passkeys;
@@ -148,6 +150,8 @@ pub struct Services {
     pub passkeys: passkeys::Passkeys,
     /// Signing in with a passkey.
     pub passkey_sign_in: passkeys::PasskeySignIn,
+    /// Signing in with an OpenID Connect provider.
+    pub oidc: oidc::Oidc,
 }
 
 impl Services {
@@ -302,6 +306,15 @@ impl Services {
             audit: audit.clone(),
             options_per_minute,
         };
+        let oidc = oidc::Oidc::new(
+            oidc::Providers::new(settings.oidc.clone()),
+            store.clone(),
+            repos::IdentityRepo::new(db.clone()),
+            users.clone(),
+            sessions.clone(),
+            second_step.clone(),
+            &settings.mail.public_url,
+        );
         let users = UserService {
             users,
             mailed_tokens,
@@ -330,6 +343,7 @@ impl Services {
             audit,
             passkeys,
             passkey_sign_in,
+            oidc,
         }
     }
 }

@@ -34,11 +34,13 @@ pub(crate) enum SignInMethod {
     /// A passkey whose authenticator verified its user (a PIN, a fingerprint): two
     /// factors in one.
     Passkey,
+    /// An OpenID Connect provider's ID token: one factor, as far as strata can tell.
+    Provider,
 }
 
 impl SignInMethod {
     fn second_factor(self) -> bool {
-        self != SignInMethod::Password
+        !matches!(self, SignInMethod::Password | SignInMethod::Provider)
     }
 
     fn as_str(self) -> &'static str {
@@ -47,6 +49,7 @@ impl SignInMethod {
             SignInMethod::PasswordAndTotp => "password_and_totp",
             SignInMethod::PasswordAndBackupCode => "password_and_backup_code",
             SignInMethod::Passkey => "passkey",
+            SignInMethod::Provider => "oidc",
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct AuthSettings {
     pub audit_retention: Duration,
     /// The passkeys' relying party; `None`: passkeys are off (no domain to bind them to).
     pub passkeys: Option<crate::passkeys::PasskeySettings>,
+    /// The OpenID Connect providers to sign in with (`OIDC_PROVIDERS`); none by default.
+    pub oidc: Vec<crate::oidc::OidcProviderSettings>,
 }
 
 impl Default for AuthSettings {
@@ -76,6 +78,7 @@ impl Default for AuthSettings {
             admin_require_second_factor: false,
             audit_retention: Duration::from_secs(365 * 24 * 3600),
             passkeys: None,
+            oidc: Vec::new(),
         }
     }
 }

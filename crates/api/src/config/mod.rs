@@ -4,6 +4,7 @@
 mod admin;
 mod mail;
 mod mfa;
+mod oidc;
 mod passkeys;
 mod password;
 mod reader;
@@ -234,6 +235,7 @@ impl Reader<'_> {
             admin_require_second_factor: d.admin_require_second_factor,
             audit_retention: d.audit_retention,
             passkeys: None,
+            oidc: Vec::new(),
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -375,6 +377,7 @@ impl Config {
         let http = r.http();
         auth.mail = r.mail(app_env, http.bind_addr);
         auth.passkeys = r.passkeys(&auth.mail.public_url.clone());
+        auth.oidc = r.oidc();
         auth.mfa = r.mfa(app_env);
         auth.signing = r.signing(app_env);
         auth.introspection = r.introspection();

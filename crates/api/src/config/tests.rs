@@ -412,3 +412,54 @@ fn passkeys_follow_public_url_and_refuse_a_foreign_rp_id_or_timeout() {
         assert!(errors[0].contains(key), "{errors:?}");
     }
 }
+
+#[test]
+fn oidc_providers_need_an_issuer_and_a_client_each() {
+    let on = |vars: &[(&str, &str)]| {
+        let mut all = vec![("JWT_API_SECRET", SECRET)];
+        all.extend_from_slice(vars);
+        config(&all)
+    };
+    let none = on(&[]).map_err(|e| e.join("; "));
+    assert!(none.is_ok_and(|c| c.auth.oidc.is_empty()));
+    let good = on(&[
+        ("OIDC_PROVIDERS", "Corp"),
+        ("OIDC_CORP_ISSUER", "https://sso.example.com"),
+        ("OIDC_CORP_CLIENT_ID", "strata"),
+        ("OIDC_CORP_CLIENT_SECRET", "s3cret"),
+        ("OIDC_CORP_SCOPES", "openid email"),
+    ])
+    .map_err(|e| e.join("; "));
+    let provider = good
+        .as_ref()
+        .ok()
+        .and_then(|c| c.auth.oidc.first().cloned());
+    assert_eq!(provider.as_ref().map(|p| p.name.as_str()), Some("corp"));
+    assert_eq!(
+        provider.as_ref().map(|p| p.scopes.clone()),
+        Some(vec!["email".to_owned()]),
+        "openid is always asked for, not listed"
+    );
+    assert!(
+        !format!("{provider:?}").contains("s3cret"),
+        "Debug hides the client secret"
+    );
+    let errors = on(&[
+        ("OIDC_PROVIDERS", "corp,bad name,corp"),
+        ("OIDC_CORP_ISSUER", "http://sso.example.com"),
+    ])
+    .err()
+    .unwrap_or_default();
+    for expected in [
+        "OIDC_CORP_CLIENT_ID",
+        "OIDC_CORP_CLIENT_SECRET",
+        "OIDC_CORP_ISSUER",
+        "\"bad name\"",
+        "named twice",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{expected} in {errors:?}"
+        );
+    }
+}

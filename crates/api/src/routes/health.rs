@@ -34,7 +34,8 @@ pub async fn health() -> HttpResponse {
 }
 
 /// `/ready`'s answer: `ready`, or `degraded` when a read replica is lagging or down (its
-/// reads go to the primary meanwhile).
+/// reads go to the primary meanwhile) or an OpenID provider cannot be reached (only its
+/// sign-ins fail).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     #[schema(example = "ready")]
@@ -42,6 +43,19 @@ pub struct Readiness {
     /// Each read replica, when there are any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<ReplicaView>,
+    /// Each OpenID provider, when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub oidc_providers: Vec<OidcProviderView>,
+}
+
+/// An OpenID provider as `/ready` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OidcProviderView {
+    #[schema(example = "google")]
+    pub name: String,
+    /// `up`, or `down` (its discovery document could not be fetched: its routes answer 503).
+    #[schema(example = "up")]
+    pub state: &'static str,
 }
 
 /// A read replica as `/ready` shows it: by its place, never its address (`/ready` is
@@ -95,10 +109,22 @@ pub async fn ready(services: web::Data<Services>) -> Result<HttpResponse, ApiErr
             .into_iter()
             .map(ReplicaView::from)
             .collect();
-        let degraded = replicas.iter().any(|r| r.state != "serving");
+        let oidc_providers: Vec<OidcProviderView> = services
+            .oidc
+            .providers()
+            .statuses()
+            .into_iter()
+            .map(|p| OidcProviderView {
+                name: p.name,
+                state: if p.up { "up" } else { "down" },
+            })
+            .collect();
+        let degraded = replicas.iter().any(|r| r.state != "serving")
+            || oidc_providers.iter().any(|p| p.state != "up");
         return Ok(HttpResponse::Ok().json(Readiness {
             status: if degraded { "degraded" } else { "ready" },
             replicas,
+            oidc_providers,
         }));
     }
     for (name, r) in [("database", &db), ("token store", &store)] {

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod health;
 pub mod introspect;
 pub mod mfa;
+pub mod oidc;
 pub mod passkeys;
 pub mod recovery;
 pub mod tasks;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     recovery::configure(cfg);
     mfa::configure(cfg);
     passkeys::configure(cfg);
+    oidc::configure(cfg);
     users::configure(cfg);
     tasks::configure(cfg);
     admin::configure(cfg);
@@ -70,6 +72,7 @@ pub(crate) fn documents() -> Vec<utoipa::openapi::OpenApi> {
         recovery::Doc::openapi(),
         mfa::Doc::openapi(),
         passkeys::Doc::openapi(),
+        oidc::Doc::openapi(),
         users::Doc::openapi(),
         tasks::Doc::openapi(),
         admin::Doc::openapi(),

@@ -4,11 +4,10 @@
 //! Each ceremony's state is a single-use record in the token store, taken back and deleted
 //! in one step: a replayed or second use of a challenge finds nothing.
 
-mod ceremonies;
 mod settings;
 mod stored;
 
-pub(crate) use ceremonies::Ceremonies;
+pub(crate) use crate::ceremonies::Ceremonies;
 pub mod signin;
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
-//! The ceremonies of one kind waiting for their answer: webauthn-rs's state, kept in the
-//! token store under a random challenge id for `timeout` and taken out in one step, so
-//! a replayed or second answer finds nothing. Their number is capped on every instance
-//! together, and each is small: a flood of options cannot fill the store.
+//! The ceremonies of one kind waiting for their answer (a passkey's webauthn-rs state, an
+//! OpenID flow, a one-time code): kept in the token store under a random id for `timeout`
+//! and taken out in one step, so a replayed or second answer finds nothing. Their number
+//! is capped on every instance together, and each is small: a flood cannot fill the store.
 
 use std::time::Duration;
 
@@ -11,14 +11,14 @@ use serde::Serialize;
 
 use crate::ServiceError;
 
-/// One kind of waiting ceremony (registration or sign-in).
+/// One kind of waiting ceremony.
 #[derive(Clone)]
 pub(crate) struct Ceremonies {
     store: AnyTokenStore,
     kind: &'static str,
-    /// `WEBAUTHN_TIMEOUT`: how long a challenge waits.
+    /// How long one waits.
     timeout: Duration,
-    /// `PASSKEY_CHALLENGES_MAX`: most of this kind waiting at once.
+    /// Most of this kind waiting at once.
     cap: usize,
 }
 
@@ -41,7 +41,7 @@ impl Ceremonies {
     pub(crate) async fn wait<T: Serialize>(&self, state: &T) -> Result<String, ServiceError> {
         let challenge_id = uuid::Uuid::new_v4().simple().to_string();
         let value = serde_json::to_vec(state)
-            .map_err(|e| ServiceError::internal_from("saving a passkey ceremony", e))?;
+            .map_err(|e| ServiceError::internal_from("saving a waiting ceremony", e))?;
         self.store
             .single_put(self.kind, &challenge_id, &value, self.timeout, self.cap)
             .await?;

@@ -1,0 +1,198 @@
+//! Sign-in with OpenID Connect providers: the redirect to the provider, its redirect
+//! back, and the page's trade of a one-time code for the token pair.
+
+use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use services::oidc::{Callback, FLOW_TTL};
+use services::{Services, SignIn, TokenPair};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::resource;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Client, JsonBody};
+
+/// The cookie binding a flow to the browser that started it.
+const FLOW_COOKIE: &str = "strata_oidc";
+
+/// The path the cookie is sent to (the callbacks only).
+const FLOW_COOKIE_PATH: &str = "/api/auth/oidc";
+
+/// This module's part of the OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(paths(providers, authorize, callback, token))]
+pub(crate) struct Doc;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/auth/oidc/providers").route(web::get().to(providers)))
+        .service(resource("/api/auth/oidc/token").route(web::post().to(token)))
+        .service(resource("/api/auth/oidc/{provider}/authorize").route(web::get().to(authorize)))
+        .service(resource("/api/auth/oidc/{provider}/callback").route(web::get().to(callback)));
+}
+
+/// A provider the page shows a button for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    /// What the routes call it.
+    #[schema(example = "google")]
+    pub name: String,
+    #[schema(example = "Google")]
+    pub display_name: String,
+    /// Whether its discovery document is at hand (`false`: its routes answer 503).
+    pub up: bool,
+}
+
+/// Where the page wants to be sent back to.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuthorizeQuery {
+    /// A path of this site (default `/`).
+    #[param(max_length = 512)]
+    pub return_to: Option<String>,
+}
+
+/// What the provider's redirect brings back.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// The provider's refusal, when there is one.
+    pub error: Option<String>,
+    /// The issuer that answered (RFC 9207).
+    pub iss: Option<String>,
+}
+
+/// The one-time code from the page's URL fragment.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcTokenRequest {
+    #[schema(max_length = 64)]
+    pub code: String,
+}
+
+/// The configured providers.
+#[utoipa::path(get, path = "/api/auth/oidc/providers", tag = "auth",
+    responses((status = 200, description = "Each provider, for a button", body = [ProviderView])))]
+pub async fn providers(services: web::Data<Services>) -> HttpResponse {
+    let statuses = services.oidc.providers().statuses();
+    let list: Vec<ProviderView> = services
+        .oidc
+        .providers()
+        .listed()
+        .into_iter()
+        .map(|(name, display_name)| ProviderView {
+            up: statuses.iter().any(|s| s.name == name && s.up),
+            name,
+            display_name,
+        })
+        .collect();
+    HttpResponse::Ok().json(list)
+}
+
+/// Starts a sign-in with a provider: a redirect to it, and a short-lived cookie that binds
+/// the flow to this browser.
+#[utoipa::path(get, path = "/api/auth/oidc/{provider}/authorize", tag = "auth",
+    params(("provider" = String, Path, description = "A name of `OIDC_PROVIDERS`"), AuthorizeQuery),
+    responses(
+        (status = 302, description = "To the provider (`state`, `nonce`, PKCE S256)"),
+        (status = 404, description = "`not_found`: no such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `return_to` is not a path of this site", body = Problem, content_type = "application/problem+json"),
+        crate::openapi::Unavailable,
+    ))]
+pub async fn authorize(
+    services: web::Data<Services>,
+    provider: web::Path<String>,
+    query: web::Query<AuthorizeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let started = services
+        .oidc
+        .start(&provider, query.return_to.as_deref())
+        .await?;
+    let age = CookieAge::seconds(i64::try_from(FLOW_TTL.as_secs()).unwrap_or(600));
+    let cookie = flow_cookie(&services, started.browser, age);
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, started.location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(cookie)
+        .finish())
+}
+
+/// The provider's redirect back: to the page, with a one-time code in the URL fragment,
+/// or the reason there is none (`#oidc_error=…`). Never tokens.
+#[utoipa::path(get, path = "/api/auth/oidc/{provider}/callback", tag = "auth",
+    params(("provider" = String, Path, description = "A name of `OIDC_PROVIDERS`"), CallbackQuery),
+    responses(
+        (status = 302, description = "To the page: `#oidc_code=…` or `#oidc_error=…`"),
+        (status = 404, description = "`not_found`: no such provider", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn callback(
+    services: web::Data<Services>,
+    provider: web::Path<String>,
+    query: web::Query<CallbackQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !services.oidc.knows(&provider) {
+        return Err(services::ServiceError::NotFound.into());
+    }
+    let q = query.into_inner();
+    let callback = Callback {
+        code: q.code,
+        state: q.state,
+        error: q.error,
+        iss: q.iss,
+    };
+    let browser = request.cookie(FLOW_COOKIE).map(|c| c.value().to_owned());
+    let landing = services
+        .oidc
+        .finish(&provider, callback, browser.as_deref())
+        .await;
+    // The flow is over either way: the cookie goes.
+    let gone = flow_cookie(&services, String::new(), CookieAge::ZERO);
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, landing.location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .cookie(gone)
+        .finish())
+}
+
+/// Trades the one-time code of a provider's sign-in for a session's tokens (once, within
+/// a minute); an account with a second factor gets its challenge instead.
+#[utoipa::path(post, path = "/api/auth/oidc/token", tag = "auth", request_body = OidcTokenRequest,
+    responses(
+        (status = 200, description = "A new session's tokens", body = TokenPair),
+        (status = 400, description = "`invalid_or_expired_token`: an unknown, used or stale code", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`mfa_required` (with `mfa_token`), or `account_banned`", body = crate::error::SecondFactorRequired, content_type = "application/problem+json"),
+        crate::openapi::BodyErrors, crate::openapi::Unavailable,
+    ))]
+pub async fn token(
+    services: web::Data<Services>,
+    client: Client,
+    body: JsonBody<OidcTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(match services.oidc.redeem(&body.0.code, client.0).await? {
+        SignIn::Complete(pair) => tokens(pair),
+        SignIn::SecondFactor(challenge) => crate::error::second_factor_required(&challenge),
+    })
+}
+
+fn tokens(pair: TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(pair)
+}
+
+/// The flow's cookie: `HttpOnly`, `SameSite=Lax` (the provider's redirect back is a
+/// top-level GET, which Lax lets through), `Secure` unless the site is plain `http`.
+fn flow_cookie(services: &Services, value: String, age: CookieAge) -> Cookie<'static> {
+    let secure = !services.oidc.public_url().starts_with("http://");
+    Cookie::build(FLOW_COOKIE, value)
+        .path(FLOW_COOKIE_PATH)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(age)
+        .finish()
+}

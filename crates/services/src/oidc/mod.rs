@@ -1,0 +1,485 @@
+//! Sign-in with OpenID Connect providers, as a relying party: the authorization code
+//! flow with PKCE (S256), `state` and `nonce`, bound to the browser that started it; the ID
+//! token checked for its signature, exact issuer, audience, `azp`, times and nonce; and an
+//! account found by (provider, subject) only. The page receives a one-time code in the URL
+//! fragment and trades it for the usual token pair, or a second-factor challenge.
+//!
+//! Linking: a known identity signs in to its account. An unknown one with an address the
+//! provider verified, which no account has, makes a new account without a password. An
+//! address that belongs to an account is never linked by a sign-in, whatever the provider
+//! says (that is the pre-account takeover); an unverified one makes nothing.
+
+mod http;
+mod landing;
+mod provider;
+mod settings;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    SignatureVerificationError, TokenResponse,
+};
+use repos::{IdentityRepo, ProviderAccount, RepoError, SessionStore, Unique, UserRepo};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ceremonies::Ceremonies;
+use crate::client::ClientInfo;
+use crate::sessions::{banned, Opening, SignInMethod};
+use crate::signin::{SecondStep, SignIn};
+use crate::{ServiceError, Sessions};
+
+pub use landing::{return_path, Failure, Landing};
+pub use provider::{ProviderStatus, Providers, REFRESH_EVERY, RETRY_EVERY};
+pub use settings::OidcProviderSettings;
+
+/// The token-store kind of flows waiting for their callback, and their life.
+const FLOWS: &str = "oidc-flow";
+pub const FLOW_TTL: Duration = Duration::from_secs(600);
+
+/// The token-store kind of one-time codes waiting for the page, and their life.
+const CODES: &str = "oidc-code";
+const CODE_TTL: Duration = Duration::from_secs(60);
+
+/// Most flows, and codes, waiting at once on every instance together.
+const MAX_WAITING: usize = 50_000;
+
+/// How far in the future an ID token's `iat` may be (clocks differ a little).
+const IAT_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A started sign-in: where to send the browser, and the value of the cookie that binds
+/// the flow to it (only its hash is stored).
+#[derive(Debug)]
+pub struct Started {
+    pub location: String,
+    pub browser: String,
+}
+
+/// What the provider's redirect brought back.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    /// RFC 9207: the issuer that answered, when the provider says.
+    pub iss: Option<String>,
+}
+
+/// A flow waiting for its callback.
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    provider: String,
+    verifier: String,
+    nonce: String,
+    return_to: String,
+    /// SHA-256 (hex) of the cookie the browser was given.
+    browser: String,
+}
+
+/// An account signed in at a provider, waiting for the page to trade its code.
+#[derive(Serialize, Deserialize)]
+struct Handoff {
+    user_id: String,
+}
+
+/// Who the ID token says signed in.
+struct Asserted {
+    subject: String,
+    email: Option<String>,
+    email_verified: bool,
+    username_hint: Option<String>,
+}
+
+/// Sign-in with the configured providers.
+#[derive(Clone)]
+pub struct Oidc {
+    pub(crate) providers: Providers,
+    pub(crate) store: repos::AnyTokenStore,
+    pub(crate) flows: Ceremonies,
+    pub(crate) codes: Ceremonies,
+    pub(crate) identities: IdentityRepo,
+    pub(crate) users: UserRepo,
+    pub(crate) sessions: Sessions,
+    pub(crate) second_step: SecondStep,
+    /// `PUBLIC_URL`, without a trailing `/`: where the page and the callback are.
+    pub(crate) public_url: String,
+}
+
+impl Oidc {
+    /// Sign-in with `providers`, its waiting flows and codes in `store`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        providers: Providers,
+        store: repos::AnyTokenStore,
+        identities: IdentityRepo,
+        users: UserRepo,
+        sessions: Sessions,
+        second_step: SecondStep,
+        public_url: &str,
+    ) -> Self {
+        Self {
+            providers,
+            flows: Ceremonies::new(store.clone(), FLOWS, FLOW_TTL, MAX_WAITING),
+            codes: Ceremonies::new(store.clone(), CODES, CODE_TTL, MAX_WAITING),
+            store,
+            identities,
+            users,
+            sessions,
+            second_step,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The configured providers.
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    /// Whether a provider is configured by that name.
+    pub fn knows(&self, provider: &str) -> bool {
+        self.providers.knows(provider)
+    }
+
+    /// `PUBLIC_URL`, where the page and the callbacks are.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    fn redirect_uri(&self, provider: &str) -> Result<RedirectUrl, ServiceError> {
+        let url = format!("{}/api/auth/oidc/{provider}/callback", self.public_url);
+        RedirectUrl::new(url).map_err(|e| ServiceError::internal_from("the callback URL", e))
+    }
+
+    /// Starts a sign-in with `provider`: the provider's authorization URL (with `state`,
+    /// `nonce` and a PKCE challenge) and the cookie that binds the flow to this browser.
+    /// `return_to` is a path of the page (422 otherwise); the flow waits [`FLOW_TTL`].
+    pub async fn start(
+        &self,
+        provider: &str,
+        return_to: Option<&str>,
+    ) -> Result<Started, ServiceError> {
+        let return_to = return_path(return_to)?;
+        let ready = self.providers.ready(provider)?;
+        let s = &ready.settings;
+        let client = CoreClient::from_provider_metadata(
+            (*ready.metadata).clone(),
+            ClientId::new(s.client_id.clone()),
+            Some(ClientSecret::new(s.client_secret.clone())),
+        )
+        .set_redirect_uri(self.redirect_uri(provider)?);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let browser = random_hex();
+        let flow = Flow {
+            provider: provider.to_owned(),
+            verifier: verifier.secret().clone(),
+            nonce: random_hex(),
+            return_to,
+            browser: digest(&browser),
+        };
+        let state = self.flows.wait(&flow).await?;
+        let nonce = flow.nonce.clone();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            )
+            .set_pkce_challenge(challenge);
+        for scope in &s.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, _, _) = request.url();
+        Ok(Started {
+            location: url.to_string(),
+            browser,
+        })
+    }
+
+    /// Ends a sign-in at the provider's redirect: where the page is to be sent, with a
+    /// one-time code for the token pair, or the reason there is none. `browser` is the
+    /// flow's cookie as this browser sent it.
+    pub async fn finish(
+        &self,
+        provider: &str,
+        callback: Callback,
+        browser: Option<&str>,
+    ) -> Landing {
+        match self.finished(provider, callback, browser).await {
+            Ok((code, return_to)) => Landing::signed_in(&self.public_url, &return_to, &code),
+            Err(failure) => Landing::failed(&self.public_url, failure),
+        }
+    }
+
+    async fn finished(
+        &self,
+        provider: &str,
+        callback: Callback,
+        browser: Option<&str>,
+    ) -> Result<(String, String), Failure> {
+        let state = callback.state.as_deref().unwrap_or_default();
+        let flow: Flow = self
+            .flows
+            .take(state)
+            .await
+            .map_err(Failure::from_service)?
+            .filter(|f: &Flow| f.provider == provider)
+            .ok_or(Failure::State)?;
+        if browser.map(digest).as_deref() != Some(flow.browser.as_str()) {
+            return Err(Failure::Browser);
+        }
+        if let Some(error) = &callback.error {
+            tracing::info!(provider, error = %error.chars().take(64).collect::<String>(),
+                "an OpenID provider refused the sign-in");
+            return Err(Failure::Provider);
+        }
+        let code = callback.code.ok_or(Failure::Provider)?;
+        let asserted = self
+            .verified(provider, code, &flow, callback.iss.as_deref())
+            .await?;
+        let user_id = self.account_of(provider, asserted).await?;
+        let code = self
+            .codes
+            .wait(&Handoff { user_id })
+            .await
+            .map_err(Failure::from_service)?;
+        Ok((code, flow.return_to))
+    }
+
+    /// Trades the code for tokens and checks the ID token; once more with the provider's
+    /// keys fetched again if it names a key they lack.
+    async fn verified(
+        &self,
+        provider: &str,
+        code: String,
+        flow: &Flow,
+        iss: Option<&str>,
+    ) -> Result<Asserted, Failure> {
+        let ready = self
+            .providers
+            .ready(provider)
+            .map_err(Failure::from_service)?;
+        if iss.is_some_and(|iss| iss != ready.metadata.issuer().as_str()) {
+            return Err(Failure::Token);
+        }
+        let s = &ready.settings;
+        let client = CoreClient::from_provider_metadata(
+            (*ready.metadata).clone(),
+            ClientId::new(s.client_id.clone()),
+            Some(ClientSecret::new(s.client_secret.clone())),
+        )
+        .set_redirect_uri(self.redirect_uri(provider).map_err(Failure::from_service)?);
+        let exchange = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|_| Failure::Provider)?
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()));
+        let tokens = exchange
+            .request_async(&self.providers.http)
+            .await
+            .map_err(|e| {
+                tracing::info!(provider, error = %crate::error::error_chain(&e),
+                    "an OpenID provider's token answer was refused");
+                Failure::Provider
+            })?;
+        let _ = tokens.access_token();
+        let id_token = tokens.id_token().ok_or(Failure::Token)?;
+        let nonce = Nonce::new(flow.nonce.clone());
+        let check = |metadata: &openidconnect::core::CoreProviderMetadata| {
+            let client = CoreClient::from_provider_metadata(
+                metadata.clone(),
+                ClientId::new(s.client_id.clone()),
+                Some(ClientSecret::new(s.client_secret.clone())),
+            );
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs(ASYMMETRIC)
+                .set_issue_time_verifier_fn(|iat| {
+                    if iat > Utc::now() + IAT_SKEW {
+                        Err(format!("issued in the future ({iat})"))
+                    } else {
+                        Ok(())
+                    }
+                });
+            id_token.claims(&verifier, &nonce).map(asserted)
+        };
+        match check(&ready.metadata) {
+            Ok(a) => Ok(a),
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                let fresh = self
+                    .providers
+                    .refetch_keys(provider)
+                    .await
+                    .ok_or(Failure::Token)?;
+                check(&fresh.metadata).map_err(|e| refused_token(provider, &e))
+            }
+            Err(e) => Err(refused_token(provider, &e)),
+        }
+    }
+
+    /// The account the provider's account signs in to, made if the rules allow.
+    async fn account_of(&self, provider: &str, who: Asserted) -> Result<String, Failure> {
+        let known = self
+            .identities
+            .find(provider, &who.subject)
+            .await
+            .map_err(|e| Failure::from_service(e.into()))?;
+        if let Some(identity) = known {
+            self.identities
+                .used(&identity.id, who.email.clone(), repos::now_utc())
+                .await
+                .map_err(|e| Failure::from_service(e.into()))?;
+            return Ok(identity.user_id);
+        }
+        let email = who
+            .email
+            .as_deref()
+            .filter(|_| who.email_verified)
+            .and_then(|e| domain::Email::parse(e).ok())
+            .ok_or(Failure::EmailUnverified)?;
+        if self
+            .users
+            .find_by_email(&email)
+            .await
+            .map_err(|e| Failure::from_service(e.into()))?
+            .is_some()
+        {
+            return Err(Failure::EmailTaken);
+        }
+        let account = ProviderAccount {
+            provider: provider.to_owned(),
+            subject: who.subject.clone(),
+            email: who.email.clone(),
+        };
+        let base = username_base(who.username_hint.as_deref(), email.as_str());
+        for attempt in 0..8 {
+            let name = if attempt == 0 {
+                base.clone()
+            } else {
+                format!("{base}{}", rand::random_range(1000..100_000))
+            };
+            let Ok(username) = domain::Username::parse(&name) else {
+                continue;
+            };
+            match self
+                .identities
+                .create_account(&username, &email, account.clone())
+                .await
+            {
+                Ok(user) => {
+                    tracing::info!(user_id = %user.id, provider, "account made by an OpenID sign-in");
+                    return Ok(user.id);
+                }
+                Err(RepoError::Conflict(Unique::Username)) => continue,
+                Err(RepoError::Conflict(Unique::Email)) => return Err(Failure::EmailTaken),
+                // A racing callback of the same account linked it first: sign in to it.
+                Err(RepoError::Conflict(Unique::Identity)) => {
+                    return match self.identities.find(provider, &who.subject).await {
+                        Ok(Some(identity)) => Ok(identity.user_id),
+                        Ok(None) => Err(Failure::State),
+                        Err(e) => Err(Failure::from_service(e.into())),
+                    };
+                }
+                Err(e) => return Err(Failure::from_service(e.into())),
+            }
+        }
+        Err(Failure::from_service(ServiceError::internal(
+            "no free username for an OpenID account",
+        )))
+    }
+
+    /// Trades the page's one-time code for the usual token pair, or a second-factor
+    /// challenge for an account with one; once, within a minute of the callback.
+    pub async fn redeem(&self, code: &str, client: ClientInfo) -> Result<SignIn, ServiceError> {
+        if code.len() > 64 {
+            return Err(ServiceError::invalid(
+                "code",
+                "must be at most 64 characters",
+            ));
+        }
+        let handoff: Handoff = self
+            .codes
+            .take(code)
+            .await?
+            .ok_or(ServiceError::InvalidOrExpiredToken)?;
+        let generation = self.store.generation(&handoff.user_id).await?;
+        let creds = self
+            .users
+            .credentials_by_id(&handoff.user_id)
+            .await?
+            .ok_or(ServiceError::InvalidOrExpiredToken)?;
+        if let Some(refusal) = banned(&creds.user) {
+            return Err(refusal);
+        }
+        if creds.user.mfa_enabled {
+            let challenge = self.second_step.ask(&creds, generation).await?;
+            return Ok(SignIn::SecondFactor(challenge));
+        }
+        match self
+            .sessions
+            .open(creds, client, SignInMethod::Provider, generation)
+            .await?
+        {
+            Opening::Opened(pair) => Ok(SignIn::Complete(pair)),
+            Opening::Superseded => Err(ServiceError::InvalidOrExpiredToken),
+        }
+    }
+}
+
+/// The algorithms an ID token may be signed with: the provider's keys only, never the
+/// client secret (an HS256 token would be checked against a secret strata shares).
+const ASYMMETRIC: [CoreJwsSigningAlgorithm; 9] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+
+fn asserted(claims: &CoreIdTokenClaims) -> Asserted {
+    Asserted {
+        subject: claims.subject().as_str().to_owned(),
+        email: claims.email().map(|e| e.as_str().to_owned()),
+        email_verified: claims.email_verified() == Some(true),
+        username_hint: claims.preferred_username().map(|u| u.as_str().to_owned()),
+    }
+}
+
+fn refused_token(provider: &str, e: &ClaimsVerificationError) -> Failure {
+    tracing::info!(provider, error = %e, "an ID token was refused");
+    Failure::Token
+}
+
+/// A username to try first: the provider's hint, or the address's local part, reduced to
+/// what a username may hold.
+fn username_base(hint: Option<&str>, email: &str) -> String {
+    let raw = hint.unwrap_or_else(|| email.split('@').next().unwrap_or_default());
+    let mut name: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+        .take(24)
+        .collect();
+    while name.chars().count() < domain::Username::MIN_CHARS {
+        name.push('_');
+    }
+    name
+}
+
+fn random_hex() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn digest(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
