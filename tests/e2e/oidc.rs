@@ -23,6 +23,9 @@ pub const CASES: &[Case] = testkit::cases![
     every_tampered_id_token_is_refused_without_tokens,
     a_return_path_off_the_site_is_refused,
     a_provider_that_is_down_answers_503_on_its_routes_only,
+    a_linked_provider_signs_in_to_the_account_until_unlinked,
+    a_link_needs_the_password_and_a_provider_account_linked_elsewhere_is_refused,
+    the_last_way_to_sign_in_cannot_be_unlinked,
 ];
 
 /// The provider the OpenID app signs in with, and one that never answers.
@@ -158,7 +161,18 @@ impl Browser {
         );
         let hop = self.send(ctx, &start, None);
         assert_eq!(hop.status, 302, "authorize: {}", hop.body);
-        let mut next = hop.location.expect("a redirect to the provider");
+        self.through_provider(
+            ctx,
+            hop.location.expect("a redirect to the provider"),
+            login,
+        )
+    }
+
+    /// From the provider's authorization URL, signs in there as `login`; the URL it sends
+    /// the browser back to strata with.
+    fn through_provider(&self, ctx: &Ctx, authorization: String, login: &str) -> String {
+        let o = oidc(ctx);
+        let mut next = authorization;
         assert!(next.starts_with(&o.provider.issuer), "{next}");
         let callback = format!("{}/api/auth/oidc/{PROVIDER}/callback", o.app);
         for _ in 0..8 {
@@ -466,4 +480,180 @@ fn a_provider_that_is_down_answers_503_on_its_routes_only(ctx: &Ctx) {
     api.login(&user);
     let (login, _) = provider_account(ctx, true, None);
     sign_in(ctx, &login).ok(200);
+}
+
+/// Starts a link for the holder of `access` in `browser` (which gets the flow's cookie),
+/// signs in at the provider as `login`, and lands: the page URL.
+fn link(ctx: &Ctx, browser: &Browser, access: &str, password: Option<&str>, login: &str) -> String {
+    let o = oidc(ctx);
+    let started = ctx.rt.block_on(
+        browser
+            .client
+            .post(format!("{}/api/users/me/identities/{PROVIDER}", o.app))
+            .bearer_auth(access)
+            .json(&json!({ "password": password }))
+            .send(),
+    );
+    let started = started.expect("an answer");
+    assert_eq!(started.status().as_u16(), 200);
+    for set in started.headers().get_all(SET_COOKIE) {
+        let pair = set.to_str().unwrap().split(';').next().unwrap();
+        let (name, value) = pair.split_once('=').unwrap();
+        browser
+            .cookies
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+    }
+    let body: Value = ctx.rt.block_on(started.json()).unwrap();
+    let location = body["location"].as_str().unwrap().to_owned();
+    let callback = browser.through_provider(ctx, location, login);
+    browser.land(ctx, &callback)
+}
+
+/// The mails sent to `to` so far, waiting (bounded) until one holds `subject`.
+fn mailed(ctx: &Ctx, to: &str, subject: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let mails = strata_e2e::mail_files::mails_to(&ctx.mail_dir, to);
+        if mails.iter().any(|m| m.contains(subject)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn a_linked_provider_signs_in_to_the_account_until_unlinked(ctx: &Ctx) {
+    provider_ready(ctx);
+    let api = ctx.on(&oidc(ctx).app);
+    let (user, tokens) = api.verified_user_with_session();
+    let (login, _) = provider_account(ctx, true, None);
+    let landing = link(
+        ctx,
+        &Browser::new(),
+        &tokens.access,
+        Some(&user.password),
+        &login,
+    );
+    assert_eq!(
+        fragment(&landing, "oidc_linked").as_deref(),
+        Some(PROVIDER),
+        "{landing}"
+    );
+    let listed = api
+        .get("/api/users/me/identities", Some(&tokens.access))
+        .ok(200);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["provider"], PROVIDER);
+    // The provider now signs in to this account.
+    let pair = sign_in(ctx, &login).ok(200);
+    let me = api.me(pair["access_token"].as_str().unwrap()).ok(200);
+    assert_eq!(me["id"], user.id.as_str());
+    assert!(
+        mailed(ctx, &user.email, "was linked"),
+        "no notice of the link"
+    );
+    let history = api
+        .get(
+            "/api/users/me/security-events?limit=100",
+            Some(&tokens.access),
+        )
+        .ok(200)
+        .to_string();
+    assert!(history.contains("identity_linked"), "{history}");
+    // Unlinked (the password remains a way in): the provider no longer opens it.
+    let path = format!(
+        "/api/users/me/identities/{}",
+        listed[0]["id"].as_str().unwrap()
+    );
+    api.delete(&path, Some(&tokens.access)).no_content();
+    assert!(
+        mailed(ctx, &user.email, "was unlinked"),
+        "no notice of the unlink"
+    );
+    let pair = sign_in(ctx, &login).ok(200);
+    let someone = api.me(pair["access_token"].as_str().unwrap()).ok(200);
+    assert_ne!(
+        someone["id"],
+        user.id.as_str(),
+        "a new account, not the unlinked one"
+    );
+    api.delete(&path, Some(&tokens.access))
+        .problem(404, "not_found");
+}
+
+fn a_link_needs_the_password_and_a_provider_account_linked_elsewhere_is_refused(ctx: &Ctx) {
+    provider_ready(ctx);
+    let api = ctx.on(&oidc(ctx).app);
+    let (_, tokens) = api.verified_user_with_session();
+    api.post(
+        &format!("/api/users/me/identities/{PROVIDER}"),
+        Some(&tokens.access),
+        json!({ "password": "not the password" }),
+    )
+    .problem(401, "invalid_credentials");
+    api.post(
+        &format!("/api/users/me/identities/{PROVIDER}"),
+        Some(&tokens.access),
+        json!({}),
+    )
+    .problem(401, "invalid_credentials");
+    // The provider account already signs in to an account of its own.
+    let (login, _) = provider_account(ctx, true, None);
+    sign_in(ctx, &login).ok(200);
+    let (user, tokens) = api.verified_user_with_session();
+    let landing = link(
+        ctx,
+        &Browser::new(),
+        &tokens.access,
+        Some(&user.password),
+        &login,
+    );
+    assert_eq!(
+        fragment(&landing, "oidc_error").as_deref(),
+        Some("oidc_identity_taken")
+    );
+    let listed = api
+        .get("/api/users/me/identities", Some(&tokens.access))
+        .ok(200);
+    assert_eq!(listed, json!([]));
+}
+
+fn the_last_way_to_sign_in_cannot_be_unlinked(ctx: &Ctx) {
+    provider_ready(ctx);
+    let api = ctx.on(&oidc(ctx).app);
+    let (login, _) = provider_account(ctx, true, None);
+    let pair = sign_in(ctx, &login).ok(200);
+    let access = pair["access_token"].as_str().unwrap().to_owned();
+    let listed = api.get("/api/users/me/identities", Some(&access)).ok(200);
+    let first = format!(
+        "/api/users/me/identities/{}",
+        listed[0]["id"].as_str().unwrap()
+    );
+    api.delete(&first, Some(&access))
+        .problem(409, "last_sign_in_method");
+    // A second provider account, linked on a fresh sign-in (no password to give): then
+    // either may go, but not both.
+    let (other, _) = provider_account(ctx, true, None);
+    let landing = link(ctx, &Browser::new(), &access, None, &other);
+    assert_eq!(
+        fragment(&landing, "oidc_linked").as_deref(),
+        Some(PROVIDER),
+        "{landing}"
+    );
+    api.delete(&first, Some(&access)).no_content();
+    let listed = api.get("/api/users/me/identities", Some(&access)).ok(200);
+    let second = format!(
+        "/api/users/me/identities/{}",
+        listed[0]["id"].as_str().unwrap()
+    );
+    api.delete(&second, Some(&access))
+        .problem(409, "last_sign_in_method");
+    let me = api.me(&access).ok(200);
+    let pair = sign_in(ctx, &other).ok(200);
+    assert_eq!(
+        api.me(pair["access_token"].as_str().unwrap()).ok(200)["id"],
+        me["id"]
+    );
 }

@@ -261,6 +261,9 @@ pub fn invalid_utf8_nul_and_control_bytes_are_400(ctx: &Ctx) {
             }),
         ];
         bodies.push(("invalid escape".into(), r.splice(field, br#""\x41""#)));
+        // An empty valid body has no quotes to turn into single ones: it stays valid.
+        bodies
+            .retain(|(what, body)| what != "single quotes" || body.as_slice() != valid.as_bytes());
         for (what, body) in bodies {
             table.push((r.raw(body, &what), malformed.clone()));
         }
@@ -349,9 +352,11 @@ pub fn duplicate_json_keys_are_422(ctx: &Ctx) {
             // the second time with the same value, another valid one, a wrong type, null.
             // One closing brace off: the last member may be an object itself.
             let open = valid.strip_suffix('}').unwrap_or(&valid);
+            // An empty valid body (every member optional) takes no comma before its first.
+            let comma = if open.ends_with('{') { "" } else { "," };
             let (value, prefix) = match r.base.get(field) {
                 Some(v) => (v.clone(), open.to_owned()),
-                None => (json!("x"), format!("{open},{key}:\"x\"")),
+                None => (json!("x"), format!("{open}{comma}{key}:\"x\"")),
             };
             for second in [
                 value.clone(),

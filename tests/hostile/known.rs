@@ -61,7 +61,7 @@ pub fn path_value(who: &Account, path: &str) -> Option<(String, bool)> {
         "/api/auth/sessions/{id}" => Some((who.session_id.clone(), true)),
         "/api/users/{id}" => Some((who.id.clone(), false)),
         // A ceremony's items (see `CEREMONIES`): an id of nothing, in the right shape.
-        "/api/users/me/passkeys/{id}" => {
+        "/api/users/me/passkeys/{id}" | "/api/users/me/identities/{id}" => {
             Some(("01900000-0000-7000-8000-000000000000".to_owned(), false))
         }
         // A provider's routes: the hostile app configures none, so any name is unknown.
@@ -75,7 +75,7 @@ pub fn path_value(who: &Account, path: &str) -> Option<(String, bool)> {
 /// Collections whose items a ceremony makes, never an example body (a passkey needs an
 /// authenticator's signature): their bad bodies are still sent, but no items are made at
 /// set-up and their item paths get made-up ids only.
-pub const CEREMONIES: &[&str] = &["/api/users/me/passkeys"];
+pub const CEREMONIES: &[&str] = &["/api/users/me/passkeys", "/api/users/me/identities"];
 
 /// Lists that record attempts (the audit trail): a refused request adds to them by design,
 /// so they are not the victim's data that bad requests must leave alone.

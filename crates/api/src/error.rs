@@ -287,6 +287,11 @@ impl ApiError {
                     "passkey_limit",
                     format!("an account holds at most {max} passkeys: remove one first"),
                 ),
+                S::LastSignInMethod => map(
+                    StatusCode::CONFLICT,
+                    "last_sign_in_method",
+                    "this is the account's last way to sign in: set a password (a reset by mail) or add a passkey first",
+                ),
                 S::PasskeysOff => map(
                     StatusCode::NOT_FOUND,
                     "passkeys_off",
@@ -492,6 +497,7 @@ mod tests {
             (S::InvalidPasskey.into(), 401, "invalid_passkey"),
             (S::PasskeyLimit(10).into(), 409, "passkey_limit"),
             (S::PasskeysOff.into(), 404, "passkeys_off"),
+            (S::LastSignInMethod.into(), 409, "last_sign_in_method"),
             (S::CannotBanSelf.into(), 409, "cannot_ban_yourself"),
             (S::InvalidMfaCode.into(), 401, "invalid_mfa_code"),
             (S::InvalidMfaToken.into(), 401, "invalid_mfa_token"),

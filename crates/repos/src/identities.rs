@@ -9,9 +9,12 @@ use domain::{Email, Username};
 use models::schema::identities;
 use models::Identity;
 
-use crate::error::one_row;
-use crate::users::{insert_new, new_row, split_account};
+use crate::error::{one_row, owned_insert_error};
+use crate::lock::lock_user;
+use crate::mail::{queue, NewMail};
+use crate::users::{insert_new, new_row, split_account, NO_PASSWORD};
 use crate::{RepoError, UserRecord};
+use models::schema::{passkeys, users};
 
 /// An identity row.
 pub type IdentityRecord = Identity;
@@ -22,6 +25,24 @@ pub struct ProviderAccount {
     pub provider: String,
     pub subject: String,
     pub email: Option<String>,
+}
+
+/// What linking a provider's account to a user did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Linked {
+    /// Stored: the new identity.
+    Stored(IdentityRecord),
+    /// It was this user's already: nothing changed.
+    Already(IdentityRecord),
+}
+
+/// What unlinking did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlinked {
+    Removed,
+    /// It is the account's last way to sign in (no password, no other identity, no
+    /// passkey): nothing was removed.
+    LastMethod,
 }
 
 /// Reads and writes `identities`.
@@ -118,6 +139,100 @@ impl IdentityRepo {
                     identities::last_used_at.eq(Some(at)),
                 ));
                 one_row(on_backend!(conn, |c| update.execute(c))?)
+            })
+            .await
+            .map_err(RepoError::from)
+    }
+
+    /// Links `account` to the user, under the user's row lock, queueing `notice` with it.
+    /// `Conflict(Identity)` if another user holds it, `OwnerGone` if the user is gone.
+    pub async fn link(
+        &self,
+        user_id: &str,
+        account: ProviderAccount,
+        notice: Option<NewMail>,
+    ) -> Result<Linked, RepoError> {
+        let user_id = user_id.to_owned();
+        self.db
+            .transaction(move |conn| {
+                if lock_user(conn, &user_id)?.is_none() {
+                    return Err(db::DbError::Query(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                        Box::new("the owner is gone".to_owned()),
+                    )));
+                }
+                let held = identities::table
+                    .filter(identities::provider.eq(&account.provider))
+                    .filter(identities::subject.eq(&account.subject));
+                let held: Option<Identity> = on_backend!(conn, |c| held
+                    .select(Identity::as_select())
+                    .first(c)
+                    .optional())?;
+                if let Some(identity) = held {
+                    return if identity.user_id == user_id {
+                        Ok(Linked::Already(identity))
+                    } else {
+                        Err(db::DbError::Query(diesel::result::Error::DatabaseError(
+                            diesel::result::DatabaseErrorKind::UniqueViolation,
+                            Box::new("identities_provider_subject".to_owned()),
+                        )))
+                    };
+                }
+                let now = crate::now_utc();
+                let identity = Identity {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    provider: account.provider.clone(),
+                    subject: account.subject.clone(),
+                    user_id: user_id.clone(),
+                    email: account.email.clone(),
+                    created_at: now,
+                    last_used_at: None,
+                };
+                let insert = diesel::insert_into(identities::table).values(&identity);
+                on_backend!(conn, |c| insert.execute(c))?;
+                notice.iter().try_for_each(|m| queue(conn, m))?;
+                Ok(Linked::Stored(identity))
+            })
+            .await
+            .map_err(owned_insert_error)
+    }
+
+    /// Unlinks the user's identity `id` unless it is the account's last way to sign in,
+    /// deciding under the user's row lock; `NotFound` for another user's. `notice` is
+    /// queued with the removal.
+    pub async fn unlink(
+        &self,
+        user_id: &str,
+        id: &str,
+        notice: Option<NewMail>,
+    ) -> Result<(IdentityRecord, Unlinked), RepoError> {
+        let (user_id, id) = (user_id.to_owned(), id.to_owned());
+        self.db
+            .transaction(move |conn| {
+                if lock_user(conn, &user_id)?.is_none() {
+                    return Err(db::DbError::Query(diesel::result::Error::NotFound));
+                }
+                let mine = identities::table.filter(identities::user_id.eq(&user_id));
+                let all: Vec<Identity> =
+                    on_backend!(conn, |c| mine.select(Identity::as_select()).load(c))?;
+                let Some(target) = all.iter().find(|i| i.id == id).cloned() else {
+                    return Err(db::DbError::Query(diesel::result::Error::NotFound));
+                };
+                let hash = users::table
+                    .filter(users::id.eq(&user_id))
+                    .select(users::password_hash);
+                let hash: String = on_backend!(conn, |c| hash.first(c))?;
+                let keys = passkeys::table
+                    .filter(passkeys::user_id.eq(&user_id))
+                    .count();
+                let keys: i64 = on_backend!(conn, |c| keys.get_result(c))?;
+                if hash == NO_PASSWORD && all.len() == 1 && keys == 0 {
+                    return Ok((target, Unlinked::LastMethod));
+                }
+                let gone = identities::table.find(&target.id);
+                one_row(on_backend!(conn, |c| diesel::delete(gone).execute(c))?)?;
+                notice.iter().try_for_each(|m| queue(conn, m))?;
+                Ok((target, Unlinked::Removed))
             })
             .await
             .map_err(RepoError::from)

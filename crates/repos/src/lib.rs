@@ -46,7 +46,7 @@ pub use admin::{AdminRepo, UserSearch, UserStatus};
 pub use audit::{AuditEvent, AuditQuery, AuditRepo};
 pub use clock::now_utc;
 pub use error::{RepoError, Unique};
-pub use identities::{IdentityRecord, IdentityRepo, ProviderAccount};
+pub use identities::{IdentityRecord, IdentityRepo, Linked, ProviderAccount, Unlinked};
 pub use mail::{NewMail, NewMailedToken};
 pub use mailed_tokens::{MailedTokenRepo, PasswordReset, Verified};
 pub use mfa::MfaRepo;

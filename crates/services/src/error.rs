@@ -52,6 +52,9 @@ pub enum ServiceError {
     /// Passkeys are not configured (no relying-party id: `WEBAUTHN_RP_ID`).
     #[error("passkeys are not configured")]
     PasskeysOff,
+    /// An unlink that would leave the account no way to sign in.
+    #[error("the account's last way to sign in")]
+    LastSignInMethod,
     /// An `mfa_token` that is unknown, used, expired, or spent by wrong codes.
     #[error("invalid or expired mfa_token")]
     InvalidMfaToken,

@@ -313,6 +313,7 @@ impl Services {
             users.clone(),
             sessions.clone(),
             second_step.clone(),
+            (proofs.clone(), mailer.clone(), audit.clone()),
             &settings.mail.public_url,
         );
         let users = UserService {

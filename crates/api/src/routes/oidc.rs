@@ -5,13 +5,13 @@ use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use services::oidc::{Callback, FLOW_TTL};
+use services::oidc::{Callback, IdentityView, Started, FLOW_TTL};
 use services::{Services, SignIn, TokenPair};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::resource;
+use super::{no_content, resource};
 use crate::error::{ApiError, Problem};
-use crate::extract::{Client, JsonBody};
+use crate::extract::{Auth, Client, JsonBody};
 
 /// The cookie binding a flow to the browser that started it.
 const FLOW_COOKIE: &str = "strata_oidc";
@@ -21,14 +21,20 @@ const FLOW_COOKIE_PATH: &str = "/api/auth/oidc";
 
 /// This module's part of the OpenAPI document.
 #[derive(OpenApi)]
-#[openapi(paths(providers, authorize, callback, token))]
+#[openapi(paths(providers, authorize, callback, token, identities, link, unlink))]
 pub(crate) struct Doc;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/auth/oidc/providers").route(web::get().to(providers)))
         .service(resource("/api/auth/oidc/token").route(web::post().to(token)))
         .service(resource("/api/auth/oidc/{provider}/authorize").route(web::get().to(authorize)))
-        .service(resource("/api/auth/oidc/{provider}/callback").route(web::get().to(callback)));
+        .service(resource("/api/auth/oidc/{provider}/callback").route(web::get().to(callback)))
+        .service(resource("/api/users/me/identities").route(web::get().to(identities)))
+        .service(
+            resource("/api/users/me/identities/{id}")
+                .route(web::post().to(link))
+                .route(web::delete().to(unlink)),
+        );
 }
 
 /// A provider the page shows a button for.
@@ -110,13 +116,111 @@ pub async fn authorize(
         .oidc
         .start(&provider, query.return_to.as_deref())
         .await?;
-    let age = CookieAge::seconds(i64::try_from(FLOW_TTL.as_secs()).unwrap_or(600));
-    let cookie = flow_cookie(&services, started.browser, age);
+    let cookie = started_cookie(&services, &started);
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, started.location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(cookie)
         .finish())
+}
+
+/// A started flow's cookie, for as long as the flow waits.
+fn started_cookie(services: &Services, started: &Started) -> Cookie<'static> {
+    let age = CookieAge::seconds(i64::try_from(FLOW_TTL.as_secs()).unwrap_or(600));
+    flow_cookie(services, started.browser.clone(), age)
+}
+
+/// What a link is proven by, and where the page wants to be sent back to.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The password again; an account without one instead needs a sign-in of the last
+    /// ten minutes.
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// A path of this site (default `/`).
+    #[schema(max_length = 512)]
+    pub return_to: Option<String>,
+}
+
+/// Where the page sends the browser to link a provider's account.
+#[derive(Serialize, ToSchema)]
+pub struct LinkStarted {
+    /// The provider's authorization URL; the flow ends on the page with `#oidc_linked=…`
+    /// or `#oidc_error=…`.
+    pub location: String,
+}
+
+/// The caller's identities at providers.
+#[utoipa::path(get, path = "/api/users/me/identities", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Oldest first", body = [IdentityView]),
+        (status = 401, description = "A token error", body = Problem, content_type = "application/problem+json"),
+        crate::openapi::Unavailable,
+    ))]
+pub async fn identities(
+    services: web::Data<Services>,
+    auth: Auth,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(services.oidc.identities(&auth.0).await?))
+}
+
+/// Starts linking an account at a provider to the caller's: the URL to send the browser
+/// to, and the flow's cookie.
+#[utoipa::path(post, path = "/api/users/me/identities/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The provider's name (a name of `OIDC_PROVIDERS`)")),
+    request_body = LinkRequest,
+    responses(
+        (status = 200, description = "Where to send the browser", body = LinkStarted),
+        (status = 401, description = "`invalid_credentials` (wrong or missing password) or a token error", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many wrong passwords", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        crate::openapi::BodyErrors, crate::openapi::Unavailable,
+    ))]
+pub async fn link(
+    services: web::Data<Services>,
+    auth: Auth,
+    provider: web::Path<String>,
+    body: JsonBody<LinkRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    let started = services
+        .oidc
+        .start_link(
+            &auth.0,
+            &provider,
+            b.password.as_deref(),
+            b.return_to.as_deref(),
+        )
+        .await?;
+    let cookie = started_cookie(&services, &started);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(cookie)
+        .json(LinkStarted {
+            location: started.location,
+        }))
+}
+
+/// Unlinks one of the caller's identities, unless it is the account's last way to sign in.
+#[utoipa::path(delete, path = "/api/users/me/identities/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The identity's id")),
+    responses(
+        (status = 204, description = "Unlinked; a notice is mailed"),
+        (status = 401, description = "A token error", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such identity of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_sign_in_method`: no password, passkey or other identity would be left", body = Problem, content_type = "application/problem+json"),
+        crate::openapi::Unavailable,
+    ))]
+pub async fn unlink(
+    services: web::Data<Services>,
+    auth: Auth,
+    client: Client,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    services.oidc.unlink(&auth.0, &id, &client.0).await?;
+    Ok(no_content())
 }
 
 /// The provider's redirect back: to the page, with a one-time code in the URL fragment,

@@ -28,11 +28,14 @@ pub enum AuditKind {
     PasskeyRemoved,
     /// A passkey's signature counter went backwards: its authenticator may be cloned.
     PasskeyCounterRegressed,
+    /// An OpenID provider's account was linked, from a signed-in session.
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl AuditKind {
     /// Every kind, for parsing and the documentation.
-    pub const ALL: [AuditKind; 24] = [
+    pub const ALL: [AuditKind; 26] = [
         Self::Registered,
         Self::EmailVerified,
         Self::EmailChanged,
@@ -57,6 +60,8 @@ impl AuditKind {
         Self::PasskeyAdded,
         Self::PasskeyRemoved,
         Self::PasskeyCounterRegressed,
+        Self::IdentityLinked,
+        Self::IdentityUnlinked,
     ];
 
     /// The name stored and shown.
@@ -87,6 +92,8 @@ impl AuditKind {
             Self::PasskeyAdded => "passkey_added",
             Self::PasskeyRemoved => "passkey_removed",
             Self::PasskeyCounterRegressed => "passkey_counter_regressed",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
         }
     }
 

@@ -42,11 +42,15 @@ pub enum MailKind {
     PasskeyAdded,
     /// Tells the account's address that a passkey was removed.
     PasskeyRemoved,
+    /// Tells the account's address that an OpenID provider's account was linked.
+    IdentityLinked,
+    /// Tells the account's address that an OpenID provider's account was unlinked.
+    IdentityUnlinked,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 11] = [
+    pub const ALL: [MailKind; 13] = [
         MailKind::VerifyEmail,
         MailKind::ChangeEmail,
         MailKind::EmailChangeRequested,
@@ -58,6 +62,8 @@ impl MailKind {
         MailKind::ResetRemovedFactor,
         MailKind::PasskeyAdded,
         MailKind::PasskeyRemoved,
+        MailKind::IdentityLinked,
+        MailKind::IdentityUnlinked,
     ];
 
     /// The stored name, also the metrics label.
@@ -74,6 +80,8 @@ impl MailKind {
             MailKind::ResetRemovedFactor => "reset_removed_factor",
             MailKind::PasskeyAdded => "passkey_added",
             MailKind::PasskeyRemoved => "passkey_removed",
+            MailKind::IdentityLinked => "identity_linked",
+            MailKind::IdentityUnlinked => "identity_unlinked",
         }
     }
 

@@ -53,6 +53,8 @@ fn built_in(kind: MailKind, part: &str) -> &'static str {
         MailKind::ResetRemovedFactor => file!("reset_removed_factor"),
         MailKind::PasskeyAdded => file!("passkey_added"),
         MailKind::PasskeyRemoved => file!("passkey_removed"),
+        MailKind::IdentityLinked => file!("identity_linked"),
+        MailKind::IdentityUnlinked => file!("identity_unlinked"),
     }
 }
 

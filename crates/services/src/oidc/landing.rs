@@ -20,6 +20,8 @@ pub enum Failure {
     EmailTaken,
     /// No address the provider verified: no account is made.
     EmailUnverified,
+    /// A link's provider account is linked to another account already.
+    IdentityTaken,
     /// The provider or the token store was down.
     Unavailable,
 }
@@ -34,6 +36,7 @@ impl Failure {
             Failure::Token => "oidc_id_token_invalid",
             Failure::EmailTaken => "oidc_email_taken",
             Failure::EmailUnverified => "oidc_email_unverified",
+            Failure::IdentityTaken => "oidc_identity_taken",
             Failure::Unavailable => "service_unavailable",
         }
     }
@@ -68,6 +71,13 @@ impl Landing {
         Self {
             location: format!("{public_url}{return_to}#oidc_code={code}"),
             signed_in: true,
+        }
+    }
+
+    pub(crate) fn linked(public_url: &str, return_to: &str, provider: &str) -> Self {
+        Self {
+            location: format!("{public_url}{return_to}#oidc_linked={provider}"),
+            signed_in: false,
         }
     }
 

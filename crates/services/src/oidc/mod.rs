@@ -11,6 +11,7 @@
 
 mod http;
 mod landing;
+mod linking;
 mod provider;
 mod settings;
 
@@ -36,6 +37,7 @@ use crate::signin::{SecondStep, SignIn};
 use crate::{ServiceError, Sessions};
 
 pub use landing::{return_path, Failure, Landing};
+pub use linking::IdentityView;
 pub use provider::{ProviderStatus, Providers, REFRESH_EVERY, RETRY_EVERY};
 pub use settings::OidcProviderSettings;
 
@@ -80,6 +82,14 @@ struct Flow {
     return_to: String,
     /// SHA-256 (hex) of the cookie the browser was given.
     browser: String,
+    /// For a link from a signed-in session: whose account the provider's joins.
+    link_to: Option<String>,
+}
+
+/// How a flow ended well.
+enum Ended {
+    SignedIn { code: String, return_to: String },
+    Linked { return_to: String },
 }
 
 /// An account signed in at a provider, waiting for the page to trade its code.
@@ -107,6 +117,9 @@ pub struct Oidc {
     pub(crate) users: UserRepo,
     pub(crate) sessions: Sessions,
     pub(crate) second_step: SecondStep,
+    pub(crate) proofs: crate::proofs::Proofs,
+    pub(crate) mailer: crate::mail::Mailer,
+    pub(crate) audit: crate::audit::Audit,
     /// `PUBLIC_URL`, without a trailing `/`: where the page and the callback are.
     pub(crate) public_url: String,
 }
@@ -121,6 +134,11 @@ impl Oidc {
         users: UserRepo,
         sessions: Sessions,
         second_step: SecondStep,
+        (proofs, mailer, audit): (
+            crate::proofs::Proofs,
+            crate::mail::Mailer,
+            crate::audit::Audit,
+        ),
         public_url: &str,
     ) -> Self {
         Self {
@@ -132,6 +150,9 @@ impl Oidc {
             users,
             sessions,
             second_step,
+            proofs,
+            mailer,
+            audit,
             public_url: public_url.trim_end_matches('/').to_owned(),
         }
     }
@@ -164,6 +185,16 @@ impl Oidc {
         provider: &str,
         return_to: Option<&str>,
     ) -> Result<Started, ServiceError> {
+        self.start_flow(provider, return_to, None).await
+    }
+
+    /// A flow that signs in, or with `link_to` links to that account.
+    async fn start_flow(
+        &self,
+        provider: &str,
+        return_to: Option<&str>,
+        link_to: Option<String>,
+    ) -> Result<Started, ServiceError> {
         let return_to = return_path(return_to)?;
         let ready = self.providers.ready(provider)?;
         let s = &ready.settings;
@@ -181,6 +212,7 @@ impl Oidc {
             nonce: random_hex(),
             return_to,
             browser: digest(&browser),
+            link_to,
         };
         let state = self.flows.wait(&flow).await?;
         let nonce = flow.nonce.clone();
@@ -211,7 +243,12 @@ impl Oidc {
         browser: Option<&str>,
     ) -> Landing {
         match self.finished(provider, callback, browser).await {
-            Ok((code, return_to)) => Landing::signed_in(&self.public_url, &return_to, &code),
+            Ok(Ended::SignedIn { code, return_to }) => {
+                Landing::signed_in(&self.public_url, &return_to, &code)
+            }
+            Ok(Ended::Linked { return_to }) => {
+                Landing::linked(&self.public_url, &return_to, provider)
+            }
             Err(failure) => Landing::failed(&self.public_url, failure),
         }
     }
@@ -221,7 +258,7 @@ impl Oidc {
         provider: &str,
         callback: Callback,
         browser: Option<&str>,
-    ) -> Result<(String, String), Failure> {
+    ) -> Result<Ended, Failure> {
         let state = callback.state.as_deref().unwrap_or_default();
         let flow: Flow = self
             .flows
@@ -242,13 +279,27 @@ impl Oidc {
         let asserted = self
             .verified(provider, code, &flow, callback.iss.as_deref())
             .await?;
+        if let Some(user_id) = &flow.link_to {
+            let account = ProviderAccount {
+                provider: provider.to_owned(),
+                subject: asserted.subject,
+                email: asserted.email,
+            };
+            self.link(user_id, account).await?;
+            return Ok(Ended::Linked {
+                return_to: flow.return_to,
+            });
+        }
         let user_id = self.account_of(provider, asserted).await?;
         let code = self
             .codes
             .wait(&Handoff { user_id })
             .await
             .map_err(Failure::from_service)?;
-        Ok((code, flow.return_to))
+        Ok(Ended::SignedIn {
+            code,
+            return_to: flow.return_to,
+        })
     }
 
     /// Trades the code for tokens and checks the ID token; once more with the provider's
