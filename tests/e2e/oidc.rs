@@ -26,7 +26,11 @@ pub const CASES: &[Case] = testkit::cases![
     a_linked_provider_signs_in_to_the_account_until_unlinked,
     a_link_needs_the_password_and_a_provider_account_linked_elsewhere_is_refused,
     the_last_way_to_sign_in_cannot_be_unlinked,
+    a_reset_by_mail_sets_a_password_and_unlinks_every_provider,
 ];
+
+/// The flow's cookie on a plain-http site (the test app's).
+const FLOW_COOKIE: &str = "strata_oidc";
 
 /// The provider the OpenID app signs in with, and one that never answers.
 pub const PROVIDER: &str = "corp";
@@ -65,6 +69,8 @@ pub fn env(app: &str, provider: &OidcProvider, dead_port: u16) -> Vec<(String, S
         ),
         ("OIDC_DEAD_CLIENT_ID".into(), "nobody".into()),
         ("OIDC_DEAD_CLIENT_SECRET".into(), "nothing".into()),
+        // Every case starts its flows from 127.0.0.1.
+        ("OIDC_STARTS_PER_MINUTE".into(), "1000000".into()),
     ]
 }
 
@@ -148,6 +154,25 @@ impl Browser {
 
     fn forget(&self, name: &str) {
         self.cookies.lock().unwrap().remove(name);
+    }
+
+    /// The flow's cookie, as this browser would send it to strata.
+    fn flow_cookie(&self) -> String {
+        let jar = self.cookies.lock().unwrap();
+        jar.get(FLOW_COOKIE)
+            .map(|v| format!("{FLOW_COOKIE}={v}"))
+            .unwrap_or_default()
+    }
+
+    /// Trades a landing's code from this browser (its cookie with it).
+    fn redeem(&self, ctx: &Ctx, code: &str) -> crate::Resp {
+        let cookie = self.flow_cookie();
+        ctx.on(&oidc(ctx).app).send(
+            reqwest::Method::POST,
+            "/api/auth/oidc/token",
+            &[("cookie", cookie.as_str())],
+            crate::http::Body::Json(json!({ "code": code })),
+        )
     }
 
     /// Starts at strata and signs in at the provider as `login`; the URL the provider
@@ -239,8 +264,7 @@ fn sign_in(ctx: &Ctx, login: &str) -> crate::Resp {
         !landing.split('#').next().unwrap().contains(&code),
         "the code is in the fragment only"
     );
-    ctx.on(&oidc(ctx).app)
-        .post("/api/auth/oidc/token", None, json!({ "code": code }))
+    browser.redeem(ctx, &code)
 }
 
 /// Waits (bounded) until the app has its provider's discovery document.
@@ -354,9 +378,8 @@ fn a_replayed_or_made_up_state_is_refused(ctx: &Ctx) {
     let callback = browser.to_callback(ctx, &login, "/");
     let landing = browser.land(ctx, &callback);
     assert!(fragment(&landing, "oidc_code").is_some(), "{landing}");
-    // The same callback again (its cookie sent once more): the flow is spent.
-    let cookie = browser.send(ctx, &format!("{}/health", oidc(ctx).app), None);
-    assert_eq!(cookie.status, 200);
+    // The same callback again, from the same browser (its cookie kept for the code): the
+    // flow is spent.
     let replay = browser.land(ctx, &callback);
     assert_eq!(
         fragment(&replay, "oidc_error").as_deref(),
@@ -368,9 +391,21 @@ fn a_replayed_or_made_up_state_is_refused(ctx: &Ctx) {
         fragment(&landing, "oidc_error").as_deref(),
         Some("oidc_state_invalid")
     );
-    // A code traded twice: once.
-    let pair = sign_in(ctx, &login);
-    assert_eq!(pair.status, 200);
+    // A code is traded once, and only in the browser that went through the flow: handed
+    // to another browser (a login CSRF through the code) it signs nobody in.
+    let browser = Browser::new();
+    let callback = browser.to_callback(ctx, &login, "/");
+    let code = fragment(&browser.land(ctx, &callback), "oidc_code").unwrap();
+    let elsewhere =
+        ctx.on(&oidc(ctx).app)
+            .post("/api/auth/oidc/token", None, json!({ "code": code }));
+    elsewhere.problem(400, "invalid_or_expired_token");
+    let callback = browser.to_callback(ctx, &login, "/");
+    let code = fragment(&browser.land(ctx, &callback), "oidc_code").unwrap();
+    browser.redeem(ctx, &code).ok(200);
+    browser
+        .redeem(ctx, &code)
+        .problem(400, "invalid_or_expired_token");
 }
 
 fn a_callback_opened_in_another_browser_is_refused(ctx: &Ctx) {
@@ -655,5 +690,48 @@ fn the_last_way_to_sign_in_cannot_be_unlinked(ctx: &Ctx) {
     assert_eq!(
         api.me(pair["access_token"].as_str().unwrap()).ok(200)["id"],
         me["id"]
+    );
+}
+
+fn a_reset_by_mail_sets_a_password_and_unlinks_every_provider(ctx: &Ctx) {
+    provider_ready(ctx);
+    let api = ctx.on(&oidc(ctx).app);
+    // A provider made the account (it vouched for the address); the mailbox's owner then
+    // resets the password by mail.
+    let (login, email) = provider_account(ctx, true, None);
+    let pair = sign_in(ctx, &login).ok(200);
+    let me = api.me(pair["access_token"].as_str().unwrap()).ok(200);
+    api.post("/api/auth/password-reset", None, json!({ "email": email }))
+        .ok(202);
+    let token = strata_e2e::mail_files::token_for(&ctx.mail_dir, &email, "reset-password");
+    let password = "the mailbox owner's own password";
+    api.post(
+        "/api/auth/password-reset/confirm",
+        None,
+        json!({ "token": token, "new_password": password }),
+    )
+    .no_content();
+    let username = me["username"].as_str().unwrap();
+    let tokens = api
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "username": username, "password": password }),
+        )
+        .ok(200);
+    let listed = api
+        .get("/api/users/me/identities", tokens["access_token"].as_str())
+        .ok(200);
+    assert_eq!(
+        listed,
+        json!([]),
+        "the provider no longer opens the account"
+    );
+    let browser = Browser::new();
+    let callback = browser.to_callback(ctx, &login, "/");
+    let landing = browser.land(ctx, &callback);
+    assert_eq!(
+        fragment(&landing, "oidc_error").as_deref(),
+        Some("oidc_email_taken")
     );
 }

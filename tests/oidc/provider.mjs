@@ -8,7 +8,8 @@
 // Accounts are made by the test: PUT /__test/accounts/<login> {email, email_verified,
 // name, tamper}. The login form's username is the account, and the ID token's `sub`; the
 // password is not checked. `tamper` makes /token hand out a bad ID token for that account
-// (re-signed after the change): nonce, aud, iss, azp, exp, iat, sig (another key, the same
+// (re-signed after the change): nonce, aud, iss, azp (another client, the audience right),
+// exp, iat, sig (another key, the same
 // kid) or kid (a key id the provider never published).
 import { createServer } from 'node:http';
 import { generateKeyPairSync, sign, randomUUID } from 'node:crypto';
@@ -36,7 +37,7 @@ function tampered(idToken, tamper) {
     case 'nonce': claims.nonce = 'not-the-nonce'; break;
     case 'aud': claims.aud = 'someone-else'; break;
     case 'iss': claims.iss = `${claims.iss}/other`; break;
-    case 'azp': claims.aud = [claims.aud, 'someone-else']; claims.azp = 'someone-else'; break;
+    case 'azp': claims.azp = 'someone-else'; break;
     case 'exp': claims.iat = now - 7200; claims.exp = now - 3600; break;
     case 'iat': claims.iat = now + 3600; claims.exp = now + 7200; break;
     case 'sig': signer = stranger; break;

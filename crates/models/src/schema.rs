@@ -122,6 +122,7 @@ diesel::table! {
     identities (id) {
         id -> Text,
         provider -> Text,
+        issuer -> Text,
         subject -> Text,
         user_id -> Text,
         email -> Nullable<Text>,

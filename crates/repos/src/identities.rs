@@ -19,10 +19,11 @@ use models::schema::{passkeys, users};
 /// An identity row.
 pub type IdentityRecord = Identity;
 
-/// Who a provider says signed in: its name, its `sub`, and the address it gave.
+/// Who a provider says signed in: its name, its issuer and `sub`, and the address it gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderAccount {
     pub provider: String,
+    pub issuer: String,
     pub subject: String,
     pub email: Option<String>,
 }
@@ -57,17 +58,17 @@ impl IdentityRepo {
         Self { db }
     }
 
-    /// The identity a provider's account is linked to, if any.
+    /// The identity of the issuer's account `subject`, if any.
     pub async fn find(
         &self,
-        provider: &str,
+        issuer: &str,
         subject: &str,
     ) -> Result<Option<IdentityRecord>, RepoError> {
-        let (provider, subject) = (provider.to_owned(), subject.to_owned());
+        let (issuer, subject) = (issuer.to_owned(), subject.to_owned());
         self.db
             .run(move |conn| {
                 let found = identities::table
-                    .filter(identities::provider.eq(&provider))
+                    .filter(identities::issuer.eq(&issuer))
                     .filter(identities::subject.eq(&subject));
                 Ok(on_backend!(conn, |c| found
                     .select(Identity::as_select())
@@ -110,6 +111,7 @@ impl IdentityRepo {
                 let identity = Identity {
                     id: uuid::Uuid::now_v7().to_string(),
                     provider: account.provider.clone(),
+                    issuer: account.issuer.clone(),
                     subject: account.subject.clone(),
                     user_id: row.id.clone(),
                     email: account.email.clone(),
@@ -162,7 +164,7 @@ impl IdentityRepo {
                     )));
                 }
                 let held = identities::table
-                    .filter(identities::provider.eq(&account.provider))
+                    .filter(identities::issuer.eq(&account.issuer))
                     .filter(identities::subject.eq(&account.subject));
                 let held: Option<Identity> = on_backend!(conn, |c| held
                     .select(Identity::as_select())
@@ -174,7 +176,7 @@ impl IdentityRepo {
                     } else {
                         Err(db::DbError::Query(diesel::result::Error::DatabaseError(
                             diesel::result::DatabaseErrorKind::UniqueViolation,
-                            Box::new("identities_provider_subject".to_owned()),
+                            Box::new("identities_issuer_subject".to_owned()),
                         )))
                     };
                 }
@@ -182,6 +184,7 @@ impl IdentityRepo {
                 let identity = Identity {
                     id: uuid::Uuid::now_v7().to_string(),
                     provider: account.provider.clone(),
+                    issuer: account.issuer.clone(),
                     subject: account.subject.clone(),
                     user_id: user_id.clone(),
                     email: account.email.clone(),

@@ -4,7 +4,7 @@
 
 use db::{on_backend, AnyConnection, Database, DbError};
 use diesel::prelude::*;
-use models::schema::{one_time_tokens, users};
+use models::schema::{identities, one_time_tokens, users};
 use models::OneTimeToken;
 
 use crate::audit;
@@ -43,6 +43,8 @@ pub struct PasswordReset {
     pub proved_address: bool,
     /// A second factor enrolled while the address was unproven was removed.
     pub factors_removed: bool,
+    /// How many linked OpenID providers' accounts were unlinked.
+    pub identities_removed: usize,
 }
 
 /// Reads and writes `one_time_tokens`.
@@ -209,9 +211,11 @@ impl MailedTokenRepo {
     /// Consumes a reset token and sets the password, if the token was mailed to the
     /// account's current address. The link proves the address: an unproven one becomes
     /// verified, and a second factor enrolled before that proof is removed (whoever held
-    /// the account then may not have been the owner). Every other reset and change of
-    /// address dies, and `notice(address, what was done)` is queued, all in one
-    /// transaction. `NotFound` for a bad, used or expired token.
+    /// the account then may not have been the owner). Every linked provider's account is
+    /// unlinked: whoever reads the mailbox owns the account now, and a provider that
+    /// vouched for the address to someone else must not keep a way in. Every other reset
+    /// and change of address dies, and `notice(address, what was done)` is queued, all in
+    /// one transaction. `NotFound` for a bad, used or expired token.
     pub async fn reset_password<F>(
         &self,
         hash: &str,
@@ -240,12 +244,15 @@ impl MailedTokenRepo {
                 one_row(on_backend!(conn, |c| update.execute(c))?)?;
                 let proved_address = !account.email_verified;
                 let factors_removed = proved_address && remove_factor(conn, &token.user_id)?;
+                let linked = identities::table.filter(identities::user_id.eq(&token.user_id));
+                let identities_removed = on_backend!(conn, |c| diesel::delete(linked).execute(c))?;
                 revoke_takeovers(conn, &token.user_id)?;
                 audit::own(conn, audit::kinds::PASSWORD_RESET, &token.user_id)?;
                 let done = PasswordReset {
                     user_id: token.user_id,
                     proved_address,
                     factors_removed,
+                    identities_removed,
                 };
                 notice(&account.email, &done)
                     .iter()

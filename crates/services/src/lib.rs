@@ -314,6 +314,7 @@ impl Services {
             sessions.clone(),
             second_step.clone(),
             (proofs.clone(), mailer.clone(), audit.clone()),
+            settings.oidc_starts_per_minute,
             &settings.mail.public_url,
         );
         let users = UserService {

@@ -50,6 +50,8 @@ pub struct AuthSettings {
     pub passkeys: Option<crate::passkeys::PasskeySettings>,
     /// The OpenID Connect providers to sign in with (`OIDC_PROVIDERS`); none by default.
     pub oidc: Vec<crate::oidc::OidcProviderSettings>,
+    /// Most OpenID sign-ins one client address may start per minute.
+    pub oidc_starts_per_minute: u64,
 }
 
 impl Default for AuthSettings {
@@ -79,6 +81,7 @@ impl Default for AuthSettings {
             audit_retention: Duration::from_secs(365 * 24 * 3600),
             passkeys: None,
             oidc: Vec::new(),
+            oidc_starts_per_minute: 30,
         }
     }
 }

@@ -236,6 +236,7 @@ impl Reader<'_> {
             audit_retention: d.audit_retention,
             passkeys: None,
             oidc: Vec::new(),
+            oidc_starts_per_minute: d.oidc_starts_per_minute,
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -378,6 +379,11 @@ impl Config {
         auth.mail = r.mail(app_env, http.bind_addr);
         auth.passkeys = r.passkeys(&auth.mail.public_url.clone());
         auth.oidc = r.oidc();
+        auth.oidc_starts_per_minute = r.number(
+            "OIDC_STARTS_PER_MINUTE",
+            auth.oidc_starts_per_minute,
+            1..=1_000_000,
+        );
         auth.mfa = r.mfa(app_env);
         auth.signing = r.signing(app_env);
         auth.introspection = r.introspection();

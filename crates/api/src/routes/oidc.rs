@@ -13,11 +13,13 @@ use super::{no_content, resource};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Auth, Client, JsonBody};
 
-/// The cookie binding a flow to the browser that started it.
-const FLOW_COOKIE: &str = "strata_oidc";
+/// The cookie binding a flow to the browser that started it, on an https site: `__Host-`
+/// makes the browser refuse one set by a sibling subdomain or over plain http (a cookie
+/// planted to steer the flow).
+const FLOW_COOKIE_SECURE: &str = "__Host-strata_oidc";
 
-/// The path the cookie is sent to (the callbacks only).
-const FLOW_COOKIE_PATH: &str = "/api/auth/oidc";
+/// The same on a plain-http site (development), where `__Host-` cannot be used.
+const FLOW_COOKIE_PLAIN: &str = "strata_oidc";
 
 /// This module's part of the OpenAPI document.
 #[derive(OpenApi)]
@@ -105,16 +107,19 @@ pub async fn providers(services: web::Data<Services>) -> HttpResponse {
         (status = 302, description = "To the provider (`state`, `nonce`, PKCE S256)"),
         (status = 404, description = "`not_found`: no such provider", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: `return_to` is not a path of this site", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many starts from this address (`OIDC_STARTS_PER_MINUTE`)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         crate::openapi::Unavailable,
     ))]
 pub async fn authorize(
     services: web::Data<Services>,
+    client: Client,
     provider: web::Path<String>,
     query: web::Query<AuthorizeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let started = services
         .oidc
-        .start(&provider, query.return_to.as_deref())
+        .start(&provider, query.return_to.as_deref(), &client.0)
         .await?;
     let cookie = started_cookie(&services, &started);
     Ok(HttpResponse::Found()
@@ -247,19 +252,21 @@ pub async fn callback(
         error: q.error,
         iss: q.iss,
     };
-    let browser = request.cookie(FLOW_COOKIE).map(|c| c.value().to_owned());
+    let browser = flow_cookie_value(&services, &request);
     let landing = services
         .oidc
         .finish(&provider, callback, browser.as_deref())
         .await;
-    // The flow is over either way: the cookie goes.
-    let gone = flow_cookie(&services, String::new(), CookieAge::ZERO);
-    Ok(HttpResponse::Found()
+    let mut answer = HttpResponse::Found();
+    answer
         .insert_header((header::LOCATION, landing.location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .cookie(gone)
-        .finish())
+        .insert_header((header::REFERRER_POLICY, "no-referrer"));
+    // A code is traded by this browser only: its cookie stays until then.
+    if !landing.signed_in {
+        answer.cookie(flow_cookie(&services, String::new(), CookieAge::ZERO));
+    }
+    Ok(answer.finish())
 }
 
 /// Trades the one-time code of a provider's sign-in for a session's tokens (once, within
@@ -274,12 +281,23 @@ pub async fn callback(
 pub async fn token(
     services: web::Data<Services>,
     client: Client,
+    request: HttpRequest,
     body: JsonBody<OidcTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(match services.oidc.redeem(&body.0.code, client.0).await? {
+    let browser = flow_cookie_value(&services, &request);
+    let mut answer = match services
+        .oidc
+        .redeem(&body.0.code, browser.as_deref(), client.0)
+        .await?
+    {
         SignIn::Complete(pair) => tokens(pair),
         SignIn::SecondFactor(challenge) => crate::error::second_factor_required(&challenge),
-    })
+    };
+    let gone = flow_cookie(&services, String::new(), CookieAge::ZERO);
+    answer
+        .add_cookie(&gone)
+        .map_err(|e| ApiError::from(services::ServiceError::internal_from("a cookie", e)))?;
+    Ok(answer)
 }
 
 fn tokens(pair: TokenPair) -> HttpResponse {
@@ -288,12 +306,33 @@ fn tokens(pair: TokenPair) -> HttpResponse {
         .json(pair)
 }
 
+/// Whether the site is https (its cookie is then `Secure` and `__Host-`).
+fn secure_site(services: &Services) -> bool {
+    !services.oidc.public_url().starts_with("http://")
+}
+
+/// The flow's cookie as this browser sent it.
+fn flow_cookie_value(services: &Services, request: &HttpRequest) -> Option<String> {
+    let name = if secure_site(services) {
+        FLOW_COOKIE_SECURE
+    } else {
+        FLOW_COOKIE_PLAIN
+    };
+    request.cookie(name).map(|c| c.value().to_owned())
+}
+
 /// The flow's cookie: `HttpOnly`, `SameSite=Lax` (the provider's redirect back is a
-/// top-level GET, which Lax lets through), `Secure` unless the site is plain `http`.
+/// top-level GET, which Lax lets through), path `/` (as `__Host-` requires), `Secure` on
+/// an https site.
 fn flow_cookie(services: &Services, value: String, age: CookieAge) -> Cookie<'static> {
-    let secure = !services.oidc.public_url().starts_with("http://");
-    Cookie::build(FLOW_COOKIE, value)
-        .path(FLOW_COOKIE_PATH)
+    let secure = secure_site(services);
+    let name = if secure {
+        FLOW_COOKIE_SECURE
+    } else {
+        FLOW_COOKIE_PLAIN
+    };
+    Cookie::build(name, value)
+        .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure)

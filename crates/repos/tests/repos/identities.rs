@@ -22,6 +22,7 @@ pub fn cases(ctx: &Ctx) -> Vec<Trial> {
 fn account(provider: &str) -> ProviderAccount {
     ProviderAccount {
         provider: provider.to_owned(),
+        issuer: format!("https://{provider}.example"),
         subject: testkit::random_name("sub"),
         email: Some("given@idp.example".into()),
     }
@@ -51,14 +52,14 @@ fn an_account_made_by_a_provider_has_no_password_and_a_proven_address(c: Ctx) {
         .unwrap();
     assert_eq!(creds.password_hash, None, "no password");
     let found = c
-        .block_on(repo.find(&who.provider, &who.subject))
+        .block_on(repo.find(&who.issuer, &who.subject))
         .unwrap()
         .unwrap();
     assert_eq!(found.user_id, user.id);
     assert_eq!(found.email.as_deref(), Some("given@idp.example"));
-    // The same subject at another provider is another account.
+    // The same subject at another issuer is another account.
     assert!(c
-        .block_on(repo.find("google", &who.subject))
+        .block_on(repo.find("https://accounts.google.com", &who.subject))
         .unwrap()
         .is_none());
     let listed = c.block_on(repo.for_user(&user.id)).unwrap();
@@ -95,7 +96,7 @@ fn a_linked_identity_or_a_taken_address_stores_nothing(c: Ctx) {
         "{taken:?}"
     );
     assert!(c
-        .block_on(repo.find(&other.provider, &other.subject))
+        .block_on(repo.find(&other.issuer, &other.subject))
         .unwrap()
         .is_none());
 }
@@ -104,14 +105,14 @@ fn a_sign_in_records_when_and_the_address_given(c: Ctx) {
     let repo = IdentityRepo::new(c.database.clone());
     let (who, _) = created(&c, &repo);
     let found = c
-        .block_on(repo.find(&who.provider, &who.subject))
+        .block_on(repo.find(&who.issuer, &who.subject))
         .unwrap()
         .unwrap();
     let at = repos::now_utc();
     c.block_on(repo.used(&found.id, Some("new@idp.example".into()), at))
         .unwrap();
     let now = c
-        .block_on(repo.find(&who.provider, &who.subject))
+        .block_on(repo.find(&who.issuer, &who.subject))
         .unwrap()
         .unwrap();
     assert_eq!(now.email.as_deref(), Some("new@idp.example"));
@@ -127,7 +128,7 @@ fn deleting_the_account_deletes_its_identities(c: Ctx) {
     let (who, user) = created(&c, &repo);
     c.block_on(c.users.delete(&user.id, 0)).unwrap();
     assert!(c
-        .block_on(repo.find(&who.provider, &who.subject))
+        .block_on(repo.find(&who.issuer, &who.subject))
         .unwrap()
         .is_none());
 }

@@ -95,11 +95,15 @@ impl Landing {
 /// bytes), so a flow cannot be made to end on another site.
 pub fn return_path(return_to: Option<&str>) -> Result<String, ServiceError> {
     let path = return_to.unwrap_or("/");
+    let route = path.split('?').next().unwrap_or_default();
     let fits = path.len() <= 512
         && path.starts_with('/')
         && !path.starts_with("//")
-        && !path.contains(['\\', '#'])
-        && !path.chars().any(|c| c.is_control() || c.is_whitespace());
+        && !path.contains(['\\', '#', '%'])
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace())
+        // The page's own paths: no dot-segment out of them, and not the API.
+        && !route.split('/').any(|s| s == "." || s == "..")
+        && !route.starts_with("/api/");
     if fits {
         Ok(path.to_owned())
     } else {
@@ -129,6 +133,10 @@ mod tests {
             "evil",
             "/a#b",
             "/a\tb",
+            "/../api/x",
+            "/a/./b",
+            "/%2e%2e/x",
+            "/api/auth/oidc/token",
             "",
         ] {
             assert!(return_path(Some(bad)).is_err(), "{bad:?}");

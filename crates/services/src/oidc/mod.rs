@@ -26,7 +26,9 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
     SignatureVerificationError, TokenResponse,
 };
-use repos::{IdentityRepo, ProviderAccount, RepoError, SessionStore, Unique, UserRepo};
+use repos::{
+    IdentityRepo, ProviderAccount, RateCounters, RepoError, SessionStore, Unique, UserRepo,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -51,6 +53,9 @@ const CODE_TTL: Duration = Duration::from_secs(60);
 
 /// Most flows, and codes, waiting at once on every instance together.
 const MAX_WAITING: usize = 50_000;
+
+/// The window of the per-address limit on sign-in starts.
+const START_WINDOW: Duration = Duration::from_secs(60);
 
 /// How far in the future an ID token's `iat` may be (clocks differ a little).
 const IAT_SKEW: chrono::Duration = chrono::Duration::seconds(60);
@@ -96,10 +101,15 @@ enum Ended {
 #[derive(Serialize, Deserialize)]
 struct Handoff {
     user_id: String,
+    /// The flow's browser (the SHA-256 of its cookie): only it may trade the code, so a
+    /// code handed to another browser signs nobody in there (a login CSRF).
+    browser: String,
 }
 
 /// Who the ID token says signed in.
 struct Asserted {
+    /// The token's `iss` (checked to be the provider's exactly).
+    issuer: String,
     subject: String,
     email: Option<String>,
     email_verified: bool,
@@ -120,6 +130,8 @@ pub struct Oidc {
     pub(crate) proofs: crate::proofs::Proofs,
     pub(crate) mailer: crate::mail::Mailer,
     pub(crate) audit: crate::audit::Audit,
+    /// `OIDC_STARTS_PER_MINUTE`, per client address.
+    pub(crate) starts_per_minute: u64,
     /// `PUBLIC_URL`, without a trailing `/`: where the page and the callback are.
     pub(crate) public_url: String,
 }
@@ -139,6 +151,7 @@ impl Oidc {
             crate::mail::Mailer,
             crate::audit::Audit,
         ),
+        starts_per_minute: u64,
         public_url: &str,
     ) -> Self {
         Self {
@@ -153,6 +166,7 @@ impl Oidc {
             proofs,
             mailer,
             audit,
+            starts_per_minute,
             public_url: public_url.trim_end_matches('/').to_owned(),
         }
     }
@@ -184,7 +198,21 @@ impl Oidc {
         &self,
         provider: &str,
         return_to: Option<&str>,
+        client: &ClientInfo,
     ) -> Result<Started, ServiceError> {
+        return_path(return_to)?;
+        self.providers.ready(provider)?;
+        // Each start stores a flow for ten minutes: one address may start only so many.
+        let key = format!("oidc-start:ip:{}", client.ip.as_deref().unwrap_or("-"));
+        let counts = self
+            .store
+            .rate_hit(std::slice::from_ref(&key), START_WINDOW)
+            .await?;
+        if let Some(c) = counts.first().filter(|c| c.count > self.starts_per_minute) {
+            return Err(ServiceError::RateLimited {
+                retry_after: c.resets_in.max(Duration::from_secs(1)),
+            });
+        }
         self.start_flow(provider, return_to, None).await
     }
 
@@ -279,9 +307,13 @@ impl Oidc {
         let asserted = self
             .verified(provider, code, &flow, callback.iss.as_deref())
             .await?;
+        if asserted.subject.is_empty() || asserted.subject.len() > MAX_SUBJECT {
+            return Err(Failure::Token);
+        }
         if let Some(user_id) = &flow.link_to {
             let account = ProviderAccount {
                 provider: provider.to_owned(),
+                issuer: asserted.issuer,
                 subject: asserted.subject,
                 email: asserted.email,
             };
@@ -293,7 +325,10 @@ impl Oidc {
         let user_id = self.account_of(provider, asserted).await?;
         let code = self
             .codes
-            .wait(&Handoff { user_id })
+            .wait(&Handoff {
+                user_id,
+                browser: flow.browser.clone(),
+            })
             .await
             .map_err(Failure::from_service)?;
         Ok(Ended::SignedIn {
@@ -356,18 +391,27 @@ impl Oidc {
                         Ok(())
                     }
                 });
-            id_token.claims(&verifier, &nonce).map(asserted)
+            let claims = id_token.claims(&verifier, &nonce)?;
+            authorized_party(claims, &s.client_id)?;
+            Ok(asserted(claims))
         };
         match check(&ready.metadata) {
             Ok(a) => Ok(a),
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
-                let fresh = self
-                    .providers
-                    .refetch_keys(provider)
-                    .await
-                    .ok_or(Failure::Token)?;
+                // Another sign-in may have fetched the new keys meanwhile; else fetch them.
+                let now = self.providers.ready(provider).ok();
+                if let Some(Ok(a)) = now.as_ref().map(|r| check(&r.metadata)) {
+                    return Ok(a);
+                }
+                let Some(fresh) = self.providers.refetch_keys(provider).await else {
+                    tracing::info!(
+                        provider,
+                        "an ID token names a key the provider has not published"
+                    );
+                    return Err(Failure::Token);
+                };
                 check(&fresh.metadata).map_err(|e| refused_token(provider, &e))
             }
             Err(e) => Err(refused_token(provider, &e)),
@@ -378,14 +422,18 @@ impl Oidc {
     async fn account_of(&self, provider: &str, who: Asserted) -> Result<String, Failure> {
         let known = self
             .identities
-            .find(provider, &who.subject)
+            .find(&who.issuer, &who.subject)
             .await
             .map_err(|e| Failure::from_service(e.into()))?;
         if let Some(identity) = known {
-            self.identities
+            // A record of the use: worth a line in the log when it fails, not the sign-in.
+            if let Err(e) = self
+                .identities
                 .used(&identity.id, who.email.clone(), repos::now_utc())
                 .await
-                .map_err(|e| Failure::from_service(e.into()))?;
+            {
+                tracing::warn!(identity_id = %identity.id, error = %e, "an identity's use was not recorded");
+            }
             return Ok(identity.user_id);
         }
         let email = who
@@ -405,6 +453,7 @@ impl Oidc {
         }
         let account = ProviderAccount {
             provider: provider.to_owned(),
+            issuer: who.issuer.clone(),
             subject: who.subject.clone(),
             email: who.email.clone(),
         };
@@ -431,7 +480,7 @@ impl Oidc {
                 Err(RepoError::Conflict(Unique::Email)) => return Err(Failure::EmailTaken),
                 // A racing callback of the same account linked it first: sign in to it.
                 Err(RepoError::Conflict(Unique::Identity)) => {
-                    return match self.identities.find(provider, &who.subject).await {
+                    return match self.identities.find(&who.issuer, &who.subject).await {
                         Ok(Some(identity)) => Ok(identity.user_id),
                         Ok(None) => Err(Failure::State),
                         Err(e) => Err(Failure::from_service(e.into())),
@@ -446,8 +495,14 @@ impl Oidc {
     }
 
     /// Trades the page's one-time code for the usual token pair, or a second-factor
-    /// challenge for an account with one; once, within a minute of the callback.
-    pub async fn redeem(&self, code: &str, client: ClientInfo) -> Result<SignIn, ServiceError> {
+    /// challenge for an account with one; once, within a minute of the callback, and only
+    /// in the browser that went through the flow (`browser`: its cookie).
+    pub async fn redeem(
+        &self,
+        code: &str,
+        browser: Option<&str>,
+        client: ClientInfo,
+    ) -> Result<SignIn, ServiceError> {
         if code.len() > 64 {
             return Err(ServiceError::invalid(
                 "code",
@@ -458,6 +513,7 @@ impl Oidc {
             .codes
             .take(code)
             .await?
+            .filter(|h: &Handoff| browser.map(digest).as_deref() == Some(h.browser.as_str()))
             .ok_or(ServiceError::InvalidOrExpiredToken)?;
         let generation = self.store.generation(&handoff.user_id).await?;
         let creds = self
@@ -497,10 +553,35 @@ const ASYMMETRIC: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
+/// OpenID Connect Core 3.1.3.7: an `azp` must be the client, and a token for several
+/// audiences must name one (openidconnect 4.1 leaves this to the caller).
+fn authorized_party(
+    claims: &CoreIdTokenClaims,
+    client_id: &str,
+) -> Result<(), ClaimsVerificationError> {
+    match claims.authorized_party() {
+        Some(azp) if azp.as_str() != client_id => Err(ClaimsVerificationError::InvalidAudience(
+            format!("azp {:?} is not this client", azp.as_str()),
+        )),
+        None if claims.audiences().len() > 1 => Err(ClaimsVerificationError::InvalidAudience(
+            "several audiences and no azp".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The most characters of a `sub` (OpenID Connect Core 2: 255 ASCII at most).
+const MAX_SUBJECT: usize = 255;
+
 fn asserted(claims: &CoreIdTokenClaims) -> Asserted {
     Asserted {
+        issuer: claims.issuer().as_str().to_owned(),
         subject: claims.subject().as_str().to_owned(),
-        email: claims.email().map(|e| e.as_str().to_owned()),
+        // Kept only as an address strata would accept, so it fits where it is stored.
+        email: claims
+            .email()
+            .and_then(|e| domain::Email::parse(e.as_str()).ok())
+            .map(|e| e.as_str().to_owned()),
         email_verified: claims.email_verified() == Some(true),
         username_hint: claims.preferred_username().map(|u| u.as_str().to_owned()),
     }

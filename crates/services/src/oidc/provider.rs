@@ -22,6 +22,10 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
 /// How soon a provider that is down is tried again.
 pub const RETRY_EVERY: Duration = Duration::from_secs(5);
 
+/// How long a provider's last good document serves after its fetches start failing, before
+/// the provider counts as down (a blip should not fail sign-ins that would work).
+pub const STALE_FOR: Duration = Duration::from_secs(900);
+
 /// The least time between two fetches of a provider's keys for an unknown key id.
 pub const KEYS_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 
@@ -29,8 +33,10 @@ pub const KEYS_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 struct Provider {
     settings: OidcProviderSettings,
     metadata: RwLock<Option<Arc<CoreProviderMetadata>>>,
-    /// Whether its last fetch worked.
+    /// Whether it serves sign-ins: its last fetch worked, or one did within [`STALE_FOR`].
     up: AtomicBool,
+    /// When a fetch last worked.
+    fetched: Mutex<Option<Instant>>,
     /// When its keys were last fetched because a token named one they lacked.
     keys_fetched: Mutex<Option<Instant>>,
 }
@@ -66,6 +72,7 @@ impl Providers {
                     settings: s.clone(),
                     metadata: RwLock::new(None),
                     up: AtomicBool::new(false),
+                    fetched: Mutex::new(None),
                     keys_fetched: Mutex::new(None),
                 };
                 (s.name, provider)
@@ -97,13 +104,20 @@ impl Providers {
                 Ok(metadata) => {
                     let mut held = provider.metadata.write().unwrap_or_else(|p| p.into_inner());
                     *held = Some(Arc::new(metadata));
+                    *provider.fetched.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Instant::now());
                     provider.up.store(true, Ordering::Relaxed);
                     if !was_up {
                         tracing::info!(provider = %name, "OpenID provider reached");
                     }
                 }
                 Err(e) => {
-                    provider.up.store(false, Ordering::Relaxed);
+                    let fresh_enough = provider
+                        .fetched
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_some_and(|at| at.elapsed() < STALE_FOR);
+                    provider.up.store(fresh_enough, Ordering::Relaxed);
                     all_up = false;
                     tracing::warn!(provider = %name, error = %e,
                         "an OpenID provider's discovery document could not be fetched");
@@ -165,15 +179,12 @@ impl Providers {
     /// changed.
     pub(crate) async fn refetch_keys(&self, name: &str) -> Option<Ready> {
         let provider = self.by_name.get(name)?;
-        {
-            let mut last = provider
-                .keys_fetched
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|at| at.elapsed() < KEYS_AT_MOST_EVERY) {
-                return None;
-            }
-            *last = Some(Instant::now());
+        let last = *provider
+            .keys_fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < KEYS_AT_MOST_EVERY) {
+            return None;
         }
         let ready = self.ready(name).ok()?;
         let keys = CoreJsonWebKeySet::fetch_async(ready.metadata.jwks_uri(), &self.http)
@@ -183,6 +194,10 @@ impl Providers {
                 "an OpenID provider's keys could not be fetched")
             })
             .ok()?;
+        *provider
+            .keys_fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let metadata = Arc::new((*ready.metadata).clone().set_jwks(keys));
         let mut held = provider.metadata.write().unwrap_or_else(|p| p.into_inner());
         *held = Some(Arc::clone(&metadata));

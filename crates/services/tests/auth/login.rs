@@ -427,6 +427,7 @@ async fn an_account_without_a_password_is_not_signed_in_by_any_password() {
     let identities = repos::IdentityRepo::new(fx.database.clone());
     let provider = repos::ProviderAccount {
         provider: "corp".into(),
+        issuer: "https://sso.example.com".into(),
         subject: "248289761001".into(),
         email: Some("carol@example.com".into()),
     };
