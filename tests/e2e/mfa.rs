@@ -35,7 +35,7 @@ pub const CASES: &[Case] = testkit::cases![
 /// An account with the second factor on. `step`: the time step its confirm spent.
 pub(crate) struct Enrolled {
     pub user: User,
-    tokens: Tokens,
+    pub tokens: Tokens,
     secret: String,
     pub codes: Vec<String>,
     step: u64,

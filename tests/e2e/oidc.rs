@@ -27,6 +27,7 @@ pub const CASES: &[Case] = testkit::cases![
     a_link_needs_the_password_and_a_provider_account_linked_elsewhere_is_refused,
     the_last_way_to_sign_in_cannot_be_unlinked,
     a_reset_by_mail_sets_a_password_and_unlinks_every_provider,
+    a_second_factor_and_a_ban_apply_after_a_provider_sign_in,
 ];
 
 /// The flow's cookie on a plain-http site (the test app's).
@@ -734,4 +735,38 @@ fn a_reset_by_mail_sets_a_password_and_unlinks_every_provider(ctx: &Ctx) {
         fragment(&landing, "oidc_error").as_deref(),
         Some("oidc_email_taken")
     );
+}
+
+fn a_second_factor_and_a_ban_apply_after_a_provider_sign_in(ctx: &Ctx) {
+    provider_ready(ctx);
+    let api = ctx.on(&oidc(ctx).app);
+    let e = crate::mfa::enrolled(&api);
+    let (login, _) = provider_account(ctx, true, None);
+    let landing = link(
+        ctx,
+        &Browser::new(),
+        &e.tokens.access,
+        Some(&e.user.password),
+        &login,
+    );
+    assert_eq!(
+        fragment(&landing, "oidc_linked").as_deref(),
+        Some(PROVIDER),
+        "{landing}"
+    );
+    // The provider's sign-in is the first step only, as a password is.
+    let asked = sign_in(ctx, &login).problem(403, "mfa_required");
+    assert!(asked.get("access_token").is_none(), "{asked}");
+    let token = asked["mfa_token"].as_str().unwrap();
+    crate::mfa::second_step(&api, token, &e.codes[0]).ok(200);
+    // A ban refuses the provider's sign-in too.
+    let (_, boss) = crate::admin::admin(ctx);
+    ctx.api()
+        .post(
+            &format!("/api/admin/users/{}/ban", e.user.id),
+            Some(&boss.access),
+            json!({ "until": null, "reason": "testing" }),
+        )
+        .ok(200);
+    sign_in(ctx, &login).problem(403, "account_banned");
 }
