@@ -176,7 +176,7 @@ BROWSER_DIR := tests/browser
 CHROMIUM    ?= /usr/bin/chromium
 
 .PHONY: test-browser
-test-browser: $(BROWSER_DIR)/node_modules/.package-lock.json
+test-browser: $(BROWSER_DIR)/node_modules/.package-lock.json oidc-provider
 	@[ -x $(CHROMIUM) ] || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 	$(CARGO) build -p api --bin api --features otlp

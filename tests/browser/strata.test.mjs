@@ -10,7 +10,8 @@
 // RFC 6238), signs in with a code, makes new backup codes and turns it off again. A third
 // makes an admin with the CLI, who finds a user by email on the page and bans it. A fourth
 // adds a passkey from the page with Chromium's virtual authenticator (CDP WebAuthn), signs in
-// with it, and shows a replayed assertion and another origin refused.
+// with it, and shows a replayed assertion and another origin refused. A fifth signs in with
+// a real OpenID provider (tests/oidc) through its own login form.
 // Chromium is Debian's /usr/bin/chromium ($CHROMIUM overrides), driven by playwright-core.
 // Run with `make test-browser` from the repository root.
 
@@ -220,7 +221,12 @@ async function launch(t, extraEnv) {
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('dialog', (d) => { problems.push(`dialog opened: ${d.message()}`); d.dismiss(); });
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`); });
+  // Strata's pages only, by any host name (an OpenID provider's login page is its own
+  // business).
+  page.on('console', (m) => {
+    if (new URL(page.url()).port !== new URL(base).port) return;
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
   // The page is served and fetches nothing from elsewhere.
   const external = [];
   page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
@@ -729,5 +735,64 @@ test('a passkey added from the page signs in; a replay and another origin are re
   const sent = JSON.parse(signIns[1].body).credential.response.clientDataJSON;
   assert.match(JSON.parse(Buffer.from(sent, 'base64url').toString('utf8')).origin, new RegExp(`^http://localhost:${proxy.address().port}$`));
 
+  assert.deepEqual(problems, [], 'no script errors or dialogs');
+});
+
+// A real OpenID provider (tests/oidc, panva's oidc-provider) on a free port, whose client
+// may come back to `redirectUri`; resolves with its issuer once it serves.
+async function startProvider(redirectUri) {
+  const dir = path.join(ROOT, 'tests/oidc');
+  const proc = spawn('node', ['provider.mjs'], {
+    cwd: dir,
+    env: { ...process.env, OP_CLIENT_ID: 'strata', OP_CLIENT_SECRET: 'browser test secret', OP_REDIRECT_URIS: redirectUri, NODE_NO_WARNINGS: '1' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  process.once('exit', () => proc.kill('SIGKILL'));
+  const issuer = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the OpenID provider did not start within 60 s')), 60_000);
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      if (line.startsWith('listening ')) { clearTimeout(timer); resolve(line.slice('listening '.length)); }
+    });
+  });
+  return { issuer, proc };
+}
+
+test('a sign-in with an OpenID provider from the page makes an account and opens it', { timeout: 120_000 }, async (t) => {
+  const port = await freePort();
+  const site = `http://127.0.0.1:${port}`;
+  const { issuer, proc } = await startProvider(`${site}/api/auth/oidc/corp/callback`);
+  t.after(() => proc.kill('SIGKILL'));
+  const login = `sso${Date.now() % 1e8}`;
+  const made = await fetch(`${issuer}/__test/accounts/${login}`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `${login}@corp.example`, email_verified: true, name: login }),
+  });
+  assert.equal(made.status, 204);
+  const { base, page, problems } = await launch(t, {
+    BIND_ADDR: `127.0.0.1:${port}`, PUBLIC_URL: site,
+    OIDC_PROVIDERS: 'corp', OIDC_CORP_ISSUER: issuer, OIDC_CORP_CLIENT_ID: 'strata',
+    OIDC_CORP_CLIENT_SECRET: 'browser test secret', OIDC_CORP_DISPLAY_NAME: 'Corp SSO',
+  });
+  await until('the provider reached', async () => {
+    const r = await json(base, 'GET', '/api/auth/oidc/providers');
+    return r.body.some((p) => p.name === 'corp' && p.up);
+  }, 60_000);
+
+  await page.goto(base);
+  await page.getByRole('button', { name: 'Sign in with Corp SSO' }).click();
+  // The provider's own login form.
+  await page.locator('input[name=login]').fill(login);
+  await page.locator('input[name=password]').fill('anything');
+  await page.locator('button[type=submit]').click();
+  const app = page.locator('#app');
+  await app.waitFor();
+  await until('the account name', async () => (await page.locator('#me').textContent()).length > 0);
+  assert.equal(new URL(page.url()).hash, '', 'the one-time code is gone from the address bar');
+  assert.match(await page.locator('#email-now').textContent(), new RegExp(`${login}@corp\\.example \\(verified\\)`));
+  await page.getByRole('button', { name: 'Show sessions' }).click();
+  await page.locator('#sessions > li.current').waitFor();
+  assert.match(await page.locator('#sessions > li.current').textContent(), /provider/);
+  await page.locator('#identities > li[data-id]').first().waitFor();
+  assert.match(await page.locator('#identities').textContent(), /corp/);
   assert.deepEqual(problems, [], 'no script errors or dialogs');
 });

@@ -111,6 +111,7 @@ function signOut(message, ok) {
   $('tasks').replaceChildren(); $('sessions').replaceChildren(); $('history').replaceChildren();
   $('admin').hidden = true; adminUser = null;
   $('passkeys').replaceChildren(); $('passkey-add').reset(); $('passkeys-section').hidden = true;
+  $('identities').replaceChildren(); $('identity-link').reset(); $('identities-section').hidden = true;
   endMfaLogin(); resetMfa();
   $('app').hidden = true; $('who').hidden = true; $('auth').hidden = false;
   say(message || '', ok);
@@ -133,7 +134,7 @@ async function enterApp() {
     $('resend').hidden = me.email_verified;
     resetMfa(); showMfa(me.mfa_enabled);
     $('tasks').replaceChildren(); cursor = null; $('history').replaceChildren();
-    await Promise.all([loadTasks(), showAdmin(), loadPasskeys()]);
+    await Promise.all([loadTasks(), showAdmin(), loadPasskeys(), loadIdentities()]);
     $('task-title').focus();
   } catch (err) { showError(err); }
 }
@@ -216,6 +217,7 @@ async function loadSessions() {
     if (s.current) info.firstChild.append(' ', el('span', { className: 'badge' }, 'this session'));
     if (s.second_factor) info.lastChild.append(' · 2-step');
     if (s.method === 'passkey') info.lastChild.append(' · passkey');
+    if (s.method === 'oidc') info.lastChild.append(' · provider');
     const end = el('button', { type: 'button', className: 'danger', textContent: s.current ? 'End (log out)' : 'End' });
     end.setAttribute('aria-label', s.current ? 'End this session and log out' : 'End session started ' + fmt(s.created_at));
     end.addEventListener('click', async () => {
@@ -249,6 +251,7 @@ const KIND_TEXT = {
   admin_role_changed: 'Role changed', admin_account_deleted: 'Deleted by an admin',
   passkey_added: 'Passkey added', passkey_removed: 'Passkey removed',
   passkey_counter_regressed: 'A passkey was refused: its counter went backwards (a copy of it?)',
+  identity_linked: 'A sign-in provider was linked', identity_unlinked: 'A sign-in provider was unlinked',
 };
 function eventItem(e, withPeople) {
   const li = el('li');
@@ -659,6 +662,96 @@ $('passkey-add').addEventListener('submit', async (ev) => {
   } finally { btn.disabled = false; }
 });
 
+// ---- sign-in with OpenID providers ----
+// What a provider's sign-in that ended without tokens says (the `#oidc_error=` codes).
+const OIDC_ERRORS = {
+  oidc_state_invalid: 'That sign-in is over or was already used. Start again.',
+  oidc_browser_mismatch: 'That sign-in was started in another browser. Start again here.',
+  oidc_provider_error: 'The provider did not complete the sign-in.',
+  oidc_id_token_invalid: 'The provider\'s answer did not pass its checks.',
+  oidc_email_taken: 'An account here already has that address. Log in with it, then link the provider from your account.',
+  oidc_email_unverified: 'The provider has not verified your address, so no account was made.',
+  oidc_identity_taken: 'That provider account is linked to another account here.',
+  service_unavailable: 'A service is unavailable; try again shortly.',
+};
+let providers = [];
+async function loadProviders() {
+  try { providers = await call('GET', '/api/auth/oidc/providers'); } catch (err) { providers = []; }
+  $('oidc-login-row').replaceChildren(...providers.map((p) => {
+    const b = el('button', { type: 'button', className: 'plain', textContent: 'Sign in with ' + p.display_name, disabled: !p.up });
+    b.addEventListener('click', () => {
+      location.href = '/api/auth/oidc/' + encodeURIComponent(p.name) + '/authorize?return_to=%2F';
+    });
+    return b;
+  }));
+  $('oidc-login-row').hidden = providers.length === 0;
+}
+async function loadIdentities() {
+  if (!providers.length) return;
+  try {
+    const list = await api('GET', '/api/users/me/identities');
+    $('identities').replaceChildren(...list.map((i) => {
+      const li = el('li');
+      li.dataset.id = i.id;
+      const used = i.last_used_at ? 'last used ' + fmt(i.last_used_at) : 'not used yet';
+      li.append(el('div', { className: 'grow' }, el('div', {}, i.provider),
+        el('div', { className: 'small' }, [i.email || '', 'linked ' + fmt(i.created_at), used].filter(Boolean).join(' · '))));
+      const unlink = el('button', { type: 'button', className: 'danger', textContent: 'Unlink' });
+      unlink.setAttribute('aria-label', 'Unlink ' + i.provider);
+      unlink.addEventListener('click', async () => {
+        unlink.disabled = true;
+        try {
+          await api('DELETE', '/api/users/me/identities/' + encodeURIComponent(i.id));
+          say(i.provider + ' is unlinked.', true);
+          await loadIdentities();
+        } catch (err) { unlink.disabled = false; showError(err); }
+      });
+      li.append(unlink);
+      return li;
+    }));
+    if (!list.length) $('identities').append(el('li', { className: 'small' }, 'No provider linked.'));
+    $('identity-link-buttons').replaceChildren(...providers.map((p) => {
+      const b = el('button', { type: 'submit', textContent: 'Link ' + p.display_name, disabled: !p.up });
+      b.dataset.provider = p.name;
+      return b;
+    }));
+    $('identities-section').hidden = false;
+  } catch (err) { showError(err); }
+}
+$('identity-link').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.target, provider = ev.submitter && ev.submitter.dataset.provider;
+  if (!provider) return;
+  clearErrors(form);
+  const password = $('identity-password').value;
+  try {
+    const r = await api('POST', '/api/users/me/identities/' + encodeURIComponent(provider),
+      { password: password || null, return_to: '/' });
+    location.href = r.location;
+  } catch (err) {
+    if (codeOf(err) === 'invalid_credentials') $('identity-password-err').textContent = err.message;
+    showError(err, { password: 'identity-password' });
+    sayRetryAfter(err);
+  }
+});
+// The end of a provider's flow: the fragment says how it went; it is removed at once.
+async function oidcLanding() {
+  const found = new URLSearchParams(location.hash.slice(1));
+  const code = found.get('oidc_code'), error = found.get('oidc_error'), linked = found.get('oidc_linked');
+  if (!code && !error && !linked) return false;
+  history.replaceState(null, '', location.pathname + location.search);
+  if (error) { say(OIDC_ERRORS[error] || ('The sign-in failed (' + error + ').')); return false; }
+  if (linked) { say('Linked: ' + linked + ' now signs you in.', true); return false; }
+  try {
+    await signedIn(await call('POST', '/api/auth/oidc/token', { code }));
+  } catch (err) {
+    if (err.status === 403 && codeOf(err) === 'mfa_required' && err.problem.mfa_token) {
+      startMfaLogin(err.problem.mfa_token, err.problem.expires_in);
+    } else showError(err);
+  }
+  return true;
+}
+
 // ---- mail: forgot password, the mailed links, change of address ----
 // A mailed link opens /reset-password?token=… or /verify-email?token=…; opening it changes
 // nothing: the token is sent only when the user submits the form.
@@ -730,7 +823,18 @@ refreshToken = sessionStorage.getItem(STORE_KEY);
 if (linkPage) {
   $('auth').hidden = true; $(linkPage).hidden = false;
   if (!linkToken) say('This link has no token: open the one in the mail again.');
-} else if (refreshToken) {
-  $('auth').hidden = true; say('Resuming your session…', true);
-  refresh().then((ok) => { if (ok) { say(''); enterApp(); } else $('auth').hidden = false; });
-} else $('login-id').focus();
+} else {
+  loadProviders().then(() => oidcLanding()).then((handled) => {
+    if (handled) return;
+    if (refreshToken) {
+      const [note, kind] = [$('msg').textContent, $('msg').className];
+      $('auth').hidden = true; if (!note) say('Resuming your session…', true);
+      refresh().then(async (ok) => {
+        if (!ok) { $('auth').hidden = false; return; }
+        say('');
+        await enterApp();
+        if (note) { $('msg').textContent = note; $('msg').className = kind; }
+      });
+    } else $('login-id').focus();
+  });
+}
