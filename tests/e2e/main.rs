@@ -50,6 +50,7 @@ pub use http::{Ctx, Resp, Tokens, User};
 pub type Case = (&'static str, fn(&Ctx));
 
 fn main() -> ExitCode {
+    strata_e2e::install_tls();
     run_suite(
         "e2e",
         vec![

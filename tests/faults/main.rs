@@ -166,6 +166,7 @@ fn scale_cases(backend: Backend) -> Vec<libtest_mimic::Trial> {
 }
 
 fn main() -> ExitCode {
+    strata_e2e::install_tls();
     run_suite(
         "faults",
         vec![

@@ -95,6 +95,7 @@ impl Ctx {
 pub type Case = (&'static str, fn(&Ctx));
 
 fn main() -> ExitCode {
+    strata_e2e::install_tls();
     run_suite(
         "hostile",
         vec![

@@ -213,6 +213,7 @@ pub fn isolated(ctx: &Ctx) -> (Backing, SmtpServer, Env) {
 }
 
 fn main() -> ExitCode {
+    strata_e2e::install_tls();
     run_suite(
         "mail",
         vec![

@@ -308,6 +308,7 @@ fn the_cli_makes_the_first_admin_and_refuses_to_unmake_the_last() {
 }
 
 fn main() -> ExitCode {
+    strata_e2e::install_tls();
     run_suite(
         "ops",
         vec![Plan {

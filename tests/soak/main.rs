@@ -317,6 +317,7 @@ impl Client_ {
 }
 
 fn main() -> ExitCode {
+    strata_e2e::install_tls();
     let seconds: u64 = std::env::var("SOAK_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -6,6 +6,12 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+/// Makes rustls on ring the test process's TLS provider, as the binary does: every reqwest
+/// client needs one before it is built. Each suite's `main` calls it first.
+pub fn install_tls() {
+    services::install_tls_provider();
+}
+
 pub mod jwt_verifier;
 pub mod mail_files;
 pub mod oidc_provider;

@@ -262,6 +262,7 @@ fn gen_secret() -> ExitCode {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    services::install_tls_provider();
     let cli = Cli::parse();
     if let Err(e) = load_dotenv() {
         eprintln!("{e}");

@@ -542,6 +542,7 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
+        services::install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

@@ -61,6 +61,13 @@ macro_rules! resource_services {
 }
 with_resources!(resource_services);
 
+/// Makes rustls on ring the process's TLS provider. reqwest is built without one of its own
+/// (the workspace's TLS is lettre's ring), and every reqwest client, the OpenID providers'
+/// and the OTLP exporter's alike, needs it before it is built. A second call does nothing.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub use bootstrap::{Infra, StartupError};
 pub use client::ClientInfo;
 pub use error::{FieldError, ServiceError};

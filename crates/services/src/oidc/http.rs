@@ -21,8 +21,7 @@ pub(crate) struct ProviderHttp(Result<reqwest::Client, String>);
 
 impl ProviderHttp {
     pub(crate) fn new() -> Self {
-        // reqwest is built without a crypto provider of its own; ring is the workspace's.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_tls_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(DEADLINE)
