@@ -233,7 +233,7 @@ fn start(backing: Backing) -> Result<Prepared, SetupError> {
 
     let mut apps = vec![main, limited, no_grace, rotated, guarded, argon2, bcrypt5];
     apps.extend(eddsa);
-    apps.extend(oidc_app.map(|(app, _)| app));
+    apps.extend(oidc_app.into_iter().flat_map(|(servers, _)| servers));
     apps.extend(second);
     Ok(Prepared {
         trials,
@@ -257,7 +257,7 @@ fn free_port() -> Result<u16, SetupError> {
 
 /// The app that signs in with a real OpenID provider, started with it; `None` where the
 /// provider cannot run here (a failure when every backend is required).
-fn start_oidc(env: &Env) -> Result<Option<(TestApp, oidc::OidcCtx)>, SetupError> {
+fn start_oidc(env: &Env) -> Result<Option<(Vec<TestApp>, oidc::OidcCtx)>, SetupError> {
     if !strata_e2e::oidc_provider::available() {
         if testkit::require_all_backends() {
             return Err(SetupError::Failed(
@@ -267,21 +267,29 @@ fn start_oidc(env: &Env) -> Result<Option<(TestApp, oidc::OidcCtx)>, SetupError>
         eprintln!("skipping the OpenID cases: Node or tests/oidc/node_modules is missing");
         return Ok(None);
     }
-    let (port, dead) = (free_port()?, free_port()?);
-    let app = format!("http://127.0.0.1:{port}");
-    let callback = format!("{app}/api/auth/oidc/{}/callback", oidc::PROVIDER);
-    let provider =
-        strata_e2e::oidc_provider::OidcProvider::start(&[callback]).map_err(SetupError::Failed)?;
-    let oidc_env = oidc::env(&app, &provider, dead).iter().fold(
-        env.with("BIND_ADDR", &format!("127.0.0.1:{port}")),
-        |e, (k, v)| e.with(k, v),
+    let (port, quick_port, dead) = (free_port()?, free_port()?, free_port()?);
+    let (app, quick) = (
+        format!("http://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{quick_port}"),
     );
-    let server = spawn(&oidc_env)?;
-    Ok(Some((
-        server,
-        oidc::OidcCtx {
-            app,
-            provider: std::sync::Arc::new(provider),
-        },
-    )))
+    let callbacks =
+        [&app, &quick].map(|a| format!("{a}/api/auth/oidc/{}/callback", oidc::PROVIDER));
+    let provider =
+        strata_e2e::oidc_provider::OidcProvider::start(&callbacks).map_err(SetupError::Failed)?;
+    let app_env = |url: &str, port: u16| {
+        oidc::env(url, &provider, dead).iter().fold(
+            env.with("BIND_ADDR", &format!("127.0.0.1:{port}")),
+            |e, (k, v)| e.with(k, v),
+        )
+    };
+    let server = spawn(&app_env(&app, port))?;
+    // The same with flows that lapse in seconds: a state answered too late.
+    let timeout = format!("{}s", oidc::QUICK_FLOW.as_secs());
+    let quick_server = spawn(&app_env(&quick, quick_port).with("OIDC_FLOW_TIMEOUT", &timeout))?;
+    let ctx = oidc::OidcCtx {
+        app,
+        quick,
+        provider: std::sync::Arc::new(provider),
+    };
+    Ok(Some((vec![server, quick_server], ctx)))
 }

@@ -28,6 +28,7 @@ pub const CASES: &[Case] = testkit::cases![
     the_last_way_to_sign_in_cannot_be_unlinked,
     a_reset_by_mail_sets_a_password_and_unlinks_every_provider,
     a_second_factor_and_a_ban_apply_after_a_provider_sign_in,
+    a_state_older_than_the_flow_timeout_is_refused,
 ];
 
 /// The flow's cookie on a plain-http site (the test app's).
@@ -37,17 +38,23 @@ const FLOW_COOKIE: &str = "strata_oidc";
 pub const PROVIDER: &str = "corp";
 pub const DEAD: &str = "dead";
 
-/// The app with `OIDC_PROVIDERS`, and its provider.
+/// The app with `OIDC_PROVIDERS`, the same with a short `OIDC_FLOW_TIMEOUT`, and their
+/// provider.
 pub struct OidcCtx {
     pub app: String,
+    pub quick: String,
     pub provider: std::sync::Arc<OidcProvider>,
 }
+
+/// The quick app's `OIDC_FLOW_TIMEOUT`.
+pub const QUICK_FLOW: Duration = Duration::from_secs(2);
 
 impl OidcCtx {
     /// Another handle on the same app and provider.
     pub fn clone_ctx(&self) -> Self {
         Self {
             app: self.app.clone(),
+            quick: self.quick.clone(),
             provider: std::sync::Arc::clone(&self.provider),
         }
     }
@@ -179,10 +186,13 @@ impl Browser {
     /// Starts at strata and signs in at the provider as `login`; the URL the provider
     /// sends the browser back to strata with (not opened yet).
     fn to_callback(&self, ctx: &Ctx, login: &str, return_to: &str) -> String {
-        let o = oidc(ctx);
+        self.to_callback_on(ctx, &oidc(ctx).app, login, return_to)
+    }
+
+    /// [`Browser::to_callback`], starting at the app at `app`.
+    fn to_callback_on(&self, ctx: &Ctx, app: &str, login: &str, return_to: &str) -> String {
         let start = format!(
-            "{}/api/auth/oidc/{PROVIDER}/authorize?return_to={}",
-            o.app,
+            "{app}/api/auth/oidc/{PROVIDER}/authorize?return_to={}",
             urlencode(return_to)
         );
         let hop = self.send(ctx, &start, None);
@@ -200,9 +210,9 @@ impl Browser {
         let o = oidc(ctx);
         let mut next = authorization;
         assert!(next.starts_with(&o.provider.issuer), "{next}");
-        let callback = format!("{}/api/auth/oidc/{PROVIDER}/callback", o.app);
+        let callback = format!("/api/auth/oidc/{PROVIDER}/callback");
         for _ in 0..8 {
-            if next.starts_with(&callback) {
+            if !next.starts_with(&o.provider.issuer) && next.contains(&callback) {
                 return next;
             }
             let hop = if next.contains("/interaction/") {
@@ -769,4 +779,23 @@ fn a_second_factor_and_a_ban_apply_after_a_provider_sign_in(ctx: &Ctx) {
         )
         .ok(200);
     sign_in(ctx, &login).problem(403, "account_banned");
+}
+
+fn a_state_older_than_the_flow_timeout_is_refused(ctx: &Ctx) {
+    provider_ready(ctx);
+    let quick = oidc(ctx).quick.clone();
+    let (login, _) = provider_account(ctx, true, None);
+    // Answered in time on the quick app, the flow ends with a code.
+    let browser = Browser::new();
+    let callback = browser.to_callback_on(ctx, &quick, &login, "/");
+    assert!(fragment(&browser.land(ctx, &callback), "oidc_code").is_some());
+    // Answered past its timeout, the same flow finds nothing.
+    let browser = Browser::new();
+    let callback = browser.to_callback_on(ctx, &quick, &login, "/");
+    std::thread::sleep(QUICK_FLOW + Duration::from_secs(1));
+    let landing = browser.land(ctx, &callback);
+    assert_eq!(
+        fragment(&landing, "oidc_error").as_deref(),
+        Some("oidc_state_invalid")
+    );
 }

@@ -321,7 +321,10 @@ impl Services {
             sessions.clone(),
             second_step.clone(),
             (proofs.clone(), mailer.clone(), audit.clone()),
-            settings.oidc_starts_per_minute,
+            oidc::OidcLimits {
+                starts_per_minute: settings.oidc_starts_per_minute,
+                flow_ttl: settings.oidc_flow_timeout,
+            },
             &settings.mail.public_url,
         );
         let users = UserService {

@@ -52,6 +52,8 @@ pub struct AuthSettings {
     pub oidc: Vec<crate::oidc::OidcProviderSettings>,
     /// Most OpenID sign-ins one client address may start per minute.
     pub oidc_starts_per_minute: u64,
+    /// How long an OpenID flow waits for the provider's redirect back.
+    pub oidc_flow_timeout: std::time::Duration,
 }
 
 impl Default for AuthSettings {
@@ -82,6 +84,7 @@ impl Default for AuthSettings {
             passkeys: None,
             oidc: Vec::new(),
             oidc_starts_per_minute: 30,
+            oidc_flow_timeout: crate::oidc::DEFAULT_FLOW_TTL,
         }
     }
 }

@@ -237,6 +237,7 @@ impl Reader<'_> {
             passkeys: None,
             oidc: Vec::new(),
             oidc_starts_per_minute: d.oidc_starts_per_minute,
+            oidc_flow_timeout: d.oidc_flow_timeout,
         };
         for (key, value) in [
             ("ACCESS_TOKEN_TTL", auth.access_ttl),
@@ -384,6 +385,7 @@ impl Config {
             auth.oidc_starts_per_minute,
             1..=1_000_000,
         );
+        auth.oidc_flow_timeout = r.oidc_flow_timeout(auth.oidc_flow_timeout);
         auth.mfa = r.mfa(app_env);
         auth.signing = r.signing(app_env);
         auth.introspection = r.introspection();

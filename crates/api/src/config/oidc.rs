@@ -1,5 +1,7 @@
 //! The OpenID Connect section: `OIDC_PROVIDERS` and each provider's `OIDC_<NAME>_*`.
 
+use std::time::Duration;
+
 use services::oidc::OidcProviderSettings;
 
 use super::Reader;
@@ -38,6 +40,17 @@ impl Reader<'_> {
             }
         }
         out
+    }
+
+    /// `OIDC_FLOW_TIMEOUT` (10 minutes, 1 s to 1 h): how long a flow waits for the
+    /// provider's redirect back.
+    pub(super) fn oidc_flow_timeout(&mut self, default: Duration) -> Duration {
+        let timeout = self.duration("OIDC_FLOW_TIMEOUT", default);
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&timeout) {
+            self.errors
+                .push("OIDC_FLOW_TIMEOUT must be between 1s and 1h".to_owned());
+        }
+        timeout
     }
 
     fn provider(&mut self, name: &str) -> Option<OidcProviderSettings> {

@@ -444,6 +444,11 @@ fn oidc_providers_need_an_issuer_and_a_client_each() {
         !format!("{provider:?}").contains("s3cret"),
         "Debug hides the client secret"
     );
+    let slow = on(&[("OIDC_FLOW_TIMEOUT", "2h")]).err().unwrap_or_default();
+    assert!(
+        slow.len() == 1 && slow[0].contains("OIDC_FLOW_TIMEOUT"),
+        "{slow:?}"
+    );
     let errors = on(&[
         ("OIDC_PROVIDERS", "corp,bad name,corp"),
         ("OIDC_CORP_ISSUER", "http://sso.example.com"),

@@ -5,7 +5,7 @@ use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use services::oidc::{Callback, IdentityView, Started, FLOW_TTL};
+use services::oidc::{Callback, IdentityView, Started};
 use services::{Services, SignIn, TokenPair};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -131,7 +131,8 @@ pub async fn authorize(
 
 /// A started flow's cookie, for as long as the flow waits.
 fn started_cookie(services: &Services, started: &Started) -> Cookie<'static> {
-    let age = CookieAge::seconds(i64::try_from(FLOW_TTL.as_secs()).unwrap_or(600));
+    let ttl = services.oidc.flow_ttl().as_secs();
+    let age = CookieAge::seconds(i64::try_from(ttl).unwrap_or(600));
     flow_cookie(services, started.browser.clone(), age)
 }
 

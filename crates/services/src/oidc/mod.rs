@@ -43,9 +43,11 @@ pub use linking::IdentityView;
 pub use provider::{ProviderStatus, Providers, REFRESH_EVERY, RETRY_EVERY};
 pub use settings::OidcProviderSettings;
 
-/// The token-store kind of flows waiting for their callback, and their life.
+/// The token-store kind of flows waiting for their callback.
 const FLOWS: &str = "oidc-flow";
-pub const FLOW_TTL: Duration = Duration::from_secs(600);
+
+/// How long a flow waits for its callback unless `OIDC_FLOW_TIMEOUT` says otherwise.
+pub const DEFAULT_FLOW_TTL: Duration = Duration::from_secs(600);
 
 /// The token-store kind of one-time codes waiting for the page, and their life.
 const CODES: &str = "oidc-code";
@@ -59,6 +61,13 @@ const START_WINDOW: Duration = Duration::from_secs(60);
 
 /// How far in the future an ID token's `iat` may be (clocks differ a little).
 const IAT_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The limits of the flows: `OIDC_STARTS_PER_MINUTE` and `OIDC_FLOW_TIMEOUT`.
+#[derive(Debug, Clone, Copy)]
+pub struct OidcLimits {
+    pub starts_per_minute: u64,
+    pub flow_ttl: Duration,
+}
 
 /// A started sign-in: where to send the browser, and the value of the cookie that binds
 /// the flow to it (only its hash is stored).
@@ -132,6 +141,8 @@ pub struct Oidc {
     pub(crate) audit: crate::audit::Audit,
     /// `OIDC_STARTS_PER_MINUTE`, per client address.
     pub(crate) starts_per_minute: u64,
+    /// `OIDC_FLOW_TIMEOUT`: how long a flow waits for its callback.
+    pub(crate) flow_ttl: Duration,
     /// `PUBLIC_URL`, without a trailing `/`: where the page and the callback are.
     pub(crate) public_url: String,
 }
@@ -151,12 +162,12 @@ impl Oidc {
             crate::mail::Mailer,
             crate::audit::Audit,
         ),
-        starts_per_minute: u64,
+        limits: OidcLimits,
         public_url: &str,
     ) -> Self {
         Self {
             providers,
-            flows: Ceremonies::new(store.clone(), FLOWS, FLOW_TTL, MAX_WAITING),
+            flows: Ceremonies::new(store.clone(), FLOWS, limits.flow_ttl, MAX_WAITING),
             codes: Ceremonies::new(store.clone(), CODES, CODE_TTL, MAX_WAITING),
             store,
             identities,
@@ -166,7 +177,8 @@ impl Oidc {
             proofs,
             mailer,
             audit,
-            starts_per_minute,
+            starts_per_minute: limits.starts_per_minute,
+            flow_ttl: limits.flow_ttl,
             public_url: public_url.trim_end_matches('/').to_owned(),
         }
     }
@@ -181,6 +193,11 @@ impl Oidc {
         self.providers.knows(provider)
     }
 
+    /// How long a flow waits for its callback (and its cookie lives).
+    pub fn flow_ttl(&self) -> Duration {
+        self.flow_ttl
+    }
+
     /// `PUBLIC_URL`, where the page and the callbacks are.
     pub fn public_url(&self) -> &str {
         &self.public_url
@@ -193,7 +210,7 @@ impl Oidc {
 
     /// Starts a sign-in with `provider`: the provider's authorization URL (with `state`,
     /// `nonce` and a PKCE challenge) and the cookie that binds the flow to this browser.
-    /// `return_to` is a path of the page (422 otherwise); the flow waits [`FLOW_TTL`].
+    /// `return_to` is a path of the page (422 otherwise); the flow waits `OIDC_FLOW_TIMEOUT`.
     pub async fn start(
         &self,
         provider: &str,
