@@ -41,8 +41,8 @@ impl Failure {
         }
     }
 
-    /// A service failure on the way: an outage is `Unavailable`, anything else a bug that
-    /// is logged and shown as a refused state.
+    /// A service failure on the way: an unknown record is a refused state; an outage, or
+    /// anything else (a bug, logged as an error), is `Unavailable`: worth trying again.
     pub(crate) fn from_service(e: ServiceError) -> Self {
         match e {
             ServiceError::Unavailable { what, detail } => {
