@@ -308,6 +308,11 @@ fn a_new_account_signs_in_with_an_address_the_provider_verified(ctx: &Ctx) {
     assert_eq!(me["email_verified"], true);
     let sessions = api.get("/api/auth/sessions", Some(access)).ok(200);
     assert_eq!(sessions[0]["method"], "oidc", "{sessions}");
+    // The address hears that a provider made an account for it.
+    assert!(
+        mailed(ctx, &email, "was created for your address"),
+        "no notice to {email}"
+    );
     assert_eq!(sessions[0]["second_factor"], false, "{sessions}");
     // No password was set: none signs in.
     let username = me["username"].as_str().unwrap();

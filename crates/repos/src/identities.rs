@@ -96,13 +96,14 @@ impl IdentityRepo {
     }
 
     /// Creates an account without a password, its address proven by the provider, and
-    /// links `account` to it, in one transaction. A taken username or address, or an
+    /// links `account` to it, queueing `notice` with them, in one transaction. A taken username or address, or an
     /// identity linked meanwhile, is `Conflict` naming it, and nothing is stored.
     pub async fn create_account(
         &self,
         username: &Username,
         email: &Email,
         account: ProviderAccount,
+        notice: Option<NewMail>,
     ) -> Result<UserRecord, RepoError> {
         let row = new_row(username, email, None, true);
         self.db
@@ -120,6 +121,7 @@ impl IdentityRepo {
                 };
                 let insert = diesel::insert_into(identities::table).values(&identity);
                 on_backend!(conn, |c| insert.execute(c))?;
+                notice.iter().try_for_each(|m| queue(conn, m))?;
                 Ok(split_account(row.clone()))
             })
             .await

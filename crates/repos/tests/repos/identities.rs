@@ -37,6 +37,7 @@ fn created(c: &Ctx, repo: &IdentityRepo) -> (ProviderAccount, repos::UserRecord)
             &username(&name),
             &email(&format!("{name}@example.com")),
             who.clone(),
+            None,
         ))
         .unwrap();
     (who, user)
@@ -74,6 +75,7 @@ fn a_linked_identity_or_a_taken_address_stores_nothing(c: Ctx) {
         &username(&name),
         &email(&format!("{name}@example.com")),
         who.clone(),
+        None,
     ));
     assert!(
         matches!(again, Err(RepoError::Conflict(Unique::Identity))),
@@ -90,6 +92,7 @@ fn a_linked_identity_or_a_taken_address_stores_nothing(c: Ctx) {
         &username(&testkit::random_name("o")),
         &email(&user.email),
         other.clone(),
+        None,
     ));
     assert!(
         matches!(taken, Err(RepoError::Conflict(Unique::Email))),

@@ -46,11 +46,13 @@ pub enum MailKind {
     IdentityLinked,
     /// Tells the account's address that an OpenID provider's account was unlinked.
     IdentityUnlinked,
+    /// Tells an address that a sign-in with a provider made an account for it.
+    AccountMadeByProvider,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 13] = [
+    pub const ALL: [MailKind; 14] = [
         MailKind::VerifyEmail,
         MailKind::ChangeEmail,
         MailKind::EmailChangeRequested,
@@ -64,6 +66,7 @@ impl MailKind {
         MailKind::PasskeyRemoved,
         MailKind::IdentityLinked,
         MailKind::IdentityUnlinked,
+        MailKind::AccountMadeByProvider,
     ];
 
     /// The stored name, also the metrics label.
@@ -82,6 +85,7 @@ impl MailKind {
             MailKind::PasskeyRemoved => "passkey_removed",
             MailKind::IdentityLinked => "identity_linked",
             MailKind::IdentityUnlinked => "identity_unlinked",
+            MailKind::AccountMadeByProvider => "account_made_by_provider",
         }
     }
 

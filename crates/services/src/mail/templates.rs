@@ -55,6 +55,7 @@ fn built_in(kind: MailKind, part: &str) -> &'static str {
         MailKind::PasskeyRemoved => file!("passkey_removed"),
         MailKind::IdentityLinked => file!("identity_linked"),
         MailKind::IdentityUnlinked => file!("identity_unlinked"),
+        MailKind::AccountMadeByProvider => file!("account_made_by_provider"),
     }
 }
 

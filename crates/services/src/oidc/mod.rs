@@ -474,6 +474,18 @@ impl Oidc {
             subject: who.subject.clone(),
             email: who.email.clone(),
         };
+        // The address's owner hears of it: a provider that vouches for addresses it does not
+        // own could have made the account, and a reset by mail takes it back.
+        let params = serde_json::json!({ "provider": provider, "email": email.as_str() });
+        let notice = self
+            .mailer
+            .notice(
+                crate::mail::MailKind::AccountMadeByProvider,
+                email.as_str(),
+                params,
+            )
+            .await
+            .map_err(Failure::from_service)?;
         let base = username_base(who.username_hint.as_deref(), email.as_str());
         for attempt in 0..8 {
             let name = if attempt == 0 {
@@ -486,10 +498,11 @@ impl Oidc {
             };
             match self
                 .identities
-                .create_account(&username, &email, account.clone())
+                .create_account(&username, &email, account.clone(), notice.clone())
                 .await
             {
                 Ok(user) => {
+                    self.mailer.queued(&notice);
                     tracing::info!(user_id = %user.id, provider, "account made by an OpenID sign-in");
                     return Ok(user.id);
                 }

@@ -436,6 +436,7 @@ async fn an_account_without_a_password_is_not_signed_in_by_any_password() {
             &domain::Username::parse("carol").unwrap(),
             &domain::Email::parse("carol@example.com").unwrap(),
             provider,
+            None,
         )
         .await
         .unwrap();
