@@ -36,8 +36,18 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     /// Starts one whose client may be sent back to `redirect_uris`, and waits until it
-    /// serves.
+    /// serves; a start that does not come up is tried once more (what Node printed is in
+    /// the error).
     pub fn start(redirect_uris: &[String]) -> Result<Self, String> {
+        Self::start_once(redirect_uris).or_else(|first| {
+            eprintln!("the OpenID provider did not start ({first}); trying once more");
+            Self::start_once(redirect_uris)
+        })
+    }
+
+    fn start_once(redirect_uris: &[String]) -> Result<Self, String> {
+        let log = std::env::temp_dir().join(format!("strata-oidc-{}.log", uuid::Uuid::new_v4()));
+        let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let mut child = Command::new("node")
             .arg("provider.mjs")
             .current_dir(dir())
@@ -47,7 +57,7 @@ impl OidcProvider {
             // Node 20 warns that oidc-provider prefers 22; nothing else differs.
             .env("NODE_NO_WARNINGS", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| format!("node provider.mjs: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
@@ -59,11 +69,19 @@ impl OidcProvider {
                 }
             }
         });
-        match rx.recv_timeout(Duration::from_secs(60)) {
+        let started = rx.recv_timeout(Duration::from_secs(60));
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        match started {
             Ok(issuer) => Ok(Self { issuer, child }),
             Err(_) => {
+                let exited = child.try_wait().ok().flatten();
                 let _ = child.kill();
-                Err("the OpenID provider did not start within 60 s".into())
+                let _ = child.wait();
+                let tail: String = said.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+                Err(format!(
+                    "the OpenID provider did not start within 60 s (exit: {exited:?}; it said: {tail})"
+                ))
             }
         }
     }

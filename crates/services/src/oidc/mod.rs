@@ -9,26 +9,21 @@
 //! address that belongs to an account is never linked by a sign-in, whatever the provider
 //! says (that is the pre-account takeover); an unverified one makes nothing.
 
+mod accounts;
 mod http;
 mod landing;
 mod linking;
 mod provider;
 mod settings;
+mod verify;
 
 use std::time::Duration;
 
-use chrono::Utc;
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    SignatureVerificationError, TokenResponse,
+    ClientId, ClientSecret, CsrfToken, Nonce, PkceCodeChallenge, RedirectUrl, Scope,
 };
-use repos::{
-    IdentityRepo, ProviderAccount, RateCounters, RepoError, SessionStore, Unique, UserRepo,
-};
+use repos::{IdentityRepo, ProviderAccount, RateCounters, SessionStore, UserRepo};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -37,6 +32,7 @@ use crate::client::ClientInfo;
 use crate::sessions::{banned, Opening, SignInMethod};
 use crate::signin::{SecondStep, SignIn};
 use crate::{ServiceError, Sessions};
+use verify::MAX_SUBJECT;
 
 pub use landing::{return_path, Failure, Landing};
 pub use linking::IdentityView;
@@ -58,9 +54,6 @@ const MAX_WAITING: usize = 50_000;
 
 /// The window of the per-address limit on sign-in starts.
 const START_WINDOW: Duration = Duration::from_secs(60);
-
-/// How far in the future an ID token's `iat` may be (clocks differ a little).
-const IAT_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 
 /// The limits of the flows: `OIDC_STARTS_PER_MINUTE` and `OIDC_FLOW_TIMEOUT`.
 #[derive(Debug, Clone, Copy)]
@@ -113,16 +106,6 @@ struct Handoff {
     /// The flow's browser (the SHA-256 of its cookie): only it may trade the code, so a
     /// code handed to another browser signs nobody in there (a login CSRF).
     browser: String,
-}
-
-/// Who the ID token says signed in.
-struct Asserted {
-    /// The token's `iss` (checked to be the provider's exactly).
-    issuer: String,
-    subject: String,
-    email: Option<String>,
-    email_verified: bool,
-    username_hint: Option<String>,
 }
 
 /// Sign-in with the configured providers.
@@ -354,176 +337,6 @@ impl Oidc {
         })
     }
 
-    /// Trades the code for tokens and checks the ID token; once more with the provider's
-    /// keys fetched again if it names a key they lack.
-    async fn verified(
-        &self,
-        provider: &str,
-        code: String,
-        flow: &Flow,
-        iss: Option<&str>,
-    ) -> Result<Asserted, Failure> {
-        let ready = self
-            .providers
-            .ready(provider)
-            .map_err(Failure::from_service)?;
-        if iss.is_some_and(|iss| iss != ready.metadata.issuer().as_str()) {
-            return Err(Failure::Token);
-        }
-        let s = &ready.settings;
-        let client = CoreClient::from_provider_metadata(
-            (*ready.metadata).clone(),
-            ClientId::new(s.client_id.clone()),
-            Some(ClientSecret::new(s.client_secret.clone())),
-        )
-        .set_redirect_uri(self.redirect_uri(provider).map_err(Failure::from_service)?);
-        let exchange = client
-            .exchange_code(AuthorizationCode::new(code))
-            .map_err(|_| Failure::Provider)?
-            .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()));
-        let tokens = exchange
-            .request_async(&self.providers.http)
-            .await
-            .map_err(|e| {
-                tracing::info!(provider, error = %crate::error::error_chain(&e),
-                    "an OpenID provider's token answer was refused");
-                Failure::Provider
-            })?;
-        let _ = tokens.access_token();
-        let id_token = tokens.id_token().ok_or(Failure::Token)?;
-        let nonce = Nonce::new(flow.nonce.clone());
-        let check = |metadata: &openidconnect::core::CoreProviderMetadata| {
-            let client = CoreClient::from_provider_metadata(
-                metadata.clone(),
-                ClientId::new(s.client_id.clone()),
-                Some(ClientSecret::new(s.client_secret.clone())),
-            );
-            let verifier = client
-                .id_token_verifier()
-                .set_allowed_algs(ASYMMETRIC)
-                .set_issue_time_verifier_fn(|iat| {
-                    if iat > Utc::now() + IAT_SKEW {
-                        Err(format!("issued in the future ({iat})"))
-                    } else {
-                        Ok(())
-                    }
-                });
-            let claims = id_token.claims(&verifier, &nonce)?;
-            authorized_party(claims, &s.client_id)?;
-            Ok(asserted(claims))
-        };
-        match check(&ready.metadata) {
-            Ok(a) => Ok(a),
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => {
-                // Another sign-in may have fetched the new keys meanwhile; else fetch them.
-                let now = self.providers.ready(provider).ok();
-                if let Some(Ok(a)) = now.as_ref().map(|r| check(&r.metadata)) {
-                    return Ok(a);
-                }
-                let Some(fresh) = self.providers.refetch_keys(provider).await else {
-                    tracing::info!(
-                        provider,
-                        "an ID token names a key the provider has not published"
-                    );
-                    return Err(Failure::Token);
-                };
-                check(&fresh.metadata).map_err(|e| refused_token(provider, &e))
-            }
-            Err(e) => Err(refused_token(provider, &e)),
-        }
-    }
-
-    /// The account the provider's account signs in to, made if the rules allow.
-    async fn account_of(&self, provider: &str, who: Asserted) -> Result<String, Failure> {
-        let known = self
-            .identities
-            .find(&who.issuer, &who.subject)
-            .await
-            .map_err(|e| Failure::from_service(e.into()))?;
-        if let Some(identity) = known {
-            // A record of the use: worth a line in the log when it fails, not the sign-in.
-            if let Err(e) = self
-                .identities
-                .used(&identity.id, who.email.clone(), repos::now_utc())
-                .await
-            {
-                tracing::warn!(identity_id = %identity.id, error = %e, "an identity's use was not recorded");
-            }
-            return Ok(identity.user_id);
-        }
-        let email = who
-            .email
-            .as_deref()
-            .filter(|_| who.email_verified)
-            .and_then(|e| domain::Email::parse(e).ok())
-            .ok_or(Failure::EmailUnverified)?;
-        if self
-            .users
-            .find_by_email(&email)
-            .await
-            .map_err(|e| Failure::from_service(e.into()))?
-            .is_some()
-        {
-            return Err(Failure::EmailTaken);
-        }
-        let account = ProviderAccount {
-            provider: provider.to_owned(),
-            issuer: who.issuer.clone(),
-            subject: who.subject.clone(),
-            email: who.email.clone(),
-        };
-        // The address's owner hears of it: a provider that vouches for addresses it does not
-        // own could have made the account, and a reset by mail takes it back.
-        let params = serde_json::json!({ "provider": provider, "email": email.as_str() });
-        let notice = self
-            .mailer
-            .notice(
-                crate::mail::MailKind::AccountMadeByProvider,
-                email.as_str(),
-                params,
-            )
-            .await
-            .map_err(Failure::from_service)?;
-        let base = username_base(who.username_hint.as_deref(), email.as_str());
-        for attempt in 0..8 {
-            let name = if attempt == 0 {
-                base.clone()
-            } else {
-                format!("{base}{}", rand::random_range(1000..100_000))
-            };
-            let Ok(username) = domain::Username::parse(&name) else {
-                continue;
-            };
-            match self
-                .identities
-                .create_account(&username, &email, account.clone(), notice.clone())
-                .await
-            {
-                Ok(user) => {
-                    self.mailer.queued(&notice);
-                    tracing::info!(user_id = %user.id, provider, "account made by an OpenID sign-in");
-                    return Ok(user.id);
-                }
-                Err(RepoError::Conflict(Unique::Username)) => continue,
-                Err(RepoError::Conflict(Unique::Email)) => return Err(Failure::EmailTaken),
-                // A racing callback of the same account linked it first: sign in to it.
-                Err(RepoError::Conflict(Unique::Identity)) => {
-                    return match self.identities.find(&who.issuer, &who.subject).await {
-                        Ok(Some(identity)) => Ok(identity.user_id),
-                        Ok(None) => Err(Failure::State),
-                        Err(e) => Err(Failure::from_service(e.into())),
-                    };
-                }
-                Err(e) => return Err(Failure::from_service(e.into())),
-            }
-        }
-        Err(Failure::from_service(ServiceError::internal(
-            "no free username for an OpenID account",
-        )))
-    }
-
     /// Trades the page's one-time code for the usual token pair, or a second-factor
     /// challenge for an account with one; once, within a minute of the callback, and only
     /// in the browser that went through the flow (`browser`: its cookie).
@@ -567,75 +380,6 @@ impl Oidc {
             Opening::Superseded => Err(ServiceError::InvalidOrExpiredToken),
         }
     }
-}
-
-/// The algorithms an ID token may be signed with: the provider's keys only, never the
-/// client secret (an HS256 token would be checked against a secret strata shares).
-const ASYMMETRIC: [CoreJwsSigningAlgorithm; 9] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-    CoreJwsSigningAlgorithm::EdDsa,
-];
-
-/// OpenID Connect Core 3.1.3.7: an `azp` must be the client, and a token for several
-/// audiences must name one (openidconnect 4.1 leaves this to the caller).
-fn authorized_party(
-    claims: &CoreIdTokenClaims,
-    client_id: &str,
-) -> Result<(), ClaimsVerificationError> {
-    match claims.authorized_party() {
-        Some(azp) if azp.as_str() != client_id => Err(ClaimsVerificationError::InvalidAudience(
-            format!("azp {:?} is not this client", azp.as_str()),
-        )),
-        None if claims.audiences().len() > 1 => Err(ClaimsVerificationError::InvalidAudience(
-            "several audiences and no azp".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The most characters of a `sub` (OpenID Connect Core 2: 255 ASCII at most).
-const MAX_SUBJECT: usize = 255;
-
-fn asserted(claims: &CoreIdTokenClaims) -> Asserted {
-    Asserted {
-        issuer: claims.issuer().as_str().to_owned(),
-        subject: claims.subject().as_str().to_owned(),
-        // Kept only as an address strata would accept, so it fits where it is stored.
-        email: claims
-            .email()
-            .and_then(|e| domain::Email::parse(e.as_str()).ok())
-            .map(|e| e.as_str().to_owned()),
-        email_verified: claims.email_verified() == Some(true),
-        username_hint: claims.preferred_username().map(|u| u.as_str().to_owned()),
-    }
-}
-
-fn refused_token(provider: &str, e: &ClaimsVerificationError) -> Failure {
-    tracing::info!(provider, error = %e, "an ID token was refused");
-    Failure::Token
-}
-
-/// A username to try first: the provider's hint, or the address's local part, reduced to
-/// what a username may hold.
-fn username_base(hint: Option<&str>, email: &str) -> String {
-    let raw = hint.unwrap_or_else(|| email.split('@').next().unwrap_or_default());
-    let mut name: String = raw
-        .to_ascii_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
-        .take(24)
-        .collect();
-    while name.chars().count() < domain::Username::MIN_CHARS {
-        name.push('_');
-    }
-    name
 }
 
 fn random_hex() -> String {
