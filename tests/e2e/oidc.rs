@@ -264,6 +264,13 @@ fn provider_account(ctx: &Ctx, verified: bool, tamper: Option<&str>) -> (String,
     (login, email)
 }
 
+/// Signs in at the provider as `login` from a fresh browser: the page URL it lands on.
+fn landing_of(ctx: &Ctx, login: &str) -> String {
+    let browser = Browser::new();
+    let callback = browser.to_callback(ctx, login, "/");
+    browser.land(ctx, &callback)
+}
+
 /// Signs in at the provider as `login` and trades the landing's code: the answer.
 fn sign_in(ctx: &Ctx, login: &str) -> crate::Resp {
     let browser = Browser::new();
@@ -310,7 +317,7 @@ fn a_new_account_signs_in_with_an_address_the_provider_verified(ctx: &Ctx) {
     assert_eq!(sessions[0]["method"], "oidc", "{sessions}");
     // The address hears that a provider made an account for it.
     assert!(
-        mailed(ctx, &email, "was created for your address"),
+        strata_e2e::mail_files::arrives(&ctx.mail_dir, &email, "was created for your address"),
         "no notice to {email}"
     );
     assert_eq!(sessions[0]["second_factor"], false, "{sessions}");
@@ -354,9 +361,7 @@ fn an_address_of_a_local_account_is_never_linked_by_a_sign_in(ctx: &Ctx) {
         .provider
         .account(&login, &victim.email, true, None)
         .unwrap();
-    let browser = Browser::new();
-    let callback = browser.to_callback(ctx, &login, "/");
-    let landing = browser.land(ctx, &callback);
+    let landing = landing_of(ctx, &login);
     assert_eq!(
         fragment(&landing, "oidc_error").as_deref(),
         Some("oidc_email_taken")
@@ -370,9 +375,7 @@ fn an_address_of_a_local_account_is_never_linked_by_a_sign_in(ctx: &Ctx) {
 fn an_address_the_provider_did_not_verify_makes_no_account(ctx: &Ctx) {
     provider_ready(ctx);
     let (login, email) = provider_account(ctx, false, None);
-    let browser = Browser::new();
-    let callback = browser.to_callback(ctx, &login, "/");
-    let landing = browser.land(ctx, &callback);
+    let landing = landing_of(ctx, &login);
     assert_eq!(
         fragment(&landing, "oidc_error").as_deref(),
         Some("oidc_email_unverified")
@@ -562,19 +565,6 @@ fn link(ctx: &Ctx, browser: &Browser, access: &str, password: Option<&str>, logi
     browser.land(ctx, &callback)
 }
 
-/// The mails sent to `to` so far, waiting (bounded) until one holds `subject`.
-fn mailed(ctx: &Ctx, to: &str, subject: &str) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        let mails = strata_e2e::mail_files::mails_to(&ctx.mail_dir, to);
-        if mails.iter().any(|m| m.contains(subject)) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 fn a_linked_provider_signs_in_to_the_account_until_unlinked(ctx: &Ctx) {
     provider_ready(ctx);
     let api = ctx.on(&oidc(ctx).app);
@@ -602,7 +592,7 @@ fn a_linked_provider_signs_in_to_the_account_until_unlinked(ctx: &Ctx) {
     let me = api.me(pair["access_token"].as_str().unwrap()).ok(200);
     assert_eq!(me["id"], user.id.as_str());
     assert!(
-        mailed(ctx, &user.email, "was linked"),
+        strata_e2e::mail_files::arrives(&ctx.mail_dir, &user.email, "was linked"),
         "no notice of the link"
     );
     let history = api
@@ -620,7 +610,7 @@ fn a_linked_provider_signs_in_to_the_account_until_unlinked(ctx: &Ctx) {
     );
     api.delete(&path, Some(&tokens.access)).no_content();
     assert!(
-        mailed(ctx, &user.email, "was unlinked"),
+        strata_e2e::mail_files::arrives(&ctx.mail_dir, &user.email, "was unlinked"),
         "no notice of the unlink"
     );
     let pair = sign_in(ctx, &login).ok(200);
@@ -743,9 +733,7 @@ fn a_reset_by_mail_sets_a_password_and_unlinks_every_provider(ctx: &Ctx) {
         json!([]),
         "the provider no longer opens the account"
     );
-    let browser = Browser::new();
-    let callback = browser.to_callback(ctx, &login, "/");
-    let landing = browser.land(ctx, &callback);
+    let landing = landing_of(ctx, &login);
     assert_eq!(
         fragment(&landing, "oidc_error").as_deref(),
         Some("oidc_email_taken")

@@ -349,17 +349,7 @@ fn a_deleted_passkey_signs_in_no_more_and_registration_needs_the_password(ctx: &
         "{history}"
     );
     // The owner is told of both, by mail (written a moment after the answers).
-    let told = |subject: &str| {
-        let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_secs(30) {
-            let mails = strata_e2e::mail_files::mails_to(&ctx.mail_dir, &user.email);
-            if mails.iter().any(|m| m.contains(subject)) {
-                return true;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        false
-    };
+    let told = |subject: &str| strata_e2e::mail_files::arrives(&ctx.mail_dir, &user.email, subject);
     assert!(
         told("A passkey was added"),
         "no mail about the added passkey"

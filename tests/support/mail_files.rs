@@ -23,6 +23,19 @@ pub fn mails_to(dir: &Path, to: &str) -> Vec<String> {
 
 /// The token of the first mail to `to` whose link opens `page` (`verify-email`,
 /// `reset-password`), once it is written; panics after a generous bound.
+/// Whether a mail to `to` holding `text` arrives, waiting (bounded: mails are written a
+/// moment after the answer that queued them).
+pub fn arrives(dir: &Path, to: &str, text: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < BOUND {
+        if mails_to(dir, to).iter().any(|m| m.contains(text)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 pub fn token_for(dir: &Path, to: &str, page: &str) -> String {
     let start = Instant::now();
     let link = format!("/{page}?token=");
